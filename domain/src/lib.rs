@@ -1,0 +1,19 @@
+//! Pure types and rules of saluran. No I/O and no wire formats live here:
+//! the store, the clock and the event publisher are ports (traits) that the
+//! binary implements.
+
+pub mod ari;
+pub mod availability;
+pub mod calendar;
+pub mod codes;
+pub mod dates;
+pub mod error;
+pub mod money;
+pub mod property;
+pub mod reservation;
+pub mod store;
+
+pub use codes::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+pub use dates::{DateRange, StayRange, Weekdays};
+pub use error::DomainError;
+pub use money::{Currency, Money, Rate};

@@ -1,0 +1,245 @@
+//! Properties and what they are made of: room types, rooms, rate plans.
+
+use crate::codes::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use crate::error::DomainError;
+use crate::money::Currency;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Property {
+    pub tenant: TenantCode,
+    pub code: PropertyCode,
+    pub name: String,
+    /// IANA time zone name, e.g. `Asia/Jakarta`.
+    pub timezone: String,
+    pub currency: Currency,
+    /// Local time of the night audit, `HH:MM`.
+    pub night_audit_time: String,
+}
+
+impl Property {
+    pub fn tz(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+    /// The property's local calendar date at `now`.
+    pub fn local_date(&self, now: jiff::Timestamp) -> jiff::civil::Date {
+        now.to_zoned(self.tz()).date()
+    }
+}
+
+pub fn parse_timezone(s: &str) -> Result<String, DomainError> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(DomainError::invalid("timezone", "must be an IANA time zone such as Asia/Jakarta"));
+    }
+    jiff::tz::TimeZone::get(s)
+        .map(|_| s.to_owned())
+        .map_err(|_| DomainError::invalid("timezone", format!("unknown IANA time zone {s:?}")))
+}
+
+pub fn parse_name(field: &str, s: &str, max: usize) -> Result<String, DomainError> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > max || t.chars().any(|c| c.is_control()) {
+        return Err(DomainError::invalid(field, format!("must be 1-{max} printable characters")));
+    }
+    Ok(t.to_owned())
+}
+
+pub fn parse_audit_time(s: &str) -> Result<String, DomainError> {
+    let ok = s.len() == 5
+        && s.parse::<jiff::civil::Time>().is_ok()
+        && s.as_bytes()[2] == b':';
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(DomainError::invalid("night_audit_time", "must be HH:MM"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomType {
+    pub code: RoomTypeCode,
+    pub name: String,
+    pub max_occupancy: u8,
+    /// Number of physical rooms of this type (rooms created under it).
+    pub physical_rooms: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomStatus {
+    VacantClean,
+    VacantDirty,
+    Inspected,
+    OccupiedClean,
+    OccupiedDirty,
+    OutOfOrder,
+    OutOfService,
+}
+
+impl RoomStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RoomStatus::VacantClean => "vacant_clean",
+            RoomStatus::VacantDirty => "vacant_dirty",
+            RoomStatus::Inspected => "inspected",
+            RoomStatus::OccupiedClean => "occupied_clean",
+            RoomStatus::OccupiedDirty => "occupied_dirty",
+            RoomStatus::OutOfOrder => "out_of_order",
+            RoomStatus::OutOfService => "out_of_service",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| DomainError::invalid("status", format!("unknown room status {s:?}")))
+    }
+    /// Out of order takes a room out of the sellable count.
+    pub fn removes_from_inventory(&self) -> bool {
+        matches!(self, RoomStatus::OutOfOrder)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Room {
+    pub number: RoomNumber,
+    pub room_type: RoomTypeCode,
+    pub floor: i16,
+    pub status: RoomStatus,
+}
+
+/// How a derived rate plan's rate follows its parent's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Adjustment {
+    /// Parent rate × (1 + percent / 100); e.g. -10 for a 10 % discount.
+    Percent(#[serde(with = "rust_decimal::serde::str")] Decimal),
+    /// Parent rate + amount (may be negative); never below zero.
+    Amount(#[serde(with = "rust_decimal::serde::str")] Decimal),
+}
+
+impl Adjustment {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        match self {
+            Adjustment::Percent(p) if *p <= Decimal::from(-100) || *p > Decimal::from(1000) => {
+                Err(DomainError::invalid("adjustment.percent", "must be above -100 and at most 1000"))
+            }
+            Adjustment::Amount(a) if a.abs() >= Decimal::from(100_000_000_000_000i64) => {
+                Err(DomainError::invalid("adjustment.amount", "too large"))
+            }
+            _ => Ok(()),
+        }
+    }
+    pub fn apply(&self, parent: Decimal) -> Decimal {
+        let v = match self {
+            Adjustment::Percent(p) => parent * (Decimal::ONE + *p / Decimal::ONE_HUNDRED),
+            Adjustment::Amount(a) => parent + *a,
+        };
+        v.max(Decimal::ZERO).round_dp(4).normalize()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Derivation {
+    pub parent: RatePlanCode,
+    pub adjustment: Adjustment,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RatePlan {
+    pub code: RatePlanCode,
+    pub room_type: RoomTypeCode,
+    pub name: String,
+    pub derived: Option<Derivation>,
+}
+
+/// Everything about a property except its calendar: what the Property actor
+/// holds and what request validation needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyConfig {
+    pub property: Property,
+    pub room_types: Vec<RoomType>,
+    pub rooms: Vec<Room>,
+    pub rate_plans: Vec<RatePlan>,
+}
+
+impl PropertyConfig {
+    pub fn room_type(&self, code: &str) -> Option<&RoomType> {
+        self.room_types.iter().find(|r| r.code.as_str() == code)
+    }
+    pub fn rate_plan(&self, code: &str) -> Option<&RatePlan> {
+        self.rate_plans.iter().find(|r| r.code.as_str() == code)
+    }
+    pub fn plans_of<'a>(&'a self, room_type: &'a str) -> impl Iterator<Item = &'a RatePlan> + 'a {
+        self.rate_plans.iter().filter(move |p| p.room_type.as_str() == room_type)
+    }
+}
+
+/// Who may do what. Roles are ordered by reach, but the checks are explicit
+/// per action (see `Permission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    RevenueManager,
+    FrontDesk,
+    Housekeeping,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "revenue_manager" => Ok(Role::RevenueManager),
+            "front_desk" => Ok(Role::FrontDesk),
+            "housekeeping" => Ok(Role::Housekeeping),
+            _ => Err(DomainError::invalid(
+                "role",
+                "must be one of admin, revenue_manager, front_desk, housekeeping",
+            )),
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::RevenueManager => "revenue_manager",
+            Role::FrontDesk => "front_desk",
+            Role::Housekeeping => "housekeeping",
+        }
+    }
+    pub fn allows(&self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::RevenueManager => !matches!(p, CreateProperty),
+            Role::FrontDesk => matches!(p, ReadProperty | ReadCalendar | Search | Book | UpdateRoomStatus),
+            Role::Housekeeping => matches!(p, ReadProperty | UpdateRoomStatus),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    CreateProperty,
+    ReadProperty,
+    ManageSetup,
+    WriteAri,
+    ReadCalendar,
+    Search,
+    Book,
+    UpdateRoomStatus,
+}
+
+/// What a bearer token may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenScope {
+    pub role: Role,
+    pub tenant: TenantCode,
+    /// Empty: every property of the tenant.
+    pub properties: Vec<PropertyCode>,
+}
+
+impl TokenScope {
+    pub fn reaches(&self, tenant: &TenantCode, property: &PropertyCode) -> bool {
+        &self.tenant == tenant && (self.properties.is_empty() || self.properties.contains(property))
+    }
+}

@@ -1,0 +1,83 @@
+//! Reservations and their revisions.
+
+use crate::codes::{PropertyCode, RatePlanCode, RoomTypeCode};
+use crate::dates::StayRange;
+use crate::money::Currency;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Confirmed,
+    Cancelled,
+}
+
+impl ReservationStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReservationStatus::Confirmed => "confirmed",
+            ReservationStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "confirmed" => Some(ReservationStatus::Confirmed),
+            "cancelled" => Some(ReservationStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NightlyRate {
+    pub date: Date,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub rate: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: String,
+    pub property: PropertyCode,
+    pub room_type: RoomTypeCode,
+    pub rate_plan: RatePlanCode,
+    pub check_in: Date,
+    pub check_out: Date,
+    pub adults: u8,
+    pub guest_name: String,
+    pub status: ReservationStatus,
+    pub currency: Currency,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+    pub nightly: Vec<NightlyRate>,
+    /// `direct`, or the channel code it came from.
+    pub source: String,
+    /// The OTA's reservation id, for channel bookings.
+    pub external_id: Option<String>,
+    pub revision: u32,
+    /// Stored although it exceeded availability (OTA bookings only).
+    pub overbooked: bool,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+impl Reservation {
+    pub fn stay(&self) -> StayRange {
+        StayRange { check_in: self.check_in, check_out: self.check_out }
+    }
+    pub fn is_active(&self) -> bool {
+        self.status == ReservationStatus::Confirmed
+    }
+}
+
+/// A direct booking request, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    pub room_type: RoomTypeCode,
+    pub rate_plan: RatePlanCode,
+    pub stay: StayRange,
+    pub adults: u8,
+    pub guest_name: String,
+}

@@ -1,0 +1,133 @@
+//! The store port. Two adapters implement it (SQLite and PostgreSQL, in the
+//! `saluran` crate) and one contract test suite runs against both.
+
+use crate::ari::CellChanges;
+use crate::calendar::RoomTypeCalendar;
+use crate::codes::{PropertyCode, RoomNumber, RoomTypeCode};
+use crate::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType, TokenScope};
+use crate::reservation::Reservation;
+use async_trait::async_trait;
+use jiff::civil::Date;
+use serde_json::Value;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// Another writer (another node) committed to this room type first.
+    #[error("calendar of {room_type} changed underneath (expected version {expected})")]
+    VersionConflict { room_type: String, expected: i64 },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// A domain event to persist with a change, in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Per-property sequence number, gap-free and increasing.
+    pub seq: i64,
+    pub kind: String,
+    pub payload: Value,
+    pub created_at: jiff::Timestamp,
+}
+
+/// Everything one InventoryShard commits at once (group commit): cells,
+/// reservations and events, in one transaction, or nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardCommit {
+    pub property: Option<PropertyCode>,
+    pub room_type: Option<RoomTypeCode>,
+    /// The calendar version the shard computed its changes from. The commit
+    /// fails with `VersionConflict` if the stored version differs, and on
+    /// success the stored version becomes `expected_version + 1`.
+    pub expected_version: i64,
+    pub changes: CellChanges,
+    /// Inserted, or updated by id; each one also appends a row to the
+    /// reservation's revision history.
+    pub reservations: Vec<Reservation>,
+    pub events: Vec<NewEvent>,
+    /// Intents (multi-room-type operations) this commit completes for this
+    /// room type.
+    pub intents_done: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOutcome {
+    pub version: i64,
+    /// The sequence numbers given to `events`, in order.
+    pub event_seqs: Vec<i64>,
+}
+
+/// An operation over several room types, recorded before any shard applies
+/// it and re-driven after a restart until every room type has applied it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    pub id: String,
+    pub kind: String,
+    pub payload: Value,
+    /// Room types that have not yet applied the intent.
+    pub pending_room_types: Vec<RoomTypeCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First time this key is seen: the caller runs the request.
+    Fresh,
+    /// Done before with the same request: send back the stored response.
+    Replay { status: u16, body: Vec<u8> },
+    /// The same key is being processed right now.
+    InProgress,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // Tokens. `hash` is the hex SHA-256 of the bearer token.
+    async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError>;
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>, StoreError>;
+
+    // Setup. Codes are unique: a duplicate is `Conflict`.
+    async fn create_property(&self, p: &Property) -> Result<(), StoreError>;
+    async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError>;
+    async fn count_properties(&self) -> Result<i64, StoreError>;
+    async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError>;
+    /// Adds a room and increments its room type's physical count and version.
+    async fn create_room(&self, property: &PropertyCode, room: &Room) -> Result<(), StoreError>;
+    async fn set_room_status(&self, property: &PropertyCode, number: &RoomNumber, status: RoomStatus) -> Result<(), StoreError>;
+    async fn create_rate_plan(&self, property: &PropertyCode, plan: &RatePlan) -> Result<(), StoreError>;
+    async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError>;
+
+    /// A room type's calendar from `from` onwards, with its rate plans.
+    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError>;
+    async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError>;
+
+    async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError>;
+    async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError>;
+
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
+
+    async fn insert_intent(&self, property: &PropertyCode, intent: &Intent) -> Result<(), StoreError>;
+    async fn pending_intents(&self, property: &PropertyCode) -> Result<Vec<Intent>, StoreError>;
+
+    // Idempotency keys, scoped (e.g. by token id) so two clients never share one.
+    async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError>;
+    async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError>;
+    async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}
