@@ -7,13 +7,14 @@ use crate::error::DomainError;
 use crate::money::Rate;
 use crate::property::PropertyConfig;
 use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The largest stay restriction we accept, in nights.
 pub const MAX_STAY_RESTRICTION: u16 = 365;
 
 /// One line of an ARI batch, parsed. Fields left `None` are not touched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AriUpdate {
     pub room_type: RoomTypeCode,
     pub rate_plan: Option<RatePlanCode>,

@@ -101,7 +101,8 @@ impl StayRange {
 }
 
 /// A weekday mask: bit 0 = Monday … bit 6 = Sunday.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Weekdays(u8);
 
 const DAY_NAMES: [&str; 7] = ["mo", "tu", "we", "th", "fr", "sa", "su"];

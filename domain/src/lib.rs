@@ -9,6 +9,7 @@ pub mod codes;
 pub mod dates;
 pub mod error;
 pub mod money;
+pub mod ports;
 pub mod property;
 pub mod reservation;
 pub mod store;

@@ -1,0 +1,34 @@
+use crate::restart::RestartPolicy;
+use saluran_domain::ports::{Clock, Publisher};
+use saluran_domain::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every actor needs from the outside world.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub publisher: Arc<dyn Publisher>,
+    pub restart: RestartPolicy,
+    /// A property with no request for this long is passivated.
+    pub idle_timeout: Duration,
+    /// How many queued writes a shard commits in one transaction at most.
+    pub max_group_commit: usize,
+    /// How long a caller waits for an actor's reply.
+    pub call_timeout: Duration,
+}
+
+impl Deps {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, publisher: Arc<dyn Publisher>) -> Self {
+        Deps {
+            store,
+            clock,
+            publisher,
+            restart: RestartPolicy::default(),
+            idle_timeout: Duration::from_secs(15 * 60),
+            max_group_commit: 256,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}

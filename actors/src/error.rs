@@ -1,0 +1,50 @@
+use saluran_domain::availability::Unavailable;
+use saluran_domain::store::StoreError;
+use saluran_domain::DomainError;
+use thiserror::Error;
+
+/// What a shard answers when it cannot do what it was asked.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum ShardError {
+    #[error("not available: {}", .0.as_str())]
+    Unavailable(Unavailable),
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error("reservation {0} not found")]
+    ReservationNotFound(String),
+    /// Retryable: the store failed or another node kept winning the race.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for ShardError {
+    fn from(e: StoreError) -> Self {
+        ShardError::Store(e.to_string())
+    }
+}
+
+/// What callers of the actor tree see.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum ActorError {
+    #[error("property {0} not found")]
+    PropertyNotFound(String),
+    #[error("room type {0} not found")]
+    RoomTypeNotFound(String),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// Retryable: an actor was restarting, stopped or did not answer in time.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for ActorError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ActorError::Conflict(m),
+            StoreError::NotFound(m) => ActorError::PropertyNotFound(m),
+            other => ActorError::Unavailable(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Property: routes setup and ARI commands for one property, supervises one
+//! InventoryShard per room type, and passivates itself when idle.
+
+use crate::deps::Deps;
+use crate::error::{ActorError, ShardError};
+use crate::handle::{answer, CalendarView, PropertyHandle, Registry};
+use crate::restart::RestartHistory;
+use crate::shard::{AriApplied, InventoryShard, ShardArgs, ShardMsg};
+use parking_lot::RwLock;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use saluran_domain::ari::AriUpdate;
+use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::property::{PropertyConfig, RatePlan, Room, RoomType};
+use saluran_domain::store::Intent;
+use saluran_domain::{DomainError, PropertyCode, RoomTypeCode};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub enum PropertyMsg {
+    CreateRoomType { room_type: RoomType, reply: RpcReplyPort<Result<(), ActorError>> },
+    CreateRoom { room: Room, reply: RpcReplyPort<Result<(), ActorError>> },
+    CreateRatePlan { plan: RatePlan, reply: RpcReplyPort<Result<(), ActorError>> },
+    /// A validated-or-not ARI batch: the property validates it whole, then
+    /// applies it all (see `apply_ari`).
+    ApplyAri { updates: Vec<AriUpdate>, reply: RpcReplyPort<Result<AriOutcome, ActorError>> },
+    Tick,
+    RestartShard { room_type: RoomTypeCode },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AriOutcome {
+    pub cells: usize,
+    pub room_types: usize,
+}
+
+pub struct PropertyArgs {
+    pub config: PropertyConfig,
+    pub deps: Deps,
+    pub registry: Registry,
+    pub name_prefix: String,
+}
+
+pub struct PropertyState {
+    handle: PropertyHandle,
+    deps: Deps,
+    registry: Registry,
+    name_prefix: String,
+    shard_ids: HashMap<ActorId, RoomTypeCode>,
+    restarts: HashMap<RoomTypeCode, RestartHistory>,
+    stopping: bool,
+}
+
+pub struct PropertyActor;
+
+impl PropertyActor {
+    pub fn actor_name(prefix: &str, code: &PropertyCode) -> String {
+        format!("{prefix}property:{code}")
+    }
+}
+
+impl Actor for PropertyActor {
+    type Msg = PropertyMsg;
+    type State = PropertyState;
+    type Arguments = PropertyArgs;
+
+    async fn pre_start(&self, myself: ActorRef<PropertyMsg>, args: PropertyArgs) -> Result<PropertyState, ActorProcessingErr> {
+        let code = args.config.property.code.clone();
+        let room_types: Vec<RoomTypeCode> = args.config.room_types.iter().map(|r| r.code.clone()).collect();
+        let handle = PropertyHandle::new(code.clone(), myself.clone(), Arc::new(args.config));
+        let mut state = PropertyState {
+            handle,
+            deps: args.deps,
+            registry: args.registry,
+            name_prefix: args.name_prefix,
+            shard_ids: HashMap::new(),
+            restarts: HashMap::new(),
+            stopping: false,
+        };
+        for rt in room_types {
+            spawn_shard(&myself, &mut state, rt, None).await?;
+        }
+        Ok(state)
+    }
+
+    async fn post_start(&self, myself: ActorRef<PropertyMsg>, state: &mut PropertyState) -> Result<(), ActorProcessingErr> {
+        // Finish what a crash interrupted before taking new work.
+        if let Err(e) = redrive_intents(state).await {
+            tracing::warn!(property = %state.handle.code(), error = %e, "re-driving intents failed; will retry on the next ARI batch");
+        }
+        state.registry.insert(state.handle.clone());
+        let period = (state.deps.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        myself.send_interval(period, || PropertyMsg::Tick);
+        metrics::gauge!("saluran_active_properties").increment(1.0);
+        Ok(())
+    }
+
+    async fn post_stop(&self, myself: ActorRef<PropertyMsg>, state: &mut PropertyState) -> Result<(), ActorProcessingErr> {
+        state.stopping = true;
+        state.registry.remove(&state.handle);
+        // Shards flush what they have queued before they stop.
+        let _ = myself.stop_children_and_wait(Some("property stopping".into()), Some(Duration::from_secs(10))).await;
+        metrics::gauge!("saluran_active_properties").decrement(1.0);
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<PropertyMsg>, msg: PropertyMsg, state: &mut PropertyState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PropertyMsg::CreateRoomType { room_type, reply } => {
+                let r = create_room_type(&myself, state, room_type).await;
+                let _ = reply.send(r);
+            }
+            PropertyMsg::CreateRoom { room, reply } => {
+                let rt = room.room_type.clone();
+                let r = async {
+                    if state.handle.config().room_type(rt.as_str()).is_none() {
+                        return Err(ActorError::Shard(ShardError::Invalid(DomainError::UnknownRoomType(rt.to_string()))));
+                    }
+                    state.deps.store.create_room(state.handle.code(), &room).await?;
+                    refresh_config(state).await?;
+                    reload_shard(state, &rt).await
+                }
+                .await;
+                let _ = reply.send(r);
+            }
+            PropertyMsg::CreateRatePlan { plan, reply } => {
+                let r = create_rate_plan(state, plan).await;
+                let _ = reply.send(r);
+            }
+            PropertyMsg::ApplyAri { updates, reply } => {
+                let r = apply_ari(state, updates).await;
+                let _ = reply.send(r);
+            }
+            PropertyMsg::Tick => {
+                if state.handle.idle_for() >= state.deps.idle_timeout {
+                    tracing::info!(property = %state.handle.code(), "passivating idle property");
+                    state.registry.remove(&state.handle);
+                    myself.stop(Some("idle".into()));
+                }
+            }
+            PropertyMsg::RestartShard { room_type } => {
+                if let Err(e) = spawn_shard(&myself, state, room_type.clone(), None).await {
+                    tracing::error!(property = %state.handle.code(), %room_type, error = %e, "shard restart failed");
+                    schedule_restart(&myself, state, room_type, &e.to_string())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<PropertyMsg>, evt: SupervisionEvent, state: &mut PropertyState) -> Result<(), ActorProcessingErr> {
+        match evt {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                if let Some(rt) = state.shard_ids.remove(&cell.get_id()) {
+                    state.handle.clear_shard_actor(rt.as_str());
+                    tracing::error!(property = %state.handle.code(), room_type = %rt, error = %err, "inventory shard failed");
+                    metrics::counter!("saluran_actor_restarts_total", "actor" => "shard").increment(1);
+                    schedule_restart(&myself, state, rt, &err.to_string())?;
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                if let Some(rt) = state.shard_ids.remove(&cell.get_id()) {
+                    state.handle.clear_shard_actor(rt.as_str());
+                    if !state.stopping {
+                        tracing::warn!(property = %state.handle.code(), room_type = %rt, ?reason, "inventory shard stopped unexpectedly");
+                        schedule_restart(&myself, state, rt, "stopped")?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Restarts a shard after a backoff, or escalates by failing this property
+/// once its restart budget is spent.
+fn schedule_restart(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, rt: RoomTypeCode, why: &str) -> Result<(), ActorProcessingErr> {
+    let policy = state.deps.restart;
+    match state.restarts.entry(rt.clone()).or_default().on_failure(&policy, Instant::now()) {
+        Some(delay) => {
+            myself.send_after(delay, move || PropertyMsg::RestartShard { room_type: rt });
+            Ok(())
+        }
+        None => Err(format!("shard {rt} failed more than {} times in {:?} (last: {why})", policy.max_restarts, policy.window).into()),
+    }
+}
+
+async fn spawn_shard(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, rt: RoomTypeCode, view: Option<CalendarView>) -> Result<(), ActorProcessingErr> {
+    let cfg = state.handle.config();
+    let room_type = cfg.room_type(rt.as_str()).cloned().ok_or_else(|| format!("unknown room type {rt}"))?;
+    let plans: Vec<RatePlan> = cfg.plans_of(rt.as_str()).cloned().collect();
+    // The view outlives shard restarts: readers keep their Arc.
+    let view = view
+        .or_else(|| state.handle.shard_view(rt.as_str()))
+        .unwrap_or_else(|| Arc::new(RwLock::new(RoomTypeCalendar::new(room_type, plans))));
+    let name = format!("{}{}", state.name_prefix, InventoryShard::actor_name(state.handle.code().as_str(), rt.as_str()));
+    let args = ShardArgs { property: cfg.property.clone(), room_type: rt.clone(), view: view.clone(), deps: state.deps.clone() };
+    let (shard, _) = Actor::spawn_linked(Some(name), InventoryShard, args, myself.get_cell()).await?;
+    state.shard_ids.insert(shard.get_id(), rt.clone());
+    state.handle.set_shard(rt, Some(shard), view);
+    Ok(())
+}
+
+async fn refresh_config(state: &mut PropertyState) -> Result<(), ActorError> {
+    let code = state.handle.code().clone();
+    let cfg = state.deps.store.load_config(&code).await?.ok_or_else(|| ActorError::PropertyNotFound(code.to_string()))?;
+    state.handle.set_config(Arc::new(cfg));
+    Ok(())
+}
+
+async fn reload_shard(state: &PropertyState, rt: &RoomTypeCode) -> Result<(), ActorError> {
+    state.handle.call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::Reload { reply }).await?.map_err(ActorError::from)
+}
+
+async fn create_room_type(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, rt: RoomType) -> Result<(), ActorError> {
+    state.deps.store.create_room_type(state.handle.code(), &rt).await?;
+    refresh_config(state).await?;
+    spawn_shard(myself, state, rt.code.clone(), None).await.map_err(|e| ActorError::Unavailable(e.to_string()))
+}
+
+async fn create_rate_plan(state: &mut PropertyState, plan: RatePlan) -> Result<(), ActorError> {
+    let cfg = state.handle.config();
+    if cfg.room_type(plan.room_type.as_str()).is_none() {
+        return Err(ShardError::Invalid(DomainError::UnknownRoomType(plan.room_type.to_string())).into());
+    }
+    if let Some(d) = &plan.derived {
+        d.adjustment.validate().map_err(ShardError::Invalid)?;
+        let parent = cfg.rate_plan(d.parent.as_str()).ok_or_else(|| ShardError::Invalid(DomainError::UnknownRatePlan(d.parent.to_string())))?;
+        if parent.room_type != plan.room_type {
+            return Err(ShardError::Invalid(DomainError::invalid("derived_from", "the parent rate plan must belong to the same room type")).into());
+        }
+    }
+    state.deps.store.create_rate_plan(state.handle.code(), &plan).await?;
+    refresh_config(state).await?;
+    reload_shard(state, &plan.room_type).await
+}
+
+/// Validates the whole batch first (nothing applies if any line is bad),
+/// then applies it. A batch over several room types is first recorded as an
+/// intent, so a crash between shards is finished by `redrive_intents`.
+async fn apply_ari(state: &mut PropertyState, updates: Vec<AriUpdate>) -> Result<AriOutcome, ActorError> {
+    let cfg = state.handle.config();
+    let today = cfg.property.local_date(state.deps.clock.now());
+    for (i, u) in updates.iter().enumerate() {
+        u.validate(&cfg, today).map_err(|e| {
+            ActorError::Shard(ShardError::Invalid(match e {
+                DomainError::Invalid { field, message } => DomainError::Invalid { field: format!("updates[{i}].{field}"), message },
+                other => other,
+            }))
+        })?;
+    }
+    redrive_intents(state).await?;
+    let mut by_room_type: BTreeMap<RoomTypeCode, Vec<AriUpdate>> = BTreeMap::new();
+    for u in updates {
+        by_room_type.entry(u.room_type.clone()).or_default().push(u);
+    }
+    let intent = if by_room_type.len() > 1 {
+        let intent = Intent {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: "ari".into(),
+            payload: json!({ "updates": by_room_type.values().flatten().collect::<Vec<_>>() }),
+            pending_room_types: by_room_type.keys().cloned().collect(),
+        };
+        state.deps.store.insert_intent(state.handle.code(), &intent).await?;
+        Some(intent.id)
+    } else {
+        None
+    };
+    let mut outcome = AriOutcome { cells: 0, room_types: by_room_type.len() };
+    for (rt, ups) in by_room_type {
+        let applied = send_ari(state, &rt, ups, intent.clone()).await?;
+        outcome.cells += applied.cells;
+    }
+    Ok(outcome)
+}
+
+async fn send_ari(state: &PropertyState, rt: &RoomTypeCode, updates: Vec<AriUpdate>, intent: Option<String>) -> Result<AriApplied, ActorError> {
+    let shard = state
+        .handle
+        .shard(rt.as_str())
+        .ok_or_else(|| ActorError::Unavailable(format!("inventory of {rt} is restarting")))?;
+    let r = shard.call(|reply| ShardMsg::ApplyAri { updates, intent, reply }, Some(state.deps.call_timeout)).await;
+    answer(r)?.map_err(ActorError::from)
+}
+
+async fn redrive_intents(state: &mut PropertyState) -> Result<(), ActorError> {
+    let pending = state.deps.store.pending_intents(state.handle.code()).await?;
+    for intent in pending {
+        let updates: Vec<AriUpdate> = serde_json::from_value(intent.payload.get("updates").cloned().unwrap_or_default())
+            .map_err(|e| ActorError::Unavailable(format!("intent {} unreadable: {e}", intent.id)))?;
+        for rt in &intent.pending_room_types {
+            let ups: Vec<AriUpdate> = updates.iter().filter(|u| &u.room_type == rt).cloned().collect();
+            tracing::info!(property = %state.handle.code(), intent = %intent.id, room_type = %rt, "re-driving unfinished ARI intent");
+            send_ari(state, rt, ups, Some(intent.id.clone())).await?;
+        }
+    }
+    Ok(())
+}

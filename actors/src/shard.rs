@@ -1,0 +1,411 @@
+//! InventoryShard: the only writer of one room type's calendar.
+//!
+//! Requests queue up in the shard's state and are evaluated together when a
+//! `Flush` (which the shard sends itself behind them) comes round: every
+//! request queued meanwhile goes into ONE store transaction (group commit).
+//! Nothing is published to readers, nor answered, before that commit.
+
+use crate::deps::Deps;
+use crate::error::ShardError;
+use crate::handle::CalendarView;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use saluran_domain::ari::{plan_changes, AriUpdate, CellChanges};
+use saluran_domain::availability::{Overlay, Quote, Unavailable};
+use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::ports::CommittedEvent;
+use saluran_domain::property::Property;
+use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
+use saluran_domain::store::{NewEvent, ShardCommit, StoreError};
+use saluran_domain::RoomTypeCode;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// How often a commit is re-evaluated when another node keeps winning.
+const MAX_CONFLICT_RETRIES: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AriApplied {
+    pub cells: usize,
+    pub version: i64,
+}
+
+/// A booking as the shard receives it.
+#[derive(Debug, Clone)]
+pub struct BookingCommand {
+    pub request: BookingRequest,
+    /// `direct` or a channel code.
+    pub source: String,
+    pub external_id: Option<String>,
+    /// OTA bookings are never refused: past availability they are stored
+    /// and flagged as overbookings (I2). Direct bookings are refused.
+    pub allow_overbooking: bool,
+}
+
+pub enum ShardMsg {
+    Book { booking: BookingCommand, reply: RpcReplyPort<Result<Reservation, ShardError>> },
+    Cancel { id: String, reply: RpcReplyPort<Result<Reservation, ShardError>> },
+    ApplyAri { updates: Vec<AriUpdate>, intent: Option<String>, reply: RpcReplyPort<Result<AriApplied, ShardError>> },
+    /// Re-reads the calendar from the store (after a setup change).
+    Reload { reply: RpcReplyPort<Result<(), ShardError>> },
+    Flush,
+    /// Fault injection for tests: the shard panics while handling it.
+    #[cfg(feature = "fault-injection")]
+    Panic,
+}
+
+enum Op {
+    Book(BookingCommand, RpcReplyPort<Result<Reservation, ShardError>>),
+    Cancel(String, RpcReplyPort<Result<Reservation, ShardError>>),
+    Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
+}
+
+pub struct ShardArgs {
+    pub property: Property,
+    pub room_type: RoomTypeCode,
+    pub view: CalendarView,
+    pub deps: Deps,
+}
+
+pub struct ShardState {
+    property: Property,
+    room_type: RoomTypeCode,
+    view: CalendarView,
+    deps: Deps,
+    queue: Vec<Op>,
+    flush_scheduled: bool,
+}
+
+pub struct InventoryShard;
+
+impl InventoryShard {
+    pub fn actor_name(property: &str, room_type: &str) -> String {
+        format!("shard:{property}:{room_type}")
+    }
+}
+
+async fn load(state_deps: &Deps, property: &Property, room_type: &RoomTypeCode) -> Result<RoomTypeCalendar, StoreError> {
+    let today = property.local_date(state_deps.clock.now());
+    let from = today.yesterday().unwrap_or(today);
+    state_deps.store.load_calendar(&property.code, room_type, from).await
+}
+
+impl Actor for InventoryShard {
+    type Msg = ShardMsg;
+    type State = ShardState;
+    type Arguments = ShardArgs;
+
+    async fn pre_start(&self, _myself: ActorRef<ShardMsg>, args: ShardArgs) -> Result<ShardState, ActorProcessingErr> {
+        // State is rebuilt from the store on every (re)start.
+        let cal = load(&args.deps, &args.property, &args.room_type).await?;
+        *args.view.write() = cal;
+        Ok(ShardState {
+            property: args.property,
+            room_type: args.room_type,
+            view: args.view,
+            deps: args.deps,
+            queue: Vec::new(),
+            flush_scheduled: false,
+        })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<ShardMsg>, state: &mut ShardState) -> Result<(), ActorProcessingErr> {
+        // Graceful stop (drain): whatever was queued is committed and answered.
+        flush(state).await;
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<ShardMsg>, msg: ShardMsg, state: &mut ShardState) -> Result<(), ActorProcessingErr> {
+        let op = match msg {
+            ShardMsg::Book { booking, reply } => Op::Book(booking, reply),
+            ShardMsg::Cancel { id, reply } => Op::Cancel(id, reply),
+            ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
+            ShardMsg::Flush => {
+                state.flush_scheduled = false;
+                flush(state).await;
+                return Ok(());
+            }
+            ShardMsg::Reload { reply } => {
+                flush(state).await;
+                let r = load(&state.deps, &state.property, &state.room_type).await;
+                let out = match r {
+                    Ok(cal) => {
+                        *state.view.write() = cal;
+                        Ok(())
+                    }
+                    Err(e) => Err(ShardError::from(e)),
+                };
+                let _ = reply.send(out);
+                return Ok(());
+            }
+            #[cfg(feature = "fault-injection")]
+            ShardMsg::Panic => panic!("injected fault in shard {}", state.room_type),
+        };
+        state.queue.push(op);
+        if state.queue.len() >= state.deps.max_group_commit {
+            flush(state).await;
+        } else if !state.flush_scheduled {
+            state.flush_scheduled = true;
+            myself.send_message(ShardMsg::Flush)?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of evaluating the queue against the committed calendar.
+#[derive(Default)]
+struct Evaluation {
+    changes: CellChanges,
+    reservations: Vec<Reservation>,
+    events: Vec<NewEvent>,
+    intents: Vec<String>,
+    results: Vec<OpResult>,
+}
+
+enum OpResult {
+    Reservation(Result<Reservation, ShardError>),
+    Ari(Result<AriApplied, ShardError>),
+}
+
+async fn flush(state: &mut ShardState) {
+    if state.queue.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let ops = std::mem::take(&mut state.queue);
+    let n_ops = ops.len();
+
+    // Cancellations need the reservation; read them before evaluating.
+    let mut known: HashMap<String, Option<Reservation>> = HashMap::new();
+    for op in &ops {
+        if let Op::Cancel(id, _) = op {
+            if !known.contains_key(id) {
+                let r = state.deps.store.find_reservation(&state.property.code, id).await;
+                known.insert(id.clone(), r.ok().flatten());
+            }
+        }
+    }
+
+    let mut attempt = 0;
+    let final_result: Result<(Evaluation, i64, Vec<i64>), ShardError> = loop {
+        attempt += 1;
+        let eval = {
+            let cal = state.view.read();
+            evaluate(state, &cal, &ops, &known)
+        };
+        let nothing_to_write = eval.changes.is_empty() && eval.reservations.is_empty() && eval.events.is_empty() && eval.intents.is_empty();
+        if nothing_to_write {
+            let v = state.view.read().version;
+            break Ok((eval, v, Vec::new()));
+        }
+        let commit = ShardCommit {
+            property: Some(state.property.code.clone()),
+            room_type: Some(state.room_type.clone()),
+            expected_version: state.view.read().version,
+            changes: eval.changes.clone(),
+            reservations: eval.reservations.clone(),
+            events: eval.events.clone(),
+            intents_done: eval.intents.clone(),
+        };
+        match state.deps.store.commit_shard(&commit).await {
+            Ok(outcome) => break Ok((eval, outcome.version, outcome.event_seqs)),
+            Err(StoreError::VersionConflict { .. }) if attempt < MAX_CONFLICT_RETRIES => {
+                // Another node wrote this room type: re-read and decide again.
+                metrics::counter!("saluran_shard_version_conflicts_total").increment(1);
+                match load(&state.deps, &state.property, &state.room_type).await {
+                    Ok(cal) => *state.view.write() = cal,
+                    Err(e) => break Err(ShardError::from(e)),
+                }
+            }
+            Err(e) => break Err(ShardError::from(e)),
+        }
+    };
+
+    match final_result {
+        Ok((eval, version, seqs)) => {
+            {
+                let mut cal = state.view.write();
+                eval.changes.apply_to(&mut cal);
+                cal.version = version;
+            }
+            for (ev, seq) in eval.events.iter().zip(seqs.iter()) {
+                state.deps.publisher.publish(CommittedEvent {
+                    property: state.property.code.clone(),
+                    seq: *seq,
+                    kind: ev.kind.clone(),
+                    payload: ev.payload.clone(),
+                });
+            }
+            for (op, result) in ops.into_iter().zip(eval.results) {
+                reply(op, Some(result));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(property = %state.property.code, room_type = %state.room_type, error = %e, ops = n_ops, "shard commit failed; nothing applied");
+            metrics::counter!("saluran_shard_commit_failures_total").increment(1);
+            for op in ops {
+                reply_err(op, e.clone());
+            }
+        }
+    }
+    metrics::histogram!("saluran_shard_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("saluran_shard_group_commit_ops").record(n_ops as f64);
+}
+
+fn reply(op: Op, result: Option<OpResult>) {
+    match (op, result) {
+        (Op::Book(_, r), Some(OpResult::Reservation(v))) | (Op::Cancel(_, r), Some(OpResult::Reservation(v))) => {
+            let _ = r.send(v);
+        }
+        (Op::Ari(_, _, r), Some(OpResult::Ari(v))) => {
+            let _ = r.send(v);
+        }
+        (op, _) => reply_err(op, ShardError::Store("internal: result mismatch".into())),
+    }
+}
+
+fn reply_err(op: Op, e: ShardError) {
+    match op {
+        Op::Book(_, r) | Op::Cancel(_, r) => {
+            let _ = r.send(Err(e));
+        }
+        Op::Ari(_, _, r) => {
+            let _ = r.send(Err(e));
+        }
+    }
+}
+
+fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &HashMap<String, Option<Reservation>>) -> Evaluation {
+    let mut ev = Evaluation::default();
+    let now = state.deps.clock.now();
+    for op in ops {
+        match op {
+            Op::Book(cmd, _) => {
+                let r = book(state, cal, &mut ev, cmd, now);
+                ev.results.push(OpResult::Reservation(r));
+            }
+            Op::Cancel(id, _) => {
+                let current = ev
+                    .reservations
+                    .iter()
+                    .rev()
+                    .find(|r| &r.id == id)
+                    .cloned()
+                    .or_else(|| known.get(id).cloned().flatten())
+                    .filter(|r| r.room_type == state.room_type);
+                let r = match current {
+                    None => Err(ShardError::ReservationNotFound(id.clone())),
+                    Some(res) if !res.is_active() => Ok(res),
+                    Some(mut res) => {
+                        for d in res.stay().night_dates().days() {
+                            let mut inv = ev.changes.inventory_day(cal, d);
+                            inv.sold = inv.sold.saturating_sub(1);
+                            ev.changes.inventory.insert(d, inv);
+                        }
+                        res.status = ReservationStatus::Cancelled;
+                        res.revision += 1;
+                        res.updated_at = now;
+                        ev.events.push(NewEvent {
+                            kind: "booking.cancelled".into(),
+                            payload: json!({
+                                "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in,
+                                "check_out": res.check_out, "source": res.source,
+                            }),
+                        });
+                        ev.reservations.push(res.clone());
+                        Ok(res)
+                    }
+                };
+                ev.results.push(OpResult::Reservation(r));
+            }
+            Op::Ari(updates, intent, _) => {
+                let changes = plan_changes(cal, updates, &ev.changes);
+                let cells = changes.inventory.len() + changes.rates.len();
+                if let Some((from, to)) = changes.date_span() {
+                    ev.events.push(NewEvent {
+                        kind: "ari.changed".into(),
+                        payload: json!({"room_type": state.room_type, "from": from, "to": to, "cells": cells}),
+                    });
+                }
+                ev.changes.extend(changes);
+                if let Some(i) = intent {
+                    ev.intents.push(i.clone());
+                }
+                // The version is filled in by the caller's view after commit.
+                ev.results.push(OpResult::Ari(Ok(AriApplied { cells, version: cal.version + 1 })));
+            }
+        }
+    }
+    ev
+}
+
+fn book(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, cmd: &BookingCommand, now: jiff::Timestamp) -> Result<Reservation, ShardError> {
+    let req = &cmd.request;
+    let overlay = Overlay { cal, pending: Some(&ev.changes) };
+    let quote: Quote = match overlay.quote(&req.rate_plan, req.stay, req.adults, 1) {
+        Ok(q) => q,
+        Err(Unavailable::UnknownRatePlan) => return Err(ShardError::Unavailable(Unavailable::UnknownRatePlan)),
+        Err(why) if !cmd.allow_overbooking => return Err(ShardError::Unavailable(why)),
+        Err(_) => lenient_quote(&overlay, req),
+    };
+    let mut overbooked = false;
+    for d in req.stay.night_dates().days() {
+        let mut inv = ev.changes.inventory_day(cal, d);
+        inv.sold = inv.sold.saturating_add(1);
+        if inv.available(cal.room_type.physical_rooms) < 0 {
+            overbooked = true;
+        }
+        ev.changes.inventory.insert(d, inv);
+    }
+    let res = Reservation {
+        id: uuid::Uuid::now_v7().to_string(),
+        property: state.property.code.clone(),
+        room_type: req.room_type.clone(),
+        rate_plan: req.rate_plan.clone(),
+        check_in: req.stay.check_in,
+        check_out: req.stay.check_out,
+        adults: req.adults,
+        guest_name: req.guest_name.clone(),
+        status: ReservationStatus::Confirmed,
+        currency: state.property.currency,
+        total: quote.total,
+        nightly: quote.nightly,
+        source: cmd.source.clone(),
+        external_id: cmd.external_id.clone(),
+        revision: 1,
+        overbooked,
+        created_at: now,
+        updated_at: now,
+    };
+    ev.events.push(NewEvent {
+        kind: "booking.created".into(),
+        payload: json!({
+            "reservation": res.id, "room_type": res.room_type, "rate_plan": res.rate_plan,
+            "check_in": res.check_in, "check_out": res.check_out, "source": res.source,
+            "overbooked": overbooked, "total": res.total.to_string(),
+        }),
+    });
+    if overbooked {
+        metrics::counter!("saluran_overbookings_total").increment(1);
+        ev.events.push(NewEvent {
+            kind: "overbooking".into(),
+            payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
+        });
+    }
+    ev.reservations.push(res.clone());
+    Ok(res)
+}
+
+/// Prices an OTA booking that breaks a rule: the OTA has sold it already,
+/// so we keep whatever rate we have (zero where none is set).
+fn lenient_quote(overlay: &Overlay<'_>, req: &BookingRequest) -> Quote {
+    let cal = overlay.cal;
+    let mut nightly = Vec::new();
+    let mut total = rust_decimal::Decimal::ZERO;
+    for d in req.stay.night_dates().days() {
+        let rate = cal.effective(&req.rate_plan, d).and_then(|e| e.price_for(req.adults)).unwrap_or_default();
+        total += rate;
+        nightly.push(NightlyRate { date: d, rate });
+    }
+    Quote { room_type: req.room_type.clone(), rate_plan: req.rate_plan.clone(), available: 0, nightly, total }
+}
