@@ -105,9 +105,7 @@ impl PropertyHandle {
         build: impl FnOnce(RpcReplyPort<T>) -> ShardMsg,
     ) -> Result<T, ActorError> {
         self.touch();
-        let shard = self
-            .shard(room_type)
-            .ok_or_else(|| ActorError::Unavailable(format!("inventory of {room_type} is restarting")))?;
+        let shard = self.shard(room_type).ok_or_else(|| ActorError::Unavailable(format!("inventory of {room_type} is restarting")))?;
         answer(shard.call(build, Some(timeout)).await)
     }
 

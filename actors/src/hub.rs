@@ -5,7 +5,6 @@ use crate::deps::Deps;
 use crate::error::ActorError;
 use crate::handle::{answer, PropertyHandle, Registry};
 use crate::property::{PropertyActor, PropertyArgs};
-use crate::restart::RestartHistory;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use saluran_domain::PropertyCode;
 use std::collections::HashMap;
@@ -27,7 +26,6 @@ pub struct HubState {
     registry: Registry,
     prefix: String,
     waiting: HashMap<PropertyCode, Vec<RpcReplyPort<Result<PropertyHandle, ActorError>>>>,
-    failures: HashMap<String, RestartHistory>,
     quarantined: HashMap<String, Instant>,
 }
 
@@ -46,7 +44,12 @@ impl Hub {
     }
 
     /// The active property, activating it first if need be.
-    pub async fn property(hub: &ActorRef<HubMsg>, registry: &Registry, code: &PropertyCode, timeout: Duration) -> Result<PropertyHandle, ActorError> {
+    pub async fn property(
+        hub: &ActorRef<HubMsg>,
+        registry: &Registry,
+        code: &PropertyCode,
+        timeout: Duration,
+    ) -> Result<PropertyHandle, ActorError> {
         if let Some(h) = registry.get(code.as_str()) {
             h.touch();
             return Ok(h);
@@ -86,7 +89,6 @@ impl Actor for Hub {
             registry: args.registry,
             prefix: format!("hub{n}/"),
             waiting: HashMap::new(),
-            failures: HashMap::new(),
             quarantined: HashMap::new(),
         })
     }
@@ -114,7 +116,8 @@ impl Actor for Hub {
                 let first = !state.waiting.contains_key(&code);
                 state.waiting.entry(code.clone()).or_default().push(reply);
                 if first {
-                    let (deps, registry, cell, prefix) = (state.deps.clone(), state.registry.clone(), myself.get_cell(), state.prefix.clone());
+                    let (deps, registry, cell, prefix) =
+                        (state.deps.clone(), state.registry.clone(), myself.get_cell(), state.prefix.clone());
                     let me = myself.clone();
                     tokio::spawn(async move {
                         let result = activate(deps, registry, cell, prefix, code.clone()).await;
@@ -139,7 +142,12 @@ impl Actor for Hub {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, _myself: ActorRef<HubMsg>, evt: SupervisionEvent, state: &mut HubState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<HubMsg>,
+        evt: SupervisionEvent,
+        state: &mut HubState,
+    ) -> Result<(), ActorProcessingErr> {
         // Properties come back lazily, on their next request; one that keeps
         // failing is refused for a while instead of taking the hub down.
         if let SupervisionEvent::ActorFailed(cell, err) = evt {
@@ -152,11 +160,10 @@ impl Actor for Hub {
                     state.registry.remove(&h);
                 }
             }
-            let policy = state.deps.restart;
-            if state.failures.entry(code.clone()).or_default().on_failure(&policy, Instant::now()).is_none() {
-                tracing::error!(property = %code, "property failed too often; quarantined");
-                state.quarantined.insert(code, Instant::now());
-            }
+            // The property has already spent its own restart budget on its
+            // shards: keep it out for one window rather than spin.
+            tracing::error!(property = %code, window = ?state.deps.restart.window, "property quarantined");
+            state.quarantined.insert(code, Instant::now());
         }
         Ok(())
     }

@@ -19,14 +19,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub enum PropertyMsg {
-    CreateRoomType { room_type: RoomType, reply: RpcReplyPort<Result<(), ActorError>> },
-    CreateRoom { room: Room, reply: RpcReplyPort<Result<(), ActorError>> },
-    CreateRatePlan { plan: RatePlan, reply: RpcReplyPort<Result<(), ActorError>> },
+    CreateRoomType {
+        room_type: RoomType,
+        reply: RpcReplyPort<Result<(), ActorError>>,
+    },
+    CreateRoom {
+        room: Room,
+        reply: RpcReplyPort<Result<(), ActorError>>,
+    },
+    CreateRatePlan {
+        plan: RatePlan,
+        reply: RpcReplyPort<Result<(), ActorError>>,
+    },
     /// A validated-or-not ARI batch: the property validates it whole, then
     /// applies it all (see `apply_ari`).
-    ApplyAri { updates: Vec<AriUpdate>, reply: RpcReplyPort<Result<AriOutcome, ActorError>> },
+    ApplyAri {
+        updates: Vec<AriUpdate>,
+        reply: RpcReplyPort<Result<AriOutcome, ActorError>>,
+    },
     Tick,
-    RestartShard { room_type: RoomTypeCode },
+    RestartShard {
+        room_type: RoomTypeCode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,15 +95,16 @@ impl Actor for PropertyActor {
         for rt in room_types {
             spawn_shard(&myself, &mut state, rt, None).await?;
         }
+        // Finish what a crash interrupted before taking new work, and only
+        // then become visible to requests.
+        if let Err(e) = redrive_intents(&mut state).await {
+            tracing::warn!(property = %state.handle.code(), error = %e, "re-driving intents failed; will retry on the next ARI batch");
+        }
+        state.registry.insert(state.handle.clone());
         Ok(state)
     }
 
     async fn post_start(&self, myself: ActorRef<PropertyMsg>, state: &mut PropertyState) -> Result<(), ActorProcessingErr> {
-        // Finish what a crash interrupted before taking new work.
-        if let Err(e) = redrive_intents(state).await {
-            tracing::warn!(property = %state.handle.code(), error = %e, "re-driving intents failed; will retry on the next ARI batch");
-        }
-        state.registry.insert(state.handle.clone());
         let period = (state.deps.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         myself.send_interval(period, || PropertyMsg::Tick);
         metrics::gauge!("saluran_active_properties").increment(1.0);
@@ -149,7 +164,12 @@ impl Actor for PropertyActor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<PropertyMsg>, evt: SupervisionEvent, state: &mut PropertyState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<PropertyMsg>,
+        evt: SupervisionEvent,
+        state: &mut PropertyState,
+    ) -> Result<(), ActorProcessingErr> {
         match evt {
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(rt) = state.shard_ids.remove(&cell.get_id()) {
@@ -176,7 +196,12 @@ impl Actor for PropertyActor {
 
 /// Restarts a shard after a backoff, or escalates by failing this property
 /// once its restart budget is spent.
-fn schedule_restart(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, rt: RoomTypeCode, why: &str) -> Result<(), ActorProcessingErr> {
+fn schedule_restart(
+    myself: &ActorRef<PropertyMsg>,
+    state: &mut PropertyState,
+    rt: RoomTypeCode,
+    why: &str,
+) -> Result<(), ActorProcessingErr> {
     let policy = state.deps.restart;
     match state.restarts.entry(rt.clone()).or_default().on_failure(&policy, Instant::now()) {
         Some(delay) => {
@@ -187,7 +212,12 @@ fn schedule_restart(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, r
     }
 }
 
-async fn spawn_shard(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, rt: RoomTypeCode, view: Option<CalendarView>) -> Result<(), ActorProcessingErr> {
+async fn spawn_shard(
+    myself: &ActorRef<PropertyMsg>,
+    state: &mut PropertyState,
+    rt: RoomTypeCode,
+    view: Option<CalendarView>,
+) -> Result<(), ActorProcessingErr> {
     let cfg = state.handle.config();
     let room_type = cfg.room_type(rt.as_str()).cloned().ok_or_else(|| format!("unknown room type {rt}"))?;
     let plans: Vec<RatePlan> = cfg.plans_of(rt.as_str()).cloned().collect();
@@ -227,9 +257,14 @@ async fn create_rate_plan(state: &mut PropertyState, plan: RatePlan) -> Result<(
     }
     if let Some(d) = &plan.derived {
         d.adjustment.validate().map_err(ShardError::Invalid)?;
-        let parent = cfg.rate_plan(d.parent.as_str()).ok_or_else(|| ShardError::Invalid(DomainError::UnknownRatePlan(d.parent.to_string())))?;
+        let parent =
+            cfg.rate_plan(d.parent.as_str()).ok_or_else(|| ShardError::Invalid(DomainError::UnknownRatePlan(d.parent.to_string())))?;
         if parent.room_type != plan.room_type {
-            return Err(ShardError::Invalid(DomainError::invalid("derived_from", "the parent rate plan must belong to the same room type")).into());
+            return Err(ShardError::Invalid(DomainError::invalid(
+                "derived_from",
+                "the parent rate plan must belong to the same room type",
+            ))
+            .into());
         }
     }
     state.deps.store.create_rate_plan(state.handle.code(), &plan).await?;
@@ -276,11 +311,13 @@ async fn apply_ari(state: &mut PropertyState, updates: Vec<AriUpdate>) -> Result
     Ok(outcome)
 }
 
-async fn send_ari(state: &PropertyState, rt: &RoomTypeCode, updates: Vec<AriUpdate>, intent: Option<String>) -> Result<AriApplied, ActorError> {
-    let shard = state
-        .handle
-        .shard(rt.as_str())
-        .ok_or_else(|| ActorError::Unavailable(format!("inventory of {rt} is restarting")))?;
+async fn send_ari(
+    state: &PropertyState,
+    rt: &RoomTypeCode,
+    updates: Vec<AriUpdate>,
+    intent: Option<String>,
+) -> Result<AriApplied, ActorError> {
+    let shard = state.handle.shard(rt.as_str()).ok_or_else(|| ActorError::Unavailable(format!("inventory of {rt} is restarting")))?;
     let r = shard.call(|reply| ShardMsg::ApplyAri { updates, intent, reply }, Some(state.deps.call_timeout)).await;
     answer(r)?.map_err(ActorError::from)
 }

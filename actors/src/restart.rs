@@ -55,7 +55,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_then_escalates() {
-        let p = RestartPolicy { max_restarts: 3, window: Duration::from_secs(10), base_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(25) };
+        let p = RestartPolicy {
+            max_restarts: 3,
+            window: Duration::from_secs(10),
+            base_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(25),
+        };
         let mut h = RestartHistory::default();
         let t = Instant::now();
         assert_eq!(h.on_failure(&p, t), Some(Duration::from_millis(10)));

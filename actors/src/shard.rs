@@ -43,11 +43,23 @@ pub struct BookingCommand {
 }
 
 pub enum ShardMsg {
-    Book { booking: BookingCommand, reply: RpcReplyPort<Result<Reservation, ShardError>> },
-    Cancel { id: String, reply: RpcReplyPort<Result<Reservation, ShardError>> },
-    ApplyAri { updates: Vec<AriUpdate>, intent: Option<String>, reply: RpcReplyPort<Result<AriApplied, ShardError>> },
+    Book {
+        booking: BookingCommand,
+        reply: RpcReplyPort<Result<Reservation, ShardError>>,
+    },
+    Cancel {
+        id: String,
+        reply: RpcReplyPort<Result<Reservation, ShardError>>,
+    },
+    ApplyAri {
+        updates: Vec<AriUpdate>,
+        intent: Option<String>,
+        reply: RpcReplyPort<Result<AriApplied, ShardError>>,
+    },
     /// Re-reads the calendar from the store (after a setup change).
-    Reload { reply: RpcReplyPort<Result<(), ShardError>> },
+    Reload {
+        reply: RpcReplyPort<Result<(), ShardError>>,
+    },
     Flush,
     /// Fault injection for tests: the shard panics while handling it.
     #[cfg(feature = "fault-injection")]
@@ -339,7 +351,13 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Hash
     ev
 }
 
-fn book(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, cmd: &BookingCommand, now: jiff::Timestamp) -> Result<Reservation, ShardError> {
+fn book(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ev: &mut Evaluation,
+    cmd: &BookingCommand,
+    now: jiff::Timestamp,
+) -> Result<Reservation, ShardError> {
     let req = &cmd.request;
     let overlay = Overlay { cal, pending: Some(&ev.changes) };
     let quote: Quote = match overlay.quote(&req.rate_plan, req.stay, req.adults, 1) {

@@ -50,9 +50,7 @@ impl AriUpdate {
     /// Nothing about the current calendar can make a valid update fail later,
     /// which is what lets a batch be validated whole before any of it applies.
     pub fn validate(&self, config: &PropertyConfig, today: Date) -> Result<(), DomainError> {
-        let rt = config
-            .room_type(self.room_type.as_str())
-            .ok_or_else(|| DomainError::UnknownRoomType(self.room_type.to_string()))?;
+        let rt = config.room_type(self.room_type.as_str()).ok_or_else(|| DomainError::UnknownRoomType(self.room_type.to_string()))?;
         self.range.check_within_horizon(today)?;
         if !self.touches_plan() && !self.touches_inventory() {
             return Err(DomainError::invalid("updates", "an update must set at least one value"));

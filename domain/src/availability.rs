@@ -72,11 +72,7 @@ impl<'a> Overlay<'a> {
         match self.pending {
             None => self.cal.effective_with(plan, d, &|p, d| p.days.get_or_default(d)),
             Some(pending) => self.cal.effective_with(plan, d, &|p, d| {
-                pending
-                    .rates
-                    .get(&(p.plan.code.clone(), d))
-                    .cloned()
-                    .unwrap_or_else(|| p.days.get_or_default(d))
+                pending.rates.get(&(p.plan.code.clone(), d)).cloned().unwrap_or_else(|| p.days.get_or_default(d))
             }),
         }
     }
@@ -145,11 +141,7 @@ impl<'a> Overlay<'a> {
 
     /// Every bookable plan of this room type for the stay.
     pub fn search(&self, stay: StayRange, adults: u8) -> Vec<Quote> {
-        self.cal
-            .plans
-            .iter()
-            .filter_map(|p| self.quote(&p.plan.code, stay, adults, 1).ok())
-            .collect()
+        self.cal.plans.iter().filter_map(|p| self.quote(&p.plan.code, stay, adults, 1).ok()).collect()
     }
 }
 
@@ -168,7 +160,10 @@ mod tests {
                 code: RatePlanCode::parse("NRF").unwrap(),
                 room_type: rt.code.clone(),
                 name: "Non-ref".into(),
-                derived: Some(Derivation { parent: RatePlanCode::parse("BAR").unwrap(), adjustment: Adjustment::Percent(Decimal::from(-10)) }),
+                derived: Some(Derivation {
+                    parent: RatePlanCode::parse("BAR").unwrap(),
+                    adjustment: Adjustment::Percent(Decimal::from(-10)),
+                }),
             },
         ];
         let mut c = RoomTypeCalendar::new(rt, plans);
@@ -206,16 +201,34 @@ mod tests {
         };
         let set = |c: &mut RoomTypeCalendar, d: Date, rd: RateDay| {
             let mut cur = c.plan("BAR").unwrap().days.get_or_default(d);
-            if rd.closed_to_arrival.is_some() { cur.closed_to_arrival = rd.closed_to_arrival; }
-            if rd.closed_to_departure.is_some() { cur.closed_to_departure = rd.closed_to_departure; }
-            if rd.min_stay_arrival.is_some() { cur.min_stay_arrival = rd.min_stay_arrival; }
-            if rd.min_stay_through.is_some() { cur.min_stay_through = rd.min_stay_through; }
-            if rd.max_stay.is_some() { cur.max_stay = rd.max_stay; }
-            if rd.stop_sell.is_some() { cur.stop_sell = rd.stop_sell; }
+            if rd.closed_to_arrival.is_some() {
+                cur.closed_to_arrival = rd.closed_to_arrival;
+            }
+            if rd.closed_to_departure.is_some() {
+                cur.closed_to_departure = rd.closed_to_departure;
+            }
+            if rd.min_stay_arrival.is_some() {
+                cur.min_stay_arrival = rd.min_stay_arrival;
+            }
+            if rd.min_stay_through.is_some() {
+                cur.min_stay_through = rd.min_stay_through;
+            }
+            if rd.max_stay.is_some() {
+                cur.max_stay = rd.max_stay;
+            }
+            if rd.stop_sell.is_some() {
+                cur.stop_sell = rd.stop_sell;
+            }
             c.plan_mut("BAR").unwrap().days.set(d, cur);
         };
-        check(&|c| set(c, date(2027, 3, 10), RateDay { closed_to_arrival: Some(true), ..Default::default() }), Unavailable::ClosedToArrival);
-        check(&|c| set(c, date(2027, 3, 12), RateDay { closed_to_departure: Some(true), ..Default::default() }), Unavailable::ClosedToDeparture);
+        check(
+            &|c| set(c, date(2027, 3, 10), RateDay { closed_to_arrival: Some(true), ..Default::default() }),
+            Unavailable::ClosedToArrival,
+        );
+        check(
+            &|c| set(c, date(2027, 3, 12), RateDay { closed_to_departure: Some(true), ..Default::default() }),
+            Unavailable::ClosedToDeparture,
+        );
         check(&|c| set(c, date(2027, 3, 10), RateDay { min_stay_arrival: Some(3), ..Default::default() }), Unavailable::MinStay);
         check(&|c| set(c, date(2027, 3, 11), RateDay { min_stay_through: Some(3), ..Default::default() }), Unavailable::MinStay);
         check(&|c| set(c, date(2027, 3, 10), RateDay { max_stay: Some(1), ..Default::default() }), Unavailable::MaxStay);

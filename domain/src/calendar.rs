@@ -132,9 +132,10 @@ impl<T: Clone + Default> DayVec<T> {
     }
     pub fn iter(&self) -> impl Iterator<Item = (Date, &T)> + '_ {
         let origin = self.origin;
-        self.days.iter().enumerate().filter_map(move |(i, v)| {
-            origin.and_then(|o| o.checked_add(jiff::Span::new().days(i as i64)).ok()).map(|d| (d, v))
-        })
+        self.days
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, v)| origin.and_then(|o| o.checked_add(jiff::Span::new().days(i as i64)).ok()).map(|d| (d, v)))
     }
     pub fn len(&self) -> usize {
         self.days.len()
@@ -190,12 +191,7 @@ impl RoomTypeCalendar {
 
     /// As `effective`, reading each plan's own day through `own` (which lets
     /// a caller overlay changes not yet committed).
-    pub fn effective_with(
-        &self,
-        plan: &str,
-        d: Date,
-        own: &dyn Fn(&PlanCalendar, Date) -> RateDay,
-    ) -> Option<EffectiveRate> {
+    pub fn effective_with(&self, plan: &str, d: Date, own: &dyn Fn(&PlanCalendar, Date) -> RateDay) -> Option<EffectiveRate> {
         self.effective_at_depth(plan, d, own, 0)
     }
 
@@ -226,11 +222,7 @@ impl RoomTypeCalendar {
                 let parent = self.effective_at_depth(der.parent.as_str(), d, own_day, depth + 1)?;
                 Some(EffectiveRate {
                     rate: parent.rate.map(|r| der.adjustment.apply(r)),
-                    occupancy_rates: parent
-                        .occupancy_rates
-                        .iter()
-                        .map(|(a, r)| (*a, der.adjustment.apply(*r)))
-                        .collect(),
+                    occupancy_rates: parent.occupancy_rates.iter().map(|(a, r)| (*a, der.adjustment.apply(*r))).collect(),
                     min_stay_arrival: own.min_stay_arrival.unwrap_or(parent.min_stay_arrival),
                     min_stay_through: own.min_stay_through.unwrap_or(parent.min_stay_through),
                     max_stay: own.max_stay.or(parent.max_stay),
@@ -298,7 +290,12 @@ mod tests {
         let mut cal = RoomTypeCalendar::new(rt(10), vec![plan("BAR", None), plan("NRF", Some(nr))]);
         cal.plan_mut("BAR").unwrap().days.set(
             d,
-            RateDay { rate: Some(Decimal::from(1_000_000)), min_stay_arrival: Some(2), closed_to_arrival: Some(true), ..Default::default() },
+            RateDay {
+                rate: Some(Decimal::from(1_000_000)),
+                min_stay_arrival: Some(2),
+                closed_to_arrival: Some(true),
+                ..Default::default()
+            },
         );
         cal.plan_mut("NRF").unwrap().days.set(d, RateDay { closed_to_arrival: Some(false), ..Default::default() });
         let e = cal.effective(&RatePlanCode::parse("NRF").unwrap(), d).unwrap();

@@ -79,9 +79,7 @@ pub const MAX_STAY_NIGHTS: i64 = 90;
 impl StayRange {
     pub fn new(check_in: Date, check_out: Date) -> Result<Self, DomainError> {
         if check_out <= check_in {
-            return Err(DomainError::InvalidDateRange(format!(
-                "check_out {check_out} must be after check_in {check_in}"
-            )));
+            return Err(DomainError::InvalidDateRange(format!("check_out {check_out} must be after check_in {check_in}")));
         }
         if days_between(check_in, check_out) > MAX_STAY_NIGHTS {
             return Err(DomainError::InvalidDateRange(format!("a stay is at most {MAX_STAY_NIGHTS} nights")));
@@ -182,10 +180,7 @@ mod tests {
         let last = today.checked_add(jiff::Span::new().days(730)).unwrap();
         assert!(DateRange::new(today, last).unwrap().check_within_horizon(today).is_ok());
         let past = last.tomorrow().unwrap();
-        assert!(matches!(
-            DateRange::new(today, past).unwrap().check_within_horizon(today),
-            Err(DomainError::BeyondHorizon(..))
-        ));
+        assert!(matches!(DateRange::new(today, past).unwrap().check_within_horizon(today), Err(DomainError::BeyondHorizon(..))));
     }
 
     #[test]

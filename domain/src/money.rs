@@ -48,7 +48,6 @@ impl fmt::Display for Currency {
 #[serde(try_from = "String", into = "String")]
 pub struct Rate(Decimal);
 
-
 impl Rate {
     pub fn new(d: Decimal) -> Result<Self, DomainError> {
         if d.is_sign_negative() && !d.is_zero() {
@@ -111,9 +110,7 @@ impl Money {
             _ => 2,
         };
         Money {
-            amount: self
-                .amount
-                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+            amount: self.amount.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
             currency: self.currency,
         }
     }

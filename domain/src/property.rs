@@ -32,9 +32,7 @@ pub fn parse_timezone(s: &str) -> Result<String, DomainError> {
     if s.is_empty() || s.len() > 64 {
         return Err(DomainError::invalid("timezone", "must be an IANA time zone such as Asia/Jakarta"));
     }
-    jiff::tz::TimeZone::get(s)
-        .map(|_| s.to_owned())
-        .map_err(|_| DomainError::invalid("timezone", format!("unknown IANA time zone {s:?}")))
+    jiff::tz::TimeZone::get(s).map(|_| s.to_owned()).map_err(|_| DomainError::invalid("timezone", format!("unknown IANA time zone {s:?}")))
 }
 
 pub fn parse_name(field: &str, s: &str, max: usize) -> Result<String, DomainError> {
@@ -46,9 +44,7 @@ pub fn parse_name(field: &str, s: &str, max: usize) -> Result<String, DomainErro
 }
 
 pub fn parse_audit_time(s: &str) -> Result<String, DomainError> {
-    let ok = s.len() == 5
-        && s.parse::<jiff::civil::Time>().is_ok()
-        && s.as_bytes()[2] == b':';
+    let ok = s.len() == 5 && s.parse::<jiff::civil::Time>().is_ok() && s.as_bytes()[2] == b':';
     if ok {
         Ok(s.to_owned())
     } else {
@@ -192,10 +188,7 @@ impl Role {
             "revenue_manager" => Ok(Role::RevenueManager),
             "front_desk" => Ok(Role::FrontDesk),
             "housekeeping" => Ok(Role::Housekeeping),
-            _ => Err(DomainError::invalid(
-                "role",
-                "must be one of admin, revenue_manager, front_desk, housekeeping",
-            )),
+            _ => Err(DomainError::invalid("role", "must be one of admin, revenue_manager, front_desk, housekeeping")),
         }
     }
     pub fn as_str(&self) -> &'static str {

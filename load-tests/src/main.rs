@@ -1,1 +1,155 @@
-fn main(){}
+//! `saluran-load`: load generator and report for saluran.
+//!
+//! Scenarios (see load-tests/README.md):
+//! - `setup`   creates the synthetic fleet and times its full-horizon ARI batches;
+//! - `search`  closed-loop availability searches;
+//! - `reserve` open-loop reservations at a fixed arrival rate;
+//! - `ari`     full-horizon ARI batches, one after another.
+//!
+//! Each prints a table and a final `RESULT {json}` line. Every loop is bounded
+//! in time and count, and only loopback targets are accepted.
+
+mod ari;
+mod client;
+mod plan;
+mod report;
+mod reserve;
+mod search;
+mod setup;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use client::Target;
+use plan::Fleet;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "saluran-load", version, about = "Load generator for saluran (loopback targets only)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Options every scenario takes.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    /// Server base URL; only http://127.0.0.1, http://localhost or http://[::1].
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base: String,
+    /// Bearer token (an admin token from `saluran token create --role admin`).
+    #[arg(long, env = "SALURAN_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Per-request timeout in seconds (connect included).
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Tokio worker threads for the load generator (keep it low: the server
+    /// shares the machine).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+    /// PRNG seed (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The server's PID, to report its CPU use alongside the client's.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+impl Common {
+    fn check(&self) -> Result<()> {
+        client::parse_base(&self.base)?;
+        if !(self.timeout > 0.0 && self.timeout <= 300.0) {
+            bail!("--timeout must be in (0, 300] seconds");
+        }
+        Ok(())
+    }
+
+    pub async fn target(&self) -> Result<Arc<Target>> {
+        Target::new(&self.base, &self.token, Duration::from_secs_f64(self.timeout)).await
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create the fleet (properties, room types, rooms, rate plans) and load a
+    /// full-horizon ARI batch per property; reports the ARI batch latency.
+    Setup(setup::Opts),
+    /// Closed loop: C workers searching availability back to back.
+    Search(search::Opts),
+    /// Open loop: reservations at a fixed arrival rate (coordinated-omission free).
+    Reserve(reserve::Opts),
+    /// Full-horizon ARI batches (all room types × base plans), changed rates each time.
+    Ari(ari::Opts),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let common = match &cli.cmd {
+        Cmd::Setup(o) => &o.common,
+        Cmd::Search(o) => &o.common,
+        Cmd::Reserve(o) => &o.common,
+        Cmd::Ari(o) => &o.common,
+    };
+    if let Err(e) = common.check() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(common.threads))
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let r = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Setup(o) => setup::run(o).await,
+            Cmd::Search(o) => search::run(o).await,
+            Cmd::Reserve(o) => reserve::run(o).await,
+            Cmd::Ari(o) => ari::run(o).await,
+        }
+    });
+    // Connection tasks may still be parked; do not wait for them.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_parses_the_documented_commands() {
+        let c = Cli::try_parse_from([
+            "saluran-load", "setup", "--base", "http://127.0.0.1:8080", "--token", "t", "--properties", "4",
+            "--prefix", "LOAD", "--room-types", "5", "--rate-plans", "3", "--rooms-per-type", "20", "--days", "730",
+            "--concurrency", "8",
+        ])
+        .unwrap();
+        assert!(matches!(c.cmd, Cmd::Setup(ref o) if o.fleet.properties == 4 && o.days == 730));
+        let c = Cli::try_parse_from([
+            "saluran-load", "search", "--token", "t", "--properties", "4", "--concurrency", "32", "--duration", "20",
+            "--nights", "7", "--warmup", "3",
+        ])
+        .unwrap();
+        assert!(matches!(c.cmd, Cmd::Search(ref o) if o.concurrency == 32 && o.nights == 7));
+        let c = Cli::try_parse_from([
+            "saluran-load", "reserve", "--token", "t", "--rate", "500", "--duration", "20", "--max-in-flight", "256",
+        ])
+        .unwrap();
+        assert!(matches!(c.cmd, Cmd::Reserve(ref o) if o.rate == 500.0 && o.max_in_flight == 256));
+        let c = Cli::try_parse_from(["saluran-load", "ari", "--token", "t", "--count", "20"]).unwrap();
+        assert!(matches!(c.cmd, Cmd::Ari(ref o) if o.count == 20));
+        // Bounded: no endless runs.
+        assert!(Cli::try_parse_from(["saluran-load", "search", "--token", "t", "--duration", "0"]).is_err());
+        assert!(Cli::try_parse_from(["saluran-load", "search", "--token", "t", "--duration", "100000"]).is_err());
+        assert!(Cli::try_parse_from(["saluran-load", "ari", "--token", "t", "--count", "0"]).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! `saluran demo`: an embedded SQLite database, a seeded demo property and
+//! the server, for a newcomer's first look.
+
+use crate::app::{self, App};
+use crate::auth;
+use crate::config::Settings;
+use crate::store;
+use saluran_actors::PropertyMsg;
+use saluran_domain::ari::AriUpdate;
+use saluran_domain::dates::{DateRange, Weekdays};
+use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
+use saluran_domain::{Currency, PropertyCode, Rate, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use rust_decimal::Decimal;
+
+pub const DEMO_PROPERTY: &str = "DEMO-BALI";
+
+/// (code, name, max occupancy, rooms, BAR weekday rate, weekend rate)
+const ROOM_TYPES: [(&str, &str, u8, u16, i64, i64); 3] = [
+    ("STD", "Standard Garden View", 2, 12, 850_000, 1_050_000),
+    ("DLX", "Deluxe Ocean View", 3, 8, 1_450_000, 1_750_000),
+    ("STE", "Pool Villa Suite", 4, 3, 3_900_000, 4_600_000),
+];
+
+/// Creates the demo property with a year of ARI, unless it exists.
+pub async fn seed(app: &App) -> anyhow::Result<()> {
+    let code = PropertyCode::parse(DEMO_PROPERTY)?;
+    if app.store.find_property(&code).await?.is_some() {
+        return Ok(());
+    }
+    let property = Property {
+        tenant: TenantCode::parse("default")?,
+        code: code.clone(),
+        name: "Saluran Demo Resort, Bali".into(),
+        timezone: "Asia/Makassar".into(),
+        currency: Currency::IDR,
+        night_audit_time: "02:00".into(),
+    };
+    app.store.create_property(&property).await?;
+    let h = app.property(&code).await?;
+    let t = app.deps.call_timeout;
+    let mut floor = 1;
+    let mut updates = Vec::new();
+    let today = property.local_date(app.deps.clock.now());
+    let year = DateRange::new(today, today.checked_add(jiff::Span::new().days(364))?)?;
+    for (rt, name, occ, rooms, weekday, weekend) in ROOM_TYPES {
+        let rtc = RoomTypeCode::parse(rt)?;
+        let room_type = RoomType { code: rtc.clone(), name: name.into(), max_occupancy: occ, physical_rooms: 0 };
+        h.call(t, |reply| PropertyMsg::CreateRoomType { room_type, reply }).await??;
+        for i in 1..=rooms {
+            let room = Room { number: RoomNumber::parse(format!("{floor}{i:02}"))?, room_type: rtc.clone(), floor, status: RoomStatus::VacantClean };
+            h.call(t, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
+        }
+        floor += 1;
+        let bar = RatePlanCode::parse(format!("{rt}-BAR"))?;
+        let plans = [
+            RatePlan { code: bar.clone(), room_type: rtc.clone(), name: "Best Available Rate".into(), derived: None },
+            RatePlan {
+                code: RatePlanCode::parse(format!("{rt}-NRF"))?,
+                room_type: rtc.clone(),
+                name: "Non-refundable (-10%)".into(),
+                derived: Some(Derivation { parent: bar.clone(), adjustment: Adjustment::Percent(Decimal::from(-10)) }),
+            },
+            RatePlan {
+                code: RatePlanCode::parse(format!("{rt}-BB"))?,
+                room_type: rtc.clone(),
+                name: "Bed & Breakfast (+250k)".into(),
+                derived: Some(Derivation { parent: bar.clone(), adjustment: Adjustment::Amount(Decimal::from(250_000)) }),
+            },
+        ];
+        for plan in plans {
+            h.call(t, |reply| PropertyMsg::CreateRatePlan { plan, reply }).await??;
+        }
+        let line = |days: &[&str], rate: i64| -> anyhow::Result<AriUpdate> {
+            Ok(AriUpdate {
+                room_type: rtc.clone(),
+                rate_plan: Some(bar.clone()),
+                range: year,
+                days: Weekdays::parse(&days.iter().map(|d| d.to_string()).collect::<Vec<_>>())?,
+                availability: None,
+                rate: Some(Rate::new(Decimal::from(rate))?),
+                occupancy_rates: None,
+                min_stay: Some(1),
+                min_stay_through: None,
+                max_stay: None,
+                closed_to_arrival: None,
+                closed_to_departure: None,
+                stop_sell: None,
+            })
+        };
+        updates.push(line(&["mo", "tu", "we", "th", "su"], weekday)?);
+        updates.push(line(&["fr", "sa"], weekend)?);
+    }
+    let outcome = h.call(t, |reply| PropertyMsg::ApplyAri { updates, reply }).await??;
+    tracing::info!(property = DEMO_PROPERTY, cells = outcome.cells, "demo property seeded");
+    Ok(())
+}
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let opts = store::StoreOptions { sqlite_synchronous_full: settings.sqlite_synchronous_full, max_connections: settings.max_db_connections };
+    let st = store::connect(&settings.database_url, &opts).await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = App::build(settings, st).await?;
+    seed(&app).await?;
+    let token = auth::create_token(app.store.as_ref(), &TokenScope { role: Role::Admin, tenant: TenantCode::parse("default")?, properties: vec![] }).await?;
+    let base = format!("http://{addr}");
+    println!();
+    println!("saluran demo is running at {base}");
+    println!("  demo property:  {DEMO_PROPERTY} (3 room types, 23 rooms, 9 rate plans, a year of rates)");
+    println!("  health:         {base}/health");
+    println!("  metrics:        {base}/metrics");
+    println!("  API document:   {base}/api/openapi.json");
+    println!("  try:            curl -H 'Authorization: Bearer {token}' '{base}/api/v1/properties/{DEMO_PROPERTY}/availability?check_in=<date>&check_out=<date>&adults=2'");
+    println!("  admin token:");
+    println!("{token}");
+    app.serve(listener, app::shutdown_signal()).await
+}

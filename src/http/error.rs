@@ -1,0 +1,138 @@
+//! The HTTP boundary's error type: every failure becomes
+//! `{"error":{"code","message",...}}` with a stable `code`.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use saluran_actors::{ActorError, ShardError};
+use saluran_domain::store::StoreError;
+use saluran_domain::DomainError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+    pub fn unauthorized(msg: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
+    }
+    pub fn forbidden(msg: &str) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", msg)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let Some(f) = self.field {
+            body["field"] = json!(f);
+        }
+        let mut resp = (self.status, Json(json!({ "error": body }))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let status = match e {
+            DomainError::UnknownRoomType(_) | DomainError::UnknownRatePlan(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::NotAvailable(_) => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let field = match &e {
+            DomainError::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        ApiError { status, code: e.code(), message: e.to_string(), field }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", format!("already exists: {m}")),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::unavailable("the database is unavailable; retry later")
+            }
+        }
+    }
+}
+
+impl From<ShardError> for ApiError {
+    fn from(e: ShardError) -> Self {
+        match e {
+            ShardError::Unavailable(why) => ApiError::new(StatusCode::CONFLICT, "not_available", format!("not available: {}", why.as_str()))
+                .with_field_value(why.as_str()),
+            ShardError::Invalid(d) => d.into(),
+            ShardError::ReservationNotFound(id) => ApiError::not_found(format!("reservation {id} not found")),
+            ShardError::Store(m) => {
+                tracing::error!(error = %m, "shard store error");
+                ApiError::unavailable("the database is unavailable; retry later")
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// For `not_available`, `field` carries the reason (`sold_out`, `min_stay`, …).
+    fn with_field_value(mut self, reason: &str) -> Self {
+        self.field = Some(reason.to_owned());
+        self
+    }
+}
+
+impl From<ActorError> for ApiError {
+    fn from(e: ActorError) -> Self {
+        match e {
+            ActorError::PropertyNotFound(p) => ApiError::not_found(format!("property {p} not found")),
+            ActorError::RoomTypeNotFound(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_room_type", format!("unknown room type {r}")),
+            ActorError::Shard(s) => s.into(),
+            ActorError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", format!("already exists: {m}")),
+            ActorError::Unavailable(m) => ApiError::unavailable(m),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json")
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            }
+            other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

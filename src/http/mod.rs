@@ -1,0 +1,88 @@
+//! HTTP routes (axum). Handlers parse requests into domain types, check the
+//! caller's scope, and talk to the actor tree or the store.
+
+pub mod ari;
+pub mod error;
+pub mod idempotency;
+pub mod ops;
+pub mod reservations;
+pub mod setup;
+
+use crate::app::App;
+use crate::auth::Caller;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use error::{ApiError, ApiResult};
+use saluran_actors::PropertyHandle;
+use saluran_domain::property::Permission;
+use saluran_domain::PropertyCode;
+use std::time::{Duration, Instant};
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// `Json` whose rejections are our typed errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `Query` whose rejections are our typed errors.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+pub fn router(app: App) -> Router {
+    let body_limit = app.settings.body_limit_bytes;
+    let max_in_flight = app.settings.max_concurrent_requests.max(1);
+    let api = Router::new()
+        .route("/properties", post(setup::create_property))
+        .route("/properties/{property}", get(setup::get_property))
+        .route("/properties/{property}/room-types", post(setup::create_room_type))
+        .route("/properties/{property}/rooms", post(setup::create_room))
+        .route("/properties/{property}/rate-plans", post(setup::create_rate_plan))
+        .route("/properties/{property}/ari", post(ari::update_ari).get(ari::get_calendar))
+        .route("/properties/{property}/availability", get(ari::search_availability))
+        .route("/properties/{property}/reservations", post(reservations::create))
+        .route("/properties/{property}/reservations/{id}", get(reservations::get_one))
+        .route("/properties/{property}/reservations/{id}/cancel", post(reservations::cancel))
+        .layer(middleware::from_fn_with_state(app.clone(), idempotency::layer));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/openapi.json", get(ops::openapi))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(ConcurrencyLimitLayer::new(max_in_flight))
+        .with_state(app)
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::histogram!("saluran_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("saluran_http_requests_total", "method" => method, "route" => route, "status" => status).increment(1);
+    resp
+}
+
+/// Resolves a property for a caller: the token's reach and role first (so a
+/// caller learns nothing about properties outside its scope beyond 403),
+/// then the property itself, activated on demand.
+pub async fn property_for(app: &App, caller: &Caller, code: &str, perm: Permission) -> ApiResult<PropertyHandle> {
+    let code = PropertyCode::parse(code).map_err(|_| ApiError::not_found(format!("property {code} not found")))?;
+    if !caller.scope.properties.is_empty() && !caller.scope.properties.contains(&code) {
+        return Err(ApiError::forbidden("this token does not reach that property"));
+    }
+    caller.require(perm)?;
+    let h = app.property(&code).await?;
+    caller.require_on(perm, &h.config().property)?;
+    Ok(h)
+}

@@ -1,0 +1,85 @@
+//! Health, metrics, the OpenAPI document and the JSON 404.
+
+use super::error::ApiError;
+use crate::app::App;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+use std::time::Duration;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /health`, exactly the PMS's contract (DESIGN §7): 503 when a
+/// required check (database, storage) fails; Redis is optional.
+pub async fn health(State(app): State<App>) -> impl IntoResponse {
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await {
+        Ok(Ok(())) => "ok",
+        _ => "error",
+    };
+    let redis = match &app.redis {
+        None => "disabled",
+        Some(client) => match tokio::time::timeout(CHECK_TIMEOUT, async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        })
+        .await
+        {
+            Ok(Ok(_)) => "ok",
+            _ => "error",
+        },
+    };
+    let storage = if storage_ok(&app) { "ok" } else { "error" };
+    // Channel pushes come with the channel manager; none are queued yet.
+    let (queue_pending, queue_failed) = (0, 0);
+    let healthy = database == "ok" && storage == "ok";
+    let status = if !healthy {
+        "error"
+    } else if redis == "error" {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let tz = jiff::tz::TimeZone::get(&app.settings.display_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let timestamp = jiff::Timestamp::now().to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+    let body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": app.started.elapsed().as_secs(),
+        "checks": {
+            "database": database, "redis": redis, "storage": storage,
+            "queue_pending": queue_pending, "queue_failed": queue_failed, "license": "valid",
+        },
+        "timestamp": timestamp,
+    });
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body))
+}
+
+/// The SQLite file's folder must be writable; PostgreSQL has no local storage.
+fn storage_ok(app: &App) -> bool {
+    let Some(path) = app.settings.database_url.strip_prefix("sqlite://") else {
+        return true;
+    };
+    let dir = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let probe = dir.join(".saluran-health-probe");
+    let ok = std::fs::write(&probe, b"ok").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    metrics::gauge!("saluran_active_properties_registered").set(app.registry.active_count() as f64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.prometheus.render())
+}
+
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}

@@ -1,0 +1,205 @@
+//! Properties, room types, rooms and rate plans.
+
+use super::error::{ApiError, ApiResult};
+use super::{property_for, ApiJson};
+use crate::app::App;
+use crate::auth::Caller;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use rust_decimal::Decimal;
+use saluran_actors::PropertyMsg;
+use saluran_domain::property::{
+    parse_audit_time, parse_name, parse_timezone, Adjustment, Derivation, Permission, Property, PropertyConfig, RatePlan, Room,
+    RoomStatus, RoomType,
+};
+use saluran_domain::{Currency, DomainError, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::str::FromStr;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProperty {
+    code: String,
+    name: String,
+    timezone: String,
+    currency: String,
+    night_audit_time: Option<String>,
+}
+
+pub fn property_json(p: &Property) -> Value {
+    json!({
+        "code": p.code, "name": p.name, "timezone": p.timezone, "currency": p.currency,
+        "night_audit_time": p.night_audit_time, "tenant": p.tenant,
+    })
+}
+
+pub fn config_json(c: &PropertyConfig) -> Value {
+    let mut v = property_json(&c.property);
+    v["room_types"] = json!(c
+        .room_types
+        .iter()
+        .map(|r| json!({"code": r.code, "name": r.name, "max_occupancy": r.max_occupancy, "physical_rooms": r.physical_rooms}))
+        .collect::<Vec<_>>());
+    v["rooms"] = json!(c
+        .rooms
+        .iter()
+        .map(|r| json!({"number": r.number, "room_type": r.room_type, "floor": r.floor, "status": r.status.as_str()}))
+        .collect::<Vec<_>>());
+    v["rate_plans"] = json!(c.rate_plans.iter().map(rate_plan_json).collect::<Vec<_>>());
+    v
+}
+
+fn rate_plan_json(p: &RatePlan) -> Value {
+    let mut v = json!({"code": p.code, "room_type": p.room_type, "name": p.name});
+    if let Some(d) = &p.derived {
+        v["derived_from"] = json!(d.parent);
+        v["adjustment"] = match d.adjustment {
+            Adjustment::Percent(x) => json!({"percent": x.to_string()}),
+            Adjustment::Amount(x) => json!({"amount": x.to_string()}),
+        };
+    }
+    v
+}
+
+pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(body): ApiJson<NewProperty>) -> ApiResult<impl IntoResponse> {
+    caller.require(Permission::CreateProperty)?;
+    let code = PropertyCode::parse(body.code)?;
+    if !caller.scope.properties.is_empty() && !caller.scope.properties.contains(&code) {
+        return Err(ApiError::forbidden("this token does not reach that property"));
+    }
+    let property = Property {
+        tenant: caller.scope.tenant.clone(),
+        code,
+        name: parse_name("name", &body.name, 200)?,
+        timezone: parse_timezone(&body.timezone)?,
+        currency: Currency::parse(&body.currency)?,
+        night_audit_time: parse_audit_time(body.night_audit_time.as_deref().unwrap_or("02:00"))?,
+    };
+    app.store.create_property(&property).await?;
+    tracing::info!(property = %property.code, tenant = %property.tenant, "property created");
+    Ok((StatusCode::CREATED, Json(property_json(&property))))
+}
+
+pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+    let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
+    Ok(Json(config_json(&h.config())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoomType {
+    code: String,
+    name: String,
+    max_occupancy: u8,
+}
+
+pub async fn create_room_type(
+    State(app): State<App>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<NewRoomType>,
+) -> ApiResult<impl IntoResponse> {
+    let h = property_for(&app, &caller, &code, Permission::ManageSetup).await?;
+    if body.max_occupancy == 0 || body.max_occupancy > 20 {
+        return Err(DomainError::invalid("max_occupancy", "must be 1-20").into());
+    }
+    let rt = RoomType {
+        code: RoomTypeCode::parse(body.code)?,
+        name: parse_name("name", &body.name, 200)?,
+        max_occupancy: body.max_occupancy,
+        physical_rooms: 0,
+    };
+    let out = json!({"code": rt.code, "name": rt.name, "max_occupancy": rt.max_occupancy, "physical_rooms": 0});
+    h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRoomType { room_type: rt, reply }).await??;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoom {
+    number: String,
+    room_type: String,
+    floor: i16,
+}
+
+pub async fn create_room(
+    State(app): State<App>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<NewRoom>,
+) -> ApiResult<impl IntoResponse> {
+    let h = property_for(&app, &caller, &code, Permission::ManageSetup).await?;
+    let room = Room {
+        number: RoomNumber::parse(body.number)?,
+        room_type: RoomTypeCode::parse(body.room_type)?,
+        floor: body.floor,
+        status: RoomStatus::VacantClean,
+    };
+    if h.config().room_type(room.room_type.as_str()).is_none() {
+        return Err(DomainError::UnknownRoomType(room.room_type.to_string()).into());
+    }
+    let out = json!({"number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str()});
+    h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRatePlan {
+    code: String,
+    room_type: String,
+    name: String,
+    derived_from: Option<String>,
+    adjustment: Option<AdjustmentBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentBody {
+    percent: Option<Value>,
+    amount: Option<Value>,
+}
+
+fn decimal_field(field: &str, v: &Value) -> Result<Decimal, DomainError> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(DomainError::invalid(field, "must be a decimal")),
+    };
+    Decimal::from_str(&s).map_err(|_| DomainError::invalid(field, "must be a decimal"))
+}
+
+pub async fn create_rate_plan(
+    State(app): State<App>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<NewRatePlan>,
+) -> ApiResult<impl IntoResponse> {
+    let h = property_for(&app, &caller, &code, Permission::ManageSetup).await?;
+    let derived = match (body.derived_from, body.adjustment) {
+        (None, None) => None,
+        (Some(_), None) => return Err(DomainError::invalid("adjustment", "a derived rate plan needs an adjustment").into()),
+        (None, Some(_)) => return Err(DomainError::invalid("derived_from", "an adjustment needs derived_from").into()),
+        (Some(parent), Some(adj)) => {
+            let adjustment = match (adj.percent, adj.amount) {
+                (Some(p), None) => Adjustment::Percent(decimal_field("adjustment.percent", &p)?),
+                (None, Some(a)) => Adjustment::Amount(decimal_field("adjustment.amount", &a)?),
+                _ => return Err(DomainError::invalid("adjustment", "give exactly one of percent or amount").into()),
+            };
+            adjustment.validate()?;
+            Some(Derivation { parent: RatePlanCode::parse(parent).map_err(|_| DomainError::invalid("derived_from", "not a rate plan code"))?, adjustment })
+        }
+    };
+    let plan = RatePlan {
+        code: RatePlanCode::parse(body.code)?,
+        room_type: RoomTypeCode::parse(body.room_type)?,
+        name: parse_name("name", &body.name, 200)?,
+        derived,
+    };
+    let out = rate_plan_json(&plan);
+    h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRatePlan { plan, reply }).await??;
+    Ok((StatusCode::CREATED, Json(out)))
+}

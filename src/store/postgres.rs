@@ -1,0 +1,948 @@
+//! The PostgreSQL adapter (production and clusters).
+//!
+//! One pool. Writes run at READ COMMITTED, which is enough because every
+//! write that could race is either a conditional UPDATE (the room type's
+//! `version`, re-checked by PostgreSQL after waiting for a concurrent writer)
+//! or an `INSERT … ON CONFLICT`. Event numbers come from a counter row
+//! (`properties.event_seq`) updated in the committing transaction, so the row
+//! lock orders concurrent commits of one property and the numbers are
+//! gap-free and become visible in order. The counter is taken last, to hold
+//! that lock as briefly as possible. Multi-statement reads use a REPEATABLE
+//! READ READ ONLY transaction (one snapshot).
+//!
+//! Types: dates are `DATE` (bound as `'YYYY-MM-DD'` text with `::date`, read
+//! with `::text`), decimals `NUMERIC`, timestamps `BIGINT` unix nanoseconds,
+//! JSON `JSONB` (bound as text with `::jsonb`, read with `::text`). Bulk cell
+//! writes bind one array per column and `UNNEST` them: one statement, one
+//! round trip, whatever the number of cells.
+
+use super::{
+    adjustment_parts, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from, json_parse,
+    json_str, migrator, now_nanos, occupancy_to_json, parse_code, parse_date, room_type_from, to_u16, ts_from_nanos,
+    ts_to_nanos, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, POSTGRES_MIGRATIONS,
+};
+use async_trait::async_trait;
+use jiff::civil::Date;
+use parking_lot::RwLock;
+use rust_decimal::Decimal;
+use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
+use saluran_domain::reservation::Reservation;
+use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
+use saluran_domain::{PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Decode, Postgres, Row, Type};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Property code → id. Properties are never deleted nor renamed, so a
+    /// positive lookup stays true for the life of the database.
+    property_ids: RwLock<HashMap<String, i64>>,
+}
+
+fn get<'r, T>(row: &'r PgRow, i: usize) -> Result<T, StoreError>
+where
+    T: Decode<'r, Postgres> + Type<Postgres>,
+{
+    row.try_get::<T, _>(i).map_err(db_err)
+}
+
+fn get_i32(row: &PgRow, i: usize) -> Result<i64, StoreError> {
+    get::<i32>(row, i).map(i64::from)
+}
+
+fn get_opt_i32(row: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
+    get::<Option<i32>>(row, i).map(|v| v.map(i64::from))
+}
+
+const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in::text, r.check_out::text, \
+     r.adults, r.guest_name, r.status, r.currency, r.total, r.nightly::text, r.source, r.external_id, r.revision, \
+     r.overbooked, r.created_at, r.updated_at \
+     FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
+
+fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
+    ReservationRow {
+        id: get(row, 0)?,
+        property: get(row, 1)?,
+        room_type: get(row, 2)?,
+        rate_plan: get(row, 3)?,
+        check_in: get(row, 4)?,
+        check_out: get(row, 5)?,
+        adults: get_i32(row, 6)?,
+        guest_name: get(row, 7)?,
+        status: get(row, 8)?,
+        currency: get(row, 9)?,
+        total: get(row, 10)?,
+        nightly: get(row, 11)?,
+        source: get(row, 12)?,
+        external_id: get(row, 13)?,
+        revision: get(row, 14)?,
+        overbooked: get(row, 15)?,
+        created_at: get(row, 16)?,
+        updated_at: get(row, 17)?,
+    }
+    .into_domain()
+}
+
+async fn room_type_id_in(conn: &mut PgConnection, property_id: i64, code: &RoomTypeCode) -> Result<i64, StoreError> {
+    sqlx::query_scalar::<_, i64>("SELECT id FROM room_types WHERE property_id = $1 AND code = $2")
+        .bind(property_id)
+        .bind(code.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("room type {code}")))
+}
+
+fn opt_i32(v: Option<u16>) -> Option<i32> {
+    v.map(i32::from)
+}
+
+impl PostgresStore {
+    /// Connects and migrates (concurrent nodes are serialized by sqlx's
+    /// advisory lock on the migrations table).
+    pub async fn connect(database_url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(database_url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        migrator(POSTGRES_MIGRATIONS)
+            .await?
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrating the PostgreSQL database: {e}")))?;
+        Ok(PostgresStore { pool, property_ids: RwLock::new(HashMap::new()) })
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn property_id(&self, code: &PropertyCode) -> Result<i64, StoreError> {
+        if let Some(id) = self.property_ids.read().get(code.as_str()) {
+            return Ok(*id);
+        }
+        let id = sqlx::query_scalar::<_, i64>("SELECT id FROM properties WHERE code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("property {code}")))?;
+        self.property_ids.write().insert(code.as_str().to_owned(), id);
+        Ok(id)
+    }
+
+    async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
+        let inv = &commit.changes.inventory;
+        if inv.is_empty() {
+            return Ok(());
+        }
+        let n = inv.len();
+        let (mut days, mut ooo, mut sold, mut held, mut allot, mut stop) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (day, d) in inv {
+            days.push(date_str(*day));
+            ooo.push(i32::from(d.out_of_order));
+            sold.push(i32::from(d.sold));
+            held.push(i32::from(d.held));
+            allot.push(opt_i32(d.allotment));
+            stop.push(d.stop_sell);
+        }
+        sqlx::query(
+            "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) \
+             SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss \
+             FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[]) AS t(d, o, s, h, a, ss) \
+             ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
+             sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
+             stop_sell = EXCLUDED.stop_sell",
+        )
+        .bind(room_type_id)
+        .bind(days)
+        .bind(ooo)
+        .bind(sold)
+        .bind(held)
+        .bind(allot)
+        .bind(stop)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
+        let rates = &commit.changes.rates;
+        if rates.is_empty() {
+            return Ok(());
+        }
+        let plan_ids: HashMap<String, i64> =
+            sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = $1")
+                .bind(room_type_id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|(id, code)| (code, id))
+                .collect();
+        let n = rates.len();
+        let mut plan = Vec::with_capacity(n);
+        let mut days = Vec::with_capacity(n);
+        let mut rate: Vec<Option<Decimal>> = Vec::with_capacity(n);
+        let mut occ: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut msa = Vec::with_capacity(n);
+        let mut mst = Vec::with_capacity(n);
+        let mut mx = Vec::with_capacity(n);
+        let mut cta = Vec::with_capacity(n);
+        let mut ctd = Vec::with_capacity(n);
+        let mut ss = Vec::with_capacity(n);
+        for ((code, day), rd) in rates {
+            let id = *plan_ids.get(code.as_str()).ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "rate plan {code} of room type {}",
+                    commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default()
+                ))
+            })?;
+            plan.push(id);
+            days.push(date_str(*day));
+            rate.push(rd.rate);
+            occ.push(occupancy_to_json(&rd.occupancy_rates));
+            msa.push(opt_i32(rd.min_stay_arrival));
+            mst.push(opt_i32(rd.min_stay_through));
+            mx.push(opt_i32(rd.max_stay));
+            cta.push(rd.closed_to_arrival);
+            ctd.push(rd.closed_to_departure);
+            ss.push(rd.stop_sell);
+        }
+        sqlx::query(
+            "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, min_stay_through, \
+             max_stay, closed_to_arrival, closed_to_departure, stop_sell) \
+             SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
+             FROM UNNEST($1::int8[], $2::text[], $3::numeric[], $4::text[], $5::int4[], $6::int4[], $7::int4[], \
+             $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) \
+             ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = EXCLUDED.rate, \
+             occupancy_rates = EXCLUDED.occupancy_rates, min_stay_arrival = EXCLUDED.min_stay_arrival, \
+             min_stay_through = EXCLUDED.min_stay_through, max_stay = EXCLUDED.max_stay, \
+             closed_to_arrival = EXCLUDED.closed_to_arrival, closed_to_departure = EXCLUDED.closed_to_departure, \
+             stop_sell = EXCLUDED.stop_sell",
+        )
+        .bind(plan)
+        .bind(days)
+        .bind(rate)
+        .bind(occ)
+        .bind(msa)
+        .bind(mst)
+        .bind(mx)
+        .bind(cta)
+        .bind(ctd)
+        .bind(ss)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn upsert_reservation(
+        conn: &mut PgConnection,
+        property_id: i64,
+        room_type_id: i64,
+        r: &Reservation,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
+             guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5::date, $6::date, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, \
+             $15, $16, $17, $18) \
+             ON CONFLICT (id) DO UPDATE SET room_type_id = EXCLUDED.room_type_id, rate_plan = EXCLUDED.rate_plan, \
+             check_in = EXCLUDED.check_in, check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, \
+             guest_name = EXCLUDED.guest_name, status = EXCLUDED.status, currency = EXCLUDED.currency, \
+             total = EXCLUDED.total, nightly = EXCLUDED.nightly, source = EXCLUDED.source, \
+             external_id = EXCLUDED.external_id, revision = EXCLUDED.revision, overbooked = EXCLUDED.overbooked, \
+             created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at \
+             WHERE reservations.property_id = EXCLUDED.property_id",
+        )
+        .bind(&r.id)
+        .bind(property_id)
+        .bind(room_type_id)
+        .bind(r.rate_plan.as_str())
+        .bind(date_str(r.check_in))
+        .bind(date_str(r.check_out))
+        .bind(i32::from(r.adults))
+        .bind(&r.guest_name)
+        .bind(r.status.as_str())
+        .bind(r.currency.as_str())
+        .bind(r.total)
+        .bind(json_str(&r.nightly)?)
+        .bind(&r.source)
+        .bind(r.external_id.as_deref())
+        .bind(i64::from(r.revision))
+        .bind(r.overbooked)
+        .bind(ts_to_nanos(r.created_at)?)
+        .bind(ts_to_nanos(r.updated_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("reservation id {} belongs to another property", r.id)));
+        }
+        sqlx::query(
+            "INSERT INTO reservation_revisions (reservation_id, revision, snapshot, created_at) \
+             VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (reservation_id, revision) DO NOTHING",
+        )
+        .bind(&r.id)
+        .bind(i64::from(r.revision))
+        .bind(json_str(r)?)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
+        let properties: Vec<&str> = scope.properties.iter().map(|p| p.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+        )
+        .bind(id)
+        .bind(hash)
+        .bind(scope.role.as_str())
+        .bind(scope.tenant.as_str())
+        .bind(json_str(&properties)?)
+        .bind(now_nanos())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err_conflict(|| format!("token {id}")))?;
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>, StoreError> {
+        let row = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT role, tenant, properties::text FROM tokens WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((role, tenant, properties)) = row else { return Ok(None) };
+        let codes: Vec<String> = json_parse(&properties, "token properties")?;
+        Ok(Some(TokenScope {
+            role: Role::parse(&role).map_err(|e| corrupt(format!("token role: {e}")))?,
+            tenant: parse_code(TenantCode::try_from, tenant)?,
+            properties: codes.into_iter().map(|c| parse_code(PropertyCode::try_from, c)).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(p.code.as_str())
+        .bind(p.tenant.as_str())
+        .bind(&p.name)
+        .bind(&p.timezone)
+        .bind(p.currency.as_str())
+        .bind(&p.night_audit_time)
+        .bind(now_nanos())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err_conflict(|| format!("property {}", p.code)))?;
+        Ok(())
+    }
+
+    async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
+        let row = sqlx::query_as::<_, (String, String, String, String, String, String)>(
+            "SELECT tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = $1",
+        )
+        .bind(code.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|(tenant, code, name, timezone, currency, night_audit_time)| {
+            PropertyRow { tenant, code, name, timezone, currency, night_audit_time }.into_domain()
+        })
+        .transpose()
+    }
+
+    async fn count_properties(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        sqlx::query(
+            "INSERT INTO room_types (property_id, code, name, max_occupancy, physical_rooms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(property_id)
+        .bind(rt.code.as_str())
+        .bind(&rt.name)
+        .bind(i32::from(rt.max_occupancy))
+        .bind(i32::from(rt.physical_rooms))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err_conflict(|| format!("room type {}", rt.code)))?;
+        Ok(())
+    }
+
+    async fn create_room(&self, property: &PropertyCode, room: &Room) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let room_type_id = room_type_id_in(&mut tx, property_id, &room.room_type).await?;
+        sqlx::query(
+            "INSERT INTO rooms (property_id, room_type_id, number, floor, status) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(property_id)
+        .bind(room_type_id)
+        .bind(room.number.as_str())
+        .bind(i32::from(room.floor))
+        .bind(room.status.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err_conflict(|| format!("room {}", room.number)))?;
+        sqlx::query("UPDATE room_types SET physical_rooms = physical_rooms + 1, version = version + 1 WHERE id = $1")
+            .bind(room_type_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_room_status(&self, property: &PropertyCode, number: &RoomNumber, status: RoomStatus) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let done = sqlx::query("UPDATE rooms SET status = $1 WHERE property_id = $2 AND number = $3")
+            .bind(status.as_str())
+            .bind(property_id)
+            .bind(number.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("room {number}")));
+        }
+        Ok(())
+    }
+
+    async fn create_rate_plan(&self, property: &PropertyCode, plan: &RatePlan) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let room_type_id = room_type_id_in(&mut tx, property_id, &plan.room_type).await?;
+        if let Some(der) = &plan.derived {
+            let parent = sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM rate_plans WHERE property_id = $1 AND room_type_id = $2 AND code = $3",
+            )
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(der.parent.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if parent.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "parent rate plan {} of room type {}",
+                    der.parent, plan.room_type
+                )));
+            }
+        }
+        let (kind, value) = match &plan.derived {
+            Some(d) => {
+                let (k, v) = adjustment_parts(&d.adjustment);
+                (Some(k), Some(v))
+            }
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO rate_plans (property_id, room_type_id, code, name, derived_parent, adjustment_kind, \
+             adjustment_value) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(property_id)
+        .bind(room_type_id)
+        .bind(plan.code.as_str())
+        .bind(&plan.name)
+        .bind(plan.derived.as_ref().map(|d| d.parent.as_str()))
+        .bind(kind)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err_conflict(|| format!("rate plan {}", plan.code)))?;
+        // The room type's calendar gained a plan: a shard holding the old
+        // calendar must reload it (its next commit gets VersionConflict).
+        sqlx::query("UPDATE room_types SET version = version + 1 WHERE id = $1")
+            .bind(room_type_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = $1",
+        )
+        .bind(property.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let property_id: i64 = get(&row, 0)?;
+        let prop = PropertyRow {
+            tenant: get(&row, 1)?,
+            code: get(&row, 2)?,
+            name: get(&row, 3)?,
+            timezone: get(&row, 4)?,
+            currency: get(&row, 5)?,
+            night_audit_time: get(&row, 6)?,
+        }
+        .into_domain()?;
+
+        let room_types = sqlx::query_as::<_, (String, String, i32, i32)>(
+            "SELECT code, name, max_occupancy, physical_rooms FROM room_types WHERE property_id = $1 ORDER BY id",
+        )
+        .bind(property_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|(code, name, max_occ, physical)| room_type_from(code, name, max_occ.into(), physical.into()))
+        .collect::<Result<Vec<_>, _>>()?;
+
+        let rooms = sqlx::query_as::<_, (String, String, i32, String)>(
+            "SELECT r.number, rt.code, r.floor, r.status FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
+             WHERE r.property_id = $1 ORDER BY r.id",
+        )
+        .bind(property_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|(number, room_type, floor, status)| {
+            Ok(Room {
+                number: parse_code(RoomNumber::try_from, number)?,
+                room_type: parse_code(RoomTypeCode::try_from, room_type)?,
+                floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
+                status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let plan_rows = sqlx::query(
+            "SELECT rp.code, rt.code, rp.name, rp.derived_parent, rp.adjustment_kind, rp.adjustment_value \
+             FROM rate_plans rp JOIN room_types rt ON rt.id = rp.room_type_id WHERE rp.property_id = $1 ORDER BY rp.id",
+        )
+        .bind(property_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut rate_plans = Vec::with_capacity(plan_rows.len());
+        for row in &plan_rows {
+            rate_plans.push(
+                RatePlanRow {
+                    code: get(row, 0)?,
+                    room_type: get(row, 1)?,
+                    name: get(row, 2)?,
+                    derived_parent: get(row, 3)?,
+                    adjustment_kind: get(row, 4)?,
+                    adjustment_value: get(row, 5)?,
+                }
+                .into_domain()?,
+            );
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
+    }
+
+    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+        let from = date_str(from);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_err)?;
+        let row = sqlx::query_as::<_, (i64, String, String, i32, i32, i64)>(
+            "SELECT rt.id, rt.code, rt.name, rt.max_occupancy, rt.physical_rooms, rt.version \
+             FROM room_types rt JOIN properties p ON p.id = rt.property_id WHERE p.code = $1 AND rt.code = $2",
+        )
+        .bind(property.as_str())
+        .bind(room_type.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((room_type_id, code, name, max_occ, physical, version)) = row else {
+            return Err(StoreError::NotFound(format!("room type {property}/{room_type}")));
+        };
+        let rt = room_type_from(code.clone(), name, max_occ.into(), physical.into())?;
+
+        let plan_rows = sqlx::query(
+            "SELECT id, code, name, derived_parent, adjustment_kind, adjustment_value FROM rate_plans \
+             WHERE room_type_id = $1 ORDER BY id",
+        )
+        .bind(room_type_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut plan_index: HashMap<i64, usize> = HashMap::with_capacity(plan_rows.len());
+        let mut plans = Vec::with_capacity(plan_rows.len());
+        for (i, row) in plan_rows.iter().enumerate() {
+            plan_index.insert(get(row, 0)?, i);
+            plans.push(
+                RatePlanRow {
+                    code: get(row, 1)?,
+                    room_type: code.clone(),
+                    name: get(row, 2)?,
+                    derived_parent: get(row, 3)?,
+                    adjustment_kind: get(row, 4)?,
+                    adjustment_value: get(row, 5)?,
+                }
+                .into_domain()?,
+            );
+        }
+        let mut cal = RoomTypeCalendar::new(rt, plans);
+        cal.version = version;
+
+        let inv_rows = sqlx::query(
+            "SELECT day::text, out_of_order, sold, held, allotment, stop_sell FROM inventory_days \
+             WHERE room_type_id = $1 AND day >= $2::date ORDER BY day",
+        )
+        .bind(room_type_id)
+        .bind(&from)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for row in &inv_rows {
+            let day = parse_date(&get::<String>(row, 0)?)?;
+            let inv = inventory_day_from(
+                get_i32(row, 1)?,
+                get_i32(row, 2)?,
+                get_i32(row, 3)?,
+                get_opt_i32(row, 4)?,
+                get(row, 5)?,
+            )?;
+            cal.inventory.set(day, inv);
+        }
+
+        let rate_rows = sqlx::query(
+            "SELECT rd.rate_plan_id, rd.day::text, rd.rate, rd.occupancy_rates::text, rd.min_stay_arrival, \
+             rd.min_stay_through, rd.max_stay, rd.closed_to_arrival, rd.closed_to_departure, rd.stop_sell \
+             FROM rate_days rd JOIN rate_plans rp ON rp.id = rd.rate_plan_id \
+             WHERE rp.room_type_id = $1 AND rd.day >= $2::date ORDER BY rd.rate_plan_id, rd.day",
+        )
+        .bind(room_type_id)
+        .bind(&from)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        for row in &rate_rows {
+            let plan_id: i64 = get(row, 0)?;
+            let idx = *plan_index.get(&plan_id).ok_or_else(|| corrupt(format!("rate day of unknown plan {plan_id}")))?;
+            let day = parse_date(&get::<String>(row, 1)?)?;
+            let rd = RateDayRow {
+                rate: get(row, 2)?,
+                occupancy_rates: get(row, 3)?,
+                min_stay_arrival: get_opt_i32(row, 4)?,
+                min_stay_through: get_opt_i32(row, 5)?,
+                max_stay: get_opt_i32(row, 6)?,
+                closed_to_arrival: get(row, 7)?,
+                closed_to_departure: get(row, 8)?,
+                stop_sell: get(row, 9)?,
+            }
+            .into_domain()?;
+            if let Some(pc) = cal.plans.get_mut(idx) {
+                pc.days.set(day, rd);
+            }
+        }
+        Ok(cal)
+    }
+
+    async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError> {
+        let property = commit.property.as_ref().ok_or_else(|| StoreError::NotFound("commit without a property".into()))?;
+        let room_type =
+            commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
+        let property_id = self.property_id(property).await?;
+        let mut other_properties = HashMap::new();
+        for r in &commit.reservations {
+            if r.property != *property && !other_properties.contains_key(&r.property) {
+                other_properties.insert(r.property.clone(), self.property_id(&r.property).await?);
+            }
+        }
+        let now = now_nanos();
+
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // (1) Optimistic concurrency. A concurrent committer of the same room
+        // type holds the row lock; PostgreSQL waits for it, then re-checks
+        // `version` against the committed row, so exactly one of them wins.
+        let bumped = sqlx::query_as::<_, (i64, i64)>(
+            "UPDATE room_types SET version = version + 1 WHERE property_id = $1 AND code = $2 AND version = $3 \
+             RETURNING id, version",
+        )
+        .bind(property_id)
+        .bind(room_type.as_str())
+        .bind(commit.expected_version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((room_type_id, version)) = bumped else {
+            let exists = room_type_id_in(&mut tx, property_id, room_type).await;
+            tx.rollback().await.map_err(db_err)?;
+            exists?;
+            return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
+        };
+
+        // (2) Cells.
+        Self::upsert_inventory(&mut tx, room_type_id, commit).await?;
+        Self::upsert_rates(&mut tx, room_type_id, commit).await?;
+
+        // (3) Reservations and their revision history.
+        let mut room_type_ids: HashMap<(i64, &RoomTypeCode), i64> = HashMap::new();
+        room_type_ids.insert((property_id, room_type), room_type_id);
+        for r in &commit.reservations {
+            let pid = other_properties.get(&r.property).copied().unwrap_or(property_id);
+            let rtid = match room_type_ids.get(&(pid, &r.room_type)) {
+                Some(id) => *id,
+                None => {
+                    let id = room_type_id_in(&mut tx, pid, &r.room_type).await?;
+                    room_type_ids.insert((pid, &r.room_type), id);
+                    id
+                }
+            };
+            Self::upsert_reservation(&mut tx, pid, rtid, r, now).await?;
+        }
+
+        // (4) Intents this commit completes for this room type.
+        if !commit.intents_done.is_empty() {
+            sqlx::query("UPDATE intent_room_types SET done = TRUE WHERE intent_id = ANY($1) AND room_type_id = $2")
+                .bind(&commit.intents_done)
+                .bind(room_type_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+
+        // (5) Events, numbered from the property's counter (taken last: the
+        // row lock serializes this property's commits until ours ends).
+        let mut event_seqs = Vec::with_capacity(commit.events.len());
+        if !commit.events.is_empty() {
+            let n = i64::try_from(commit.events.len()).map_err(|_| corrupt("too many events"))?;
+            let last = sqlx::query_scalar::<_, i64>(
+                "UPDATE properties SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq",
+            )
+            .bind(n)
+            .bind(property_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            event_seqs.extend((last - n + 1)..=last);
+            let kinds: Vec<&str> = commit.events.iter().map(|e| e.kind.as_str()).collect();
+            let payloads = commit.events.iter().map(|e| json_str(&e.payload)).collect::<Result<Vec<_>, _>>()?;
+            sqlx::query(
+                "INSERT INTO events (property_id, seq, kind, payload, created_at) \
+                 SELECT $1, t.s, t.k, t.p::jsonb, $5 FROM UNNEST($2::int8[], $3::text[], $4::text[]) AS t(s, k, p)",
+            )
+            .bind(property_id)
+            .bind(&event_seqs)
+            .bind(kinds)
+            .bind(payloads)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(CommitOutcome { version, event_seqs })
+    }
+
+    async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError> {
+        let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND r.id = $2");
+        let row = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(reservation_from).transpose()
+    }
+
+    async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
+        let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND rt.code = $2 ORDER BY r.check_in, r.id");
+        let rows = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(room_type.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(reservation_from).collect()
+    }
+
+    async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, String, String, i64)>(
+            "SELECT seq, kind, payload::text, created_at FROM events \
+             WHERE property_id = (SELECT id FROM properties WHERE code = $1) AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(property.as_str())
+        .bind(after)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(seq, kind, payload, created_at)| {
+                Ok(StoredEvent {
+                    seq,
+                    kind,
+                    payload: json_parse(&payload, "event payload")?,
+                    created_at: ts_from_nanos(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_intent(&self, property: &PropertyCode, intent: &Intent) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let payload = json_str(&intent.payload)?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO intents (id, property_id, kind, payload, created_at) VALUES ($1, $2, $3, $4::jsonb, $5)",
+        )
+        .bind(&intent.id)
+        .bind(property_id)
+        .bind(&intent.kind)
+        .bind(payload)
+        .bind(now_nanos())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err_conflict(|| format!("intent {}", intent.id)))?;
+        for rt in &intent.pending_room_types {
+            let room_type_id = room_type_id_in(&mut tx, property_id, rt).await?;
+            sqlx::query(
+                "INSERT INTO intent_room_types (intent_id, room_type_id, done) VALUES ($1, $2, FALSE) \
+                 ON CONFLICT (intent_id, room_type_id) DO NOTHING",
+            )
+            .bind(&intent.id)
+            .bind(room_type_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn pending_intents(&self, property: &PropertyCode) -> Result<Vec<Intent>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, String, String, String)>(
+            "SELECT i.id, i.kind, i.payload::text, rt.code FROM intents i \
+             JOIN properties p ON p.id = i.property_id \
+             JOIN intent_room_types irt ON irt.intent_id = i.id \
+             JOIN room_types rt ON rt.id = irt.room_type_id \
+             WHERE p.code = $1 AND NOT irt.done ORDER BY i.created_at, i.id, rt.id",
+        )
+        .bind(property.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        group_intents(rows)
+    }
+
+    async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError> {
+        // A concurrent INSERT of the same key waits for the first one's
+        // commit, then does nothing: exactly one caller sees a new row. A
+        // concurrent abort can delete the row before the SELECT; then the
+        // INSERT is simply tried again.
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, state, created_at) \
+                 VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (scope, key) DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(now_nanos())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(IdempotencyBegin::Fresh);
+            }
+            let row = sqlx::query_as::<_, (String, String, Option<i32>, Option<Vec<u8>>)>(
+                "SELECT request_hash, state, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+            let Some((hash, state, status, body)) = row else { continue };
+            if hash != request_hash {
+                return Ok(IdempotencyBegin::Mismatch);
+            }
+            if state == "done" {
+                let status = status.ok_or_else(|| corrupt("idempotency key done without a status"))?;
+                return Ok(IdempotencyBegin::Replay {
+                    status: to_u16(i64::from(status), "status")?,
+                    body: body.unwrap_or_default(),
+                });
+            }
+            return Ok(IdempotencyBegin::InProgress);
+        }
+        Ok(IdempotencyBegin::InProgress)
+    }
+
+    async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 WHERE scope = $3 AND key = $4",
+        )
+        .bind(i32::from(status))
+        .bind(body)
+        .bind(scope)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("idempotency key {key}")));
+        }
+        Ok(())
+    }
+
+    async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress'")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

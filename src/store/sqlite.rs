@@ -1,0 +1,918 @@
+//! The SQLite adapter (the embedded default).
+//!
+//! Two pools over one database file in WAL mode: a writer pool with a single
+//! connection, through which every write goes (so writers queue in the pool
+//! instead of fighting over SQLite's write lock with `SQLITE_BUSY`), and a
+//! reader pool for reads (WAL readers never block the writer nor each other).
+//! Write transactions start with `BEGIN IMMEDIATE` so that even another
+//! process writing the same file is waited for (busy timeout) up front rather
+//! than failing at the first write. Reads that must be consistent across
+//! several statements (`load_config`, `load_calendar`) run in one read
+//! transaction, i.e. one snapshot.
+//!
+//! Types: dates are `TEXT 'YYYY-MM-DD'`, decimals exact `TEXT`, booleans
+//! `INTEGER 0/1`, timestamps `INTEGER` unix nanoseconds, JSON `TEXT`.
+
+use super::{
+    adjustment_parts, chunk_sizes, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from,
+    json_parse, json_str, migrator, now_nanos, occupancy_to_json, parse_code, parse_date, parse_decimal, room_type_from,
+    to_u16, ts_from_nanos, ts_to_nanos, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions,
+    SQLITE_MIGRATIONS,
+};
+use async_trait::async_trait;
+use jiff::civil::Date;
+use parking_lot::RwLock;
+use rust_decimal::Decimal;
+use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
+use saluran_domain::reservation::Reservation;
+use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
+use saluran_domain::{PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Decode, QueryBuilder, Row, Sqlite, Type};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Rows per multi-row INSERT (11 columns × 512 rows stays far below SQLite's
+/// 32766 bound parameters).
+const MAX_ROWS: usize = 512;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    /// Property code → id. Properties are never deleted nor renamed, so a
+    /// positive lookup stays true for the life of the database.
+    property_ids: RwLock<HashMap<String, i64>>,
+}
+
+fn get<'r, T>(row: &'r SqliteRow, i: usize) -> Result<T, StoreError>
+where
+    T: Decode<'r, Sqlite> + Type<Sqlite>,
+{
+    row.try_get::<T, _>(i).map_err(db_err)
+}
+
+fn get_decimal(row: &SqliteRow, i: usize) -> Result<Decimal, StoreError> {
+    parse_decimal(&get::<String>(row, i)?)
+}
+
+fn get_opt_decimal(row: &SqliteRow, i: usize) -> Result<Option<Decimal>, StoreError> {
+    get::<Option<String>>(row, i)?.as_deref().map(parse_decimal).transpose()
+}
+
+const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in, r.check_out, r.adults, \
+     r.guest_name, r.status, r.currency, r.total, r.nightly, r.source, r.external_id, r.revision, r.overbooked, \
+     r.created_at, r.updated_at \
+     FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
+
+fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
+    ReservationRow {
+        id: get(row, 0)?,
+        property: get(row, 1)?,
+        room_type: get(row, 2)?,
+        rate_plan: get(row, 3)?,
+        check_in: get(row, 4)?,
+        check_out: get(row, 5)?,
+        adults: get(row, 6)?,
+        guest_name: get(row, 7)?,
+        status: get(row, 8)?,
+        currency: get(row, 9)?,
+        total: get_decimal(row, 10)?,
+        nightly: get(row, 11)?,
+        source: get(row, 12)?,
+        external_id: get(row, 13)?,
+        revision: get(row, 14)?,
+        overbooked: get(row, 15)?,
+        created_at: get(row, 16)?,
+        updated_at: get(row, 17)?,
+    }
+    .into_domain()
+}
+
+async fn room_type_id_in(conn: &mut SqliteConnection, property_id: i64, code: &RoomTypeCode) -> Result<i64, StoreError> {
+    sqlx::query_scalar::<_, i64>("SELECT id FROM room_types WHERE property_id = ? AND code = ?")
+        .bind(property_id)
+        .bind(code.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("room type {code}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory if missing) and migrates.
+    pub async fn connect(database_url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+        let base = SqliteConnectOptions::from_str(database_url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?;
+        if !in_memory {
+            if let Some(parent) = base.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    tokio::fs::create_dir_all(parent)
+                        .await
+                        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+                }
+            }
+        }
+        let options = base
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if opts.sqlite_synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+        migrator(SQLITE_MIGRATIONS)
+            .await?
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrating the SQLite database: {e}")))?;
+        let reader = if in_memory {
+            // A private in-memory database exists only in its one connection.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.clamp(1, 4))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(db_err)?
+        };
+        Ok(SqliteStore { writer, reader, property_ids: RwLock::new(HashMap::new()) })
+    }
+
+    /// Closes both pools, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    async fn property_id(&self, code: &PropertyCode) -> Result<i64, StoreError> {
+        if let Some(id) = self.property_ids.read().get(code.as_str()) {
+            return Ok(*id);
+        }
+        let id = sqlx::query_scalar::<_, i64>("SELECT id FROM properties WHERE code = ?")
+            .bind(code.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("property {code}")))?;
+        self.property_ids.write().insert(code.as_str().to_owned(), id);
+        Ok(id)
+    }
+
+    async fn upsert_inventory(
+        conn: &mut SqliteConnection,
+        room_type_id: i64,
+        commit: &ShardCommit,
+    ) -> Result<(), StoreError> {
+        let mut rows = commit.changes.inventory.iter();
+        for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) ",
+            );
+            qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
+                b.push_bind(room_type_id)
+                    .push_bind(date_str(*day))
+                    .push_bind(i64::from(inv.out_of_order))
+                    .push_bind(i64::from(inv.sold))
+                    .push_bind(i64::from(inv.held))
+                    .push_bind(inv.allotment.map(i64::from))
+                    .push_bind(inv.stop_sell);
+            });
+            qb.push(
+                " ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = excluded.out_of_order, \
+                 sold = excluded.sold, held = excluded.held, allotment = excluded.allotment, \
+                 stop_sell = excluded.stop_sell",
+            );
+            qb.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
+        if commit.changes.rates.is_empty() {
+            return Ok(());
+        }
+        let plan_ids: HashMap<String, i64> =
+            sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = ?")
+                .bind(room_type_id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|(id, code)| (code, id))
+                .collect();
+        let mut encoded = Vec::with_capacity(commit.changes.rates.len());
+        for ((plan, day), rd) in &commit.changes.rates {
+            let plan_id = *plan_ids.get(plan.as_str()).ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "rate plan {plan} of room type {}",
+                    commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default()
+                ))
+            })?;
+            encoded.push((plan_id, date_str(*day), rd));
+        }
+        let mut rows = encoded.into_iter();
+        for size in chunk_sizes(commit.changes.rates.len(), MAX_ROWS) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, \
+                 min_stay_through, max_stay, closed_to_arrival, closed_to_departure, stop_sell) ",
+            );
+            qb.push_values(rows.by_ref().take(size), |mut b, (plan_id, day, rd)| {
+                b.push_bind(plan_id)
+                    .push_bind(day)
+                    .push_bind(rd.rate.map(|r| r.to_string()))
+                    .push_bind(occupancy_to_json(&rd.occupancy_rates))
+                    .push_bind(rd.min_stay_arrival.map(i64::from))
+                    .push_bind(rd.min_stay_through.map(i64::from))
+                    .push_bind(rd.max_stay.map(i64::from))
+                    .push_bind(rd.closed_to_arrival)
+                    .push_bind(rd.closed_to_departure)
+                    .push_bind(rd.stop_sell);
+            });
+            qb.push(
+                " ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = excluded.rate, \
+                 occupancy_rates = excluded.occupancy_rates, min_stay_arrival = excluded.min_stay_arrival, \
+                 min_stay_through = excluded.min_stay_through, max_stay = excluded.max_stay, \
+                 closed_to_arrival = excluded.closed_to_arrival, closed_to_departure = excluded.closed_to_departure, \
+                 stop_sell = excluded.stop_sell",
+            );
+            qb.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_reservation(
+        &self,
+        conn: &mut SqliteConnection,
+        property_id: i64,
+        room_type_id: i64,
+        r: &Reservation,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
+             guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET room_type_id = excluded.room_type_id, rate_plan = excluded.rate_plan, \
+             check_in = excluded.check_in, check_out = excluded.check_out, adults = excluded.adults, \
+             guest_name = excluded.guest_name, status = excluded.status, currency = excluded.currency, \
+             total = excluded.total, nightly = excluded.nightly, source = excluded.source, \
+             external_id = excluded.external_id, revision = excluded.revision, overbooked = excluded.overbooked, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at \
+             WHERE reservations.property_id = excluded.property_id",
+        )
+        .bind(&r.id)
+        .bind(property_id)
+        .bind(room_type_id)
+        .bind(r.rate_plan.as_str())
+        .bind(date_str(r.check_in))
+        .bind(date_str(r.check_out))
+        .bind(i64::from(r.adults))
+        .bind(&r.guest_name)
+        .bind(r.status.as_str())
+        .bind(r.currency.as_str())
+        .bind(r.total.to_string())
+        .bind(json_str(&r.nightly)?)
+        .bind(&r.source)
+        .bind(r.external_id.as_deref())
+        .bind(i64::from(r.revision))
+        .bind(r.overbooked)
+        .bind(ts_to_nanos(r.created_at)?)
+        .bind(ts_to_nanos(r.updated_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("reservation id {} belongs to another property", r.id)));
+        }
+        sqlx::query(
+            "INSERT INTO reservation_revisions (reservation_id, revision, snapshot, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (reservation_id, revision) DO NOTHING",
+        )
+        .bind(&r.id)
+        .bind(i64::from(r.revision))
+        .bind(json_str(r)?)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
+        let properties: Vec<&str> = scope.properties.iter().map(|p| p.as_str()).collect();
+        sqlx::query("INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(hash)
+            .bind(scope.role.as_str())
+            .bind(scope.tenant.as_str())
+            .bind(json_str(&properties)?)
+            .bind(now_nanos())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err_conflict(|| format!("token {id}")))?;
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>, StoreError> {
+        let row = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT role, tenant, properties FROM tokens WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        let Some((role, tenant, properties)) = row else { return Ok(None) };
+        let codes: Vec<String> = json_parse(&properties, "token properties")?;
+        Ok(Some(TokenScope {
+            role: Role::parse(&role).map_err(|e| corrupt(format!("token role: {e}")))?,
+            tenant: parse_code(TenantCode::try_from, tenant)?,
+            properties: codes.into_iter().map(|c| parse_code(PropertyCode::try_from, c)).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.code.as_str())
+        .bind(p.tenant.as_str())
+        .bind(&p.name)
+        .bind(&p.timezone)
+        .bind(p.currency.as_str())
+        .bind(&p.night_audit_time)
+        .bind(now_nanos())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err_conflict(|| format!("property {}", p.code)))?;
+        Ok(())
+    }
+
+    async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
+        let row = sqlx::query_as::<_, (String, String, String, String, String, String)>(
+            "SELECT tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = ?",
+        )
+        .bind(code.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        row.map(|(tenant, code, name, timezone, currency, night_audit_time)| {
+            PropertyRow { tenant, code, name, timezone, currency, night_audit_time }.into_domain()
+        })
+        .transpose()
+    }
+
+    async fn count_properties(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        sqlx::query(
+            "INSERT INTO room_types (property_id, code, name, max_occupancy, physical_rooms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(property_id)
+        .bind(rt.code.as_str())
+        .bind(&rt.name)
+        .bind(i64::from(rt.max_occupancy))
+        .bind(i64::from(rt.physical_rooms))
+        .execute(&self.writer)
+        .await
+        .map_err(db_err_conflict(|| format!("room type {}", rt.code)))?;
+        Ok(())
+    }
+
+    async fn create_room(&self, property: &PropertyCode, room: &Room) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let room_type_id = room_type_id_in(&mut tx, property_id, &room.room_type).await?;
+        sqlx::query("INSERT INTO rooms (property_id, room_type_id, number, floor, status) VALUES (?, ?, ?, ?, ?)")
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(room.number.as_str())
+            .bind(i64::from(room.floor))
+            .bind(room.status.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err_conflict(|| format!("room {}", room.number)))?;
+        sqlx::query("UPDATE room_types SET physical_rooms = physical_rooms + 1, version = version + 1 WHERE id = ?")
+            .bind(room_type_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_room_status(&self, property: &PropertyCode, number: &RoomNumber, status: RoomStatus) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let done = sqlx::query("UPDATE rooms SET status = ? WHERE property_id = ? AND number = ?")
+            .bind(status.as_str())
+            .bind(property_id)
+            .bind(number.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("room {number}")));
+        }
+        Ok(())
+    }
+
+    async fn create_rate_plan(&self, property: &PropertyCode, plan: &RatePlan) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let room_type_id = room_type_id_in(&mut tx, property_id, &plan.room_type).await?;
+        if let Some(der) = &plan.derived {
+            let parent = sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM rate_plans WHERE property_id = ? AND room_type_id = ? AND code = ?",
+            )
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(der.parent.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if parent.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "parent rate plan {} of room type {}",
+                    der.parent, plan.room_type
+                )));
+            }
+        }
+        let (kind, value) = match &plan.derived {
+            Some(d) => {
+                let (k, v) = adjustment_parts(&d.adjustment);
+                (Some(k), Some(v.to_string()))
+            }
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO rate_plans (property_id, room_type_id, code, name, derived_parent, adjustment_kind, \
+             adjustment_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(property_id)
+        .bind(room_type_id)
+        .bind(plan.code.as_str())
+        .bind(&plan.name)
+        .bind(plan.derived.as_ref().map(|d| d.parent.as_str()))
+        .bind(kind)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err_conflict(|| format!("rate plan {}", plan.code)))?;
+        // The room type's calendar gained a plan: a shard holding the old
+        // calendar must reload it (its next commit gets VersionConflict).
+        sqlx::query("UPDATE room_types SET version = version + 1 WHERE id = ?")
+            .bind(room_type_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
+        let mut tx = self.reader.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = ?",
+        )
+        .bind(property.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let property_id: i64 = get(&row, 0)?;
+        let prop = PropertyRow {
+            tenant: get(&row, 1)?,
+            code: get(&row, 2)?,
+            name: get(&row, 3)?,
+            timezone: get(&row, 4)?,
+            currency: get(&row, 5)?,
+            night_audit_time: get(&row, 6)?,
+        }
+        .into_domain()?;
+
+        let room_types = sqlx::query_as::<_, (String, String, i64, i64)>(
+            "SELECT code, name, max_occupancy, physical_rooms FROM room_types WHERE property_id = ? ORDER BY id",
+        )
+        .bind(property_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|(code, name, max_occ, physical)| room_type_from(code, name, max_occ, physical))
+        .collect::<Result<Vec<_>, _>>()?;
+
+        let rooms = sqlx::query_as::<_, (String, String, i64, String)>(
+            "SELECT r.number, rt.code, r.floor, r.status FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
+             WHERE r.property_id = ? ORDER BY r.id",
+        )
+        .bind(property_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|(number, room_type, floor, status)| {
+            Ok(Room {
+                number: parse_code(RoomNumber::try_from, number)?,
+                room_type: parse_code(RoomTypeCode::try_from, room_type)?,
+                floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
+                status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let plan_rows = sqlx::query(
+            "SELECT rp.code, rt.code, rp.name, rp.derived_parent, rp.adjustment_kind, rp.adjustment_value \
+             FROM rate_plans rp JOIN room_types rt ON rt.id = rp.room_type_id WHERE rp.property_id = ? ORDER BY rp.id",
+        )
+        .bind(property_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut rate_plans = Vec::with_capacity(plan_rows.len());
+        for row in &plan_rows {
+            rate_plans.push(
+                RatePlanRow {
+                    code: get(row, 0)?,
+                    room_type: get(row, 1)?,
+                    name: get(row, 2)?,
+                    derived_parent: get(row, 3)?,
+                    adjustment_kind: get(row, 4)?,
+                    adjustment_value: get_opt_decimal(row, 5)?,
+                }
+                .into_domain()?,
+            );
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
+    }
+
+    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+        let from = date_str(from);
+        let mut tx = self.reader.begin().await.map_err(db_err)?;
+        let row = sqlx::query_as::<_, (i64, String, String, i64, i64, i64)>(
+            "SELECT rt.id, rt.code, rt.name, rt.max_occupancy, rt.physical_rooms, rt.version \
+             FROM room_types rt JOIN properties p ON p.id = rt.property_id WHERE p.code = ? AND rt.code = ?",
+        )
+        .bind(property.as_str())
+        .bind(room_type.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((room_type_id, code, name, max_occ, physical, version)) = row else {
+            return Err(StoreError::NotFound(format!("room type {property}/{room_type}")));
+        };
+        let rt = room_type_from(code.clone(), name, max_occ, physical)?;
+
+        let plan_rows = sqlx::query(
+            "SELECT id, code, name, derived_parent, adjustment_kind, adjustment_value FROM rate_plans \
+             WHERE room_type_id = ? ORDER BY id",
+        )
+        .bind(room_type_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut plan_index: HashMap<i64, usize> = HashMap::with_capacity(plan_rows.len());
+        let mut plans = Vec::with_capacity(plan_rows.len());
+        for (i, row) in plan_rows.iter().enumerate() {
+            plan_index.insert(get(row, 0)?, i);
+            plans.push(
+                RatePlanRow {
+                    code: get(row, 1)?,
+                    room_type: code.clone(),
+                    name: get(row, 2)?,
+                    derived_parent: get(row, 3)?,
+                    adjustment_kind: get(row, 4)?,
+                    adjustment_value: get_opt_decimal(row, 5)?,
+                }
+                .into_domain()?,
+            );
+        }
+        let mut cal = RoomTypeCalendar::new(rt, plans);
+        cal.version = version;
+
+        let inv_rows = sqlx::query(
+            "SELECT day, out_of_order, sold, held, allotment, stop_sell FROM inventory_days \
+             WHERE room_type_id = ? AND day >= ? ORDER BY day",
+        )
+        .bind(room_type_id)
+        .bind(&from)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for row in &inv_rows {
+            let day = parse_date(&get::<String>(row, 0)?)?;
+            let inv = inventory_day_from(get(row, 1)?, get(row, 2)?, get(row, 3)?, get(row, 4)?, get(row, 5)?)?;
+            cal.inventory.set(day, inv);
+        }
+
+        let rate_rows = sqlx::query(
+            "SELECT rd.rate_plan_id, rd.day, rd.rate, rd.occupancy_rates, rd.min_stay_arrival, rd.min_stay_through, \
+             rd.max_stay, rd.closed_to_arrival, rd.closed_to_departure, rd.stop_sell \
+             FROM rate_days rd JOIN rate_plans rp ON rp.id = rd.rate_plan_id \
+             WHERE rp.room_type_id = ? AND rd.day >= ? ORDER BY rd.rate_plan_id, rd.day",
+        )
+        .bind(room_type_id)
+        .bind(&from)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        for row in &rate_rows {
+            let plan_id: i64 = get(row, 0)?;
+            let idx = *plan_index.get(&plan_id).ok_or_else(|| corrupt(format!("rate day of unknown plan {plan_id}")))?;
+            let day = parse_date(&get::<String>(row, 1)?)?;
+            let rd = RateDayRow {
+                rate: get_opt_decimal(row, 2)?,
+                occupancy_rates: get(row, 3)?,
+                min_stay_arrival: get(row, 4)?,
+                min_stay_through: get(row, 5)?,
+                max_stay: get(row, 6)?,
+                closed_to_arrival: get(row, 7)?,
+                closed_to_departure: get(row, 8)?,
+                stop_sell: get(row, 9)?,
+            }
+            .into_domain()?;
+            if let Some(pc) = cal.plans.get_mut(idx) {
+                pc.days.set(day, rd);
+            }
+        }
+        Ok(cal)
+    }
+
+    async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError> {
+        let property = commit.property.as_ref().ok_or_else(|| StoreError::NotFound("commit without a property".into()))?;
+        let room_type =
+            commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
+        let property_id = self.property_id(property).await?;
+        let mut other_properties = HashMap::new();
+        for r in &commit.reservations {
+            if r.property != *property && !other_properties.contains_key(&r.property) {
+                other_properties.insert(r.property.clone(), self.property_id(&r.property).await?);
+            }
+        }
+        let now = now_nanos();
+
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        // (1) Optimistic concurrency: the version the shard computed from.
+        let bumped = sqlx::query_as::<_, (i64, i64)>(
+            "UPDATE room_types SET version = version + 1 WHERE property_id = ? AND code = ? AND version = ? \
+             RETURNING id, version",
+        )
+        .bind(property_id)
+        .bind(room_type.as_str())
+        .bind(commit.expected_version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((room_type_id, version)) = bumped else {
+            let exists = room_type_id_in(&mut tx, property_id, room_type).await;
+            tx.rollback().await.map_err(db_err)?;
+            exists?;
+            return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
+        };
+
+        // (2) Cells.
+        Self::upsert_inventory(&mut tx, room_type_id, commit).await?;
+        Self::upsert_rates(&mut tx, room_type_id, commit).await?;
+
+        // (3) Reservations and their revision history.
+        let mut room_type_ids: HashMap<(i64, &RoomTypeCode), i64> = HashMap::new();
+        room_type_ids.insert((property_id, room_type), room_type_id);
+        for r in &commit.reservations {
+            let pid = other_properties.get(&r.property).copied().unwrap_or(property_id);
+            let rtid = match room_type_ids.get(&(pid, &r.room_type)) {
+                Some(id) => *id,
+                None => {
+                    let id = room_type_id_in(&mut tx, pid, &r.room_type).await?;
+                    room_type_ids.insert((pid, &r.room_type), id);
+                    id
+                }
+            };
+            self.upsert_reservation(&mut tx, pid, rtid, r, now).await?;
+        }
+
+        // (4) Intents this commit completes for this room type.
+        for intent in &commit.intents_done {
+            sqlx::query("UPDATE intent_room_types SET done = 1 WHERE intent_id = ? AND room_type_id = ?")
+                .bind(intent)
+                .bind(room_type_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+
+        // (5) Events, numbered from the property's counter: gap-free because
+        // the counter moves in the same transaction as the rows.
+        let mut event_seqs = Vec::with_capacity(commit.events.len());
+        if !commit.events.is_empty() {
+            let n = i64::try_from(commit.events.len()).map_err(|_| corrupt("too many events"))?;
+            let last = sqlx::query_scalar::<_, i64>(
+                "UPDATE properties SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq",
+            )
+            .bind(n)
+            .bind(property_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            event_seqs.extend((last - n + 1)..=last);
+            let mut encoded = Vec::with_capacity(commit.events.len());
+            for (e, seq) in commit.events.iter().zip(&event_seqs) {
+                encoded.push((*seq, e.kind.as_str(), json_str(&e.payload)?));
+            }
+            let mut rows = encoded.into_iter();
+            for size in chunk_sizes(commit.events.len(), MAX_ROWS) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("INSERT INTO events (property_id, seq, kind, payload, created_at) ");
+                qb.push_values(rows.by_ref().take(size), |mut b, (seq, kind, payload)| {
+                    b.push_bind(property_id).push_bind(seq).push_bind(kind).push_bind(payload).push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await.map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(CommitOutcome { version, event_seqs })
+    }
+
+    async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError> {
+        let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND r.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(reservation_from).transpose()
+    }
+
+    async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
+        let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND rt.code = ? ORDER BY r.check_in, r.id");
+        let rows = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(room_type.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(reservation_from).collect()
+    }
+
+    async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, String, String, i64)>(
+            "SELECT seq, kind, payload, created_at FROM events \
+             WHERE property_id = (SELECT id FROM properties WHERE code = ?) AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(property.as_str())
+        .bind(after)
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(seq, kind, payload, created_at)| {
+                Ok(StoredEvent {
+                    seq,
+                    kind,
+                    payload: json_parse(&payload, "event payload")?,
+                    created_at: ts_from_nanos(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_intent(&self, property: &PropertyCode, intent: &Intent) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let payload = json_str(&intent.payload)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        sqlx::query("INSERT INTO intents (id, property_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&intent.id)
+            .bind(property_id)
+            .bind(&intent.kind)
+            .bind(payload)
+            .bind(now_nanos())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err_conflict(|| format!("intent {}", intent.id)))?;
+        for rt in &intent.pending_room_types {
+            let room_type_id = room_type_id_in(&mut tx, property_id, rt).await?;
+            sqlx::query(
+                "INSERT INTO intent_room_types (intent_id, room_type_id, done) VALUES (?, ?, 0) \
+                 ON CONFLICT (intent_id, room_type_id) DO NOTHING",
+            )
+            .bind(&intent.id)
+            .bind(room_type_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn pending_intents(&self, property: &PropertyCode) -> Result<Vec<Intent>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, String, String, String)>(
+            "SELECT i.id, i.kind, i.payload, rt.code FROM intents i \
+             JOIN properties p ON p.id = i.property_id \
+             JOIN intent_room_types irt ON irt.intent_id = i.id \
+             JOIN room_types rt ON rt.id = irt.room_type_id \
+             WHERE p.code = ? AND irt.done = 0 ORDER BY i.created_at, i.id, rt.id",
+        )
+        .bind(property.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        group_intents(rows)
+    }
+
+    async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError> {
+        // A concurrent abort can delete the row between the INSERT and the
+        // SELECT; then the INSERT is simply tried again.
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, state, created_at) \
+                 VALUES (?, ?, ?, 'in_progress', ?) ON CONFLICT (scope, key) DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(now_nanos())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(IdempotencyBegin::Fresh);
+            }
+            let row = sqlx::query_as::<_, (String, String, Option<i64>, Option<Vec<u8>>)>(
+                "SELECT request_hash, state, status, body FROM idempotency_keys WHERE scope = ? AND key = ?",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+            let Some((hash, state, status, body)) = row else { continue };
+            if hash != request_hash {
+                return Ok(IdempotencyBegin::Mismatch);
+            }
+            if state == "done" {
+                let status = status.ok_or_else(|| corrupt("idempotency key done without a status"))?;
+                return Ok(IdempotencyBegin::Replay { status: to_u16(status, "status")?, body: body.unwrap_or_default() });
+            }
+            return Ok(IdempotencyBegin::InProgress);
+        }
+        Ok(IdempotencyBegin::InProgress)
+    }
+
+    async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE scope = ? AND key = ?",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(scope)
+        .bind(key)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("idempotency key {key}")));
+        }
+        Ok(())
+    }
+
+    async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress'")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

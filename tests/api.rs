@@ -1,0 +1,470 @@
+//! The HTTP API end to end: the real server on a random port, a fresh
+//! database per test.
+
+mod common;
+
+use common::{day, spawn_app, spawn_app_on, TestApp};
+use reqwest::StatusCode;
+use saluran_domain::property::Role;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_pms_contract() {
+    let app = spawn_app().await;
+    let r = app.client.get(format!("{}/health", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["checks", "status", "timestamp", "uptime_seconds", "version"]);
+    let checks: Vec<&str> = v["checks"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(checks, ["database", "license", "queue_failed", "queue_pending", "redis", "storage"]);
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["checks"]["database"], "ok");
+    assert_eq!(v["checks"]["redis"], "disabled");
+    assert!(v["checks"]["queue_pending"].is_u64());
+    // The timestamp carries an offset (Asia/Jakarta: +07:00).
+    let ts = v["timestamp"].as_str().unwrap();
+    assert!(ts.ends_with("+07:00"), "{ts}");
+    assert!(ts.parse::<jiff::Timestamp>().is_ok());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exposed_for_prometheus() {
+    let app = spawn_app().await;
+    app.seed_property("METRICS", 2).await;
+    let body = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("saluran_http_requests_total"), "{body}");
+    assert!(body.contains("saluran_shard_commit_seconds"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_ari_search_book_cancel() {
+    let app = spawn_app().await;
+    app.seed_property("HOTEL1", 3).await;
+    let p = "/api/v1/properties/HOTEL1";
+
+    let cfg = app.ok_json(app.get(p).await, StatusCode::OK).await;
+    assert_eq!(cfg["room_types"][0]["physical_rooms"], 3);
+    assert_eq!(cfg["rate_plans"].as_array().unwrap().len(), 3);
+
+    // Availability: STD-BAR 1,000,000 × 7, STD-NRF 900,000 × 7, DLX-BAR 2,000,000 × 7.
+    let s =
+        app.ok_json(app.get(&format!("{p}/availability?check_in={}&check_out={}&adults=2", day(5), day(12))).await, StatusCode::OK).await;
+    let offers = s["offers"].as_array().unwrap();
+    let total = |plan: &str| offers.iter().find(|o| o["rate_plan"] == plan).map(|o| o["total"].as_str().unwrap().to_owned());
+    assert_eq!(total("STD-BAR").as_deref(), Some("7000000"));
+    assert_eq!(total("STD-NRF").as_deref(), Some("6300000"));
+    assert_eq!(total("DLX-BAR").as_deref(), Some("14000000"));
+
+    // A weekend-only min stay on the arrival date hides the offer.
+    app.ok_json(
+        app.post(
+            &format!("{p}/ari"),
+            &json!({"updates": [{"room_type": "STD", "rate_plan": "STD-BAR", "from": day(5), "to": day(5), "min_stay": 8}]}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let s =
+        app.ok_json(app.get(&format!("{p}/availability?check_in={}&check_out={}&adults=2", day(5), day(12))).await, StatusCode::OK).await;
+    let plans: Vec<&str> = s["offers"].as_array().unwrap().iter().map(|o| o["rate_plan"].as_str().unwrap()).collect();
+    assert_eq!(
+        plans,
+        ["STD-BAR", "STD-NRF", "DLX-BAR"].into_iter().filter(|p| *p == "DLX-BAR").collect::<Vec<_>>(),
+        "derived NRF inherits min stay"
+    );
+
+    // Book, read, cancel.
+    let r = app.ok_json(app.book("HOTEL1", "STD", "STD-BAR", 20, 2).await, StatusCode::CREATED).await;
+    let id = r["id"].as_str().unwrap().to_owned();
+    assert_eq!(r["total"], "2000000");
+    assert_eq!(r["status"], "confirmed");
+    assert_eq!(app.inventory("HOTEL1", "STD", 20).await["sold"], 1);
+    assert_eq!(app.inventory("HOTEL1", "STD", 21).await["sold"], 1);
+    assert_eq!(app.inventory("HOTEL1", "STD", 22).await["sold"], 0);
+    let got = app.ok_json(app.get(&format!("{p}/reservations/{id}")).await, StatusCode::OK).await;
+    assert_eq!(got["id"], id.as_str());
+    let c = app.ok_json(app.post(&format!("{p}/reservations/{id}/cancel"), &json!({})).await, StatusCode::OK).await;
+    assert_eq!(c["status"], "cancelled");
+    assert_eq!(c["revision"], 2);
+    assert_eq!(app.inventory("HOTEL1", "STD", 20).await["sold"], 0);
+    // Cancelling twice changes nothing more.
+    let c2 = app.ok_json(app.post(&format!("{p}/reservations/{id}/cancel"), &json!({})).await, StatusCode::OK).await;
+    assert_eq!(c2["revision"], 2);
+    assert_eq!(app.inventory("HOTEL1", "STD", 20).await["sold"], 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_bookings_are_refused_when_full_and_allotment_caps_sales() {
+    let app = spawn_app().await;
+    app.seed_property("FULL", 2).await;
+    app.ok_json(app.book("FULL", "STD", "STD-BAR", 3, 1).await, StatusCode::CREATED).await;
+    app.ok_json(app.book("FULL", "STD", "STD-BAR", 3, 1).await, StatusCode::CREATED).await;
+    let e = app.ok_json(app.book("FULL", "STD", "STD-BAR", 3, 1).await, StatusCode::CONFLICT).await;
+    assert_eq!(e["error"]["code"], "not_available");
+    assert_eq!(e["error"]["field"], "sold_out");
+    // An allotment of 1 on another date allows one sale there.
+    app.ok_json(
+        app.post(
+            "/api/v1/properties/FULL/ari",
+            &json!({"updates": [{"room_type": "STD", "from": day(4), "to": day(4), "availability": 1}]}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    app.ok_json(app.book("FULL", "STD", "STD-BAR", 4, 1).await, StatusCode::CREATED).await;
+    app.ok_json(app.book("FULL", "STD", "STD-BAR", 4, 1).await, StatusCode::CONFLICT).await;
+    let inv = app.inventory("FULL", "STD", 4).await;
+    assert_eq!(inv["available"], 0);
+    assert_eq!(inv["allotment"], 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_nothing_applies() {
+    let app = spawn_app().await;
+    app.seed_property("BAD", 2).await;
+    let p = "/api/v1/properties/BAD";
+    let before = app.inventory("BAD", "STD", 10).await;
+    let before_cal = app.ok_json(app.get(&format!("{p}/ari?from={}&to={}", day(0), day(40))).await, StatusCode::OK).await;
+
+    let good = json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(10), "to": day(12), "rate": "1", "availability": 1});
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(12), "to": day(10), "rate": "5"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_date_range",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(-2), "to": day(3), "rate": "5"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "date_in_past",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(1), "to": day(800), "rate": "5"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "beyond_horizon",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(1), "to": day(3), "rate": "-5"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(1), "to": day(3), "rate": "abc"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(1), "to": day(3), "rate": 5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"room_type": "NOPE", "from": day(1), "to": day(3), "availability": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_room_type",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "NOPE", "from": day(1), "to": day(3), "rate": "1"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_rate_plan",
+        ),
+        (
+            json!({"room_type": "STD", "rate_plan": "STD-NRF", "from": day(1), "to": day(3), "rate": "1"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "derived_rate_plan_rate",
+        ),
+        (json!({"room_type": "STD", "from": day(1), "to": day(3), "availability": -1}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (
+            json!({"room_type": "STD", "from": day(1), "to": day(3), "availability": 1, "colour": "red"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"room_type": "STD", "from": "2026-02-30", "to": day(3), "availability": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"room_type": "STD", "from": day(1), "to": day(3), "days": ["xx"], "availability": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (json!({"room_type": "STD", "from": day(1), "to": day(3)}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+    ];
+    for (bad, status, code) in cases {
+        // The good line comes first: the batch must still apply nothing.
+        let r = app.post(&format!("{p}/ari"), &json!({"updates": [good.clone(), bad.clone()]})).await;
+        let body = app.ok_json(r, status).await;
+        assert_eq!(body["error"]["code"], code, "for {bad}: {body}");
+    }
+    assert_eq!(app.inventory("BAD", "STD", 10).await, before, "nothing applied");
+    let after_cal = app.ok_json(app.get(&format!("{p}/ari?from={}&to={}", day(0), day(40))).await, StatusCode::OK).await;
+    assert_eq!(before_cal, after_cal, "nothing applied");
+
+    // Malformed JSON, wrong content type, oversized body, empty batch.
+    let r = app
+        .client
+        .post(format!("{}{p}/ari", app.base))
+        .bearer_auth(&app.admin)
+        .header("content-type", "application/json")
+        .body("{\"updates\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::BAD_REQUEST).await["error"]["code"], "invalid_json");
+    let r = app.client.post(format!("{}{p}/ari", app.base)).bearer_auth(&app.admin).body("{}").send().await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await["error"]["code"], "unsupported_media_type");
+    let huge = format!("{{\"updates\": [], \"x\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let r = app
+        .client
+        .post(format!("{}{p}/ari", app.base))
+        .bearer_auth(&app.admin)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::PAYLOAD_TOO_LARGE).await["error"]["code"], "payload_too_large");
+    let r = app.post(&format!("{p}/ari"), &json!({"updates": []})).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "invalid_field");
+
+    // Bad property, room type and reservation input.
+    let r = app.post("/api/v1/properties", &json!({"code": "X1", "name": "n", "timezone": "Mars/Olympus", "currency": "IDR"})).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["field"], "timezone");
+    let r = app.post("/api/v1/properties", &json!({"code": "bad code", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR"})).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "invalid_field");
+    let r = app.post("/api/v1/properties", &json!({"code": "BAD", "name": "dup", "timezone": "Asia/Jakarta", "currency": "IDR"})).await;
+    assert_eq!(app.ok_json(r, StatusCode::CONFLICT).await["error"]["code"], "already_exists");
+    let r = app.post(&format!("{p}/rooms"), &json!({"number": "9", "room_type": "NOPE", "floor": 1})).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "unknown_room_type");
+    let r = app
+        .post(
+            &format!("{p}/rate-plans"),
+            &json!({"code": "X", "room_type": "STD", "name": "x", "derived_from": "DLX-BAR", "adjustment": {"percent": "5"}}),
+        )
+        .await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "invalid_field");
+    let book = |ci: String, co: String| json!({"room_type": "STD", "rate_plan": "STD-BAR", "check_in": ci, "check_out": co, "adults": 2, "guest": {"name": "A"}});
+    let r = app.post(&format!("{p}/reservations"), &book(day(5), day(5))).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "invalid_date_range");
+    let r = app.post(&format!("{p}/reservations"), &book(day(-1), day(1))).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "date_in_past");
+    let r = app.get(&format!("{p}/availability?check_in={}&check_out=tomorrow", day(1))).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "invalid_field");
+    let r = app.get(&format!("{p}/reservations/does-not-exist")).await;
+    assert_eq!(app.ok_json(r, StatusCode::NOT_FOUND).await["error"]["code"], "not_found");
+    let r = app.get("/api/v1/properties/NOPE").await;
+    assert_eq!(app.ok_json(r, StatusCode::NOT_FOUND).await["error"]["code"], "not_found");
+    assert_eq!(app.inventory("BAD", "STD", 5).await["sold"], 0);
+    app.stop().await;
+}
+
+/// Every route, without a token (401), with a token of another tenant, of
+/// another property, and of a role that may not (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_requires_a_token_within_scope() {
+    let app = spawn_app().await;
+    app.seed_property("MINE", 2).await;
+    app.seed_property("OTHER", 2).await;
+    let booked = app.ok_json(app.book("MINE", "STD", "STD-BAR", 2, 1).await, StatusCode::CREATED).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let p = "/api/v1/properties/MINE";
+    let routes: Vec<(&str, String, Value)> = vec![
+        ("POST", "/api/v1/properties".into(), json!({"code": "MINE2", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR"})),
+        ("GET", p.to_string(), Value::Null),
+        ("POST", format!("{p}/room-types"), json!({"code": "NEW", "name": "n", "max_occupancy": 2})),
+        ("POST", format!("{p}/rooms"), json!({"number": "N1", "room_type": "STD", "floor": 1})),
+        ("POST", format!("{p}/rate-plans"), json!({"code": "P2", "room_type": "STD", "name": "n"})),
+        ("POST", format!("{p}/ari"), json!({"updates": [{"room_type": "STD", "from": day(1), "to": day(1), "availability": 1}]})),
+        ("GET", format!("{p}/ari?from={}&to={}", day(0), day(1)), Value::Null),
+        ("GET", format!("{p}/availability?check_in={}&check_out={}", day(1), day(2)), Value::Null),
+        (
+            "POST",
+            format!("{p}/reservations"),
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "check_in": day(1), "check_out": day(2), "adults": 1, "guest": {"name": "A"}}),
+        ),
+        ("GET", format!("{p}/reservations/{id}"), Value::Null),
+        ("POST", format!("{p}/reservations/{id}/cancel"), json!({})),
+    ];
+    let other_tenant = app.token(Role::Admin, "another-group", &[]).await;
+    let other_property = app.token(Role::Admin, "default", &["OTHER"]).await;
+    let housekeeping = app.token(Role::Housekeeping, "default", &[]).await;
+    let send = |method: &str, path: &str, body: &Value, token: Option<&str>| {
+        let url = format!("{}{}", app.base, path);
+        let mut rb = if method == "GET" { app.client.get(url) } else { app.client.post(url).json(body) };
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+    for (method, path, body) in &routes {
+        let r = send(method, path, body, None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path} without token");
+        let r = send(method, path, body, Some("slr_not-a-real-token")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path} with unknown token");
+        for (who, t) in [("other tenant", &other_tenant), ("other property", &other_property)] {
+            if path == "/api/v1/properties" && who == "other tenant" {
+                continue; // another tenant may create its own properties (checked below)
+            }
+            let r = send(method, path, body, Some(t)).await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or_default();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {who}: {v}");
+            assert_eq!(v["error"]["code"], "forbidden");
+        }
+        if *path != format!("{p}") {
+            let r = send(method, path, body, Some(&housekeeping)).await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path} as housekeeping");
+        }
+    }
+    // Nothing was changed by the refused calls.
+    assert_eq!(app.inventory("MINE", "STD", 1).await["allotment"], Value::Null);
+    let r = app.get(&format!("{p}/reservations/{id}")).await;
+    assert_eq!(app.ok_json(r, StatusCode::OK).await["status"], "confirmed");
+    // Another tenant's admin creates properties in its own tenant only, and
+    // they stay invisible to this tenant.
+    let r = app
+        .post_as(
+            &other_tenant,
+            "/api/v1/properties",
+            &json!({"code": "THEIRS", "name": "n", "timezone": "Asia/Jayapura", "currency": "IDR"}),
+        )
+        .await;
+    assert_eq!(app.ok_json(r, StatusCode::CREATED).await["tenant"], "another-group");
+    assert_eq!(app.get("/api/v1/properties/THEIRS").await.status(), StatusCode::FORBIDDEN);
+    // A front-desk token may book but not change rates.
+    let fd = app.token(Role::FrontDesk, "default", &["MINE"]).await;
+    let r = app.post_as(&fd, &format!("{p}/reservations"), &routes[8].2).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app.post_as(&fd, &format!("{p}/ari"), &routes[5].2).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_replay_refuse_and_serialize() {
+    let app = spawn_app().await;
+    app.seed_property("IDEM", 5).await;
+    let url = format!("{}/api/v1/properties/IDEM/reservations", app.base);
+    let body =
+        json!({"room_type": "STD", "rate_plan": "STD-BAR", "check_in": day(7), "check_out": day(8), "adults": 2, "guest": {"name": "Ayu"}});
+    let send = |key: &str, b: &Value| app.client.post(&url).bearer_auth(&app.admin).header("Idempotency-Key", key).json(b).send();
+
+    let first = send("k-1", &body).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = send("k-1", &body).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first, again, "the stored response is replayed");
+    assert_eq!(app.inventory("IDEM", "STD", 7).await["sold"], 1, "applied once");
+
+    let mut other = body.clone();
+    other["adults"] = json!(1);
+    let r = send("k-1", &other).await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "idempotency_key_reused");
+
+    // 10 concurrent requests with one new key: one booking, the others
+    // either see it in progress (409) or get the replay.
+    let futs: Vec<_> = (0..10).map(|_| send("k-2", &body)).collect();
+    let results = futures_join(futs).await;
+    let created = results.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert!(created >= 1);
+    assert!(results.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT), "{results:?}");
+    assert_eq!(app.inventory("IDEM", "STD", 7).await["sold"], 2, "one more booking, not ten");
+    app.stop().await;
+}
+
+async fn futures_join(
+    futs: Vec<impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static>,
+) -> Vec<StatusCode> {
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.ok().and_then(|r| r.ok()).map(|r| r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_room_type_batches_apply_whole() {
+    let app = spawn_app().await;
+    app.seed_property("MULTI", 2).await;
+    let r = app
+        .post(
+            "/api/v1/properties/MULTI/ari",
+            &json!({"updates": [
+                {"room_type": "STD", "rate_plan": "STD-BAR", "from": day(1), "to": day(30), "days": ["fr", "sa"], "rate": "1500000"},
+                {"room_type": "DLX", "from": day(1), "to": day(30), "stop_sell": true},
+            ]}),
+        )
+        .await;
+    let out = app.ok_json(r, StatusCode::OK).await;
+    assert_eq!(out["room_types"], 2);
+    let cal = app.ok_json(app.get(&format!("/api/v1/properties/MULTI/ari?from={}&to={}", day(1), day(30))).await, StatusCode::OK).await;
+    for rt in cal["room_types"].as_array().unwrap() {
+        for d in rt["days"].as_array().unwrap() {
+            assert_eq!(d["stop_sell"], rt["code"] == "DLX");
+        }
+        if rt["code"] == "STD" {
+            let bar = &rt["rate_plans"][0];
+            for d in bar["days"].as_array().unwrap() {
+                let date: jiff::civil::Date = d["date"].as_str().unwrap().parse().unwrap();
+                let weekend = matches!(date.weekday(), jiff::civil::Weekday::Friday | jiff::civil::Weekday::Saturday);
+                assert_eq!(d["rate"], if weekend { "1500000" } else { "1000000" });
+            }
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_lists_every_route() {
+    let app = spawn_app().await;
+    let doc = app.ok_json(app.client.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap(), StatusCode::OK).await;
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/properties", "post"),
+        ("/api/v1/properties/{property}", "get"),
+        ("/api/v1/properties/{property}/room-types", "post"),
+        ("/api/v1/properties/{property}/rooms", "post"),
+        ("/api/v1/properties/{property}/rate-plans", "post"),
+        ("/api/v1/properties/{property}/ari", "post"),
+        ("/api/v1/properties/{property}/ari", "get"),
+        ("/api/v1/properties/{property}/availability", "get"),
+        ("/api/v1/properties/{property}/reservations", "post"),
+        ("/api/v1/properties/{property}/reservations/{id}", "get"),
+        ("/api/v1/properties/{property}/reservations/{id}/cancel", "post"),
+        ("/health", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from openapi.json");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart_on_the_same_database() {
+    let store = saluran::testing::fresh_sqlite().await;
+    let app = spawn_app_on(store.clone()).await;
+    app.seed_property("PERSIST", 3).await;
+    let r = app.ok_json(app.book("PERSIST", "STD", "STD-BAR", 9, 3).await, StatusCode::CREATED).await;
+    let before =
+        app.ok_json(app.get(&format!("/api/v1/properties/PERSIST/ari?from={}&to={}", day(0), day(60))).await, StatusCode::OK).await;
+    app.stop().await;
+    let app: TestApp = spawn_app_on(store).await;
+    let after = app.ok_json(app.get(&format!("/api/v1/properties/PERSIST/ari?from={}&to={}", day(0), day(60))).await, StatusCode::OK).await;
+    assert_eq!(before, after);
+    let got =
+        app.ok_json(app.get(&format!("/api/v1/properties/PERSIST/reservations/{}", r["id"].as_str().unwrap())).await, StatusCode::OK).await;
+    assert_eq!(got["total"], "3000000");
+    app.stop().await;
+}

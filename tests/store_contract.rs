@@ -1,0 +1,773 @@
+//! The store contract: every case is written once against `dyn Store` and
+//! runs on every backend `saluran::testing::backends()` provides (SQLite
+//! always, PostgreSQL when `SALURAN_TEST_POSTGRES_URL` is set).
+//!
+//! Run both: `SALURAN_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
+//! SALURAN_REQUIRE_SERVICES=1 cargo test -p saluran --test store_contract`
+
+use jiff::civil::{date, Date};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use saluran::testing::backends;
+use saluran_domain::ari::CellChanges;
+use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::property::{
+    Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope,
+};
+use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
+use saluran_domain::store::{IdempotencyBegin, Intent, NewEvent, ShardCommit, Store, StoreError};
+use saluran_domain::{Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+macro_rules! contract_tests {
+    ($($test:ident => $case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            for (backend, store) in backends().await {
+                eprintln!("--- {} on {backend}", stringify!($test));
+                assert_eq!(store.backend(), backend);
+                store.ping().await.unwrap();
+                $case(store).await;
+            }
+        }
+    )*};
+}
+
+contract_tests! {
+    properties_are_created_found_and_unique => case_properties,
+    setup_round_trips_through_load_config => case_setup,
+    committed_cells_load_back_exactly => case_cells_round_trip,
+    stale_version_conflicts_and_writes_nothing => case_stale_version,
+    commit_with_unknown_targets_is_not_found => case_commit_not_found,
+    reservations_upsert_with_revisions => case_reservations,
+    event_seqs_are_gap_free_across_room_types => case_event_seqs,
+    concurrent_commits_lose_nothing_and_number_events_without_gaps => case_concurrent_commits,
+    events_after_pages => case_events_paging,
+    intents_stay_pending_until_every_room_type_applied => case_intents,
+    tokens_round_trip => case_tokens,
+    idempotency_keys => case_idempotency,
+    concurrent_idempotency_begins_have_one_winner => case_idempotency_concurrent,
+    two_year_commit_of_three_plans_round_trips => case_big_commit_3_plans,
+    two_year_commit_of_fifteen_plans_is_fast => case_big_commit_15_plans,
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures.
+
+fn pc(s: &str) -> PropertyCode {
+    PropertyCode::parse(s).unwrap()
+}
+fn rtc(s: &str) -> RoomTypeCode {
+    RoomTypeCode::parse(s).unwrap()
+}
+fn rpc(s: &str) -> RatePlanCode {
+    RatePlanCode::parse(s).unwrap()
+}
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+fn day(offset: i64) -> Date {
+    date(2027, 1, 1).checked_add(jiff::Span::new().days(offset)).unwrap()
+}
+
+const HTL: &str = "HTL1";
+
+fn property(code: &str, tenant: &str) -> Property {
+    Property {
+        tenant: TenantCode::parse(tenant).unwrap(),
+        code: pc(code),
+        name: format!("Hotel {code}"),
+        timezone: "Asia/Makassar".into(),
+        currency: Currency::IDR,
+        night_audit_time: "02:30".into(),
+    }
+}
+
+fn room_type(code: &str, max: u8) -> RoomType {
+    RoomType { code: rtc(code), name: format!("Room type {code}"), max_occupancy: max, physical_rooms: 0 }
+}
+
+fn room(number: &str, rt: &str, floor: i16) -> Room {
+    Room { number: RoomNumber::parse(number).unwrap(), room_type: rtc(rt), floor, status: RoomStatus::VacantClean }
+}
+
+fn plan(code: &str, rt: &str, derived: Option<(&str, Adjustment)>) -> RatePlan {
+    RatePlan {
+        code: rpc(code),
+        room_type: rtc(rt),
+        name: format!("Plan {code}"),
+        derived: derived.map(|(parent, adjustment)| Derivation { parent: rpc(parent), adjustment }),
+    }
+}
+
+/// HTL1: DLX (rooms 101, 102; plans BAR, NRF = BAR −10 %, PKG = BAR +150000.5)
+/// and STD (room 201; plan SBAR).
+async fn setup(store: &Arc<dyn Store>) {
+    let p = pc(HTL);
+    store.create_property(&property(HTL, "default")).await.unwrap();
+    store.create_room_type(&p, &room_type("DLX", 3)).await.unwrap();
+    store.create_room_type(&p, &room_type("STD", 2)).await.unwrap();
+    store.create_room(&p, &room("101", "DLX", 1)).await.unwrap();
+    store.create_room(&p, &room("102", "DLX", 1)).await.unwrap();
+    store.create_room(&p, &room("201", "STD", 2)).await.unwrap();
+    store.create_rate_plan(&p, &plan("BAR", "DLX", None)).await.unwrap();
+    store.create_rate_plan(&p, &plan("NRF", "DLX", Some(("BAR", Adjustment::Percent(dec("-10")))))).await.unwrap();
+    store.create_rate_plan(&p, &plan("PKG", "DLX", Some(("BAR", Adjustment::Amount(dec("150000.5")))))).await.unwrap();
+    store.create_rate_plan(&p, &plan("SBAR", "STD", None)).await.unwrap();
+}
+
+async fn version_of(store: &Arc<dyn Store>, rt: &str) -> i64 {
+    store.load_calendar(&pc(HTL), &rtc(rt), day(0)).await.unwrap().version
+}
+
+fn commit_for(rt: &str, expected_version: i64) -> ShardCommit {
+    ShardCommit { property: Some(pc(HTL)), room_type: Some(rtc(rt)), expected_version, ..Default::default() }
+}
+
+fn event(kind: &str, payload: serde_json::Value) -> NewEvent {
+    NewEvent { kind: kind.into(), payload }
+}
+
+fn reservation(id: &str, rt: &str, revision: u32) -> Reservation {
+    let now = Timestamp::now();
+    Reservation {
+        id: id.into(),
+        property: pc(HTL),
+        room_type: rtc(rt),
+        rate_plan: rpc(if rt == "DLX" { "BAR" } else { "SBAR" }),
+        check_in: day(10),
+        check_out: day(12),
+        adults: 2,
+        guest_name: "Putu Ayu Lestari".into(),
+        status: ReservationStatus::Confirmed,
+        currency: Currency::IDR,
+        total: dec("1700001.5"),
+        nightly: vec![
+            NightlyRate { date: day(10), rate: dec("850000.5") },
+            NightlyRate { date: day(11), rate: dec("850001") },
+        ],
+        source: "booking_com".into(),
+        external_id: Some("BDC-4711".into()),
+        revision,
+        overbooked: false,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>, what: &str) {
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{what}: expected NotFound, got {r:?}");
+}
+fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, what: &str) {
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{what}: expected Conflict, got {r:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Cases.
+
+async fn case_properties(store: Arc<dyn Store>) {
+    assert_eq!(store.count_properties().await.unwrap(), 0);
+    assert_eq!(store.find_property(&pc(HTL)).await.unwrap(), None);
+    assert_eq!(store.load_config(&pc(HTL)).await.unwrap(), None);
+
+    let p = property(HTL, "default");
+    store.create_property(&p).await.unwrap();
+    assert_eq!(store.find_property(&pc(HTL)).await.unwrap(), Some(p.clone()));
+    assert_conflict(store.create_property(&p).await, "same code");
+    let mut other_tenant = property(HTL, "acme");
+    other_tenant.name = "Elsewhere".into();
+    assert_conflict(store.create_property(&other_tenant).await, "property codes are global");
+
+    let q = property("HTL2", "acme");
+    store.create_property(&q).await.unwrap();
+    assert_eq!(store.count_properties().await.unwrap(), 2);
+    assert_eq!(store.find_property(&pc("HTL2")).await.unwrap(), Some(q));
+
+    let config = store.load_config(&pc(HTL)).await.unwrap().unwrap();
+    assert_eq!(config.property, p);
+    assert!(config.room_types.is_empty() && config.rooms.is_empty() && config.rate_plans.is_empty());
+}
+
+async fn case_setup(store: Arc<dyn Store>) {
+    let p = pc(HTL);
+    assert_not_found(store.create_room_type(&p, &room_type("DLX", 3)).await, "room type of unknown property");
+    store.create_property(&property(HTL, "default")).await.unwrap();
+    store.create_room_type(&p, &room_type("DLX", 3)).await.unwrap();
+    assert_conflict(store.create_room_type(&p, &room_type("DLX", 2)).await, "duplicate room type");
+    store.create_room_type(&p, &room_type("STD", 2)).await.unwrap();
+    // Codes are unique per property only.
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    store.create_room_type(&pc("HTL2"), &room_type("DLX", 2)).await.unwrap();
+    store.create_room(&pc("HTL2"), &room("101", "DLX", 1)).await.unwrap();
+    store.create_rate_plan(&pc("HTL2"), &plan("BAR", "DLX", None)).await.unwrap();
+
+    // Rooms: physical count and calendar version go up together.
+    let v0 = version_of(&store, "DLX").await;
+    store.create_room(&p, &room("101", "DLX", 1)).await.unwrap();
+    assert_eq!(version_of(&store, "DLX").await, v0 + 1);
+    store.create_room(&p, &room("102", "DLX", 1)).await.unwrap();
+    store.create_room(&p, &room("201", "STD", 2)).await.unwrap();
+    assert_eq!(version_of(&store, "DLX").await, v0 + 2);
+    assert_conflict(store.create_room(&p, &room("101", "STD", 1)).await, "duplicate room number");
+    assert_not_found(store.create_room(&p, &room("301", "SUITE", 3)).await, "room of unknown room type");
+    assert_not_found(store.create_room(&pc("NOPE"), &room("301", "DLX", 3)).await, "room of unknown property");
+    assert_eq!(version_of(&store, "DLX").await, v0 + 2, "failed creations change nothing");
+
+    // Rate plans, base and derived.
+    store.create_rate_plan(&p, &plan("BAR", "DLX", None)).await.unwrap();
+    let v1 = version_of(&store, "DLX").await;
+    store.create_rate_plan(&p, &plan("NRF", "DLX", Some(("BAR", Adjustment::Percent(dec("-12.5")))))).await.unwrap();
+    assert_eq!(version_of(&store, "DLX").await, v1 + 1, "a new plan invalidates the shard's calendar");
+    store.create_rate_plan(&p, &plan("PKG", "DLX", Some(("BAR", Adjustment::Amount(dec("150000.5")))))).await.unwrap();
+    store.create_rate_plan(&p, &plan("SBAR", "STD", None)).await.unwrap();
+    assert_conflict(store.create_rate_plan(&p, &plan("BAR", "STD", None)).await, "plan codes are unique per property");
+    assert_not_found(store.create_rate_plan(&p, &plan("X", "SUITE", None)).await, "plan of unknown room type");
+    assert_not_found(
+        store.create_rate_plan(&p, &plan("Y", "DLX", Some(("GONE", Adjustment::Percent(dec("5")))))).await,
+        "derived plan of unknown parent",
+    );
+    assert_not_found(
+        store.create_rate_plan(&p, &plan("Z", "STD", Some(("BAR", Adjustment::Percent(dec("5")))))).await,
+        "derived plan whose parent belongs to another room type",
+    );
+
+    // Room status.
+    store.set_room_status(&p, &RoomNumber::parse("102").unwrap(), RoomStatus::OutOfOrder).await.unwrap();
+    assert_not_found(
+        store.set_room_status(&p, &RoomNumber::parse("999").unwrap(), RoomStatus::Inspected).await,
+        "status of unknown room",
+    );
+
+    let config = store.load_config(&p).await.unwrap().unwrap();
+    assert_eq!(config.property, property(HTL, "default"));
+    assert_eq!(
+        config.room_types,
+        vec![
+            RoomType { physical_rooms: 2, ..room_type("DLX", 3) },
+            RoomType { physical_rooms: 1, ..room_type("STD", 2) },
+        ]
+    );
+    assert_eq!(
+        config.rooms,
+        vec![
+            room("101", "DLX", 1),
+            Room { status: RoomStatus::OutOfOrder, ..room("102", "DLX", 1) },
+            room("201", "STD", 2),
+        ]
+    );
+    assert_eq!(
+        config.rate_plans,
+        vec![
+            plan("BAR", "DLX", None),
+            plan("NRF", "DLX", Some(("BAR", Adjustment::Percent(dec("-12.5"))))),
+            plan("PKG", "DLX", Some(("BAR", Adjustment::Amount(dec("150000.5"))))),
+            plan("SBAR", "STD", None),
+        ]
+    );
+
+    // The calendar carries the room type and its plans.
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.room_type.physical_rooms, 2);
+    let codes: Vec<&str> = cal.plans.iter().map(|pc| pc.plan.code.as_str()).collect();
+    assert_eq!(codes, ["BAR", "NRF", "PKG"]);
+    assert!(cal.inventory.is_empty());
+    assert_not_found(store.load_calendar(&p, &rtc("SUITE"), day(0)).await, "calendar of unknown room type");
+    assert_not_found(store.load_calendar(&pc("NOPE"), &rtc("DLX"), day(0)).await, "calendar of unknown property");
+}
+
+async fn case_cells_round_trip(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let v = version_of(&store, "DLX").await;
+    let mut changes = CellChanges::default();
+    let inv_a = InventoryDay { out_of_order: 1, sold: 3, held: 2, allotment: Some(7), stop_sell: false };
+    let inv_b = InventoryDay { out_of_order: 0, sold: 0, held: 0, allotment: None, stop_sell: true };
+    changes.inventory.insert(day(0), inv_a);
+    changes.inventory.insert(day(1), inv_b);
+    changes.inventory.insert(day(40), InventoryDay { sold: 65535, ..Default::default() });
+    let full = RateDay {
+        rate: Some(dec("850000.5")),
+        occupancy_rates: vec![(1, dec("750000")), (2, dec("850000.5")), (3, dec("1000000.1234"))],
+        min_stay_arrival: Some(2),
+        min_stay_through: Some(3),
+        max_stay: Some(365),
+        closed_to_arrival: Some(true),
+        closed_to_departure: Some(false),
+        stop_sell: Some(false),
+    };
+    let sparse = RateDay { rate: Some(dec("0")), closed_to_departure: Some(true), ..Default::default() };
+    let derived = RateDay { min_stay_arrival: Some(1), stop_sell: Some(true), ..Default::default() };
+    changes.rates.insert((rpc("BAR"), day(0)), full.clone());
+    changes.rates.insert((rpc("BAR"), day(1)), sparse.clone());
+    changes.rates.insert((rpc("BAR"), day(2)), RateDay::default());
+    changes.rates.insert((rpc("NRF"), day(0)), derived.clone());
+    changes.rates.insert((rpc("BAR"), day(99_999 % 700)), RateDay { rate: Some(dec("99999999999999.9999")), ..Default::default() });
+
+    let out = store.commit_shard(&ShardCommit { changes: changes.clone(), ..commit_for("DLX", v) }).await.unwrap();
+    assert_eq!(out.version, v + 1);
+    assert!(out.event_seqs.is_empty());
+
+    let cal = store.load_calendar(&pc(HTL), &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.version, v + 1);
+    for (d, inv) in &changes.inventory {
+        assert_eq!(cal.inventory.get_or_default(*d), *inv, "inventory {d}");
+    }
+    for ((p, d), rd) in &changes.rates {
+        assert_eq!(cal.plan(p.as_str()).unwrap().days.get_or_default(*d), *rd, "{p} {d}");
+    }
+    // The exact decimal, not merely an equal one.
+    let bar = cal.plan("BAR").unwrap();
+    assert_eq!(bar.days.get_or_default(day(0)).rate.unwrap().to_string(), "850000.5");
+    assert_eq!(bar.days.get_or_default(day(0)).occupancy_rates[2].1.to_string(), "1000000.1234");
+    assert_eq!(cal.plan("PKG").unwrap().days.get_or_default(day(0)), RateDay::default());
+    assert_eq!(cal.inventory.get_or_default(day(5)), InventoryDay::default(), "untouched day");
+
+    // `from` cuts earlier days off.
+    let later = store.load_calendar(&pc(HTL), &rtc("DLX"), day(1)).await.unwrap();
+    assert_eq!(later.inventory.get(day(0)), None);
+    assert_eq!(later.inventory.get_or_default(day(1)), inv_b);
+    assert_eq!(later.plan("BAR").unwrap().days.get(day(0)), None);
+    assert_eq!(later.plan("BAR").unwrap().days.get_or_default(day(1)), sparse);
+
+    // Overwriting cells (upsert), including back to "not set".
+    let mut second = CellChanges::default();
+    second.inventory.insert(day(0), InventoryDay::default());
+    second.rates.insert((rpc("BAR"), day(0)), RateDay { rate: Some(dec("900000")), ..Default::default() });
+    second.rates.insert((rpc("NRF"), day(0)), RateDay::default());
+    store.commit_shard(&ShardCommit { changes: second, ..commit_for("DLX", v + 1) }).await.unwrap();
+    let cal = store.load_calendar(&pc(HTL), &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.version, v + 2);
+    assert_eq!(cal.inventory.get_or_default(day(0)), InventoryDay::default());
+    assert_eq!(cal.inventory.get_or_default(day(1)), inv_b);
+    assert_eq!(
+        cal.plan("BAR").unwrap().days.get_or_default(day(0)),
+        RateDay { rate: Some(dec("900000")), ..Default::default() }
+    );
+    assert_eq!(cal.plan("NRF").unwrap().days.get_or_default(day(0)), RateDay::default());
+
+    // Another room type's calendar is untouched.
+    let std = store.load_calendar(&pc(HTL), &rtc("STD"), day(0)).await.unwrap();
+    assert!(std.inventory.iter().all(|(_, d)| *d == InventoryDay::default()));
+    assert!(std.plan("SBAR").unwrap().days.is_empty());
+}
+
+async fn case_stale_version(store: Arc<dyn Store>) {
+    setup(&store).await;
+    store
+        .insert_intent(
+            &pc(HTL),
+            &Intent { id: "I1".into(), kind: "book".into(), payload: json!({}), pending_room_types: vec![rtc("DLX")] },
+        )
+        .await
+        .unwrap();
+    let v = version_of(&store, "DLX").await;
+    let mut changes = CellChanges::default();
+    changes.inventory.insert(day(3), InventoryDay { sold: 1, ..Default::default() });
+    changes.rates.insert((rpc("BAR"), day(3)), RateDay { rate: Some(dec("1")), ..Default::default() });
+    let stale = ShardCommit {
+        changes,
+        reservations: vec![reservation("R-stale", "DLX", 1)],
+        events: vec![event("booking", json!({"id": "R-stale"}))],
+        intents_done: vec!["I1".into()],
+        ..commit_for("DLX", v - 1)
+    };
+    match store.commit_shard(&stale).await {
+        Err(StoreError::VersionConflict { room_type, expected }) => {
+            assert_eq!(room_type, "DLX");
+            assert_eq!(expected, v - 1);
+        }
+        other => panic!("expected VersionConflict, got {other:?}"),
+    }
+    let ahead = ShardCommit { expected_version: v + 1, ..stale.clone() };
+    assert!(matches!(store.commit_shard(&ahead).await, Err(StoreError::VersionConflict { .. })));
+
+    let cal = store.load_calendar(&pc(HTL), &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.version, v);
+    assert_eq!(cal.inventory.get_or_default(day(3)), InventoryDay::default());
+    assert_eq!(cal.plan("BAR").unwrap().days.get_or_default(day(3)), RateDay::default());
+    assert_eq!(store.find_reservation(&pc(HTL), "R-stale").await.unwrap(), None);
+    assert!(store.events_after(&pc(HTL), 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.pending_intents(&pc(HTL)).await.unwrap().len(), 1);
+
+    // The right version goes through, and its events start at 1: the failed
+    // attempts used no sequence numbers.
+    let out = store.commit_shard(&ShardCommit { expected_version: v, ..stale }).await.unwrap();
+    assert_eq!(out.version, v + 1);
+    assert_eq!(out.event_seqs, vec![1]);
+}
+
+async fn case_commit_not_found(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let v = version_of(&store, "DLX").await;
+    assert_not_found(
+        store.commit_shard(&ShardCommit { property: None, ..commit_for("DLX", v) }).await,
+        "commit without property",
+    );
+    assert_not_found(
+        store.commit_shard(&ShardCommit { room_type: None, ..commit_for("DLX", v) }).await,
+        "commit without room type",
+    );
+    assert_not_found(
+        store.commit_shard(&ShardCommit { property: Some(pc("NOPE")), ..commit_for("DLX", v) }).await,
+        "commit to unknown property",
+    );
+    assert_not_found(store.commit_shard(&commit_for("SUITE", 0)).await, "commit to unknown room type");
+
+    // A rate day of a plan of another room type: nothing of the commit stays.
+    let mut changes = CellChanges::default();
+    changes.inventory.insert(day(0), InventoryDay { sold: 1, ..Default::default() });
+    changes.rates.insert((rpc("SBAR"), day(0)), RateDay { rate: Some(dec("1")), ..Default::default() });
+    let bad = ShardCommit { changes, events: vec![event("x", json!(1))], ..commit_for("DLX", v) };
+    assert_not_found(store.commit_shard(&bad).await, "rate plan of another room type");
+    let cal = store.load_calendar(&pc(HTL), &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.version, v);
+    assert_eq!(cal.inventory.get_or_default(day(0)), InventoryDay::default());
+    assert!(store.events_after(&pc(HTL), 0, 10).await.unwrap().is_empty());
+
+    // A reservation of an unknown room type: nothing stays either.
+    let orphan = ShardCommit { reservations: vec![reservation("R-x", "SUITE", 1)], ..commit_for("DLX", v) };
+    assert_not_found(store.commit_shard(&orphan).await, "reservation of unknown room type");
+    assert_eq!(version_of(&store, "DLX").await, v);
+}
+
+async fn case_reservations(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let r1 = reservation("R1", "DLX", 1);
+    let mut r2 = reservation("R2", "DLX", 1);
+    r2.check_in = day(3);
+    r2.external_id = None;
+    r2.source = "direct".into();
+    r2.overbooked = true;
+    let out = store
+        .commit_shard(&ShardCommit { reservations: vec![r1.clone(), r2.clone()], ..commit_for("DLX", version_of(&store, "DLX").await) })
+        .await
+        .unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1.clone()), "exact round trip incl. timestamps");
+    assert_eq!(store.find_reservation(&p, "R2").await.unwrap(), Some(r2.clone()));
+    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap(), vec![r2.clone(), r1.clone()], "by check-in");
+    assert!(store.list_reservations(&p, &rtc("STD")).await.unwrap().is_empty());
+    assert_eq!(store.find_reservation(&p, "R404").await.unwrap(), None);
+
+    // Revision 2 replaces revision 1; a redelivery of revision 2 is harmless.
+    let mut r1b = r1.clone();
+    r1b.revision = 2;
+    r1b.status = ReservationStatus::Cancelled;
+    r1b.guest_name = "Putu Ayu L.".into();
+    r1b.total = dec("0");
+    r1b.nightly = vec![];
+    r1b.updated_at = Timestamp::now();
+    let commit = ShardCommit { reservations: vec![r1b.clone()], ..commit_for("DLX", out.version) };
+    let out = store.commit_shard(&commit).await.unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1b.clone()));
+    store.commit_shard(&ShardCommit { expected_version: out.version, ..commit }).await.unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1b));
+    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap().len(), 2);
+
+    // Another property neither sees nor can overwrite them.
+    store.create_property(&property("HTL2", "other")).await.unwrap();
+    store.create_room_type(&pc("HTL2"), &room_type("DLX", 2)).await.unwrap();
+    store.create_rate_plan(&pc("HTL2"), &plan("BAR", "DLX", None)).await.unwrap();
+    assert_eq!(store.find_reservation(&pc("HTL2"), "R1").await.unwrap(), None);
+    let v2 = store.load_calendar(&pc("HTL2"), &rtc("DLX"), day(0)).await.unwrap().version;
+    let mut hijack = reservation("R2", "DLX", 9);
+    hijack.property = pc("HTL2");
+    let attempt = ShardCommit {
+        property: Some(pc("HTL2")),
+        room_type: Some(rtc("DLX")),
+        expected_version: v2,
+        reservations: vec![hijack],
+        ..Default::default()
+    };
+    assert_conflict(store.commit_shard(&attempt).await, "reservation id of another property");
+    assert_eq!(store.find_reservation(&p, "R2").await.unwrap(), Some(r2));
+}
+
+async fn case_event_seqs(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let mut v_dlx = version_of(&store, "DLX").await;
+    let mut v_std = version_of(&store, "STD").await;
+    let mut expected = Vec::new();
+    let mut next = 1;
+    for (round, (rt, n)) in [("DLX", 2), ("STD", 1), ("DLX", 0), ("STD", 3), ("DLX", 1)].into_iter().enumerate() {
+        let events: Vec<NewEvent> = (0..n).map(|i| event(&format!("{rt}.changed"), json!({"round": round, "i": i}))).collect();
+        let v = if rt == "DLX" { &mut v_dlx } else { &mut v_std };
+        let out = store.commit_shard(&ShardCommit { events: events.clone(), ..commit_for(rt, *v) }).await.unwrap();
+        *v = out.version;
+        let seqs: Vec<i64> = (next..next + n as i64).collect();
+        assert_eq!(out.event_seqs, seqs, "round {round}");
+        next += n as i64;
+        expected.extend(events.into_iter().zip(seqs));
+    }
+    let stored = store.events_after(&p, 0, 100).await.unwrap();
+    assert_eq!(stored.len(), 7);
+    for (s, (e, seq)) in stored.iter().zip(&expected) {
+        assert_eq!(s.seq, *seq);
+        assert_eq!(s.kind, e.kind);
+        assert_eq!(s.payload, e.payload);
+    }
+    // Sequences are per property.
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    store.create_room_type(&pc("HTL2"), &room_type("DLX", 2)).await.unwrap();
+    let commit = ShardCommit {
+        property: Some(pc("HTL2")),
+        room_type: Some(rtc("DLX")),
+        events: vec![event("x", json!(null))],
+        ..Default::default()
+    };
+    assert_eq!(store.commit_shard(&commit).await.unwrap().event_seqs, vec![1]);
+    assert_eq!(store.events_after(&p, 0, 100).await.unwrap().len(), 7);
+    assert!(store.events_after(&pc("NOPE"), 0, 100).await.unwrap().is_empty());
+}
+
+async fn case_concurrent_commits(store: Arc<dyn Store>) {
+    setup(&store).await;
+    const TASKS: usize = 20;
+    let target = day(7);
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let rt = if task % 2 == 0 { "DLX" } else { "STD" };
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                assert!(attempts < 1000, "task {task} starved");
+                let cal = store.load_calendar(&pc(HTL), &rtc(rt), target).await.unwrap();
+                let mut inv = cal.inventory.get_or_default(target);
+                inv.sold += 1;
+                let mut changes = CellChanges::default();
+                changes.inventory.insert(target, inv);
+                let commit = ShardCommit {
+                    changes,
+                    events: vec![event("booked", json!({ "task": task }))],
+                    reservations: vec![reservation(&format!("R{task}"), rt, 1)],
+                    ..commit_for(rt, cal.version)
+                };
+                match store.commit_shard(&commit).await {
+                    Ok(out) => return out.event_seqs,
+                    Err(StoreError::VersionConflict { .. }) => tokio::task::yield_now().await,
+                    Err(e) => panic!("task {task}: {e}"),
+                }
+            }
+        }));
+    }
+    let mut seqs = Vec::new();
+    for h in handles {
+        seqs.extend(h.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=TASKS as i64).collect::<Vec<_>>(), "every commit got one distinct seq");
+
+    let events = store.events_after(&pc(HTL), 0, 1000).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=TASKS as i64).collect::<Vec<_>>());
+    let tasks: BTreeSet<u64> = events.iter().map(|e| e.payload["task"].as_u64().unwrap()).collect();
+    assert_eq!(tasks.len(), TASKS, "each task's event stored once");
+    for rt in ["DLX", "STD"] {
+        let cal = store.load_calendar(&pc(HTL), &rtc(rt), target).await.unwrap();
+        assert_eq!(cal.inventory.get_or_default(target).sold, (TASKS / 2) as u16, "no lost update on {rt}");
+        assert_eq!(store.list_reservations(&pc(HTL), &rtc(rt)).await.unwrap().len(), TASKS / 2);
+    }
+}
+
+async fn case_events_paging(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let before = Timestamp::now();
+    let mut v = version_of(&store, "DLX").await;
+    for batch in [3usize, 0, 4] {
+        let events = (0..batch).map(|i| event("ari.changed", json!({"i": i, "from": "2027-01-01", "n": 1.5}))).collect();
+        v = store.commit_shard(&ShardCommit { events, ..commit_for("DLX", v) }).await.unwrap().version;
+    }
+    let after = Timestamp::now();
+    let page = |a: i64, l: i64| {
+        let store = store.clone();
+        let p = p.clone();
+        async move { store.events_after(&p, a, l).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>() }
+    };
+    assert_eq!(page(0, 3).await, vec![1, 2, 3]);
+    assert_eq!(page(3, 3).await, vec![4, 5, 6]);
+    assert_eq!(page(6, 3).await, vec![7]);
+    assert_eq!(page(7, 3).await, Vec::<i64>::new());
+    assert_eq!(page(0, 0).await, Vec::<i64>::new());
+    assert_eq!(page(0, -1).await, Vec::<i64>::new(), "a negative limit is no limit to exceed");
+    let all = store.events_after(&p, 0, 100).await.unwrap();
+    assert_eq!(all[4].payload, json!({"i": 1, "from": "2027-01-01", "n": 1.5}));
+    assert!(all.iter().all(|e| e.created_at >= before && e.created_at <= after && e.kind == "ari.changed"));
+}
+
+async fn case_intents(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    assert!(store.pending_intents(&p).await.unwrap().is_empty());
+    let intent = Intent {
+        id: "I-1".into(),
+        kind: "multi_room_booking".into(),
+        payload: json!({"reservation": "R9", "rooms": [{"room_type": "DLX"}, {"room_type": "STD"}]}),
+        pending_room_types: vec![rtc("DLX"), rtc("STD")],
+    };
+    store.insert_intent(&p, &intent).await.unwrap();
+    assert_conflict(store.insert_intent(&p, &intent).await, "duplicate intent");
+    let bad = Intent { id: "I-2".into(), pending_room_types: vec![rtc("DLX"), rtc("SUITE")], ..intent.clone() };
+    assert_not_found(store.insert_intent(&p, &bad).await, "intent over an unknown room type");
+    assert_not_found(store.insert_intent(&pc("NOPE"), &intent).await, "intent of unknown property");
+    assert_eq!(store.pending_intents(&p).await.unwrap(), vec![intent.clone()], "the failed insert left nothing");
+
+    let second = Intent { id: "I-3".into(), kind: "cancel".into(), payload: json!(["x"]), pending_room_types: vec![rtc("STD")] };
+    store.insert_intent(&p, &second).await.unwrap();
+    assert_eq!(store.pending_intents(&p).await.unwrap(), vec![intent.clone(), second.clone()]);
+
+    let v = version_of(&store, "DLX").await;
+    store.commit_shard(&ShardCommit { intents_done: vec!["I-1".into()], ..commit_for("DLX", v) }).await.unwrap();
+    let pending = store.pending_intents(&p).await.unwrap();
+    assert_eq!(pending, vec![Intent { pending_room_types: vec![rtc("STD")], ..intent.clone() }, second.clone()]);
+
+    let v = version_of(&store, "STD").await;
+    store
+        .commit_shard(&ShardCommit { intents_done: vec!["I-1".into(), "I-3".into(), "unknown".into()], ..commit_for("STD", v) })
+        .await
+        .unwrap();
+    assert!(store.pending_intents(&p).await.unwrap().is_empty());
+}
+
+async fn case_tokens(store: Arc<dyn Store>) {
+    let admin = TokenScope { role: Role::Admin, tenant: TenantCode::parse("default").unwrap(), properties: vec![] };
+    let desk = TokenScope {
+        role: Role::FrontDesk,
+        tenant: TenantCode::parse("acme").unwrap(),
+        properties: vec![pc("HTL1"), pc("HTL2")],
+    };
+    let h1 = "a".repeat(64);
+    let h2 = "b".repeat(64);
+    store.insert_token("t1", &h1, &admin).await.unwrap();
+    store.insert_token("t2", &h2, &desk).await.unwrap();
+    assert_eq!(store.find_token(&h1).await.unwrap(), Some(admin.clone()));
+    assert_eq!(store.find_token(&h2).await.unwrap(), Some(desk));
+    assert_eq!(store.find_token(&"c".repeat(64)).await.unwrap(), None);
+    assert_conflict(store.insert_token("t3", &h1, &admin).await, "duplicate hash");
+    assert_conflict(store.insert_token("t1", &"d".repeat(64), &admin).await, "duplicate id");
+}
+
+async fn case_idempotency(store: Arc<dyn Store>) {
+    use IdempotencyBegin::*;
+    assert_eq!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), Fresh);
+    assert_eq!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), InProgress);
+    assert_eq!(store.idempotency_begin("tok1", "k1", "h2").await.unwrap(), Mismatch);
+    assert_eq!(store.idempotency_begin("tok2", "k1", "h2").await.unwrap(), Fresh, "scopes never share keys");
+
+    let body = br#"{"id":"R1","status":"confirmed"}"#.to_vec();
+    store.idempotency_complete("tok1", "k1", 201, &body).await.unwrap();
+    assert_eq!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), Replay { status: 201, body: body.clone() });
+    assert_eq!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), Replay { status: 201, body });
+    assert_eq!(store.idempotency_begin("tok1", "k1", "h2").await.unwrap(), Mismatch);
+    store.idempotency_abort("tok1", "k1").await.unwrap();
+    assert!(matches!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), Replay { .. }), "abort never drops a done key");
+
+    // Abort frees the key for a new attempt.
+    assert_eq!(store.idempotency_begin("tok1", "k2", "h1").await.unwrap(), Fresh);
+    store.idempotency_abort("tok1", "k2").await.unwrap();
+    assert_eq!(store.idempotency_begin("tok1", "k2", "h9").await.unwrap(), Fresh);
+    store.idempotency_complete("tok1", "k2", 204, &[]).await.unwrap();
+    assert_eq!(store.idempotency_begin("tok1", "k2", "h9").await.unwrap(), Replay { status: 204, body: vec![] });
+    // Binary bodies survive.
+    assert_eq!(store.idempotency_begin("tok1", "k3", "h").await.unwrap(), Fresh);
+    let binary: Vec<u8> = (0..=255).collect();
+    store.idempotency_complete("tok1", "k3", 200, &binary).await.unwrap();
+    assert_eq!(store.idempotency_begin("tok1", "k3", "h").await.unwrap(), Replay { status: 200, body: binary });
+
+    assert_not_found(store.idempotency_complete("tok1", "never-begun", 200, b"x").await, "complete of unknown key");
+    store.idempotency_abort("tok1", "never-begun").await.unwrap();
+}
+
+async fn case_idempotency_concurrent(store: Arc<dyn Store>) {
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move { store.idempotency_begin("scope", "same-key", "hash").await.unwrap() }));
+    }
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.unwrap());
+    }
+    let fresh = results.iter().filter(|r| **r == IdempotencyBegin::Fresh).count();
+    let in_progress = results.iter().filter(|r| **r == IdempotencyBegin::InProgress).count();
+    assert_eq!((fresh, in_progress), (1, 19), "{results:?}");
+}
+
+/// A two-year edit of `plans` plans and the inventory in one commit; returns
+/// the commit's duration after checking the round trip.
+async fn big_commit(store: &Arc<dyn Store>, rt: &str, plans: &[String]) -> std::time::Duration {
+    let v = store.load_calendar(&pc(HTL), &rtc(rt), day(0)).await.unwrap().version;
+    let mut changes = CellChanges::default();
+    for i in 0..730 {
+        changes.inventory.insert(
+            day(i),
+            InventoryDay { sold: (i % 3) as u16, held: (i % 2) as u16, allotment: (i % 5 == 0).then_some(4), ..Default::default() },
+        );
+        for (k, code) in plans.iter().enumerate() {
+            let rate = Decimal::from(500_000 + i * 100 + k as i64) + dec("0.5");
+            changes.rates.insert(
+                (rpc(code), day(i)),
+                RateDay {
+                    rate: Some(rate),
+                    occupancy_rates: vec![(1, rate - Decimal::from(100_000)), (2, rate)],
+                    min_stay_arrival: Some((i % 4) as u16),
+                    max_stay: (i % 7 == 0).then_some(14),
+                    closed_to_arrival: Some(i % 6 == 0),
+                    stop_sell: (i % 9 == 0).then_some(true),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    let commit = ShardCommit { changes: changes.clone(), events: vec![event("ari.changed", json!({"days": 730}))], ..commit_for(rt, v) };
+    let started = Instant::now();
+    let out = store.commit_shard(&commit).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.version, v + 1);
+
+    let started = Instant::now();
+    let cal = store.load_calendar(&pc(HTL), &rtc(rt), day(0)).await.unwrap();
+    let load_took = started.elapsed();
+    assert_eq!(cal.inventory.len(), 730);
+    for (d, inv) in &changes.inventory {
+        assert_eq!(cal.inventory.get_or_default(*d), *inv);
+    }
+    for ((p, d), rd) in &changes.rates {
+        assert_eq!(cal.plan(p.as_str()).unwrap().days.get_or_default(*d), *rd);
+    }
+    eprintln!(
+        "TIMING {}: commit of 730 days x {} plans ({} cells) took {:?}; load_calendar took {:?}",
+        store.backend(),
+        plans.len(),
+        changes.inventory.len() + changes.rates.len(),
+        took,
+        load_took
+    );
+    took
+}
+
+async fn case_big_commit_3_plans(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let plans: Vec<String> = ["BAR", "NRF", "PKG"].iter().map(|s| s.to_string()).collect();
+    big_commit(&store, "DLX", &plans).await;
+    // A second, overwriting commit of the same cells.
+    big_commit(&store, "DLX", &plans).await;
+}
+
+async fn case_big_commit_15_plans(store: Arc<dyn Store>) {
+    setup(&store).await;
+    store.create_room_type(&pc(HTL), &room_type("BIG", 4)).await.unwrap();
+    let plans: Vec<String> = (1..=15).map(|i| format!("P{i:02}")).collect();
+    for code in &plans {
+        store.create_rate_plan(&pc(HTL), &plan(code, "BIG", None)).await.unwrap();
+    }
+    let took = big_commit(&store, "BIG", &plans).await;
+    // Generous for a debug build on a busy 2-core machine; a release build
+    // is far below a second.
+    assert!(took.as_secs_f64() < 10.0, "730 x 15 commit took {took:?}");
+}
