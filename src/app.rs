@@ -90,7 +90,11 @@ impl App {
 
     /// Serves until `shutdown` resolves, then drains: in-flight requests
     /// finish, shards commit what they hold, then the store closes.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, backend = self.store.backend(), "saluran serving");
         let router = self.router().into_make_service_with_connect_info::<SocketAddr>();

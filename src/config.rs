@@ -61,9 +61,11 @@ impl Settings {
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
             None => fig = fig.merge(Toml::file("config/saluran.toml")),
         }
-        let fig = fig
-            .merge(Env::prefixed("SALURAN_").ignore(&["PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET"]))
-            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL", "APP_MODE"]));
+        let fig = fig.merge(Env::prefixed("SALURAN_").ignore(&["PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET"])).merge(Env::raw().only(&[
+            "DATABASE_URL",
+            "REDIS_URL",
+            "APP_MODE",
+        ]));
         let mut s: Settings = fig.extract().map_err(Box::new)?;
         if s.redis_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             s.redis_url = None;

@@ -5,12 +5,12 @@ use crate::app::{self, App};
 use crate::auth;
 use crate::config::Settings;
 use crate::store;
+use rust_decimal::Decimal;
 use saluran_actors::PropertyMsg;
 use saluran_domain::ari::AriUpdate;
 use saluran_domain::dates::{DateRange, Weekdays};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::{Currency, PropertyCode, Rate, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
-use rust_decimal::Decimal;
 
 pub const DEMO_PROPERTY: &str = "DEMO-BALI";
 
@@ -38,19 +38,22 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
     app.store.create_property(&property).await?;
     let h = app.property(&code).await?;
     let t = app.deps.call_timeout;
-    let mut floor = 1;
     let mut updates = Vec::new();
     let today = property.local_date(app.deps.clock.now());
     let year = DateRange::new(today, today.checked_add(jiff::Span::new().days(364))?)?;
-    for (rt, name, occ, rooms, weekday, weekend) in ROOM_TYPES {
+    for (floor, (rt, name, occ, rooms, weekday, weekend)) in (1i16..).zip(ROOM_TYPES) {
         let rtc = RoomTypeCode::parse(rt)?;
         let room_type = RoomType { code: rtc.clone(), name: name.into(), max_occupancy: occ, physical_rooms: 0 };
         h.call(t, |reply| PropertyMsg::CreateRoomType { room_type, reply }).await??;
         for i in 1..=rooms {
-            let room = Room { number: RoomNumber::parse(format!("{floor}{i:02}"))?, room_type: rtc.clone(), floor, status: RoomStatus::VacantClean };
+            let room = Room {
+                number: RoomNumber::parse(format!("{floor}{i:02}"))?,
+                room_type: rtc.clone(),
+                floor,
+                status: RoomStatus::VacantClean,
+            };
             h.call(t, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
         }
-        floor += 1;
         let bar = RatePlanCode::parse(format!("{rt}-BAR"))?;
         let plans = [
             RatePlan { code: bar.clone(), room_type: rtc.clone(), name: "Best Available Rate".into(), derived: None },
@@ -96,13 +99,18 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let opts = store::StoreOptions { sqlite_synchronous_full: settings.sqlite_synchronous_full, max_connections: settings.max_db_connections };
+    let opts =
+        store::StoreOptions { sqlite_synchronous_full: settings.sqlite_synchronous_full, max_connections: settings.max_db_connections };
     let st = store::connect(&settings.database_url, &opts).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;
     let app = App::build(settings, st).await?;
     seed(&app).await?;
-    let token = auth::create_token(app.store.as_ref(), &TokenScope { role: Role::Admin, tenant: TenantCode::parse("default")?, properties: vec![] }).await?;
+    let token = auth::create_token(
+        app.store.as_ref(),
+        &TokenScope { role: Role::Admin, tenant: TenantCode::parse("default")?, properties: vec![] },
+    )
+    .await?;
     let base = format!("http://{addr}");
     println!();
     println!("saluran demo is running at {base}");

@@ -13,6 +13,7 @@
 use crate::store::{connect, StoreOptions};
 use saluran_domain::store::Store;
 use sqlx::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const POSTGRES_URL_ENV: &str = "SALURAN_TEST_POSTGRES_URL";
@@ -73,6 +74,38 @@ pub fn with_database(url: &str, database: &str) -> String {
     format!("{head}{authority}/{database}{query}")
 }
 
+static STALE_DATABASES_DROPPED: AtomicBool = AtomicBool::new(false);
+
+/// Test databases older than this are dropped (once per test process), so
+/// a developer's server does not fill up with them.
+const STALE_AFTER_SECS: u64 = 6 * 3600;
+
+/// Best effort: drops `saluran_t_<uuid v7>` databases created more than
+/// `STALE_AFTER_SECS` ago (the creation time is in the UUID) that nobody is
+/// connected to. Errors are ignored.
+async fn drop_stale_test_databases(conn: &mut sqlx::PgConnection) {
+    let Ok(names) =
+        sqlx::query_scalar::<_, String>("SELECT datname FROM pg_database WHERE datname LIKE 'saluran\\_t\\_%'").fetch_all(&mut *conn).await
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    for name in names {
+        let Some(created) = name
+            .strip_prefix("saluran_t_")
+            .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+            .and_then(|id| id.get_timestamp())
+            .map(|ts| ts.to_unix().0)
+        else {
+            continue;
+        };
+        if created + STALE_AFTER_SECS < now {
+            // The name was just parsed as <prefix><uuid>: safe to splice in.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut *conn).await;
+        }
+    }
+}
+
 /// The URL of a new, empty PostgreSQL database (not migrated), or `None`
 /// when no server is configured.
 pub async fn fresh_postgres_url() -> Option<String> {
@@ -82,6 +115,9 @@ pub async fn fresh_postgres_url() -> Option<String> {
         Ok(c) => c,
         Err(e) => panic!("cannot connect to the test PostgreSQL server ({POSTGRES_URL_ENV}): {e}"),
     };
+    if !STALE_DATABASES_DROPPED.swap(true, Ordering::SeqCst) {
+        drop_stale_test_databases(&mut conn).await;
+    }
     if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await {
         panic!("cannot create test database {name}: {e}");
     }

@@ -101,7 +101,13 @@ async fn cli_migrates_and_creates_tokens() {
     let store = saluran::store::connect(&url, &saluran::testing::test_store_options()).await.unwrap();
     let app = spawn_app_with(store, test_settings()).await;
     // Revenue managers may not create properties; the token is known (403, not 401).
-    let r = app.post_as(&token, "/api/v1/properties", &serde_json::json!({"code": "P1", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR"})).await;
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/properties",
+            &serde_json::json!({"code": "P1", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }

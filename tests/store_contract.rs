@@ -11,9 +11,7 @@ use rust_decimal::Decimal;
 use saluran::testing::backends;
 use saluran_domain::ari::CellChanges;
 use saluran_domain::calendar::{InventoryDay, RateDay};
-use saluran_domain::property::{
-    Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope,
-};
+use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::store::{IdempotencyBegin, Intent, NewEvent, ShardCommit, Store, StoreError};
 use saluran_domain::{Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
@@ -146,10 +144,7 @@ fn reservation(id: &str, rt: &str, revision: u32) -> Reservation {
         status: ReservationStatus::Confirmed,
         currency: Currency::IDR,
         total: dec("1700001.5"),
-        nightly: vec![
-            NightlyRate { date: day(10), rate: dec("850000.5") },
-            NightlyRate { date: day(11), rate: dec("850001") },
-        ],
+        nightly: vec![NightlyRate { date: day(10), rate: dec("850000.5") }, NightlyRate { date: day(11), rate: dec("850001") }],
         source: "booking_com".into(),
         external_id: Some("BDC-4711".into()),
         revision,
@@ -237,27 +232,17 @@ async fn case_setup(store: Arc<dyn Store>) {
 
     // Room status.
     store.set_room_status(&p, &RoomNumber::parse("102").unwrap(), RoomStatus::OutOfOrder).await.unwrap();
-    assert_not_found(
-        store.set_room_status(&p, &RoomNumber::parse("999").unwrap(), RoomStatus::Inspected).await,
-        "status of unknown room",
-    );
+    assert_not_found(store.set_room_status(&p, &RoomNumber::parse("999").unwrap(), RoomStatus::Inspected).await, "status of unknown room");
 
     let config = store.load_config(&p).await.unwrap().unwrap();
     assert_eq!(config.property, property(HTL, "default"));
     assert_eq!(
         config.room_types,
-        vec![
-            RoomType { physical_rooms: 2, ..room_type("DLX", 3) },
-            RoomType { physical_rooms: 1, ..room_type("STD", 2) },
-        ]
+        vec![RoomType { physical_rooms: 2, ..room_type("DLX", 3) }, RoomType { physical_rooms: 1, ..room_type("STD", 2) },]
     );
     assert_eq!(
         config.rooms,
-        vec![
-            room("101", "DLX", 1),
-            Room { status: RoomStatus::OutOfOrder, ..room("102", "DLX", 1) },
-            room("201", "STD", 2),
-        ]
+        vec![room("101", "DLX", 1), Room { status: RoomStatus::OutOfOrder, ..room("102", "DLX", 1) }, room("201", "STD", 2),]
     );
     assert_eq!(
         config.rate_plans,
@@ -342,10 +327,7 @@ async fn case_cells_round_trip(store: Arc<dyn Store>) {
     assert_eq!(cal.version, v + 2);
     assert_eq!(cal.inventory.get_or_default(day(0)), InventoryDay::default());
     assert_eq!(cal.inventory.get_or_default(day(1)), inv_b);
-    assert_eq!(
-        cal.plan("BAR").unwrap().days.get_or_default(day(0)),
-        RateDay { rate: Some(dec("900000")), ..Default::default() }
-    );
+    assert_eq!(cal.plan("BAR").unwrap().days.get_or_default(day(0)), RateDay { rate: Some(dec("900000")), ..Default::default() });
     assert_eq!(cal.plan("NRF").unwrap().days.get_or_default(day(0)), RateDay::default());
 
     // Another room type's calendar is untouched.
@@ -357,10 +339,7 @@ async fn case_cells_round_trip(store: Arc<dyn Store>) {
 async fn case_stale_version(store: Arc<dyn Store>) {
     setup(&store).await;
     store
-        .insert_intent(
-            &pc(HTL),
-            &Intent { id: "I1".into(), kind: "book".into(), payload: json!({}), pending_room_types: vec![rtc("DLX")] },
-        )
+        .insert_intent(&pc(HTL), &Intent { id: "I1".into(), kind: "book".into(), payload: json!({}), pending_room_types: vec![rtc("DLX")] })
         .await
         .unwrap();
     let v = version_of(&store, "DLX").await;
@@ -402,14 +381,8 @@ async fn case_stale_version(store: Arc<dyn Store>) {
 async fn case_commit_not_found(store: Arc<dyn Store>) {
     setup(&store).await;
     let v = version_of(&store, "DLX").await;
-    assert_not_found(
-        store.commit_shard(&ShardCommit { property: None, ..commit_for("DLX", v) }).await,
-        "commit without property",
-    );
-    assert_not_found(
-        store.commit_shard(&ShardCommit { room_type: None, ..commit_for("DLX", v) }).await,
-        "commit without room type",
-    );
+    assert_not_found(store.commit_shard(&ShardCommit { property: None, ..commit_for("DLX", v) }).await, "commit without property");
+    assert_not_found(store.commit_shard(&ShardCommit { room_type: None, ..commit_for("DLX", v) }).await, "commit without room type");
     assert_not_found(
         store.commit_shard(&ShardCommit { property: Some(pc("NOPE")), ..commit_for("DLX", v) }).await,
         "commit to unknown property",
@@ -549,7 +522,7 @@ async fn case_concurrent_commits(store: Arc<dyn Store>) {
                     ..commit_for(rt, cal.version)
                 };
                 match store.commit_shard(&commit).await {
-                    Ok(out) => return out.event_seqs,
+                    Ok(out) => return (out.event_seqs, attempts),
                     Err(StoreError::VersionConflict { .. }) => tokio::task::yield_now().await,
                     Err(e) => panic!("task {task}: {e}"),
                 }
@@ -557,9 +530,13 @@ async fn case_concurrent_commits(store: Arc<dyn Store>) {
         }));
     }
     let mut seqs = Vec::new();
+    let mut attempts = 0;
     for h in handles {
-        seqs.extend(h.await.unwrap());
+        let (s, a) = h.await.unwrap();
+        seqs.extend(s);
+        attempts += a;
     }
+    eprintln!("{}: {TASKS} concurrent commits needed {attempts} attempts", store.backend());
     seqs.sort();
     assert_eq!(seqs, (1..=TASKS as i64).collect::<Vec<_>>(), "every commit got one distinct seq");
 
@@ -636,11 +613,7 @@ async fn case_intents(store: Arc<dyn Store>) {
 
 async fn case_tokens(store: Arc<dyn Store>) {
     let admin = TokenScope { role: Role::Admin, tenant: TenantCode::parse("default").unwrap(), properties: vec![] };
-    let desk = TokenScope {
-        role: Role::FrontDesk,
-        tenant: TenantCode::parse("acme").unwrap(),
-        properties: vec![pc("HTL1"), pc("HTL2")],
-    };
+    let desk = TokenScope { role: Role::FrontDesk, tenant: TenantCode::parse("acme").unwrap(), properties: vec![pc("HTL1"), pc("HTL2")] };
     let h1 = "a".repeat(64);
     let h2 = "b".repeat(64);
     store.insert_token("t1", &h1, &admin).await.unwrap();
@@ -770,4 +743,21 @@ async fn case_big_commit_15_plans(store: Arc<dyn Store>) {
     // Generous for a debug build on a busy 2-core machine; a release build
     // is far below a second.
     assert!(took.as_secs_f64() < 10.0, "730 x 15 commit took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_urls_open_and_migrate() {
+    use saluran::store::{connect, migrate, StoreOptions};
+    // In memory: one connection serves reads and writes.
+    let mem = connect("sqlite::memory:", &StoreOptions::default()).await.unwrap();
+    mem.create_property(&property(HTL, "default")).await.unwrap();
+    assert_eq!(mem.count_properties().await.unwrap(), 1);
+    // A file in a directory that does not exist yet; migrating twice is a no-op.
+    let dir = std::env::temp_dir().join("saluran-tests").join(uuid::Uuid::now_v7().to_string());
+    let url = format!("sqlite://{}", dir.join("nested").join("x.db").display());
+    migrate(&url).await.unwrap();
+    migrate(&url).await.unwrap();
+    let store = connect(&url, &StoreOptions { sqlite_synchronous_full: false, max_connections: 1 }).await.unwrap();
+    assert_eq!(store.count_properties().await.unwrap(), 0);
+    assert!(matches!(connect("mysql://x", &StoreOptions::default()).await, Err(StoreError::Unavailable(_))));
 }

@@ -175,7 +175,7 @@ struct Evaluation {
 }
 
 enum OpResult {
-    Reservation(Result<Reservation, ShardError>),
+    Reservation(Box<Result<Reservation, ShardError>>),
     Ari(Result<AriApplied, ShardError>),
 }
 
@@ -267,7 +267,7 @@ async fn flush(state: &mut ShardState) {
 fn reply(op: Op, result: Option<OpResult>) {
     match (op, result) {
         (Op::Book(_, r), Some(OpResult::Reservation(v))) | (Op::Cancel(_, r), Some(OpResult::Reservation(v))) => {
-            let _ = r.send(v);
+            let _ = r.send(*v);
         }
         (Op::Ari(_, _, r), Some(OpResult::Ari(v))) => {
             let _ = r.send(v);
@@ -294,7 +294,7 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Hash
         match op {
             Op::Book(cmd, _) => {
                 let r = book(state, cal, &mut ev, cmd, now);
-                ev.results.push(OpResult::Reservation(r));
+                ev.results.push(OpResult::Reservation(Box::new(r)));
             }
             Op::Cancel(id, _) => {
                 let current = ev
@@ -328,7 +328,7 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Hash
                         Ok(res)
                     }
                 };
-                ev.results.push(OpResult::Reservation(r));
+                ev.results.push(OpResult::Reservation(Box::new(r)));
             }
             Op::Ari(updates, intent, _) => {
                 let changes = plan_changes(cal, updates, &ev.changes);

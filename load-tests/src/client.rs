@@ -43,9 +43,7 @@ pub struct Base {
 /// Parses `--base` and refuses anything that is not plain HTTP to
 /// 127.0.0.1, localhost or [::1].
 pub fn parse_base(base: &str) -> Result<Base> {
-    let uri: Uri = base
-        .parse()
-        .with_context(|| format!("--base {base:?} is not a URL"))?;
+    let uri: Uri = base.parse().with_context(|| format!("--base {base:?} is not a URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some(s) => bail!("--base: only plain http:// is supported (got {s}://)"),
@@ -71,10 +69,7 @@ impl Target {
         let bare = b.host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, b.port)],
-            Err(_) => tokio::net::lookup_host((bare, b.port))
-                .await
-                .with_context(|| format!("resolving {bare}"))?
-                .collect(),
+            Err(_) => tokio::net::lookup_host((bare, b.port)).await.with_context(|| format!("resolving {bare}"))?.collect(),
         };
         // Belt and braces: whatever `localhost` resolves to must be loopback.
         let addrs: Vec<SocketAddr> = addrs.into_iter().filter(|a| a.ip().is_loopback()).collect();
@@ -88,24 +83,13 @@ impl Target {
             .context("the token contains characters that cannot go in a header")?;
         auth.set_sensitive(true);
         let host = HeaderValue::from_str(&format!("{}:{}", b.host, b.port))?;
-        Ok(Arc::new(Target {
-            base: base.to_string(),
-            addrs,
-            host,
-            auth,
-            prefix: b.prefix,
-            timeout,
-            connects: AtomicU64::new(0),
-        }))
+        Ok(Arc::new(Target { base: base.to_string(), addrs, host, auth, prefix: b.prefix, timeout, connects: AtomicU64::new(0) }))
     }
 
     /// The request target for an absolute API path (`/api/v1/...`).
     pub fn uri(&self, path: &str) -> Uri {
-        let s = if self.prefix.is_empty() {
-            Bytes::copy_from_slice(path.as_bytes())
-        } else {
-            Bytes::from(format!("{}{}", self.prefix, path))
-        };
+        let s =
+            if self.prefix.is_empty() { Bytes::copy_from_slice(path.as_bytes()) } else { Bytes::from(format!("{}{}", self.prefix, path)) };
         // Paths are built by this crate from codes and dates: always valid.
         Uri::from_maybe_shared(s).expect("valid request path")
     }
@@ -118,10 +102,6 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
     /// The body as text, cut short, for error messages.
     pub fn snippet(&self) -> String {
         let s = String::from_utf8_lossy(&self.body);
@@ -174,9 +154,7 @@ impl Conn {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-                        .await
-                        .map_err(|e| Failure::Connect(e.to_string()))?;
+                    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| Failure::Connect(e.to_string()))?;
                     tokio::spawn(async move {
                         let _ = conn.await;
                     });
@@ -227,17 +205,9 @@ impl Conn {
             None => Full::new(Bytes::new()),
         };
         let req = req.body(body).map_err(|e| Failure::Transport(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| Failure::Transport(e.to_string()))?;
+        let resp = sender.send_request(req).await.map_err(|e| Failure::Transport(e.to_string()))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Failure::Transport(e.to_string()))?
-            .to_bytes();
+        let body = resp.into_body().collect().await.map_err(|e| Failure::Transport(e.to_string()))?.to_bytes();
         Ok(Reply { status, body })
     }
 

@@ -20,7 +20,6 @@ mod setup;
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use client::Target;
-use plan::Fleet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,22 +127,50 @@ mod tests {
     #[test]
     fn cli_parses_the_documented_commands() {
         let c = Cli::try_parse_from([
-            "saluran-load", "setup", "--base", "http://127.0.0.1:8080", "--token", "t", "--properties", "4",
-            "--prefix", "LOAD", "--room-types", "5", "--rate-plans", "3", "--rooms-per-type", "20", "--days", "730",
-            "--concurrency", "8",
+            "saluran-load",
+            "setup",
+            "--base",
+            "http://127.0.0.1:8080",
+            "--token",
+            "t",
+            "--properties",
+            "4",
+            "--prefix",
+            "LOAD",
+            "--room-types",
+            "5",
+            "--rate-plans",
+            "3",
+            "--rooms-per-type",
+            "20",
+            "--days",
+            "730",
+            "--concurrency",
+            "8",
         ])
         .unwrap();
         assert!(matches!(c.cmd, Cmd::Setup(ref o) if o.fleet.properties == 4 && o.days == 730));
         let c = Cli::try_parse_from([
-            "saluran-load", "search", "--token", "t", "--properties", "4", "--concurrency", "32", "--duration", "20",
-            "--nights", "7", "--warmup", "3",
+            "saluran-load",
+            "search",
+            "--token",
+            "t",
+            "--properties",
+            "4",
+            "--concurrency",
+            "32",
+            "--duration",
+            "20",
+            "--nights",
+            "7",
+            "--warmup",
+            "3",
         ])
         .unwrap();
         assert!(matches!(c.cmd, Cmd::Search(ref o) if o.concurrency == 32 && o.nights == 7));
-        let c = Cli::try_parse_from([
-            "saluran-load", "reserve", "--token", "t", "--rate", "500", "--duration", "20", "--max-in-flight", "256",
-        ])
-        .unwrap();
+        let c =
+            Cli::try_parse_from(["saluran-load", "reserve", "--token", "t", "--rate", "500", "--duration", "20", "--max-in-flight", "256"])
+                .unwrap();
         assert!(matches!(c.cmd, Cmd::Reserve(ref o) if o.rate == 500.0 && o.max_in_flight == 256));
         let c = Cli::try_parse_from(["saluran-load", "ari", "--token", "t", "--count", "20"]).unwrap();
         assert!(matches!(c.cmd, Cmd::Ari(ref o) if o.count == 20));

@@ -76,10 +76,9 @@ pub fn room_number(k: u32, j: u32, per_type: u32) -> String {
     }
 }
 
-/// A rate plan to create: code, name, and for derived plans the parent and
-/// the adjustment object.
+/// A rate plan to create: the request body (code, room type, name, and for
+/// derived plans the parent and the adjustment object).
 pub struct PlanSpec {
-    pub code: String,
     pub body: Value,
 }
 
@@ -102,7 +101,7 @@ pub fn rate_plans(k: u32, n: u32) -> Vec<PlanSpec> {
                 body["derived_from"] = json!(base);
                 body["adjustment"] = adj;
             }
-            PlanSpec { code, body }
+            PlanSpec { body }
         })
         .collect()
 }
@@ -169,12 +168,7 @@ impl Rng {
 
 /// A seed from `--seed`, or from the clock.
 pub fn seed(given: Option<u64>) -> u64 {
-    given.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(42)
-    })
+    given.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(42))
 }
 
 #[cfg(test)]
@@ -182,14 +176,7 @@ mod tests {
     use super::*;
 
     fn fleet() -> Fleet {
-        Fleet {
-            properties: 3,
-            prefix: "LOAD".into(),
-            room_types: 5,
-            rate_plans: 3,
-            rooms_per_type: 20,
-            timezone: "Asia/Jakarta".into(),
-        }
+        Fleet { properties: 3, prefix: "LOAD".into(), room_types: 5, rate_plans: 3, rooms_per_type: 20, timezone: "Asia/Jakarta".into() }
     }
 
     #[test]
@@ -210,7 +197,7 @@ mod tests {
     #[test]
     fn plans_derive_from_bar() {
         let p = rate_plans(2, 4);
-        let codes: Vec<&str> = p.iter().map(|p| p.code.as_str()).collect();
+        let codes: Vec<&str> = p.iter().map(|p| p.body["code"].as_str().unwrap()).collect();
         assert_eq!(codes, ["RT2-BAR", "RT2-NRF", "RT2-BB", "RT2-D3"]);
         assert!(p[0].body.get("derived_from").is_none());
         assert_eq!(p[1].body["derived_from"], "RT2-BAR");

@@ -44,14 +44,6 @@ impl Lat {
         }
     }
 
-    pub fn p50(&self) -> f64 {
-        self.q(0.50)
-    }
-
-    pub fn p99(&self) -> f64 {
-        self.q(0.99)
-    }
-
     pub fn max(&self) -> f64 {
         if self.0.is_empty() {
             0.0
@@ -98,10 +90,7 @@ impl Lat {
 
 /// Prints latency rows under one header.
 pub fn print_latencies(rows: &[(&str, &Lat)]) {
-    println!(
-        "  {:<18}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "latency (ms)", "count", "mean", "p50", "p90", "p99", "p99.9", "max"
-    );
+    println!("  {:<18}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "latency (ms)", "count", "mean", "p50", "p90", "p99", "p99.9", "max");
     for (name, lat) in rows {
         println!("{}", lat.row(name));
     }
@@ -168,8 +157,7 @@ impl Outcomes {
     }
 
     pub fn json(&self) -> Value {
-        let statuses: serde_json::Map<String, Value> =
-            self.by_status.iter().map(|(s, n)| (s.to_string(), json!(n))).collect();
+        let statuses: serde_json::Map<String, Value> = self.by_status.iter().map(|(s, n)| (s.to_string(), json!(n))).collect();
         json!({
             "statuses": statuses,
             "timeouts": self.timeouts,

@@ -63,10 +63,8 @@ impl Uris {
             prebuilt: Vec::new(),
         };
         if u64::from(fleet.properties) * u64::from(o.horizon) <= 200_000 {
-            u.prebuilt = (0..fleet.properties)
-                .flat_map(|p| (0..o.horizon).map(move |d| (p, d)))
-                .map(|(p, d)| target.uri(&u.path(p, d)))
-                .collect();
+            u.prebuilt =
+                (0..fleet.properties).flat_map(|p| (0..o.horizon).map(move |d| (p, d))).map(|(p, d)| target.uri(&u.path(p, d))).collect();
         }
         Ok(u)
     }

@@ -81,8 +81,10 @@ impl From<StoreError> for ApiError {
 impl From<ShardError> for ApiError {
     fn from(e: ShardError) -> Self {
         match e {
-            ShardError::Unavailable(why) => ApiError::new(StatusCode::CONFLICT, "not_available", format!("not available: {}", why.as_str()))
-                .with_field_value(why.as_str()),
+            ShardError::Unavailable(why) => {
+                ApiError::new(StatusCode::CONFLICT, "not_available", format!("not available: {}", why.as_str()))
+                    .with_field_value(why.as_str())
+            }
             ShardError::Invalid(d) => d.into(),
             ShardError::ReservationNotFound(id) => ApiError::not_found(format!("reservation {id} not found")),
             ShardError::Store(m) => {
@@ -105,7 +107,9 @@ impl From<ActorError> for ApiError {
     fn from(e: ActorError) -> Self {
         match e {
             ActorError::PropertyNotFound(p) => ApiError::not_found(format!("property {p} not found")),
-            ActorError::RoomTypeNotFound(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_room_type", format!("unknown room type {r}")),
+            ActorError::RoomTypeNotFound(r) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_room_type", format!("unknown room type {r}"))
+            }
             ActorError::Shard(s) => s.into(),
             ActorError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", format!("already exists: {m}")),
             ActorError::Unavailable(m) => ApiError::unavailable(m),

@@ -34,8 +34,12 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     let key = match key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
         _ => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters")
-                .into_response()
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+            .into_response()
         }
     };
     // Keys are scoped per credential; without one the handler answers 401.
@@ -46,7 +50,9 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, app.settings.body_limit_bytes).await {
         Ok(b) => b,
-        Err(_) => return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large").into_response(),
+        Err(_) => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large").into_response()
+        }
     };
     let mut h = Sha256::new();
     h.update(parts.method.as_str());
@@ -59,12 +65,20 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     match app.store.idempotency_begin(&scope, &key, &request_hash).await {
         Err(e) => return ApiError::from(e).into_response(),
         Ok(IdempotencyBegin::Mismatch) => {
-            return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
-                .into_response()
+            return ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            )
+            .into_response()
         }
         Ok(IdempotencyBegin::InProgress) => {
-            return ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", "a request with this Idempotency-Key is still being processed")
-                .into_response()
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "a request with this Idempotency-Key is still being processed",
+            )
+            .into_response()
         }
         Ok(IdempotencyBegin::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);

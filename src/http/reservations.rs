@@ -57,7 +57,7 @@ pub async fn create(
     if cfg.room_type(room_type.as_str()).is_none() {
         return Err(DomainError::UnknownRoomType(room_type.to_string()).into());
     }
-    if !cfg.rate_plan(rate_plan.as_str()).is_some_and(|p| p.room_type == room_type) {
+    if cfg.rate_plan(rate_plan.as_str()).is_none_or(|p| p.room_type != room_type) {
         return Err(DomainError::UnknownRatePlan(format!("{rate_plan} (room type {room_type})")).into());
     }
     let stay = StayRange::new(parse_date("check_in", &body.check_in)?, parse_date("check_out", &body.check_out)?)?;
@@ -65,7 +65,13 @@ pub async fn create(
     if body.adults == 0 {
         return Err(DomainError::invalid("adults", "at least one adult").into());
     }
-    let request = BookingRequest { room_type: room_type.clone(), rate_plan, stay, adults: body.adults, guest_name: parse_name("guest.name", &body.guest.name, 200)? };
+    let request = BookingRequest {
+        room_type: room_type.clone(),
+        rate_plan,
+        stay,
+        adults: body.adults,
+        guest_name: parse_name("guest.name", &body.guest.name, 200)?,
+    };
     let booking = BookingCommand { request, source: "direct".into(), external_id: None, allow_overbooking: false };
     let started = std::time::Instant::now();
     let r = h.call_shard(room_type.as_str(), app.deps.call_timeout, |reply| ShardMsg::Book { booking, reply }).await??;
@@ -79,11 +85,7 @@ async fn load(app: &App, caller: &Caller, code: &str, id: &str) -> ApiResult<(sa
     if id.len() > 64 {
         return Err(ApiError::not_found(format!("reservation {id} not found")));
     }
-    let r = app
-        .store
-        .find_reservation(h.code(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
+    let r = app.store.find_reservation(h.code(), id).await?.ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
     Ok((h, r))
 }
 

@@ -11,8 +11,8 @@ use axum::Json;
 use rust_decimal::Decimal;
 use saluran_actors::PropertyMsg;
 use saluran_domain::property::{
-    parse_audit_time, parse_name, parse_timezone, Adjustment, Derivation, Permission, Property, PropertyConfig, RatePlan, Room,
-    RoomStatus, RoomType,
+    parse_audit_time, parse_name, parse_timezone, Adjustment, Derivation, Permission, Property, PropertyConfig, RatePlan, Room, RoomStatus,
+    RoomType,
 };
 use saluran_domain::{Currency, DomainError, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use serde::Deserialize;
@@ -190,7 +190,10 @@ pub async fn create_rate_plan(
                 _ => return Err(DomainError::invalid("adjustment", "give exactly one of percent or amount").into()),
             };
             adjustment.validate()?;
-            Some(Derivation { parent: RatePlanCode::parse(parent).map_err(|_| DomainError::invalid("derived_from", "not a rate plan code"))?, adjustment })
+            Some(Derivation {
+                parent: RatePlanCode::parse(parent).map_err(|_| DomainError::invalid("derived_from", "not a rate plan code"))?,
+                adjustment,
+            })
         }
     };
     let plan = RatePlan {

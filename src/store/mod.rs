@@ -54,9 +54,7 @@ fn backend_of(database_url: &str) -> Result<Backend, StoreError> {
     } else {
         // Never echo the URL: it may hold a password.
         let scheme = database_url.split(':').next().unwrap_or_default();
-        Err(StoreError::Unavailable(format!(
-            "unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://..."
-        )))
+        Err(StoreError::Unavailable(format!("unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://...")))
     }
 }
 
@@ -123,15 +121,7 @@ impl<'s> MigrationSource<'s> for Embedded {
             Ok(self
                 .0
                 .iter()
-                .map(|m| {
-                    Migration::new(
-                        m.version,
-                        Cow::Borrowed(m.description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(m.sql),
-                        false,
-                    )
-                })
+                .map(|m| Migration::new(m.version, Cow::Borrowed(m.description), MigrationType::Simple, Cow::Borrowed(m.sql), false))
                 .collect())
         })
     }
@@ -182,8 +172,7 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 /// Timestamps are stored as unix nanoseconds (UTC) in a 64-bit integer:
 /// exact for jiff's nanosecond `Timestamp` between the years 1677 and 2262.
 pub(crate) fn ts_to_nanos(t: Timestamp) -> Result<i64, StoreError> {
-    i64::try_from(t.as_nanosecond())
-        .map_err(|_| StoreError::Corrupt(format!("timestamp {t} is outside the storable range")))
+    i64::try_from(t.as_nanosecond()).map_err(|_| StoreError::Corrupt(format!("timestamp {t} is outside the storable range")))
 }
 
 pub(crate) fn now_nanos() -> i64 {
@@ -395,8 +384,7 @@ impl ReservationRow {
             check_out: parse_date(&self.check_out)?,
             adults: to_u8(self.adults, "adults")?,
             guest_name: self.guest_name,
-            status: ReservationStatus::parse(&self.status)
-                .ok_or_else(|| corrupt(format!("reservation status {:?}", self.status)))?,
+            status: ReservationStatus::parse(&self.status).ok_or_else(|| corrupt(format!("reservation status {:?}", self.status)))?,
             currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
             total: self.total,
             nightly,
@@ -413,9 +401,7 @@ impl ReservationRow {
 
 /// Groups `(intent id, kind, payload, pending room type)` rows, already
 /// ordered by intent, into intents.
-pub(crate) fn group_intents(
-    rows: Vec<(String, String, String, String)>,
-) -> Result<Vec<saluran_domain::store::Intent>, StoreError> {
+pub(crate) fn group_intents(rows: Vec<(String, String, String, String)>) -> Result<Vec<saluran_domain::store::Intent>, StoreError> {
     let mut out: Vec<saluran_domain::store::Intent> = Vec::new();
     for (id, kind, payload, room_type) in rows {
         let rt = parse_code(RoomTypeCode::try_from, room_type)?;

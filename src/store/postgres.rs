@@ -17,9 +17,9 @@
 //! round trip, whatever the number of cells.
 
 use super::{
-    adjustment_parts, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from, json_parse,
-    json_str, migrator, now_nanos, occupancy_to_json, parse_code, parse_date, room_type_from, to_u16, ts_from_nanos,
-    ts_to_nanos, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, POSTGRES_MIGRATIONS,
+    adjustment_parts, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from, json_parse, json_str, migrator,
+    now_nanos, occupancy_to_json, parse_code, parse_date, room_type_from, to_u16, ts_from_nanos, ts_to_nanos, PropertyRow, RateDayRow,
+    RatePlanRow, ReservationRow, StoreOptions, POSTGRES_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -105,8 +105,8 @@ impl PostgresStore {
     /// Connects and migrates (concurrent nodes are serialized by sqlx's
     /// advisory lock on the migrations table).
     pub async fn connect(database_url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(database_url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let options =
+            PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -188,15 +188,14 @@ impl PostgresStore {
         if rates.is_empty() {
             return Ok(());
         }
-        let plan_ids: HashMap<String, i64> =
-            sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = $1")
-                .bind(room_type_id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_err)?
-                .into_iter()
-                .map(|(id, code)| (code, id))
-                .collect();
+        let plan_ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = $1")
+            .bind(room_type_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|(id, code)| (code, id))
+            .collect();
         let n = rates.len();
         let mut plan = Vec::with_capacity(n);
         let mut days = Vec::with_capacity(n);
@@ -326,29 +325,25 @@ impl Store for PostgresStore {
 
     async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
         let properties: Vec<&str> = scope.properties.iter().map(|p| p.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
-        )
-        .bind(id)
-        .bind(hash)
-        .bind(scope.role.as_str())
-        .bind(scope.tenant.as_str())
-        .bind(json_str(&properties)?)
-        .bind(now_nanos())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err_conflict(|| format!("token {id}")))?;
+        sqlx::query("INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)")
+            .bind(id)
+            .bind(hash)
+            .bind(scope.role.as_str())
+            .bind(scope.tenant.as_str())
+            .bind(json_str(&properties)?)
+            .bind(now_nanos())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err_conflict(|| format!("token {id}")))?;
         Ok(())
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>, StoreError> {
-        let row = sqlx::query_as::<_, (String, String, String)>(
-            "SELECT role, tenant, properties::text FROM tokens WHERE hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = sqlx::query_as::<_, (String, String, String)>("SELECT role, tenant, properties::text FROM tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         let Some((role, tenant, properties)) = row else { return Ok(None) };
         let codes: Vec<String> = json_parse(&properties, "token properties")?;
         Ok(Some(TokenScope {
@@ -391,10 +386,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_properties(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties").fetch_one(&self.pool).await.map_err(db_err)
     }
 
     async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError> {
@@ -418,17 +410,15 @@ impl Store for PostgresStore {
         let property_id = self.property_id(property).await?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let room_type_id = room_type_id_in(&mut tx, property_id, &room.room_type).await?;
-        sqlx::query(
-            "INSERT INTO rooms (property_id, room_type_id, number, floor, status) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(property_id)
-        .bind(room_type_id)
-        .bind(room.number.as_str())
-        .bind(i32::from(room.floor))
-        .bind(room.status.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err_conflict(|| format!("room {}", room.number)))?;
+        sqlx::query("INSERT INTO rooms (property_id, room_type_id, number, floor, status) VALUES ($1, $2, $3, $4, $5)")
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(room.number.as_str())
+            .bind(i32::from(room.floor))
+            .bind(room.status.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err_conflict(|| format!("room {}", room.number)))?;
         sqlx::query("UPDATE room_types SET physical_rooms = physical_rooms + 1, version = version + 1 WHERE id = $1")
             .bind(room_type_id)
             .execute(&mut *tx)
@@ -457,20 +447,16 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let room_type_id = room_type_id_in(&mut tx, property_id, &plan.room_type).await?;
         if let Some(der) = &plan.derived {
-            let parent = sqlx::query_scalar::<_, i64>(
-                "SELECT id FROM rate_plans WHERE property_id = $1 AND room_type_id = $2 AND code = $3",
-            )
-            .bind(property_id)
-            .bind(room_type_id)
-            .bind(der.parent.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            let parent =
+                sqlx::query_scalar::<_, i64>("SELECT id FROM rate_plans WHERE property_id = $1 AND room_type_id = $2 AND code = $3")
+                    .bind(property_id)
+                    .bind(room_type_id)
+                    .bind(der.parent.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
             if parent.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "parent rate plan {} of room type {}",
-                    der.parent, plan.room_type
-                )));
+                return Err(StoreError::NotFound(format!("parent rate plan {} of room type {}", der.parent, plan.room_type)));
             }
         }
         let (kind, value) = match &plan.derived {
@@ -505,18 +491,12 @@ impl Store for PostgresStore {
     }
 
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?;
+        let row = sqlx::query("SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = $1")
+            .bind(property.as_str())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
-        let row = sqlx::query(
-            "SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = $1",
-        )
-        .bind(property.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let property_id: i64 = get(&row, 0)?;
         let prop = PropertyRow {
@@ -587,11 +567,7 @@ impl Store for PostgresStore {
 
     async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
         let from = date_str(from);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?;
         let row = sqlx::query_as::<_, (i64, String, String, i32, i32, i64)>(
             "SELECT rt.id, rt.code, rt.name, rt.max_occupancy, rt.physical_rooms, rt.version \
              FROM room_types rt JOIN properties p ON p.id = rt.property_id WHERE p.code = $1 AND rt.code = $2",
@@ -644,13 +620,7 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         for row in &inv_rows {
             let day = parse_date(&get::<String>(row, 0)?)?;
-            let inv = inventory_day_from(
-                get_i32(row, 1)?,
-                get_i32(row, 2)?,
-                get_i32(row, 3)?,
-                get_opt_i32(row, 4)?,
-                get(row, 5)?,
-            )?;
+            let inv = inventory_day_from(get_i32(row, 1)?, get_i32(row, 2)?, get_i32(row, 3)?, get_opt_i32(row, 4)?, get(row, 5)?)?;
             cal.inventory.set(day, inv);
         }
 
@@ -690,8 +660,7 @@ impl Store for PostgresStore {
 
     async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError> {
         let property = commit.property.as_ref().ok_or_else(|| StoreError::NotFound("commit without a property".into()))?;
-        let room_type =
-            commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
+        let room_type = commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
         let property_id = self.property_id(property).await?;
         let mut other_properties = HashMap::new();
         for r in &commit.reservations {
@@ -757,14 +726,12 @@ impl Store for PostgresStore {
         let mut event_seqs = Vec::with_capacity(commit.events.len());
         if !commit.events.is_empty() {
             let n = i64::try_from(commit.events.len()).map_err(|_| corrupt("too many events"))?;
-            let last = sqlx::query_scalar::<_, i64>(
-                "UPDATE properties SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq",
-            )
-            .bind(n)
-            .bind(property_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            let last = sqlx::query_scalar::<_, i64>("UPDATE properties SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq")
+                .bind(n)
+                .bind(property_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
             event_seqs.extend((last - n + 1)..=last);
             let kinds: Vec<&str> = commit.events.iter().map(|e| e.kind.as_str()).collect();
             let payloads = commit.events.iter().map(|e| json_str(&e.payload)).collect::<Result<Vec<_>, _>>()?;
@@ -787,23 +754,13 @@ impl Store for PostgresStore {
 
     async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError> {
         let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND r.id = $2");
-        let row = sqlx::query(&sql)
-            .bind(property.as_str())
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(&sql).bind(property.as_str()).bind(id).fetch_optional(&self.pool).await.map_err(db_err)?;
         row.as_ref().map(reservation_from).transpose()
     }
 
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
         let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND rt.code = $2 ORDER BY r.check_in, r.id");
-        let rows = sqlx::query(&sql)
-            .bind(property.as_str())
-            .bind(room_type.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(&sql).bind(property.as_str()).bind(room_type.as_str()).fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(reservation_from).collect()
     }
 
@@ -820,12 +777,7 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         rows.into_iter()
             .map(|(seq, kind, payload, created_at)| {
-                Ok(StoredEvent {
-                    seq,
-                    kind,
-                    payload: json_parse(&payload, "event payload")?,
-                    created_at: ts_from_nanos(created_at)?,
-                })
+                Ok(StoredEvent { seq, kind, payload: json_parse(&payload, "event payload")?, created_at: ts_from_nanos(created_at)? })
             })
             .collect()
     }
@@ -834,17 +786,15 @@ impl Store for PostgresStore {
         let property_id = self.property_id(property).await?;
         let payload = json_str(&intent.payload)?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO intents (id, property_id, kind, payload, created_at) VALUES ($1, $2, $3, $4::jsonb, $5)",
-        )
-        .bind(&intent.id)
-        .bind(property_id)
-        .bind(&intent.kind)
-        .bind(payload)
-        .bind(now_nanos())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err_conflict(|| format!("intent {}", intent.id)))?;
+        sqlx::query("INSERT INTO intents (id, property_id, kind, payload, created_at) VALUES ($1, $2, $3, $4::jsonb, $5)")
+            .bind(&intent.id)
+            .bind(property_id)
+            .bind(&intent.kind)
+            .bind(payload)
+            .bind(now_nanos())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err_conflict(|| format!("intent {}", intent.id)))?;
         for rt in &intent.pending_room_types {
             let room_type_id = room_type_id_in(&mut tx, property_id, rt).await?;
             sqlx::query(
@@ -909,10 +859,7 @@ impl Store for PostgresStore {
             }
             if state == "done" {
                 let status = status.ok_or_else(|| corrupt("idempotency key done without a status"))?;
-                return Ok(IdempotencyBegin::Replay {
-                    status: to_u16(i64::from(status), "status")?,
-                    body: body.unwrap_or_default(),
-                });
+                return Ok(IdempotencyBegin::Replay { status: to_u16(i64::from(status), "status")?, body: body.unwrap_or_default() });
             }
             return Ok(IdempotencyBegin::InProgress);
         }
@@ -920,16 +867,14 @@ impl Store for PostgresStore {
     }
 
     async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 WHERE scope = $3 AND key = $4",
-        )
-        .bind(i32::from(status))
-        .bind(body)
-        .bind(scope)
-        .bind(key)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let done = sqlx::query("UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 WHERE scope = $3 AND key = $4")
+            .bind(i32::from(status))
+            .bind(body)
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("idempotency key {key}")));
         }

@@ -14,10 +14,9 @@
 //! `INTEGER 0/1`, timestamps `INTEGER` unix nanoseconds, JSON `TEXT`.
 
 use super::{
-    adjustment_parts, chunk_sizes, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from,
-    json_parse, json_str, migrator, now_nanos, occupancy_to_json, parse_code, parse_date, parse_decimal, room_type_from,
-    to_u16, ts_from_nanos, ts_to_nanos, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions,
-    SQLITE_MIGRATIONS,
+    adjustment_parts, chunk_sizes, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from, json_parse, json_str,
+    migrator, now_nanos, occupancy_to_json, parse_code, parse_date, parse_decimal, room_type_from, to_u16, ts_from_nanos, ts_to_nanos,
+    PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SQLITE_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -35,6 +34,89 @@ use sqlx::{Decode, QueryBuilder, Row, Sqlite, Type};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Shard commits taken into one SQLite transaction at most.
+const MAX_GROUP: usize = 128;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+struct CommitJob {
+    commit: ShardCommit,
+    property_id: i64,
+    other_properties: HashMap<PropertyCode, i64>,
+    reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+}
+
+/// Group commit across shards: SQLite has one writer and each durable
+/// commit costs an fsync (about 3 ms here), so commits that arrive while one
+/// is running are gathered into ONE transaction, each inside its own
+/// SAVEPOINT so that one failing (e.g. a version conflict) rolls back alone.
+/// Nobody is answered before the transaction's COMMIT returns.
+async fn group_commit(writer: SqlitePool, mut rx: mpsc::Receiver<CommitJob>) {
+    let mut batch: Vec<CommitJob> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = run_group(&writer, &batch).await;
+        metrics::histogram!("saluran_sqlite_group_commit_size").record(batch.len() as f64);
+        for (job, result) in batch.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn run_group<'a>(writer: &'a SqlitePool, batch: &'a [CommitJob]) -> BoxFuture<'a, Vec<Result<CommitOutcome, StoreError>>> {
+    Box::pin(run_group_inner(writer, batch))
+}
+
+fn fail_all(n: usize, e: &StoreError) -> Vec<Result<CommitOutcome, StoreError>> {
+    (0..n).map(|_| Err(StoreError::Unavailable(e.to_string()))).collect()
+}
+
+async fn run_group_inner(writer: &SqlitePool, batch: &[CommitJob]) -> Vec<Result<CommitOutcome, StoreError>> {
+    let mut conn = match writer.acquire().await {
+        Ok(c) => c,
+        Err(e) => return fail_all(batch.len(), &db_err(e)),
+    };
+    let conn: &mut SqliteConnection = &mut conn;
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        return fail_all(batch.len(), &db_err(e));
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    let mut broken: Option<StoreError> = None;
+    for job in batch {
+        if let Err(e) = sqlx::query("SAVEPOINT shard_commit").execute(&mut *conn).await {
+            broken = Some(db_err(e));
+            break;
+        }
+        let r = SqliteStore::apply_commit(&mut *conn, job).await;
+        let end: &[&str] = if r.is_ok() { &["RELEASE shard_commit"] } else { &["ROLLBACK TO shard_commit", "RELEASE shard_commit"] };
+        for sql in end {
+            if let Err(e) = sqlx::query(sql).execute(&mut *conn).await {
+                broken = Some(db_err(e));
+            }
+        }
+        if broken.is_some() {
+            break;
+        }
+        results.push(r);
+    }
+    if let Some(e) = broken {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return fail_all(batch.len(), &e);
+    }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return fail_all(batch.len(), &db_err(e));
+    }
+    results
+}
 
 /// Rows per multi-row INSERT (11 columns × 512 rows stays far below SQLite's
 /// 32766 bound parameters).
@@ -42,6 +124,8 @@ const MAX_ROWS: usize = 512;
 
 pub struct SqliteStore {
     writer: SqlitePool,
+    /// Shard commits go through one group-commit task (see `group_commit`).
+    committer: mpsc::Sender<CommitJob>,
     reader: SqlitePool,
     /// Property code → id. Properties are never deleted nor renamed, so a
     /// positive lookup stays true for the life of the database.
@@ -106,8 +190,7 @@ impl SqliteStore {
     /// Opens (creating the file and its directory if missing) and migrates.
     pub async fn connect(database_url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
         let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
-        let base = SqliteConnectOptions::from_str(database_url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?;
+        let base = SqliteConnectOptions::from_str(database_url).map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?;
         if !in_memory {
             if let Some(parent) = base.get_filename().parent() {
                 if !parent.as_os_str().is_empty() {
@@ -148,7 +231,97 @@ impl SqliteStore {
                 .await
                 .map_err(db_err)?
         };
-        Ok(SqliteStore { writer, reader, property_ids: RwLock::new(HashMap::new()) })
+        let (committer, rx) = mpsc::channel(4096);
+        tokio::spawn(group_commit(writer.clone(), rx));
+        Ok(SqliteStore { writer, committer, reader, property_ids: RwLock::new(HashMap::new()) })
+    }
+
+    /// One shard commit, inside the caller's transaction.
+    // Boxed with one explicit lifetime: the future runs inside a spawned
+    // task, and an `async fn` borrowing a connection trips the compiler's
+    // higher-ranked Send check there.
+    fn apply_commit<'a>(conn: &'a mut SqliteConnection, job: &'a CommitJob) -> BoxFuture<'a, Result<CommitOutcome, StoreError>> {
+        Box::pin(Self::apply_commit_inner(conn, job))
+    }
+
+    async fn apply_commit_inner(conn: &mut SqliteConnection, job: &CommitJob) -> Result<CommitOutcome, StoreError> {
+        let commit = &job.commit;
+        let property_id = job.property_id;
+        let other_properties = &job.other_properties;
+        let room_type = commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
+        let now = now_nanos();
+        // (1) Optimistic concurrency: the version the shard computed from.
+        let bumped = sqlx::query_as::<_, (i64, i64)>(
+            "UPDATE room_types SET version = version + 1 WHERE property_id = ? AND code = ? AND version = ? \
+             RETURNING id, version",
+        )
+        .bind(property_id)
+        .bind(room_type.as_str())
+        .bind(commit.expected_version)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some((room_type_id, version)) = bumped else {
+            room_type_id_in(&mut *conn, property_id, room_type).await?;
+            return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
+        };
+
+        // (2) Cells.
+        Self::upsert_inventory(&mut *conn, room_type_id, commit).await?;
+        Self::upsert_rates(&mut *conn, room_type_id, commit).await?;
+
+        // (3) Reservations and their revision history.
+        let mut room_type_ids: HashMap<(i64, &RoomTypeCode), i64> = HashMap::new();
+        room_type_ids.insert((property_id, room_type), room_type_id);
+        for r in &commit.reservations {
+            let pid = other_properties.get(&r.property).copied().unwrap_or(property_id);
+            let rtid = match room_type_ids.get(&(pid, &r.room_type)) {
+                Some(id) => *id,
+                None => {
+                    let id = room_type_id_in(&mut *conn, pid, &r.room_type).await?;
+                    room_type_ids.insert((pid, &r.room_type), id);
+                    id
+                }
+            };
+            Self::upsert_reservation(&mut *conn, pid, rtid, r, now).await?;
+        }
+
+        // (4) Intents this commit completes for this room type.
+        for intent in &commit.intents_done {
+            sqlx::query("UPDATE intent_room_types SET done = 1 WHERE intent_id = ? AND room_type_id = ?")
+                .bind(intent)
+                .bind(room_type_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+
+        // (5) Events, numbered from the property's counter: gap-free because
+        // the counter moves in the same transaction as the rows.
+        let mut event_seqs = Vec::with_capacity(commit.events.len());
+        if !commit.events.is_empty() {
+            let n = i64::try_from(commit.events.len()).map_err(|_| corrupt("too many events"))?;
+            let last = sqlx::query_scalar::<_, i64>("UPDATE properties SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq")
+                .bind(n)
+                .bind(property_id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            event_seqs.extend((last - n + 1)..=last);
+            let mut encoded = Vec::with_capacity(commit.events.len());
+            for (e, seq) in commit.events.iter().zip(&event_seqs) {
+                encoded.push((*seq, e.kind.as_str(), json_str(&e.payload)?));
+            }
+            let mut rows = encoded.into_iter();
+            for size in chunk_sizes(commit.events.len(), MAX_ROWS) {
+                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO events (property_id, seq, kind, payload, created_at) ");
+                qb.push_values(rows.by_ref().take(size), |mut b, (seq, kind, payload)| {
+                    b.push_bind(property_id).push_bind(seq).push_bind(kind).push_bind(payload).push_bind(now);
+                });
+                qb.build().execute(&mut *conn).await.map_err(db_err)?;
+            }
+        }
+        Ok(CommitOutcome { version, event_seqs })
     }
 
     /// Closes both pools, waiting for connections to finish.
@@ -171,16 +344,11 @@ impl SqliteStore {
         Ok(id)
     }
 
-    async fn upsert_inventory(
-        conn: &mut SqliteConnection,
-        room_type_id: i64,
-        commit: &ShardCommit,
-    ) -> Result<(), StoreError> {
+    async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
         let mut rows = commit.changes.inventory.iter();
         for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) ",
-            );
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) ");
             qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
                 b.push_bind(room_type_id)
                     .push_bind(date_str(*day))
@@ -204,15 +372,14 @@ impl SqliteStore {
         if commit.changes.rates.is_empty() {
             return Ok(());
         }
-        let plan_ids: HashMap<String, i64> =
-            sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = ?")
-                .bind(room_type_id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_err)?
-                .into_iter()
-                .map(|(id, code)| (code, id))
-                .collect();
+        let plan_ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = ?")
+            .bind(room_type_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|(id, code)| (code, id))
+            .collect();
         let mut encoded = Vec::with_capacity(commit.changes.rates.len());
         for ((plan, day), rd) in &commit.changes.rates {
             let plan_id = *plan_ids.get(plan.as_str()).ok_or_else(|| {
@@ -254,7 +421,6 @@ impl SqliteStore {
     }
 
     async fn upsert_reservation(
-        &self,
         conn: &mut SqliteConnection,
         property_id: i64,
         room_type_id: i64,
@@ -339,13 +505,11 @@ impl Store for SqliteStore {
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>, StoreError> {
-        let row = sqlx::query_as::<_, (String, String, String)>(
-            "SELECT role, tenant, properties FROM tokens WHERE hash = ?",
-        )
-        .bind(hash)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?;
+        let row = sqlx::query_as::<_, (String, String, String)>("SELECT role, tenant, properties FROM tokens WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
         let Some((role, tenant, properties)) = row else { return Ok(None) };
         let codes: Vec<String> = json_parse(&properties, "token properties")?;
         Ok(Some(TokenScope {
@@ -388,25 +552,20 @@ impl Store for SqliteStore {
     }
 
     async fn count_properties(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_err)
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties").fetch_one(&self.reader).await.map_err(db_err)
     }
 
     async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError> {
         let property_id = self.property_id(property).await?;
-        sqlx::query(
-            "INSERT INTO room_types (property_id, code, name, max_occupancy, physical_rooms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(property_id)
-        .bind(rt.code.as_str())
-        .bind(&rt.name)
-        .bind(i64::from(rt.max_occupancy))
-        .bind(i64::from(rt.physical_rooms))
-        .execute(&self.writer)
-        .await
-        .map_err(db_err_conflict(|| format!("room type {}", rt.code)))?;
+        sqlx::query("INSERT INTO room_types (property_id, code, name, max_occupancy, physical_rooms) VALUES (?, ?, ?, ?, ?)")
+            .bind(property_id)
+            .bind(rt.code.as_str())
+            .bind(&rt.name)
+            .bind(i64::from(rt.max_occupancy))
+            .bind(i64::from(rt.physical_rooms))
+            .execute(&self.writer)
+            .await
+            .map_err(db_err_conflict(|| format!("room type {}", rt.code)))?;
         Ok(())
     }
 
@@ -451,20 +610,15 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let room_type_id = room_type_id_in(&mut tx, property_id, &plan.room_type).await?;
         if let Some(der) = &plan.derived {
-            let parent = sqlx::query_scalar::<_, i64>(
-                "SELECT id FROM rate_plans WHERE property_id = ? AND room_type_id = ? AND code = ?",
-            )
-            .bind(property_id)
-            .bind(room_type_id)
-            .bind(der.parent.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            let parent = sqlx::query_scalar::<_, i64>("SELECT id FROM rate_plans WHERE property_id = ? AND room_type_id = ? AND code = ?")
+                .bind(property_id)
+                .bind(room_type_id)
+                .bind(der.parent.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
             if parent.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "parent rate plan {} of room type {}",
-                    der.parent, plan.room_type
-                )));
+                return Err(StoreError::NotFound(format!("parent rate plan {} of room type {}", der.parent, plan.room_type)));
             }
         }
         let (kind, value) = match &plan.derived {
@@ -500,13 +654,11 @@ impl Store for SqliteStore {
 
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
         let mut tx = self.reader.begin().await.map_err(db_err)?;
-        let row = sqlx::query(
-            "SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = ?",
-        )
-        .bind(property.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let row = sqlx::query("SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = ?")
+            .bind(property.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let property_id: i64 = get(&row, 0)?;
         let prop = PropertyRow {
@@ -670,8 +822,9 @@ impl Store for SqliteStore {
 
     async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError> {
         let property = commit.property.as_ref().ok_or_else(|| StoreError::NotFound("commit without a property".into()))?;
-        let room_type =
-            commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
+        if commit.room_type.is_none() {
+            return Err(StoreError::NotFound("commit without a room type".into()));
+        }
         let property_id = self.property_id(property).await?;
         let mut other_properties = HashMap::new();
         for r in &commit.reservations {
@@ -679,108 +832,21 @@ impl Store for SqliteStore {
                 other_properties.insert(r.property.clone(), self.property_id(&r.property).await?);
             }
         }
-        let now = now_nanos();
-
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        // (1) Optimistic concurrency: the version the shard computed from.
-        let bumped = sqlx::query_as::<_, (i64, i64)>(
-            "UPDATE room_types SET version = version + 1 WHERE property_id = ? AND code = ? AND version = ? \
-             RETURNING id, version",
-        )
-        .bind(property_id)
-        .bind(room_type.as_str())
-        .bind(commit.expected_version)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some((room_type_id, version)) = bumped else {
-            let exists = room_type_id_in(&mut tx, property_id, room_type).await;
-            tx.rollback().await.map_err(db_err)?;
-            exists?;
-            return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
-        };
-
-        // (2) Cells.
-        Self::upsert_inventory(&mut tx, room_type_id, commit).await?;
-        Self::upsert_rates(&mut tx, room_type_id, commit).await?;
-
-        // (3) Reservations and their revision history.
-        let mut room_type_ids: HashMap<(i64, &RoomTypeCode), i64> = HashMap::new();
-        room_type_ids.insert((property_id, room_type), room_type_id);
-        for r in &commit.reservations {
-            let pid = other_properties.get(&r.property).copied().unwrap_or(property_id);
-            let rtid = match room_type_ids.get(&(pid, &r.room_type)) {
-                Some(id) => *id,
-                None => {
-                    let id = room_type_id_in(&mut tx, pid, &r.room_type).await?;
-                    room_type_ids.insert((pid, &r.room_type), id);
-                    id
-                }
-            };
-            self.upsert_reservation(&mut tx, pid, rtid, r, now).await?;
-        }
-
-        // (4) Intents this commit completes for this room type.
-        for intent in &commit.intents_done {
-            sqlx::query("UPDATE intent_room_types SET done = 1 WHERE intent_id = ? AND room_type_id = ?")
-                .bind(intent)
-                .bind(room_type_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-
-        // (5) Events, numbered from the property's counter: gap-free because
-        // the counter moves in the same transaction as the rows.
-        let mut event_seqs = Vec::with_capacity(commit.events.len());
-        if !commit.events.is_empty() {
-            let n = i64::try_from(commit.events.len()).map_err(|_| corrupt("too many events"))?;
-            let last = sqlx::query_scalar::<_, i64>(
-                "UPDATE properties SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq",
-            )
-            .bind(n)
-            .bind(property_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            event_seqs.extend((last - n + 1)..=last);
-            let mut encoded = Vec::with_capacity(commit.events.len());
-            for (e, seq) in commit.events.iter().zip(&event_seqs) {
-                encoded.push((*seq, e.kind.as_str(), json_str(&e.payload)?));
-            }
-            let mut rows = encoded.into_iter();
-            for size in chunk_sizes(commit.events.len(), MAX_ROWS) {
-                let mut qb: QueryBuilder<Sqlite> =
-                    QueryBuilder::new("INSERT INTO events (property_id, seq, kind, payload, created_at) ");
-                qb.push_values(rows.by_ref().take(size), |mut b, (seq, kind, payload)| {
-                    b.push_bind(property_id).push_bind(seq).push_bind(kind).push_bind(payload).push_bind(now);
-                });
-                qb.build().execute(&mut *tx).await.map_err(db_err)?;
-            }
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(CommitOutcome { version, event_seqs })
+        let (reply, answer) = oneshot::channel();
+        let job = CommitJob { commit: commit.clone(), property_id, other_properties, reply };
+        self.committer.send(job).await.map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
     }
 
     async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError> {
         let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND r.id = ?");
-        let row = sqlx::query(&sql)
-            .bind(property.as_str())
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(&sql).bind(property.as_str()).bind(id).fetch_optional(&self.reader).await.map_err(db_err)?;
         row.as_ref().map(reservation_from).transpose()
     }
 
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
         let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND rt.code = ? ORDER BY r.check_in, r.id");
-        let rows = sqlx::query(&sql)
-            .bind(property.as_str())
-            .bind(room_type.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(&sql).bind(property.as_str()).bind(room_type.as_str()).fetch_all(&self.reader).await.map_err(db_err)?;
         rows.iter().map(reservation_from).collect()
     }
 
@@ -797,12 +863,7 @@ impl Store for SqliteStore {
         .map_err(db_err)?;
         rows.into_iter()
             .map(|(seq, kind, payload, created_at)| {
-                Ok(StoredEvent {
-                    seq,
-                    kind,
-                    payload: json_parse(&payload, "event payload")?,
-                    created_at: ts_from_nanos(created_at)?,
-                })
+                Ok(StoredEvent { seq, kind, payload: json_parse(&payload, "event payload")?, created_at: ts_from_nanos(created_at)? })
             })
             .collect()
     }
@@ -890,16 +951,14 @@ impl Store for SqliteStore {
     }
 
     async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE scope = ? AND key = ?",
-        )
-        .bind(i64::from(status))
-        .bind(body)
-        .bind(scope)
-        .bind(key)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        let done = sqlx::query("UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE scope = ? AND key = ?")
+            .bind(i64::from(status))
+            .bind(body)
+            .bind(scope)
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("idempotency key {key}")));
         }
