@@ -133,6 +133,9 @@ pub async fn run(o: Opts) -> Result<()> {
         "outcomes": all.outcomes.json(),
         "cpu": cpu,
     }));
+    if ok == 0 {
+        anyhow::bail!("no ARI batch succeeded");
+    }
     Ok(())
 }
 
