@@ -13,7 +13,7 @@ use saluran_domain::availability::Overlay;
 use saluran_domain::dates::{parse_date, DateRange, StayRange, Weekdays, HORIZON_DAYS};
 use saluran_domain::property::Permission;
 use saluran_domain::{DomainError, Rate, RatePlanCode, RoomTypeCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -184,7 +184,7 @@ pub async fn search_availability(
     caller: Caller,
     Path(code): Path<String>,
     ApiQuery(q): ApiQuery<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchResponse>> {
     let h = property_for(&app, &caller, &code, Permission::Search).await?;
     let cfg = h.config();
     let stay = StayRange::new(parse_date("check_in", &q.check_in)?, parse_date("check_out", &q.check_out)?)?;
@@ -193,13 +193,30 @@ pub async fn search_availability(
     if adults == 0 || adults > 20 {
         return Err(ApiError::from(DomainError::invalid("adults", "must be 1-20")));
     }
-    let mut offers = Vec::new();
+    let mut offers = Vec::with_capacity(16);
     for view in h.calendars() {
         let cal = view.read();
         offers.extend(Overlay::committed(&cal).search(stay, adults));
     }
-    Ok(Json(json!({
-        "property": cfg.property.code, "currency": cfg.property.currency, "check_in": stay.check_in,
-        "check_out": stay.check_out, "nights": stay.nights(), "adults": adults, "offers": offers,
-    })))
+    // Serialized straight from typed values: this is the hottest read path.
+    Ok(Json(SearchResponse {
+        property: cfg.property.code.clone(),
+        currency: cfg.property.currency,
+        check_in: stay.check_in,
+        check_out: stay.check_out,
+        nights: stay.nights(),
+        adults,
+        offers,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct SearchResponse {
+    property: saluran_domain::PropertyCode,
+    currency: saluran_domain::Currency,
+    check_in: jiff::civil::Date,
+    check_out: jiff::civil::Date,
+    nights: i64,
+    adults: u8,
+    offers: Vec<saluran_domain::availability::Quote>,
 }
