@@ -1,0 +1,1 @@
+//! OTA wire formats (being written).
