@@ -73,3 +73,48 @@ impl Settings {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("saluran.toml", "listen = \"0.0.0.0:9000\"\nidle_timeout_secs = 60\napp_mode = \"saas\"")?;
+            jail.set_env("DATABASE_URL", "postgres://db/saluran");
+            jail.set_env("REDIS_URL", "redis://cache:6379");
+            jail.set_env("SALURAN_IDLE_TIMEOUT_SECS", "30");
+            let s = Settings::load(Some(Path::new("saluran.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen, "0.0.0.0:9000", "from the file");
+            assert_eq!(s.idle_timeout_secs, 30, "the environment wins over the file");
+            assert_eq!(s.app_mode, AppMode::Saas);
+            assert_eq!(s.database_url, "postgres://db/saluran");
+            assert_eq!(s.redis_url.as_deref(), Some("redis://cache:6379"));
+            assert_eq!(s.body_limit_bytes, 1024 * 1024, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn listen_comes_from_salurans_own_variable_and_empty_redis_is_none() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SALURAN_LISTEN", "127.0.0.1:7000");
+            jail.set_env("REDIS_URL", "");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen, "127.0.0.1:7000");
+            assert_eq!(s.redis_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SALURAN_IDLE_TIMEOUT_SECS", "soon");
+            let e = Settings::load(None).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.to_lowercase().contains("idle_timeout_secs") && e.contains("soon"), "{e}");
+            Ok(())
+        });
+    }
+}

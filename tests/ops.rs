@@ -111,3 +111,118 @@ async fn cli_migrates_and_creates_tokens() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+fn wait_for_health(base: &str) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(base.trim_start_matches("http://")).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("server at {base} did not come up");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `saluran serve` as a real process: SIGTERM drains and exits 0, and a
+/// booking acknowledged before it is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_drains_on_sigterm() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let bin = env!("CARGO_BIN_EXE_saluran");
+    let out = std::process::Command::new(bin).args(["token", "create", "--role", "admin", "--database-url", &url]).output().unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_health(&base);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
+    assert_eq!(
+        post("/api/v1/properties", serde_json::json!({"code": "SIG", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        post("/api/v1/properties/SIG/room-types", serde_json::json!({"code": "STD", "name": "n", "max_occupancy": 2}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        post("/api/v1/properties/SIG/rooms", serde_json::json!({"number": "1", "room_type": "STD", "floor": 1})).await.unwrap().status(),
+        201
+    );
+    assert_eq!(
+        post("/api/v1/properties/SIG/rate-plans", serde_json::json!({"code": "BAR", "room_type": "STD", "name": "n"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let ari = serde_json::json!({"updates": [{"room_type": "STD", "rate_plan": "BAR", "from": common::day(1), "to": common::day(5), "rate": "100"}]});
+    assert_eq!(post("/api/v1/properties/SIG/ari", ari).await.unwrap().status(), 200);
+    let booking = serde_json::json!({"room_type": "STD", "rate_plan": "BAR", "check_in": common::day(2), "check_out": common::day(3), "adults": 1, "guest": {"name": "S"}});
+    assert_eq!(post("/api/v1/properties/SIG/reservations", booking).await.unwrap().status(), 201);
+
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut logs = String::new();
+    use std::io::Read;
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(exit.success(), "exit {exit:?}: {logs}");
+    assert!(logs.contains("shutdown signal received") && logs.contains("stopped"), "{logs}");
+
+    let store = saluran::store::connect(&url, &saluran::testing::test_store_options()).await.unwrap();
+    let list = store
+        .list_reservations(&saluran_domain::PropertyCode::parse("SIG").unwrap(), &saluran_domain::RoomTypeCode::parse("STD").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+}
+
+/// `saluran demo` seeds its property and serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_a_seeded_property() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_saluran"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let token = loop {
+        let line = lines.next().expect("demo printed its token").unwrap();
+        printed.push(line.clone());
+        if line.starts_with("slr_") {
+            break line;
+        }
+    };
+    assert!(printed.iter().any(|l| l.contains(&base)), "{printed:?}");
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/v1/properties/DEMO-BALI/availability?check_in={}&check_out={}&adults=2", common::day(30), common::day(33)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["offers"].as_array().unwrap().len(), 9, "3 room types x 3 rate plans: {v}");
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
