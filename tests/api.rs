@@ -372,6 +372,27 @@ async fn idempotency_keys_replay_refuse_and_serialize() {
     let r = send("k-1", &other).await.unwrap();
     assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "idempotency_key_reused");
 
+    // A key whose first request is still running gets 409, deterministically:
+    // the store holds it in progress under this token's scope.
+    let scope = saluran::auth::hash_token(&format!("Bearer {}", app.admin));
+    let body_bytes = serde_json::to_vec(&body).unwrap();
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut h, b"POST /api/v1/properties/IDEM/reservations\n");
+    sha2::Digest::update(&mut h, &body_bytes);
+    let request_hash = hex::encode(sha2::Digest::finalize(h));
+    assert_eq!(app.store.idempotency_begin(&scope, "k-busy", &request_hash).await.unwrap(), saluran_domain::store::IdempotencyBegin::Fresh);
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&app.admin)
+        .header("Idempotency-Key", "k-busy")
+        .header("content-type", "application/json")
+        .body(body_bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::CONFLICT).await["error"]["code"], "idempotency_in_progress");
+
     // 10 concurrent requests with one new key: one booking, the others
     // either see it in progress (409) or get the replay.
     let futs: Vec<_> = (0..10).map(|_| send("k-2", &body)).collect();

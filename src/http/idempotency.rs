@@ -57,7 +57,10 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     let mut h = Sha256::new();
     h.update(parts.method.as_str());
     h.update(b" ");
-    h.update(parts.uri.path());
+    // The full path (inside `nest` the URI has lost its /api/v1 prefix).
+    let path =
+        parts.extensions.get::<axum::extract::OriginalUri>().map(|u| u.0.path().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
+    h.update(path.as_bytes());
     h.update(b"\n");
     h.update(&bytes);
     let request_hash = hex::encode(h.finalize());
