@@ -39,6 +39,9 @@ pub struct AppInner {
     pub redis: Option<redis::Client>,
     pub events: broadcast::Sender<CommittedEvent>,
     pub tokens: crate::auth::TokenCache,
+    pub presets: crate::presets::Presets,
+    pub sealer: crate::secrets::Sealer,
+    pub xml_limits: saluran_channels::xml::Limits,
 }
 
 #[derive(Clone)]
@@ -60,6 +63,11 @@ impl App {
         let (events, _) = broadcast::channel(4096);
         let mut deps = Deps::new(store.clone(), clock, Arc::new(BroadcastPublisher(events.clone())));
         deps.idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
+        let presets = crate::presets::Presets::load(Some(std::path::Path::new(&settings.presets_dir))).map_err(|e| anyhow::anyhow!(e))?;
+        let sealer = crate::secrets::Sealer::from_env_or_file(std::path::Path::new(&settings.secret_key_file))?;
+        if settings.channels_enabled {
+            deps.channels = Some(Arc::new(crate::channel_wiring::Factory::new(presets.clone(), sealer.clone())?));
+        }
         let (hub, registry, _join) = Hub::start(deps.clone()).await?;
         let redis = match &settings.redis_url {
             Some(url) => Some(redis::Client::open(url.as_str())?),
@@ -76,6 +84,9 @@ impl App {
             redis,
             events,
             tokens: crate::auth::TokenCache::default(),
+            presets,
+            sealer,
+            xml_limits: saluran_channels::xml::Limits::default(),
         })))
     }
 

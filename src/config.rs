@@ -32,6 +32,13 @@ pub struct Settings {
     pub max_db_connections: u32,
     /// Concurrent requests served at most; beyond it requests wait.
     pub max_concurrent_requests: usize,
+    /// Where the key that seals OTA credentials is kept when
+    /// `SALURAN_SECRET_KEY` is not set.
+    pub secret_key_file: String,
+    /// Folder of OTA preset overrides (built-in presets need none).
+    pub presets_dir: String,
+    /// Run channel connections (push ARI, take bookings).
+    pub channels_enabled: bool,
 }
 
 impl Default for Settings {
@@ -48,6 +55,9 @@ impl Default for Settings {
             sqlite_synchronous_full: true,
             max_db_connections: 16,
             max_concurrent_requests: 4096,
+            secret_key_file: "data/secret.key".into(),
+            presets_dir: "config/ota-presets".into(),
+            channels_enabled: true,
         }
     }
 }

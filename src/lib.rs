@@ -3,10 +3,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod channel_wiring;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod ingest;
+pub mod presets;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod testing;

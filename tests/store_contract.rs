@@ -11,10 +11,11 @@ use rust_decimal::Decimal;
 use saluran::testing::backends;
 use saluran_domain::ari::CellChanges;
 use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::store::{IdempotencyBegin, Intent, NewEvent, ShardCommit, Store, StoreError};
-use saluran_domain::{Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -51,6 +52,11 @@ contract_tests! {
     concurrent_idempotency_begins_have_one_winner => case_idempotency_concurrent,
     two_year_commit_of_three_plans_round_trips => case_big_commit_3_plans,
     two_year_commit_of_fifteen_plans_is_fast => case_big_commit_15_plans,
+    channels_round_trip_in_code_order_and_are_unique => case_channels,
+    sync_status_upserts_and_queue_totals_add_up => case_sync_status_and_totals,
+    inbound_deliveries_are_recorded_once_oldest_first => case_inbound,
+    commit_records_its_inbound_delivery_or_nothing => case_inbound_commit,
+    concurrent_commit_with_duplicate_delivery_fails_alone => case_inbound_concurrent,
 }
 
 // ---------------------------------------------------------------------------
@@ -151,6 +157,73 @@ fn reservation(id: &str, rt: &str, revision: u32) -> Reservation {
         overbooked: false,
         created_at: now,
         updated_at: now,
+    }
+}
+
+fn chc(s: &str) -> ChannelCode {
+    ChannelCode::parse(s).unwrap()
+}
+
+fn mapping(rt: &str, rp: &str, ota_room: &str, ota_rate: &str) -> Mapping {
+    Mapping { room_type: rtc(rt), rate_plan: rpc(rp), ota_room: ota_room.into(), ota_rate: ota_rate.into() }
+}
+
+/// A channel of `property` with three mappings (deliberately not in code
+/// order) and sealed secrets that are not text (NUL and 0xFF bytes).
+fn channel(property: &str, code: &str) -> ChannelConfig {
+    ChannelConfig {
+        property: pc(property),
+        code: chc(code),
+        profile: Profile::Opentravel,
+        preset: "booking_com".into(),
+        endpoint: format!("https://ota.example/{code}/ota"),
+        hotel_code: "1234567".into(),
+        sealed_credentials: (0..=255u8).rev().collect(),
+        webhook_username: format!("saluran-{code}"),
+        sealed_webhook_secret: vec![0, 1, 2, 0xff, 0],
+        mappings: vec![
+            mapping("STD", "SBAR", "ROOM-S", "RATE-1"),
+            mapping("DLX", "BAR", "ROOM-D", "RATE-1"),
+            mapping("DLX", "NRF", "ROOM-D", "RATE-2"),
+        ],
+        created_at: Timestamp::now(),
+    }
+}
+
+fn inbound(channel: &str, ota_id: &str, revision: &str, action: InboundAction, received_at: Timestamp) -> InboundRecord {
+    InboundRecord {
+        property: pc(HTL),
+        channel: chc(channel),
+        ota_reservation_id: ota_id.into(),
+        revision: revision.into(),
+        action,
+        reservation_id: None,
+        outcome: "applied".into(),
+        ack: format!("<OTA_HotelResNotifRS><Success/><!-- {ota_id} {revision} --></OTA_HotelResNotifRS>"),
+        received_at,
+    }
+}
+
+fn secs(t: Timestamp, s: i64) -> Timestamp {
+    t.checked_add(jiff::SignedDuration::from_secs(s)).unwrap()
+}
+
+/// A reservation made from OTA booking `ota_id` of channel `channel`.
+fn ota_reservation(id: &str, rt: &str, channel: &str, ota_id: &str) -> Reservation {
+    Reservation { source: channel.into(), external_id: Some(ota_id.into()), ..reservation(id, rt, 1) }
+}
+
+/// One sold room on `day(10)` of `rt`, a reservation, an event and an OTA
+/// delivery, committed together.
+fn booking_commit(rt: &str, version: i64, res: Reservation, delivery: InboundRecord) -> ShardCommit {
+    let mut changes = CellChanges::default();
+    changes.inventory.insert(day(10), InventoryDay { sold: 1, ..Default::default() });
+    ShardCommit {
+        changes,
+        events: vec![event("reservation.created", json!({ "id": res.id }))],
+        reservations: vec![res],
+        inbound: vec![delivery],
+        ..commit_for(rt, version)
     }
 }
 
@@ -743,6 +816,254 @@ async fn case_big_commit_15_plans(store: Arc<dyn Store>) {
     // Generous for a debug build on a busy 2-core machine; a release build
     // is far below a second.
     assert!(took.as_secs_f64() < 10.0, "730 x 15 commit took {took:?}");
+}
+
+async fn case_channels(store: Arc<dyn Store>) {
+    assert_not_found(store.create_channel(&channel(HTL, "BDC")).await, "channel of unknown property");
+    assert!(store.list_channels(&pc(HTL)).await.unwrap().is_empty());
+    setup(&store).await;
+    assert!(store.list_channels(&pc(HTL)).await.unwrap().is_empty());
+
+    // Codes sort bytewise on every backend: upper case, then '-', then lower case.
+    let bdc = channel(HTL, "BDC");
+    let bdc2 = ChannelConfig { profile: Profile::Alpinebits, preset: "alpinebits_generic".into(), ..channel(HTL, "BDC-2") };
+    let jsr = ChannelConfig { profile: Profile::Jsonrest, mappings: vec![], sealed_credentials: vec![], ..channel(HTL, "JSR") };
+    let agoda = ChannelConfig { created_at: Timestamp::UNIX_EPOCH, ..channel(HTL, "agoda") };
+    for c in [&agoda, &jsr, &bdc2, &bdc] {
+        store.create_channel(c).await.unwrap();
+    }
+    let listed = store.list_channels(&pc(HTL)).await.unwrap();
+    assert_eq!(listed, vec![bdc.clone(), bdc2.clone(), jsr.clone(), agoda.clone()], "exact round trip, by code");
+    assert_eq!(listed[0].mappings[0].room_type.as_str(), "STD", "mappings keep their order");
+    assert_eq!(listed[0].ota_codes("DLX", "NRF").map(|m| m.ota_rate.as_str()), Some("RATE-2"));
+
+    // Duplicates: same code (whatever else differs), or a room type and rate
+    // plan mapped twice; neither leaves anything behind.
+    let again = ChannelConfig { endpoint: "https://elsewhere".into(), mappings: vec![], ..channel(HTL, "BDC") };
+    assert_conflict(store.create_channel(&again).await, "duplicate channel code");
+    let mut twice = channel(HTL, "TWICE");
+    twice.mappings.push(mapping("DLX", "BAR", "OTHER", "OTHER"));
+    assert_conflict(store.create_channel(&twice).await, "room type and rate plan mapped twice");
+    assert_eq!(store.list_channels(&pc(HTL)).await.unwrap(), listed, "failed creates left nothing");
+
+    // Codes are unique per property only.
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    let other = channel("HTL2", "BDC");
+    store.create_channel(&other).await.unwrap();
+    assert_eq!(store.list_channels(&pc("HTL2")).await.unwrap(), vec![other]);
+    assert_eq!(store.list_channels(&pc(HTL)).await.unwrap(), listed);
+    assert!(store.list_channels(&pc("NOPE")).await.unwrap().is_empty());
+}
+
+async fn case_sync_status_and_totals(store: Arc<dyn Store>) {
+    assert_eq!(store.channel_queue_totals().await.unwrap(), (0, 0), "no channels");
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    store.create_channel(&channel(HTL, "EXP")).await.unwrap();
+    assert_eq!(store.channel_queue_totals().await.unwrap(), (0, 0), "channels without status");
+    assert_eq!(store.load_sync_status(&p, &chc("BDC")).await.unwrap(), None, "never saved");
+    assert_eq!(store.load_sync_status(&p, &chc("NOPE")).await.unwrap(), None);
+    assert_eq!(store.load_sync_status(&pc("NOPE"), &chc("BDC")).await.unwrap(), None);
+
+    let now = Timestamp::now();
+    let failing = SyncStatus {
+        last_success_at: Some(secs(now, -60)),
+        last_attempt_at: Some(now),
+        pending_cells: 5,
+        consecutive_failures: 3,
+        total_failures: 11,
+        dead_letters: 2,
+        last_error: Some("HTTP 503 from OTA: <Errors><Error Code=\"187\"/></Errors>".into()),
+        requests_sent: 1234,
+    };
+    assert_not_found(store.save_sync_status(&p, &chc("NOPE"), &failing).await, "status of unknown channel");
+    assert_not_found(store.save_sync_status(&pc("NOPE"), &chc("BDC"), &failing).await, "status of unknown property");
+    store.save_sync_status(&p, &chc("BDC"), &failing).await.unwrap();
+    assert_eq!(store.load_sync_status(&p, &chc("BDC")).await.unwrap(), Some(failing.clone()), "exact round trip");
+    assert_eq!(store.load_sync_status(&p, &chc("EXP")).await.unwrap(), None, "per channel");
+
+    // Upsert: the second save replaces the first, down to the NULLs.
+    let recovered = SyncStatus { consecutive_failures: 0, last_error: None, last_success_at: Some(secs(now, 1)), ..failing.clone() };
+    store.save_sync_status(&p, &chc("BDC"), &recovered).await.unwrap();
+    assert_eq!(store.load_sync_status(&p, &chc("BDC")).await.unwrap(), Some(recovered.clone()));
+    store.save_sync_status(&p, &chc("EXP"), &SyncStatus { pending_cells: 7, dead_letters: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        store.load_sync_status(&p, &chc("EXP")).await.unwrap(),
+        Some(SyncStatus { pending_cells: 7, dead_letters: 1, ..Default::default() })
+    );
+    assert_eq!(store.channel_queue_totals().await.unwrap(), (12, 0), "pending cells of both channels; no dead letter stored yet");
+
+    // Dead letters: counted where they are stored, over every channel.
+    let letter = |channel: &str, n: i64| DeadLetter {
+        property: p.clone(),
+        channel: chc(channel),
+        created_at: secs(now, n),
+        error: format!("attempt {n}: HTTP 400 <Error ShortText=\"Invalid rate\"/>"),
+        summary: json!({"room_type": "DLX", "from": "2027-01-01", "to": "2027-01-31", "cells": 31, "n": 1.5}),
+    };
+    assert_not_found(store.insert_dead_letter(&letter("NOPE", 0)).await, "dead letter of unknown channel");
+    store.insert_dead_letter(&letter("BDC", 1)).await.unwrap();
+    store.insert_dead_letter(&letter("BDC", 2)).await.unwrap();
+    store.insert_dead_letter(&letter("EXP", 3)).await.unwrap();
+    assert_eq!(store.channel_queue_totals().await.unwrap(), (12, 3));
+
+    // Another property's channels count too.
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    store.create_channel(&channel("HTL2", "BDC")).await.unwrap();
+    store.save_sync_status(&pc("HTL2"), &chc("BDC"), &SyncStatus { pending_cells: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(store.channel_queue_totals().await.unwrap(), (112, 3));
+    assert_eq!(store.load_sync_status(&p, &chc("BDC")).await.unwrap(), Some(recovered), "same code, other property");
+}
+
+async fn case_inbound(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let t0 = Timestamp::now();
+    assert_not_found(store.insert_inbound(&inbound("BDC", "X1", "1", InboundAction::New, t0)).await, "delivery of unknown channel");
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    store.create_channel(&channel(HTL, "EXP")).await.unwrap();
+    let mut unknown_property = inbound("BDC", "X1", "1", InboundAction::New, t0);
+    unknown_property.property = pc("NOPE");
+    assert_not_found(store.insert_inbound(&unknown_property).await, "delivery of unknown property");
+    assert!(store.inbound_history(&p, &chc("BDC"), "X1").await.unwrap().is_empty());
+    assert!(store.inbound_history(&p, &chc("NOPE"), "X1").await.unwrap().is_empty());
+    assert!(store.inbound_history(&pc("NOPE"), &chc("BDC"), "X1").await.unwrap().is_empty());
+
+    // Inserted out of order: the history is by reception time, then by
+    // insertion; a revision's cancellation is another delivery than its modification.
+    let new = InboundRecord { reservation_id: Some("R1".into()), ..inbound("BDC", "X1", "2026-01-01T10:00:00", InboundAction::New, t0) };
+    let modify = InboundRecord {
+        reservation_id: Some("R1".into()),
+        ..inbound("BDC", "X1", "2026-01-01T11:00:00", InboundAction::Modify, secs(t0, 10))
+    };
+    let cancel =
+        InboundRecord { outcome: "stale".into(), ..inbound("BDC", "X1", "2026-01-01T11:00:00", InboundAction::Cancel, secs(t0, 10)) };
+    let unmapped = InboundRecord { outcome: "unmapped".into(), ..inbound("BDC", "X2", "1", InboundAction::New, secs(t0, -5)) };
+    for r in [&modify, &unmapped, &cancel, &new] {
+        store.insert_inbound(r).await.unwrap();
+    }
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "X1").await.unwrap(), vec![new.clone(), modify.clone(), cancel.clone()]);
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "X2").await.unwrap(), vec![unmapped.clone()]);
+
+    // A redelivery of the same (channel, OTA id, revision, action) conflicts,
+    // whatever it says; the same key on another channel does not.
+    let redelivery = InboundRecord { ack: "different".into(), outcome: "stale".into(), received_at: secs(t0, 20), ..new.clone() };
+    assert_conflict(store.insert_inbound(&redelivery).await, "duplicate delivery");
+    let elsewhere = InboundRecord { channel: chc("EXP"), ..new.clone() };
+    store.insert_inbound(&elsewhere).await.unwrap();
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "X1").await.unwrap(), vec![new, modify, cancel]);
+    assert_eq!(store.inbound_history(&p, &chc("EXP"), "X1").await.unwrap(), vec![elsewhere]);
+}
+
+async fn case_inbound_commit(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    let t0 = Timestamp::now();
+    let res = ota_reservation("R-OTA-1", "DLX", "BDC", "OTA-1");
+    let delivery = InboundRecord { reservation_id: Some(res.id.clone()), ..inbound("BDC", "OTA-1", "1", InboundAction::New, t0) };
+    let v_dlx = version_of(&store, "DLX").await;
+    let out = store.commit_shard(&booking_commit("DLX", v_dlx, res.clone(), delivery.clone())).await.unwrap();
+    assert_eq!((out.version, out.event_seqs.clone()), (v_dlx + 1, vec![1]));
+    assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-1").await.unwrap(), Some(res.clone()));
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![delivery.clone()]);
+    assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-2").await.unwrap(), None);
+    assert_eq!(store.find_reservation_by_external(&p, &chc("EXP"), "OTA-1").await.unwrap(), None, "source is the channel");
+    assert_eq!(store.find_reservation_by_external(&pc("NOPE"), &chc("BDC"), "OTA-1").await.unwrap(), None);
+    assert_eq!(store.find_reservation_by_external(&p, &chc("booking_com"), "BDC-4711").await.unwrap(), None, "no such reservation yet");
+
+    // The same delivery again, in a commit of another room type and in one
+    // of the same room type: Conflict, and nothing of either commit stays
+    // (no version bump, cells, reservation, event nor delivery).
+    let v_std = version_of(&store, "STD").await;
+    let dup_res = ota_reservation("R-OTA-dup", "STD", "BDC", "OTA-dup");
+    assert_conflict(store.commit_shard(&booking_commit("STD", v_std, dup_res.clone(), delivery.clone())).await, "duplicate delivery");
+    let redelivered = InboundRecord { ack: "other".into(), received_at: secs(t0, 5), ..delivery.clone() };
+    let dup_res2 = ota_reservation("R-OTA-dup2", "DLX", "BDC", "OTA-dup");
+    assert_conflict(store.commit_shard(&booking_commit("DLX", v_dlx + 1, dup_res2, redelivered)).await, "duplicate delivery");
+    let std = store.load_calendar(&p, &rtc("STD"), day(0)).await.unwrap();
+    assert_eq!(std.version, v_std);
+    assert_eq!(std.inventory.get_or_default(day(10)), InventoryDay::default());
+    assert_eq!(version_of(&store, "DLX").await, v_dlx + 1);
+    assert_eq!(store.find_reservation(&p, "R-OTA-dup").await.unwrap(), None);
+    assert_eq!(store.find_reservation(&p, "R-OTA-dup2").await.unwrap(), None);
+    assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-dup").await.unwrap(), None);
+    assert_eq!(store.events_after(&p, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![delivery.clone()]);
+
+    // A delivery of an unknown channel fails the commit the same way.
+    let stray = inbound("NOPE", "OTA-9", "1", InboundAction::New, t0);
+    assert_not_found(store.commit_shard(&booking_commit("STD", v_std, dup_res, stray)).await, "delivery of unknown channel");
+    assert_eq!(version_of(&store, "STD").await, v_std);
+
+    // A later revision with a newer reservation of the same OTA booking: the newest one is found.
+    let mut newer = ota_reservation("R-OTA-1b", "DLX", "BDC", "OTA-1");
+    newer.created_at = secs(res.created_at, 1);
+    newer.updated_at = newer.created_at;
+    let modify =
+        InboundRecord { reservation_id: Some(newer.id.clone()), ..inbound("BDC", "OTA-1", "2", InboundAction::Modify, secs(t0, 1)) };
+    store.commit_shard(&booking_commit("DLX", v_dlx + 1, newer.clone(), modify.clone())).await.unwrap();
+    assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-1").await.unwrap(), Some(newer));
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![delivery, modify]);
+}
+
+async fn case_inbound_concurrent(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    let t0 = Timestamp::now();
+    let first = inbound("BDC", "OTA-1", "1", InboundAction::New, t0);
+    let v = version_of(&store, "DLX").await;
+    store.commit_shard(&booking_commit("DLX", v, ota_reservation("R-first", "DLX", "BDC", "OTA-1"), first.clone())).await.unwrap();
+
+    // Rounds of two concurrent commits of different room types (on SQLite
+    // typically gathered into one group commit): a fresh delivery on STD,
+    // and a redelivery of `first` on DLX. The first lands whole; the second
+    // fails alone and leaves nothing.
+    const ROUNDS: i64 = 8;
+    for round in 0..ROUNDS {
+        let v_dlx = version_of(&store, "DLX").await;
+        let v_std = version_of(&store, "STD").await;
+        let ota_id = format!("OTA-S{round}");
+        let fresh = inbound("BDC", &ota_id, "1", InboundAction::New, secs(t0, round));
+        let good = booking_commit("STD", v_std, ota_reservation(&format!("R-S{round}"), "STD", "BDC", &ota_id), fresh.clone());
+        let bad = booking_commit("DLX", v_dlx, ota_reservation(&format!("R-D{round}"), "DLX", "BDC", "OTA-1"), first.clone());
+        let (s1, s2) = (store.clone(), store.clone());
+        let (good_out, bad_out) = tokio::join!(
+            tokio::spawn(async move { s1.commit_shard(&good).await }),
+            tokio::spawn(async move { s2.commit_shard(&bad).await })
+        );
+        assert_eq!(good_out.unwrap().unwrap().version, v_std + 1, "round {round}");
+        assert_conflict(bad_out.unwrap(), &format!("round {round}: redelivery"));
+        assert_eq!(version_of(&store, "DLX").await, v_dlx, "round {round}");
+        assert_eq!(store.find_reservation(&p, &format!("R-D{round}")).await.unwrap(), None);
+        assert_eq!(store.inbound_history(&p, &chc("BDC"), &ota_id).await.unwrap(), vec![fresh]);
+        assert_eq!(store.find_reservation(&p, &format!("R-S{round}")).await.unwrap().map(|r| r.external_id), Some(Some(ota_id)));
+    }
+    let std = store.load_calendar(&p, &rtc("STD"), day(0)).await.unwrap();
+    assert_eq!(std.inventory.get_or_default(day(10)).sold, 1, "each good commit wrote its cell");
+    let dlx = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(dlx.inventory.get_or_default(day(10)).sold, 1, "only the first DLX commit wrote");
+    let seqs: Vec<i64> = store.events_after(&p, 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=ROUNDS + 1).collect::<Vec<_>>(), "failed commits used no event numbers");
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![first]);
+
+    // Two commits racing with the same new delivery: exactly one wins.
+    let race = inbound("BDC", "OTA-RACE", "1", InboundAction::New, t0);
+    let v_dlx = version_of(&store, "DLX").await;
+    let v_std = version_of(&store, "STD").await;
+    let a = booking_commit("DLX", v_dlx, ota_reservation("R-RACE-D", "DLX", "BDC", "OTA-RACE"), race.clone());
+    let b = booking_commit("STD", v_std, ota_reservation("R-RACE-S", "STD", "BDC", "OTA-RACE"), race.clone());
+    let (s1, s2) = (store.clone(), store.clone());
+    let (ra, rb) =
+        tokio::join!(tokio::spawn(async move { s1.commit_shard(&a).await }), tokio::spawn(async move { s2.commit_shard(&b).await }));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.is_ok() != rb.is_ok(), "exactly one wins: {ra:?} / {rb:?}");
+    let (winner, loser) = if ra.is_ok() { ("R-RACE-D", rb) } else { ("R-RACE-S", ra) };
+    assert_conflict(loser, "the race's loser");
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-RACE").await.unwrap(), vec![race]);
+    assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-RACE").await.unwrap().map(|r| r.id), Some(winner.to_owned()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,3 +1,4 @@
+use crate::channel::ChannelFactory;
 use crate::restart::RestartPolicy;
 use saluran_domain::ports::{Clock, Publisher};
 use saluran_domain::store::Store;
@@ -17,6 +18,8 @@ pub struct Deps {
     pub max_group_commit: usize,
     /// How long a caller waits for an actor's reply.
     pub call_timeout: Duration,
+    /// Builds channel connections; `None`: channels are not run (tools).
+    pub channels: Option<Arc<dyn ChannelFactory>>,
 }
 
 impl Deps {
@@ -29,6 +32,7 @@ impl Deps {
             idle_timeout: Duration::from_secs(15 * 60),
             max_group_commit: 256,
             call_timeout: Duration::from_secs(10),
+            channels: None,
         }
     }
 }

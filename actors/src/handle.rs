@@ -120,7 +120,7 @@ impl PropertyHandle {
     }
 }
 
-pub(crate) fn answer<T, M>(r: Result<CallResult<T>, ractor::MessagingErr<M>>) -> Result<T, ActorError> {
+pub fn answer<T, M>(r: Result<CallResult<T>, ractor::MessagingErr<M>>) -> Result<T, ActorError> {
     match r {
         Ok(CallResult::Success(v)) => Ok(v),
         Ok(CallResult::Timeout) => Err(ActorError::Unavailable("the actor did not answer in time".into())),

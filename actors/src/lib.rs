@@ -11,6 +11,7 @@
 //! `PropertyHandle` without a message hop. A shard publishes a change to
 //! readers only after the store has committed it.
 
+pub mod channel;
 pub mod deps;
 pub mod error;
 pub mod handle;

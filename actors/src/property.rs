@@ -1,6 +1,7 @@
 //! Property: routes setup and ARI commands for one property, supervises one
 //! InventoryShard per room type, and passivates itself when idle.
 
+use crate::channel::{ChannelActor, ChannelArgs, ChannelMsg};
 use crate::deps::Deps;
 use crate::error::{ActorError, ShardError};
 use crate::handle::{answer, CalendarView, PropertyHandle, Registry};
@@ -10,9 +11,10 @@ use parking_lot::RwLock;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::channel::ChannelConfig;
 use saluran_domain::property::{PropertyConfig, RatePlan, Room, RoomType};
 use saluran_domain::store::Intent;
-use saluran_domain::{DomainError, PropertyCode, RoomTypeCode};
+use saluran_domain::{ChannelCode, DomainError, PropertyCode, RoomTypeCode};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,6 +43,25 @@ pub enum PropertyMsg {
     RestartShard {
         room_type: RoomTypeCode,
     },
+    /// A shard committed changes to these dates (forwarded to channels).
+    Committed {
+        room_type: RoomTypeCode,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+        urgent: bool,
+    },
+    /// Starts (or restarts) the actor of a channel connection.
+    StartChannel {
+        config: Box<ChannelConfig>,
+        reply: RpcReplyPort<Result<(), ActorError>>,
+    },
+    ChannelStatus {
+        code: ChannelCode,
+        reply: RpcReplyPort<Option<ActorRef<ChannelMsg>>>,
+    },
+    RestartChannel {
+        code: ChannelCode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +83,9 @@ pub struct PropertyState {
     registry: Registry,
     name_prefix: String,
     shard_ids: HashMap<ActorId, RoomTypeCode>,
+    channels: HashMap<ChannelCode, ActorRef<ChannelMsg>>,
+    channel_ids: HashMap<ActorId, ChannelCode>,
+    channel_configs: HashMap<ChannelCode, ChannelConfig>,
     restarts: HashMap<RoomTypeCode, RestartHistory>,
     stopping: bool,
 }
@@ -89,11 +113,21 @@ impl Actor for PropertyActor {
             registry: args.registry,
             name_prefix: args.name_prefix,
             shard_ids: HashMap::new(),
+            channels: HashMap::new(),
+            channel_ids: HashMap::new(),
+            channel_configs: HashMap::new(),
             restarts: HashMap::new(),
             stopping: false,
         };
         for rt in room_types {
             spawn_shard(&myself, &mut state, rt, None).await?;
+        }
+        if state.deps.channels.is_some() {
+            for config in state.deps.store.list_channels(&code).await? {
+                if let Err(e) = spawn_channel(&myself, &mut state, config).await {
+                    tracing::error!(property = %code, error = %e, "channel did not start");
+                }
+            }
         }
         // Finish what a crash interrupted before taking new work, and only
         // then become visible to requests.
@@ -147,8 +181,30 @@ impl Actor for PropertyActor {
                 let r = apply_ari(state, updates).await;
                 let _ = reply.send(r);
             }
+            PropertyMsg::Committed { room_type, from, to, urgent } => {
+                for ch in state.channels.values() {
+                    let _ = ch.send_message(ChannelMsg::Dirty { room_type: room_type.clone(), from, to, urgent });
+                }
+            }
+            PropertyMsg::StartChannel { config, reply } => {
+                let r = spawn_channel(&myself, state, *config).await.map_err(|e| ActorError::Unavailable(e.to_string()));
+                let _ = reply.send(r);
+            }
+            PropertyMsg::ChannelStatus { code, reply } => {
+                let _ = reply.send(state.channels.get(&code).cloned());
+            }
+            PropertyMsg::RestartChannel { code } => {
+                if let Some(config) = state.channel_configs.get(&code).cloned() {
+                    if let Err(e) = spawn_channel(&myself, state, config).await {
+                        tracing::error!(property = %state.handle.code(), channel = %code, error = %e, "channel restart failed");
+                        schedule_channel_restart(&myself, state, code, &e.to_string())?;
+                    }
+                }
+            }
             PropertyMsg::Tick => {
-                if state.handle.idle_for() >= state.deps.idle_timeout {
+                // A property with channel connections is in use: it keeps
+                // pushing and reconciling, so it never passivates.
+                if state.channels.is_empty() && state.handle.idle_for() >= state.deps.idle_timeout {
                     tracing::info!(property = %state.handle.code(), "passivating idle property");
                     state.registry.remove(&state.handle);
                     myself.stop(Some("idle".into()));
@@ -171,12 +227,28 @@ impl Actor for PropertyActor {
         state: &mut PropertyState,
     ) -> Result<(), ActorProcessingErr> {
         match evt {
+            SupervisionEvent::ActorFailed(cell, err) if state.channel_ids.contains_key(&cell.get_id()) => {
+                if let Some(code) = state.channel_ids.remove(&cell.get_id()) {
+                    state.channels.remove(&code);
+                    tracing::error!(property = %state.handle.code(), channel = %code, error = %err, "channel actor failed");
+                    metrics::counter!("saluran_actor_restarts_total", "actor" => "channel").increment(1);
+                    schedule_channel_restart(&myself, state, code, &err.to_string())?;
+                }
+            }
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(rt) = state.shard_ids.remove(&cell.get_id()) {
                     state.handle.clear_shard_actor(rt.as_str());
                     tracing::error!(property = %state.handle.code(), room_type = %rt, error = %err, "inventory shard failed");
                     metrics::counter!("saluran_actor_restarts_total", "actor" => "shard").increment(1);
                     schedule_restart(&myself, state, rt, &err.to_string())?;
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) if state.channel_ids.contains_key(&cell.get_id()) => {
+                if let Some(code) = state.channel_ids.remove(&cell.get_id()) {
+                    state.channels.remove(&code);
+                    if !state.stopping {
+                        schedule_channel_restart(&myself, state, code, "stopped")?;
+                    }
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
@@ -212,6 +284,50 @@ fn schedule_restart(
     }
 }
 
+fn schedule_channel_restart(
+    myself: &ActorRef<PropertyMsg>,
+    state: &mut PropertyState,
+    code: ChannelCode,
+    why: &str,
+) -> Result<(), ActorProcessingErr> {
+    let policy = state.deps.restart;
+    let key = RoomTypeCode::parse(format!("channel.{code}"))
+        .unwrap_or_else(|_| RoomTypeCode::parse("channel").unwrap_or_else(|_| unreachable!()));
+    match state.restarts.entry(key).or_default().on_failure(&policy, Instant::now()) {
+        Some(delay) => {
+            myself.send_after(delay, move || PropertyMsg::RestartChannel { code });
+            Ok(())
+        }
+        None => Err(format!("channel {code} failed more than {} times in {:?} (last: {why})", policy.max_restarts, policy.window).into()),
+    }
+}
+
+async fn spawn_channel(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState, config: ChannelConfig) -> Result<(), ActorProcessingErr> {
+    let Some(factory) = state.deps.channels.clone() else {
+        return Err("channels are not enabled in this process".into());
+    };
+    if let Some(old) = state.channels.remove(&config.code) {
+        state.channel_ids.remove(&old.get_id());
+        old.stop(Some("replaced".into()));
+    }
+    let wiring = factory.build(&config)?;
+    let code = config.code.clone();
+    state.channel_configs.insert(code.clone(), config.clone());
+    let args = ChannelArgs {
+        config,
+        handle: state.handle.clone(),
+        transport: wiring.transport,
+        policy: wiring.policy,
+        account_limiter: wiring.account_limiter,
+        deps: state.deps.clone(),
+    };
+    let name = format!("{}channel:{}:{}", state.name_prefix, state.handle.code(), code);
+    let (actor, _) = Actor::spawn_linked(Some(name), ChannelActor, args, myself.get_cell()).await?;
+    state.channel_ids.insert(actor.get_id(), code.clone());
+    state.channels.insert(code, actor);
+    Ok(())
+}
+
 async fn spawn_shard(
     myself: &ActorRef<PropertyMsg>,
     state: &mut PropertyState,
@@ -226,7 +342,13 @@ async fn spawn_shard(
         .or_else(|| state.handle.shard_view(rt.as_str()))
         .unwrap_or_else(|| Arc::new(RwLock::new(RoomTypeCalendar::new(room_type, plans))));
     let name = format!("{}{}", state.name_prefix, InventoryShard::actor_name(state.handle.code().as_str(), rt.as_str()));
-    let args = ShardArgs { property: cfg.property.clone(), room_type: rt.clone(), view: view.clone(), deps: state.deps.clone() };
+    let args = ShardArgs {
+        property: cfg.property.clone(),
+        room_type: rt.clone(),
+        view: view.clone(),
+        deps: state.deps.clone(),
+        parent: Some(myself.clone()),
+    };
     let (shard, _) = Actor::spawn_linked(Some(name), InventoryShard, args, myself.get_cell()).await?;
     state.shard_ids.insert(shard.get_id(), rt.clone());
     state.handle.set_shard(rt, Some(shard), view);

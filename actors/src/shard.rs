@@ -12,13 +12,16 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use saluran_domain::ari::{plan_changes, AriUpdate, CellChanges};
 use saluran_domain::availability::{Overlay, Quote, Unavailable};
 use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRecord};
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::store::{NewEvent, ShardCommit, StoreError};
+use saluran_domain::ChannelCode;
 use saluran_domain::RoomTypeCode;
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How often a commit is re-evaluated when another node keeps winning.
@@ -42,6 +45,31 @@ pub struct BookingCommand {
     pub allow_overbooking: bool,
 }
 
+/// Builds the OTA's acknowledgement for a delivery, given our reservation
+/// id (the ack is stored with the delivery, so it must be known before the
+/// commit).
+pub type AckBuilder = Arc<dyn Fn(Option<&str>) -> String + Send + Sync>;
+
+/// One OTA delivery (one room line of one revision), already mapped.
+pub struct ChannelDelivery {
+    pub channel: ChannelCode,
+    pub ota_reservation_id: String,
+    pub revision: String,
+    pub action: InboundAction,
+    /// The booking as the OTA states it (none for a cancellation).
+    pub request: Option<BookingRequest>,
+    pub ack: AckBuilder,
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    pub ack: String,
+    pub reservation_id: Option<String>,
+    /// `applied`, `overbooked`, `stale`, `replayed`.
+    pub outcome: &'static str,
+}
+
 pub enum ShardMsg {
     Book {
         booking: BookingCommand,
@@ -50,6 +78,12 @@ pub enum ShardMsg {
     Cancel {
         id: String,
         reply: RpcReplyPort<Result<Reservation, ShardError>>,
+    },
+    /// An OTA booking delivery: new, modify or cancel, applied exactly once
+    /// per (channel, OTA id, revision, action) and in any order (I1).
+    Deliver {
+        delivery: ChannelDelivery,
+        reply: RpcReplyPort<Result<DeliveryOutcome, ShardError>>,
     },
     ApplyAri {
         updates: Vec<AriUpdate>,
@@ -69,6 +103,7 @@ pub enum ShardMsg {
 enum Op {
     Book(BookingCommand, RpcReplyPort<Result<Reservation, ShardError>>),
     Cancel(String, RpcReplyPort<Result<Reservation, ShardError>>),
+    Deliver(Box<ChannelDelivery>, RpcReplyPort<Result<DeliveryOutcome, ShardError>>),
     Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
 }
 
@@ -77,9 +112,12 @@ pub struct ShardArgs {
     pub room_type: RoomTypeCode,
     pub view: CalendarView,
     pub deps: Deps,
+    /// Told of every committed change (it feeds the channels).
+    pub parent: Option<ActorRef<crate::property::PropertyMsg>>,
 }
 
 pub struct ShardState {
+    parent: Option<ActorRef<crate::property::PropertyMsg>>,
     property: Property,
     room_type: RoomTypeCode,
     view: CalendarView,
@@ -112,6 +150,7 @@ impl Actor for InventoryShard {
         let cal = load(&args.deps, &args.property, &args.room_type).await?;
         *args.view.write() = cal;
         Ok(ShardState {
+            parent: args.parent,
             property: args.property,
             room_type: args.room_type,
             view: args.view,
@@ -131,6 +170,7 @@ impl Actor for InventoryShard {
         let op = match msg {
             ShardMsg::Book { booking, reply } => Op::Book(booking, reply),
             ShardMsg::Cancel { id, reply } => Op::Cancel(id, reply),
+            ShardMsg::Deliver { delivery, reply } => Op::Deliver(Box::new(delivery), reply),
             ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
             ShardMsg::Flush => {
                 state.flush_scheduled = false;
@@ -171,10 +211,13 @@ struct Evaluation {
     reservations: Vec<Reservation>,
     events: Vec<NewEvent>,
     intents: Vec<String>,
+    inbound: Vec<InboundRecord>,
+    /// Room-type date spans whose availability changed (for channels).
     results: Vec<OpResult>,
 }
 
 enum OpResult {
+    Delivery(Result<DeliveryOutcome, ShardError>),
     Reservation(Box<Result<Reservation, ShardError>>),
     Ari(Result<AriApplied, ShardError>),
 }
@@ -198,14 +241,48 @@ async fn flush(state: &mut ShardState) {
         }
     }
 
+    // Deliveries need the booking's history and our reservation for it.
+    let mut deliveries: HashMap<(ChannelCode, String), (Vec<InboundRecord>, Option<Reservation>)> = HashMap::new();
+    for op in &ops {
+        if let Op::Deliver(d, _) = op {
+            let key = (d.channel.clone(), d.ota_reservation_id.clone());
+            if let std::collections::hash_map::Entry::Vacant(e) = deliveries.entry(key) {
+                let store = &state.deps.store;
+                let read = async {
+                    let history = store.inbound_history(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
+                    let existing = store.find_reservation_by_external(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
+                    Ok::<_, StoreError>((history, existing))
+                };
+                match read.await {
+                    Ok(v) => {
+                        e.insert(v);
+                    }
+                    Err(err) => {
+                        // Deciding without the history could apply a
+                        // delivery twice: answer everyone "retry" instead.
+                        let err = ShardError::from(err);
+                        for op in ops {
+                            reply_err(op, err.clone());
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     let mut attempt = 0;
     let final_result: Result<(Evaluation, i64, Vec<i64>), ShardError> = loop {
         attempt += 1;
         let eval = {
             let cal = state.view.read();
-            evaluate(state, &cal, &ops, &known)
+            evaluate(state, &cal, &ops, &known, &deliveries)
         };
-        let nothing_to_write = eval.changes.is_empty() && eval.reservations.is_empty() && eval.events.is_empty() && eval.intents.is_empty();
+        let nothing_to_write = eval.changes.is_empty()
+            && eval.reservations.is_empty()
+            && eval.events.is_empty()
+            && eval.intents.is_empty()
+            && eval.inbound.is_empty();
         if nothing_to_write {
             let v = state.view.read().version;
             break Ok((eval, v, Vec::new()));
@@ -218,6 +295,7 @@ async fn flush(state: &mut ShardState) {
             reservations: eval.reservations.clone(),
             events: eval.events.clone(),
             intents_done: eval.intents.clone(),
+            inbound: eval.inbound.clone(),
         };
         match state.deps.store.commit_shard(&commit).await {
             Ok(outcome) => break Ok((eval, outcome.version, outcome.event_seqs)),
@@ -239,6 +317,11 @@ async fn flush(state: &mut ShardState) {
                 let mut cal = state.view.write();
                 eval.changes.apply_to(&mut cal);
                 cal.version = version;
+            }
+            if let (Some(parent), Some((from, to))) = (&state.parent, eval.changes.date_span()) {
+                let urgent = eval.events.iter().any(|e| e.kind == "overbooking");
+                let _ =
+                    parent.send_message(crate::property::PropertyMsg::Committed { room_type: state.room_type.clone(), from, to, urgent });
             }
             for (ev, seq) in eval.events.iter().zip(seqs.iter()) {
                 state.deps.publisher.publish(CommittedEvent {
@@ -272,6 +355,9 @@ fn reply(op: Op, result: Option<OpResult>) {
         (Op::Ari(_, _, r), Some(OpResult::Ari(v))) => {
             let _ = r.send(v);
         }
+        (Op::Deliver(_, r), Some(OpResult::Delivery(v))) => {
+            let _ = r.send(v);
+        }
         (op, _) => reply_err(op, ShardError::Store("internal: result mismatch".into())),
     }
 }
@@ -284,10 +370,21 @@ fn reply_err(op: Op, e: ShardError) {
         Op::Ari(_, _, r) => {
             let _ = r.send(Err(e));
         }
+        Op::Deliver(_, r) => {
+            let _ = r.send(Err(e));
+        }
     }
 }
 
-fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &HashMap<String, Option<Reservation>>) -> Evaluation {
+type DeliveryContext = HashMap<(ChannelCode, String), (Vec<InboundRecord>, Option<Reservation>)>;
+
+fn evaluate(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ops: &[Op],
+    known: &HashMap<String, Option<Reservation>>,
+    deliveries: &DeliveryContext,
+) -> Evaluation {
     let mut ev = Evaluation::default();
     let now = state.deps.clock.now();
     for op in ops {
@@ -295,6 +392,10 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Hash
             Op::Book(cmd, _) => {
                 let r = book(state, cal, &mut ev, cmd, now);
                 ev.results.push(OpResult::Reservation(Box::new(r)));
+            }
+            Op::Deliver(d, _) => {
+                let r = deliver(state, cal, &mut ev, d, deliveries, now);
+                ev.results.push(OpResult::Delivery(r));
             }
             Op::Cancel(id, _) => {
                 let current = ev
@@ -358,6 +459,45 @@ fn book(
     cmd: &BookingCommand,
     now: jiff::Timestamp,
 ) -> Result<Reservation, ShardError> {
+    book_with_id(state, cal, ev, cmd, uuid::Uuid::now_v7().to_string(), now)
+}
+
+/// Takes one room on every night of the stay; for OTA bookings past
+/// availability, flags the overbooking and closes the oversold nights
+/// (stop-sell, pushed to every channel at once: I2).
+fn take_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, req: &BookingRequest, close_when_oversold: bool) -> bool {
+    let mut overbooked = false;
+    for d in req.stay.night_dates().days() {
+        let mut inv = ev.changes.inventory_day(cal, d);
+        inv.sold = inv.sold.saturating_add(1);
+        let available = inv.available(cal.room_type.physical_rooms);
+        if available < 0 {
+            overbooked = true;
+        }
+        if close_when_oversold && available <= 0 && overbooked {
+            inv.stop_sell = true;
+        }
+        ev.changes.inventory.insert(d, inv);
+    }
+    overbooked
+}
+
+fn release_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, res: &Reservation) {
+    for d in res.stay().night_dates().days() {
+        let mut inv = ev.changes.inventory_day(cal, d);
+        inv.sold = inv.sold.saturating_sub(1);
+        ev.changes.inventory.insert(d, inv);
+    }
+}
+
+fn book_with_id(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ev: &mut Evaluation,
+    cmd: &BookingCommand,
+    id: String,
+    now: jiff::Timestamp,
+) -> Result<Reservation, ShardError> {
     let req = &cmd.request;
     let overlay = Overlay { cal, pending: Some(&ev.changes) };
     let quote: Quote = match overlay.quote(&req.rate_plan, req.stay, req.adults, 1) {
@@ -366,17 +506,9 @@ fn book(
         Err(why) if !cmd.allow_overbooking => return Err(ShardError::Unavailable(why)),
         Err(_) => lenient_quote(&overlay, req),
     };
-    let mut overbooked = false;
-    for d in req.stay.night_dates().days() {
-        let mut inv = ev.changes.inventory_day(cal, d);
-        inv.sold = inv.sold.saturating_add(1);
-        if inv.available(cal.room_type.physical_rooms) < 0 {
-            overbooked = true;
-        }
-        ev.changes.inventory.insert(d, inv);
-    }
+    let overbooked = take_nights(cal, ev, req, cmd.allow_overbooking);
     let res = Reservation {
-        id: uuid::Uuid::now_v7().to_string(),
+        id,
         property: state.property.code.clone(),
         room_type: req.room_type.clone(),
         rate_plan: req.rate_plan.clone(),
@@ -426,4 +558,166 @@ fn lenient_quote(overlay: &Overlay<'_>, req: &BookingRequest) -> Quote {
         nightly.push(NightlyRate { date: d, rate });
     }
     Quote { room_type: req.room_type.clone(), rate_plan: req.rate_plan.clone(), available: 0, nightly, total }
+}
+
+fn quote_leniently(cal: &RoomTypeCalendar, ev: &Evaluation, req: &BookingRequest) -> Quote {
+    let overlay = Overlay { cal, pending: Some(&ev.changes) };
+    overlay.quote(&req.rate_plan, req.stay, req.adults, i32::MIN).unwrap_or_else(|_| lenient_quote(&overlay, req))
+}
+
+/// Applies one OTA delivery in the order-independent way of
+/// `saluran_domain::channel::decide`.
+fn deliver(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ev: &mut Evaluation,
+    d: &ChannelDelivery,
+    ctx: &DeliveryContext,
+    now: jiff::Timestamp,
+) -> Result<DeliveryOutcome, ShardError> {
+    let key = (d.channel.clone(), d.ota_reservation_id.clone());
+    let (stored_history, stored_res) = ctx.get(&key).cloned().unwrap_or_default();
+    let mut history = stored_history;
+    history.extend(ev.inbound.iter().filter(|r| r.channel == d.channel && r.ota_reservation_id == d.ota_reservation_id).cloned());
+    let existing = ev
+        .reservations
+        .iter()
+        .rev()
+        .find(|r| r.source == d.channel.as_str() && r.external_id.as_deref() == Some(d.ota_reservation_id.as_str()))
+        .cloned()
+        .or(stored_res);
+    let record = |outcome: &str, reservation_id: Option<String>, ack: &str| InboundRecord {
+        property: state.property.code.clone(),
+        channel: d.channel.clone(),
+        ota_reservation_id: d.ota_reservation_id.clone(),
+        revision: d.revision.clone(),
+        action: d.action,
+        reservation_id,
+        outcome: outcome.to_owned(),
+        ack: ack.to_owned(),
+        received_at: now,
+    };
+    let request = || -> Result<&BookingRequest, ShardError> {
+        let req = d.request.as_ref().ok_or_else(|| saluran_domain::DomainError::invalid("booking", "a booking without a room"))?;
+        if req.room_type != state.room_type {
+            return Err(saluran_domain::DomainError::invalid("room_type", "delivered to the wrong inventory shard").into());
+        }
+        Ok(req)
+    };
+    let outcome = match decide(&history, d.action, &d.revision) {
+        InboundDecision::Replay(ack) => {
+            return Ok(DeliveryOutcome { ack, reservation_id: existing.map(|r| r.id), outcome: "replayed" });
+        }
+        InboundDecision::Stale => {
+            let id = existing.as_ref().map(|r| r.id.clone());
+            let ack = (d.ack)(id.as_deref());
+            ev.inbound.push(record("stale", id.clone(), &ack));
+            DeliveryOutcome { ack, reservation_id: id, outcome: "stale" }
+        }
+        InboundDecision::Create => {
+            let req = request()?.clone();
+            let cmd = BookingCommand {
+                request: req,
+                source: d.channel.to_string(),
+                external_id: Some(d.ota_reservation_id.clone()),
+                allow_overbooking: true,
+            };
+            let res = book_with_id(state, cal, ev, &cmd, uuid::Uuid::now_v7().to_string(), now)?;
+            let ack = (d.ack)(Some(&res.id));
+            let outcome = if res.overbooked { "overbooked" } else { "applied" };
+            ev.inbound.push(record(outcome, Some(res.id.clone()), &ack));
+            DeliveryOutcome { ack, reservation_id: Some(res.id), outcome }
+        }
+        InboundDecision::CreateCancelled => {
+            let req = request()?.clone();
+            let quote = quote_leniently(cal, ev, &req);
+            let res = Reservation {
+                id: uuid::Uuid::now_v7().to_string(),
+                property: state.property.code.clone(),
+                room_type: req.room_type.clone(),
+                rate_plan: req.rate_plan.clone(),
+                check_in: req.stay.check_in,
+                check_out: req.stay.check_out,
+                adults: req.adults,
+                guest_name: req.guest_name.clone(),
+                status: ReservationStatus::Cancelled,
+                currency: state.property.currency,
+                total: quote.total,
+                nightly: quote.nightly,
+                source: d.channel.to_string(),
+                external_id: Some(d.ota_reservation_id.clone()),
+                revision: 1,
+                overbooked: false,
+                created_at: now,
+                updated_at: now,
+            };
+            let ack = (d.ack)(Some(&res.id));
+            ev.inbound.push(record("applied", Some(res.id.clone()), &ack));
+            ev.reservations.push(res.clone());
+            DeliveryOutcome { ack, reservation_id: Some(res.id), outcome: "applied" }
+        }
+        InboundDecision::Modify => {
+            let req = request()?.clone();
+            let Some(mut res) = existing else {
+                return Err(ShardError::ReservationNotFound(d.ota_reservation_id.clone()));
+            };
+            if res.is_active() {
+                release_nights(cal, ev, &res);
+            }
+            let quote = quote_leniently(cal, ev, &req);
+            let overbooked = take_nights(cal, ev, &req, true);
+            res.rate_plan = req.rate_plan.clone();
+            res.check_in = req.stay.check_in;
+            res.check_out = req.stay.check_out;
+            res.adults = req.adults;
+            res.guest_name = req.guest_name.clone();
+            res.total = quote.total;
+            res.nightly = quote.nightly;
+            res.status = ReservationStatus::Confirmed;
+            res.overbooked = overbooked;
+            res.revision += 1;
+            res.updated_at = now;
+            ev.events.push(NewEvent {
+                kind: "booking.modified".into(),
+                payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out, "source": res.source, "overbooked": overbooked}),
+            });
+            if overbooked {
+                metrics::counter!("saluran_overbookings_total").increment(1);
+                ev.events.push(NewEvent {
+                    kind: "overbooking".into(),
+                    payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
+                });
+            }
+            let ack = (d.ack)(Some(&res.id));
+            let outcome = if overbooked { "overbooked" } else { "applied" };
+            ev.inbound.push(record(outcome, Some(res.id.clone()), &ack));
+            ev.reservations.push(res.clone());
+            DeliveryOutcome { ack, reservation_id: Some(res.id), outcome }
+        }
+        InboundDecision::Cancel => {
+            let id = match existing {
+                Some(mut res) => {
+                    if res.is_active() {
+                        release_nights(cal, ev, &res);
+                        res.status = ReservationStatus::Cancelled;
+                        res.revision += 1;
+                        res.updated_at = now;
+                        ev.events.push(NewEvent {
+                            kind: "booking.cancelled".into(),
+                            payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out, "source": res.source}),
+                        });
+                        ev.reservations.push(res.clone());
+                    }
+                    Some(res.id)
+                }
+                // Cancelled before we ever saw it: remembered, so a late
+                // delivery of the booking is stored cancelled.
+                None => None,
+            };
+            let ack = (d.ack)(id.as_deref());
+            ev.inbound.push(record("applied", id.clone(), &ack));
+            DeliveryOutcome { ack, reservation_id: id, outcome: "applied" }
+        }
+    };
+    Ok(outcome)
 }

@@ -69,6 +69,9 @@ code_type!(
     /// A room's number, unique within its property.
     RoomNumber, "number", 16);
 code_type!(
+    /// A channel connection's code (property × OTA), unique within its property.
+    ChannelCode, "code", 32);
+code_type!(
     /// A tenant (hotel group) in SaaS mode; `default` in standalone mode.
     TenantCode, "tenant", 64);
 

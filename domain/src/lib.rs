@@ -5,6 +5,7 @@
 pub mod ari;
 pub mod availability;
 pub mod calendar;
+pub mod channel;
 pub mod codes;
 pub mod dates;
 pub mod error;
@@ -14,7 +15,7 @@ pub mod property;
 pub mod reservation;
 pub mod store;
 
-pub use codes::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+pub use codes::{ChannelCode, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
 pub use dates::{DateRange, StayRange, Weekdays};
 pub use error::DomainError;
 pub use money::{Currency, Money, Rate};

@@ -3,7 +3,8 @@
 
 use crate::ari::CellChanges;
 use crate::calendar::RoomTypeCalendar;
-use crate::codes::{PropertyCode, RoomNumber, RoomTypeCode};
+use crate::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
+use crate::codes::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode};
 use crate::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType, TokenScope};
 use crate::reservation::Reservation;
 use async_trait::async_trait;
@@ -60,6 +61,9 @@ pub struct ShardCommit {
     /// Intents (multi-room-type operations) this commit completes for this
     /// room type.
     pub intents_done: Vec<String>,
+    /// OTA deliveries this commit applies, recorded in the same transaction
+    /// as their effect (unique per channel, OTA id, revision and action).
+    pub inbound: Vec<InboundRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,4 +134,33 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError>;
     async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+
+    // Channels (property × OTA connections).
+    /// A duplicate (property, code) is `Conflict`; mappings are stored with it.
+    async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError>;
+    async fn list_channels(&self, property: &PropertyCode) -> Result<Vec<ChannelConfig>, StoreError>;
+    async fn save_sync_status(&self, property: &PropertyCode, channel: &ChannelCode, status: &SyncStatus) -> Result<(), StoreError>;
+    /// `None` when never saved.
+    async fn load_sync_status(&self, property: &PropertyCode, channel: &ChannelCode) -> Result<Option<SyncStatus>, StoreError>;
+    async fn insert_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+    /// Σ pending cells and Σ dead letters over every channel (for /health).
+    async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError>;
+    /// Every recorded delivery of one OTA booking, oldest first.
+    async fn inbound_history(
+        &self,
+        property: &PropertyCode,
+        channel: &ChannelCode,
+        ota_reservation_id: &str,
+    ) -> Result<Vec<InboundRecord>, StoreError>;
+    /// Records a delivery that changes no inventory (stale, unmapped).
+    /// A duplicate (channel, OTA id, revision, action) is `Conflict`.
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError>;
+    /// The reservation made from an OTA booking (source = channel code,
+    /// external_id = OTA reservation id), if any.
+    async fn find_reservation_by_external(
+        &self,
+        property: &PropertyCode,
+        channel: &ChannelCode,
+        ota_reservation_id: &str,
+    ) -> Result<Option<Reservation>, StoreError>;
 }

@@ -2,6 +2,7 @@
 //! caller's scope, and talk to the actor tree or the store.
 
 pub mod ari;
+pub mod channels;
 pub mod error;
 pub mod idempotency;
 pub mod ops;
@@ -47,10 +48,13 @@ pub fn router(app: App) -> Router {
         .route("/properties/{property}/reservations", post(reservations::create))
         .route("/properties/{property}/reservations/{id}", get(reservations::get_one))
         .route("/properties/{property}/reservations/{id}/cancel", post(reservations::cancel))
+        .route("/properties/{property}/channels", post(channels::create))
+        .route("/properties/{property}/channels/{channel}", get(channels::get_one))
         .layer(middleware::from_fn_with_state(app.clone(), idempotency::layer));
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(ops::openapi))
+        .route("/webhooks/opentravel/{property}/{channel}", post(channels::opentravel_webhook))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)

@@ -31,8 +31,10 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
         },
     };
     let storage = if storage_ok(&app) { "ok" } else { "error" };
-    // Channel pushes come with the channel manager; none are queued yet.
-    let (queue_pending, queue_failed) = (0, 0);
+    let (queue_pending, queue_failed) = match tokio::time::timeout(CHECK_TIMEOUT, app.store.channel_queue_totals()).await {
+        Ok(Ok(t)) => t,
+        _ => (0, 0),
+    };
     let healthy = database == "ok" && storage == "ok";
     let status = if !healthy {
         "error"

@@ -13,13 +13,15 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::store::{Store, StoreError};
-use saluran_domain::{Currency, PropertyCode, RatePlanCode, RoomTypeCode, TenantCode};
+use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomTypeCode, TenantCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -98,19 +100,35 @@ pub(crate) struct EmbeddedMigration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[EmbeddedMigration {
-    version: 1,
-    description: "init",
-    file: "0001_init.sql",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
+    EmbeddedMigration {
+        version: 1,
+        description: "init",
+        file: "0001_init.sql",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    EmbeddedMigration {
+        version: 2,
+        description: "channels",
+        file: "0002_channels.sql",
+        sql: include_str!("../../migrations/sqlite/0002_channels.sql"),
+    },
+];
 
-pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[EmbeddedMigration {
-    version: 1,
-    description: "init",
-    file: "0001_init.sql",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
+    EmbeddedMigration {
+        version: 1,
+        description: "init",
+        file: "0001_init.sql",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    EmbeddedMigration {
+        version: 2,
+        description: "channels",
+        file: "0002_channels.sql",
+        sql: include_str!("../../migrations/postgres/0002_channels.sql"),
+    },
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [EmbeddedMigration]);
@@ -416,6 +434,140 @@ pub(crate) fn group_intents(rows: Vec<(String, String, String, String)>) -> Resu
         }
     }
     Ok(out)
+}
+
+/// `Option<Timestamp>` ↔ nullable unix nanoseconds.
+pub(crate) fn opt_ts_to_nanos(t: Option<Timestamp>) -> Result<Option<i64>, StoreError> {
+    t.map(ts_to_nanos).transpose()
+}
+
+pub(crate) fn opt_ts_from_nanos(n: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    n.map(ts_from_nanos).transpose()
+}
+
+/// A `channels` row joined with its property's code.
+pub(crate) struct ChannelRow {
+    pub id: i64,
+    pub property: String,
+    pub code: String,
+    pub profile: String,
+    pub preset: String,
+    pub endpoint: String,
+    pub hotel_code: String,
+    pub sealed_credentials: Vec<u8>,
+    pub webhook_username: String,
+    pub sealed_webhook_secret: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl ChannelRow {
+    fn into_domain(self, mappings: Vec<Mapping>) -> Result<ChannelConfig, StoreError> {
+        Ok(ChannelConfig {
+            property: parse_code(PropertyCode::try_from, self.property)?,
+            profile: Profile::parse(&self.profile).ok_or_else(|| corrupt(format!("channel {}: profile {:?}", self.code, self.profile)))?,
+            code: parse_code(ChannelCode::try_from, self.code)?,
+            preset: self.preset,
+            endpoint: self.endpoint,
+            hotel_code: self.hotel_code,
+            sealed_credentials: self.sealed_credentials,
+            webhook_username: self.webhook_username,
+            sealed_webhook_secret: self.sealed_webhook_secret,
+            mappings,
+            created_at: ts_from_nanos(self.created_at)?,
+        })
+    }
+}
+
+/// A `channel_mappings` row: channel id, room type, rate plan, OTA room, OTA rate.
+pub(crate) type MappingRow = (i64, String, String, String, String);
+
+/// Puts each channel's mappings (`mappings` ordered by channel, then
+/// ordinal) into it, keeping the channels' order.
+pub(crate) fn assemble_channels(channels: Vec<ChannelRow>, mappings: Vec<MappingRow>) -> Result<Vec<ChannelConfig>, StoreError> {
+    let mut by_channel: HashMap<i64, Vec<Mapping>> = HashMap::new();
+    for (channel_id, room_type, rate_plan, ota_room, ota_rate) in mappings {
+        by_channel.entry(channel_id).or_default().push(Mapping {
+            room_type: parse_code(RoomTypeCode::try_from, room_type)?,
+            rate_plan: parse_code(RatePlanCode::try_from, rate_plan)?,
+            ota_room,
+            ota_rate,
+        });
+    }
+    channels
+        .into_iter()
+        .map(|c| {
+            let mappings = by_channel.remove(&c.id).unwrap_or_default();
+            c.into_domain(mappings)
+        })
+        .collect()
+}
+
+/// A `channel_sync_status` row.
+pub(crate) struct SyncStatusRow {
+    pub pending_cells: i64,
+    pub consecutive_failures: i64,
+    pub total_failures: i64,
+    pub dead_letters: i64,
+    pub requests_sent: i64,
+    pub last_success_at: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+impl SyncStatusRow {
+    pub fn into_domain(self) -> Result<SyncStatus, StoreError> {
+        Ok(SyncStatus {
+            last_success_at: opt_ts_from_nanos(self.last_success_at)?,
+            last_attempt_at: opt_ts_from_nanos(self.last_attempt_at)?,
+            pending_cells: self.pending_cells,
+            consecutive_failures: self.consecutive_failures,
+            total_failures: self.total_failures,
+            dead_letters: self.dead_letters,
+            last_error: self.last_error,
+            requests_sent: self.requests_sent,
+        })
+    }
+}
+
+/// An `inbound_bookings` row joined with its property's and channel's codes.
+pub(crate) struct InboundRow {
+    pub property: String,
+    pub channel: String,
+    pub ota_reservation_id: String,
+    pub revision: String,
+    pub action: String,
+    pub reservation_id: Option<String>,
+    pub outcome: String,
+    pub ack: String,
+    pub received_at: i64,
+}
+
+impl InboundRow {
+    pub fn into_domain(self) -> Result<InboundRecord, StoreError> {
+        Ok(InboundRecord {
+            property: parse_code(PropertyCode::try_from, self.property)?,
+            channel: parse_code(ChannelCode::try_from, self.channel)?,
+            action: InboundAction::parse(&self.action).ok_or_else(|| corrupt(format!("inbound action {:?}", self.action)))?,
+            ota_reservation_id: self.ota_reservation_id,
+            revision: self.revision,
+            reservation_id: self.reservation_id,
+            outcome: self.outcome,
+            ack: self.ack,
+            received_at: ts_from_nanos(self.received_at)?,
+        })
+    }
+}
+
+/// What a duplicate inbound delivery conflicts on, for `Conflict`.
+pub(crate) fn inbound_key(r: &InboundRecord) -> String {
+    format!(
+        "inbound delivery {}/{}: OTA reservation {} revision {} ({})",
+        r.property,
+        r.channel,
+        r.ota_reservation_id,
+        r.revision,
+        r.action.as_str()
+    )
 }
 
 /// Splits `n` rows into statement sizes: full chunks of `MAX_ROWS`, then the

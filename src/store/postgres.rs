@@ -17,19 +17,21 @@
 //! round trip, whatever the number of cells.
 
 use super::{
-    adjustment_parts, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from, json_parse, json_str, migrator,
-    now_nanos, occupancy_to_json, parse_code, parse_date, room_type_from, to_u16, ts_from_nanos, ts_to_nanos, PropertyRow, RateDayRow,
-    RatePlanRow, ReservationRow, StoreOptions, POSTGRES_MIGRATIONS,
+    adjustment_parts, assemble_channels, corrupt, date_str, db_err, db_err_conflict, group_intents, inbound_key, inventory_day_from,
+    json_parse, json_str, migrator, now_nanos, occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, to_u16,
+    ts_from_nanos, ts_to_nanos, ChannelRow, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions,
+    SyncStatusRow, POSTGRES_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
-use saluran_domain::{PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
+use saluran_domain::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Decode, Postgres, Row, Type};
 use std::collections::HashMap;
@@ -99,6 +101,34 @@ async fn room_type_id_in(conn: &mut PgConnection, property_id: i64, code: &RoomT
 
 fn opt_i32(v: Option<u16>) -> Option<i32> {
     v.map(i32::from)
+}
+
+/// Records one OTA delivery on `conn` (in the caller's transaction, if any):
+/// `NotFound` for an unknown channel, `Conflict` for a duplicate
+/// (channel, OTA id, revision, action). A concurrent transaction inserting
+/// the same key makes this one wait for its outcome.
+async fn insert_inbound_in(conn: &mut PgConnection, property_id: i64, r: &InboundRecord) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO inbound_bookings (property_id, channel_id, ota_reservation_id, revision, action, reservation_id, \
+         outcome, ack, received_at) SELECT c.property_id, c.id, $1, $2, $3, $4, $5, $6, $7 FROM channels c \
+         WHERE c.property_id = $8 AND c.code = $9",
+    )
+    .bind(&r.ota_reservation_id)
+    .bind(&r.revision)
+    .bind(r.action.as_str())
+    .bind(r.reservation_id.as_deref())
+    .bind(&r.outcome)
+    .bind(&r.ack)
+    .bind(ts_to_nanos(r.received_at)?)
+    .bind(property_id)
+    .bind(r.channel.as_str())
+    .execute(conn)
+    .await
+    .map_err(db_err_conflict(|| inbound_key(r)))?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("channel {}/{}", r.property, r.channel)));
+    }
+    Ok(())
 }
 
 impl PostgresStore {
@@ -663,9 +693,9 @@ impl Store for PostgresStore {
         let room_type = commit.room_type.as_ref().ok_or_else(|| StoreError::NotFound("commit without a room type".into()))?;
         let property_id = self.property_id(property).await?;
         let mut other_properties = HashMap::new();
-        for r in &commit.reservations {
-            if r.property != *property && !other_properties.contains_key(&r.property) {
-                other_properties.insert(r.property.clone(), self.property_id(&r.property).await?);
+        for other in commit.reservations.iter().map(|r| &r.property).chain(commit.inbound.iter().map(|r| &r.property)) {
+            if other != property && !other_properties.contains_key(other) {
+                other_properties.insert(other.clone(), self.property_id(other).await?);
             }
         }
         let now = now_nanos();
@@ -691,11 +721,19 @@ impl Store for PostgresStore {
             return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
         };
 
-        // (2) Cells.
+        // (2) OTA deliveries, first: a redelivery (duplicate key) fails the
+        // commit before anything else is written (the dropped transaction
+        // rolls back the version bump too).
+        for record in &commit.inbound {
+            let pid = other_properties.get(&record.property).copied().unwrap_or(property_id);
+            insert_inbound_in(&mut tx, pid, record).await?;
+        }
+
+        // (3) Cells.
         Self::upsert_inventory(&mut tx, room_type_id, commit).await?;
         Self::upsert_rates(&mut tx, room_type_id, commit).await?;
 
-        // (3) Reservations and their revision history.
+        // (4) Reservations and their revision history.
         let mut room_type_ids: HashMap<(i64, &RoomTypeCode), i64> = HashMap::new();
         room_type_ids.insert((property_id, room_type), room_type_id);
         for r in &commit.reservations {
@@ -711,7 +749,7 @@ impl Store for PostgresStore {
             Self::upsert_reservation(&mut tx, pid, rtid, r, now).await?;
         }
 
-        // (4) Intents this commit completes for this room type.
+        // (5) Intents this commit completes for this room type.
         if !commit.intents_done.is_empty() {
             sqlx::query("UPDATE intent_room_types SET done = TRUE WHERE intent_id = ANY($1) AND room_type_id = $2")
                 .bind(&commit.intents_done)
@@ -721,7 +759,7 @@ impl Store for PostgresStore {
                 .map_err(db_err)?;
         }
 
-        // (5) Events, numbered from the property's counter (taken last: the
+        // (6) Events, numbered from the property's counter (taken last: the
         // row lock serializes this property's commits until ours ends).
         let mut event_seqs = Vec::with_capacity(commit.events.len());
         if !commit.events.is_empty() {
@@ -889,5 +927,254 @@ impl Store for PostgresStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError> {
+        let property_id = self.property_id(&channel.property).await?;
+        let n = channel.mappings.len();
+        let (mut ordinals, mut room_types, mut rate_plans, mut ota_rooms, mut ota_rates) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, m) in channel.mappings.iter().enumerate() {
+            ordinals.push(i32::try_from(i).map_err(|_| corrupt("too many mappings"))?);
+            room_types.push(m.room_type.as_str());
+            rate_plans.push(m.rate_plan.as_str());
+            ota_rooms.push(m.ota_room.as_str());
+            ota_rates.push(m.ota_rate.as_str());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let channel_id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO channels (property_id, code, profile, preset, endpoint, hotel_code, sealed_credentials, \
+             webhook_username, sealed_webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             RETURNING id",
+        )
+        .bind(property_id)
+        .bind(channel.code.as_str())
+        .bind(channel.profile.as_str())
+        .bind(&channel.preset)
+        .bind(&channel.endpoint)
+        .bind(&channel.hotel_code)
+        .bind(&channel.sealed_credentials)
+        .bind(&channel.webhook_username)
+        .bind(&channel.sealed_webhook_secret)
+        .bind(ts_to_nanos(channel.created_at)?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err_conflict(|| format!("channel {}/{}", channel.property, channel.code)))?;
+        if n > 0 {
+            sqlx::query(
+                "INSERT INTO channel_mappings (channel_id, ordinal, room_type, rate_plan, ota_room, ota_rate) \
+                 SELECT $1, t.o, t.rt, t.rp, t.orm, t.ort \
+                 FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t(o, rt, rp, orm, ort)",
+            )
+            .bind(channel_id)
+            .bind(ordinals)
+            .bind(room_types)
+            .bind(rate_plans)
+            .bind(ota_rooms)
+            .bind(ota_rates)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err_conflict(|| {
+                format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code)
+            }))?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_channels(&self, property: &PropertyCode) -> Result<Vec<ChannelConfig>, StoreError> {
+        // One snapshot for the channels and their mappings. Codes sort
+        // bytewise (as on SQLite), whatever the database's collation.
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT c.id, p.code, c.code, c.profile, c.preset, c.endpoint, c.hotel_code, c.sealed_credentials, \
+             c.webhook_username, c.sealed_webhook_secret, c.created_at \
+             FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = $1 ORDER BY c.code COLLATE \"C\"",
+        )
+        .bind(property.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mappings = sqlx::query_as::<_, MappingRow>(
+            "SELECT m.channel_id, m.room_type, m.rate_plan, m.ota_room, m.ota_rate FROM channel_mappings m \
+             JOIN channels c ON c.id = m.channel_id JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = $1 ORDER BY m.channel_id, m.ordinal",
+        )
+        .bind(property.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let channels = rows
+            .iter()
+            .map(|row| {
+                Ok(ChannelRow {
+                    id: get(row, 0)?,
+                    property: get(row, 1)?,
+                    code: get(row, 2)?,
+                    profile: get(row, 3)?,
+                    preset: get(row, 4)?,
+                    endpoint: get(row, 5)?,
+                    hotel_code: get(row, 6)?,
+                    sealed_credentials: get(row, 7)?,
+                    webhook_username: get(row, 8)?,
+                    sealed_webhook_secret: get(row, 9)?,
+                    created_at: get(row, 10)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        assemble_channels(channels, mappings)
+    }
+
+    async fn save_sync_status(&self, property: &PropertyCode, channel: &ChannelCode, status: &SyncStatus) -> Result<(), StoreError> {
+        let saved = sqlx::query(
+            "INSERT INTO channel_sync_status (channel_id, pending_cells, consecutive_failures, total_failures, \
+             dead_letters, requests_sent, last_success_at, last_attempt_at, last_error) \
+             SELECT c.id, $1, $2, $3, $4, $5, $6, $7, $8 \
+             FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = $9 AND c.code = $10 \
+             ON CONFLICT (channel_id) DO UPDATE SET pending_cells = EXCLUDED.pending_cells, \
+             consecutive_failures = EXCLUDED.consecutive_failures, total_failures = EXCLUDED.total_failures, \
+             dead_letters = EXCLUDED.dead_letters, requests_sent = EXCLUDED.requests_sent, \
+             last_success_at = EXCLUDED.last_success_at, last_attempt_at = EXCLUDED.last_attempt_at, \
+             last_error = EXCLUDED.last_error",
+        )
+        .bind(status.pending_cells)
+        .bind(status.consecutive_failures)
+        .bind(status.total_failures)
+        .bind(status.dead_letters)
+        .bind(status.requests_sent)
+        .bind(opt_ts_to_nanos(status.last_success_at)?)
+        .bind(opt_ts_to_nanos(status.last_attempt_at)?)
+        .bind(status.last_error.as_deref())
+        .bind(property.as_str())
+        .bind(channel.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if saved.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("channel {property}/{channel}")));
+        }
+        Ok(())
+    }
+
+    async fn load_sync_status(&self, property: &PropertyCode, channel: &ChannelCode) -> Result<Option<SyncStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.pending_cells, s.consecutive_failures, s.total_failures, s.dead_letters, s.requests_sent, \
+             s.last_success_at, s.last_attempt_at, s.last_error \
+             FROM channel_sync_status s JOIN channels c ON c.id = s.channel_id JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = $1 AND c.code = $2",
+        )
+        .bind(property.as_str())
+        .bind(channel.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|row| {
+            SyncStatusRow {
+                pending_cells: get(&row, 0)?,
+                consecutive_failures: get(&row, 1)?,
+                total_failures: get(&row, 2)?,
+                dead_letters: get(&row, 3)?,
+                requests_sent: get(&row, 4)?,
+                last_success_at: get(&row, 5)?,
+                last_attempt_at: get(&row, 6)?,
+                last_error: get(&row, 7)?,
+            }
+            .into_domain()
+        })
+        .transpose()
+    }
+
+    async fn insert_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO channel_dead_letters (channel_id, created_at, error, summary) \
+             SELECT c.id, $1, $2, $3::jsonb FROM channels c JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = $4 AND c.code = $5",
+        )
+        .bind(ts_to_nanos(letter.created_at)?)
+        .bind(&letter.error)
+        .bind(json_str(&letter.summary)?)
+        .bind(letter.property.as_str())
+        .bind(letter.channel.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("channel {}/{}", letter.property, letter.channel)));
+        }
+        Ok(())
+    }
+
+    async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError> {
+        // Dead letters are counted where they are stored (one row each).
+        // SUM(bigint) is NUMERIC in PostgreSQL: cast back.
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT COALESCE(SUM(pending_cells), 0)::int8 FROM channel_sync_status), \
+             (SELECT COUNT(*) FROM channel_dead_letters)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn inbound_history(
+        &self,
+        property: &PropertyCode,
+        channel: &ChannelCode,
+        ota_reservation_id: &str,
+    ) -> Result<Vec<InboundRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.code, c.code, i.ota_reservation_id, i.revision, i.action, i.reservation_id, i.outcome, i.ack, \
+             i.received_at FROM inbound_bookings i JOIN channels c ON c.id = i.channel_id \
+             JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = $1 AND c.code = $2 AND i.ota_reservation_id = $3 ORDER BY i.received_at, i.id",
+        )
+        .bind(property.as_str())
+        .bind(channel.as_str())
+        .bind(ota_reservation_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                InboundRow {
+                    property: get(row, 0)?,
+                    channel: get(row, 1)?,
+                    ota_reservation_id: get(row, 2)?,
+                    revision: get(row, 3)?,
+                    action: get(row, 4)?,
+                    reservation_id: get(row, 5)?,
+                    outcome: get(row, 6)?,
+                    ack: get(row, 7)?,
+                    received_at: get(row, 8)?,
+                }
+                .into_domain()
+            })
+            .collect()
+    }
+
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
+        let property_id = self.property_id(&record.property).await?;
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        insert_inbound_in(&mut conn, property_id, record).await
+    }
+
+    async fn find_reservation_by_external(
+        &self,
+        property: &PropertyCode,
+        channel: &ChannelCode,
+        ota_reservation_id: &str,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND r.source = $2 AND r.external_id = $3 \
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(channel.as_str())
+            .bind(ota_reservation_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(reservation_from).transpose()
     }
 }

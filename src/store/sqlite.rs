@@ -14,19 +14,21 @@
 //! `INTEGER 0/1`, timestamps `INTEGER` unix nanoseconds, JSON `TEXT`.
 
 use super::{
-    adjustment_parts, chunk_sizes, corrupt, date_str, db_err, db_err_conflict, group_intents, inventory_day_from, json_parse, json_str,
-    migrator, now_nanos, occupancy_to_json, parse_code, parse_date, parse_decimal, room_type_from, to_u16, ts_from_nanos, ts_to_nanos,
-    PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SQLITE_MIGRATIONS,
+    adjustment_parts, assemble_channels, chunk_sizes, corrupt, date_str, db_err, db_err_conflict, group_intents, inbound_key,
+    inventory_day_from, json_parse, json_str, migrator, now_nanos, occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date,
+    parse_decimal, room_type_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow, InboundRow, MappingRow, PropertyRow, RateDayRow,
+    RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, SQLITE_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
-use saluran_domain::{PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
+use saluran_domain::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -186,6 +188,37 @@ async fn room_type_id_in(conn: &mut SqliteConnection, property_id: i64, code: &R
         .ok_or_else(|| StoreError::NotFound(format!("room type {code}")))
 }
 
+/// Records one OTA delivery on `conn` (in the caller's transaction, if any):
+/// `NotFound` for an unknown channel, `Conflict` for a duplicate
+/// (channel, OTA id, revision, action).
+async fn insert_inbound_in(conn: &mut SqliteConnection, property_id: i64, r: &InboundRecord) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO inbound_bookings (property_id, channel_id, ota_reservation_id, revision, action, reservation_id, \
+         outcome, ack, received_at) SELECT c.property_id, c.id, ?, ?, ?, ?, ?, ?, ? FROM channels c \
+         WHERE c.property_id = ? AND c.code = ?",
+    )
+    .bind(&r.ota_reservation_id)
+    .bind(&r.revision)
+    .bind(r.action.as_str())
+    .bind(r.reservation_id.as_deref())
+    .bind(&r.outcome)
+    .bind(&r.ack)
+    .bind(ts_to_nanos(r.received_at)?)
+    .bind(property_id)
+    .bind(r.channel.as_str())
+    .execute(conn)
+    .await
+    .map_err(db_err_conflict(|| inbound_key(r)))?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("channel {}/{}", r.property, r.channel)));
+    }
+    Ok(())
+}
+
+/// `FROM channels c JOIN properties p` filtered by property and channel code
+/// (two binds).
+const CHANNEL_BY_CODES: &str = "channels c JOIN properties p ON p.id = c.property_id WHERE p.code = ? AND c.code = ?";
+
 impl SqliteStore {
     /// Opens (creating the file and its directory if missing) and migrates.
     pub async fn connect(database_url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
@@ -266,11 +299,19 @@ impl SqliteStore {
             return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
         };
 
-        // (2) Cells.
+        // (2) OTA deliveries, first: a redelivery (duplicate key) fails the
+        // commit before anything else is written; the caller's SAVEPOINT
+        // then undoes the version bump too.
+        for record in &commit.inbound {
+            let pid = other_properties.get(&record.property).copied().unwrap_or(property_id);
+            insert_inbound_in(&mut *conn, pid, record).await?;
+        }
+
+        // (3) Cells.
         Self::upsert_inventory(&mut *conn, room_type_id, commit).await?;
         Self::upsert_rates(&mut *conn, room_type_id, commit).await?;
 
-        // (3) Reservations and their revision history.
+        // (4) Reservations and their revision history.
         let mut room_type_ids: HashMap<(i64, &RoomTypeCode), i64> = HashMap::new();
         room_type_ids.insert((property_id, room_type), room_type_id);
         for r in &commit.reservations {
@@ -286,7 +327,7 @@ impl SqliteStore {
             Self::upsert_reservation(&mut *conn, pid, rtid, r, now).await?;
         }
 
-        // (4) Intents this commit completes for this room type.
+        // (5) Intents this commit completes for this room type.
         for intent in &commit.intents_done {
             sqlx::query("UPDATE intent_room_types SET done = 1 WHERE intent_id = ? AND room_type_id = ?")
                 .bind(intent)
@@ -296,7 +337,7 @@ impl SqliteStore {
                 .map_err(db_err)?;
         }
 
-        // (5) Events, numbered from the property's counter: gap-free because
+        // (6) Events, numbered from the property's counter: gap-free because
         // the counter moves in the same transaction as the rows.
         let mut event_seqs = Vec::with_capacity(commit.events.len());
         if !commit.events.is_empty() {
@@ -827,9 +868,9 @@ impl Store for SqliteStore {
         }
         let property_id = self.property_id(property).await?;
         let mut other_properties = HashMap::new();
-        for r in &commit.reservations {
-            if r.property != *property && !other_properties.contains_key(&r.property) {
-                other_properties.insert(r.property.clone(), self.property_id(&r.property).await?);
+        for other in commit.reservations.iter().map(|r| &r.property).chain(commit.inbound.iter().map(|r| &r.property)) {
+            if other != property && !other_properties.contains_key(other) {
+                other_properties.insert(other.clone(), self.property_id(other).await?);
             }
         }
         let (reply, answer) = oneshot::channel();
@@ -973,5 +1014,349 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError> {
+        let property_id = self.property_id(&channel.property).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let channel_id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO channels (property_id, code, profile, preset, endpoint, hotel_code, sealed_credentials, \
+             webhook_username, sealed_webhook_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(property_id)
+        .bind(channel.code.as_str())
+        .bind(channel.profile.as_str())
+        .bind(&channel.preset)
+        .bind(&channel.endpoint)
+        .bind(&channel.hotel_code)
+        .bind(&channel.sealed_credentials)
+        .bind(&channel.webhook_username)
+        .bind(&channel.sealed_webhook_secret)
+        .bind(ts_to_nanos(channel.created_at)?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err_conflict(|| format!("channel {}/{}", channel.property, channel.code)))?;
+        let mut rows = channel.mappings.iter().enumerate();
+        for size in chunk_sizes(channel.mappings.len(), MAX_ROWS) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO channel_mappings (channel_id, ordinal, room_type, rate_plan, ota_room, ota_rate) ");
+            let mut chunk = Vec::with_capacity(size);
+            for (i, m) in rows.by_ref().take(size) {
+                chunk.push((i64::try_from(i).map_err(|_| corrupt("too many mappings"))?, m));
+            }
+            qb.push_values(chunk, |mut b, (ordinal, m)| {
+                b.push_bind(channel_id)
+                    .push_bind(ordinal)
+                    .push_bind(m.room_type.as_str())
+                    .push_bind(m.rate_plan.as_str())
+                    .push_bind(&m.ota_room)
+                    .push_bind(&m.ota_rate);
+            });
+            qb.build().execute(&mut *tx).await.map_err(db_err_conflict(|| {
+                format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code)
+            }))?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_channels(&self, property: &PropertyCode) -> Result<Vec<ChannelConfig>, StoreError> {
+        // One snapshot for the channels and their mappings.
+        let mut tx = self.reader.begin().await.map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT c.id, p.code, c.code, c.profile, c.preset, c.endpoint, c.hotel_code, c.sealed_credentials, \
+             c.webhook_username, c.sealed_webhook_secret, c.created_at \
+             FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = ? ORDER BY c.code",
+        )
+        .bind(property.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mappings = sqlx::query_as::<_, MappingRow>(
+            "SELECT m.channel_id, m.room_type, m.rate_plan, m.ota_room, m.ota_rate FROM channel_mappings m \
+             JOIN channels c ON c.id = m.channel_id JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = ? ORDER BY m.channel_id, m.ordinal",
+        )
+        .bind(property.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let channels = rows
+            .iter()
+            .map(|row| {
+                Ok(ChannelRow {
+                    id: get(row, 0)?,
+                    property: get(row, 1)?,
+                    code: get(row, 2)?,
+                    profile: get(row, 3)?,
+                    preset: get(row, 4)?,
+                    endpoint: get(row, 5)?,
+                    hotel_code: get(row, 6)?,
+                    sealed_credentials: get(row, 7)?,
+                    webhook_username: get(row, 8)?,
+                    sealed_webhook_secret: get(row, 9)?,
+                    created_at: get(row, 10)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        assemble_channels(channels, mappings)
+    }
+
+    async fn save_sync_status(&self, property: &PropertyCode, channel: &ChannelCode, status: &SyncStatus) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO channel_sync_status (channel_id, pending_cells, consecutive_failures, total_failures, \
+             dead_letters, requests_sent, last_success_at, last_attempt_at, last_error) \
+             SELECT c.id, ?, ?, ?, ?, ?, ?, ?, ? FROM {CHANNEL_BY_CODES} \
+             ON CONFLICT (channel_id) DO UPDATE SET pending_cells = excluded.pending_cells, \
+             consecutive_failures = excluded.consecutive_failures, total_failures = excluded.total_failures, \
+             dead_letters = excluded.dead_letters, requests_sent = excluded.requests_sent, \
+             last_success_at = excluded.last_success_at, last_attempt_at = excluded.last_attempt_at, \
+             last_error = excluded.last_error"
+        );
+        let saved = sqlx::query(&sql)
+            .bind(status.pending_cells)
+            .bind(status.consecutive_failures)
+            .bind(status.total_failures)
+            .bind(status.dead_letters)
+            .bind(status.requests_sent)
+            .bind(opt_ts_to_nanos(status.last_success_at)?)
+            .bind(opt_ts_to_nanos(status.last_attempt_at)?)
+            .bind(status.last_error.as_deref())
+            .bind(property.as_str())
+            .bind(channel.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        if saved.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("channel {property}/{channel}")));
+        }
+        Ok(())
+    }
+
+    async fn load_sync_status(&self, property: &PropertyCode, channel: &ChannelCode) -> Result<Option<SyncStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.pending_cells, s.consecutive_failures, s.total_failures, s.dead_letters, s.requests_sent, \
+             s.last_success_at, s.last_attempt_at, s.last_error \
+             FROM channel_sync_status s JOIN channels c ON c.id = s.channel_id JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = ? AND c.code = ?",
+        )
+        .bind(property.as_str())
+        .bind(channel.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        row.map(|row| {
+            SyncStatusRow {
+                pending_cells: get(&row, 0)?,
+                consecutive_failures: get(&row, 1)?,
+                total_failures: get(&row, 2)?,
+                dead_letters: get(&row, 3)?,
+                requests_sent: get(&row, 4)?,
+                last_success_at: get(&row, 5)?,
+                last_attempt_at: get(&row, 6)?,
+                last_error: get(&row, 7)?,
+            }
+            .into_domain()
+        })
+        .transpose()
+    }
+
+    async fn insert_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO channel_dead_letters (channel_id, created_at, error, summary) \
+             SELECT c.id, ?, ?, ? FROM {CHANNEL_BY_CODES}"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(ts_to_nanos(letter.created_at)?)
+            .bind(&letter.error)
+            .bind(json_str(&letter.summary)?)
+            .bind(letter.property.as_str())
+            .bind(letter.channel.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("channel {}/{}", letter.property, letter.channel)));
+        }
+        Ok(())
+    }
+
+    async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError> {
+        // Dead letters are counted where they are stored (one row each).
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT COALESCE(SUM(pending_cells), 0) FROM channel_sync_status), \
+             (SELECT COUNT(*) FROM channel_dead_letters)",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn inbound_history(
+        &self,
+        property: &PropertyCode,
+        channel: &ChannelCode,
+        ota_reservation_id: &str,
+    ) -> Result<Vec<InboundRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.code, c.code, i.ota_reservation_id, i.revision, i.action, i.reservation_id, i.outcome, i.ack, \
+             i.received_at FROM inbound_bookings i JOIN channels c ON c.id = i.channel_id \
+             JOIN properties p ON p.id = c.property_id \
+             WHERE p.code = ? AND c.code = ? AND i.ota_reservation_id = ? ORDER BY i.received_at, i.id",
+        )
+        .bind(property.as_str())
+        .bind(channel.as_str())
+        .bind(ota_reservation_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                InboundRow {
+                    property: get(row, 0)?,
+                    channel: get(row, 1)?,
+                    ota_reservation_id: get(row, 2)?,
+                    revision: get(row, 3)?,
+                    action: get(row, 4)?,
+                    reservation_id: get(row, 5)?,
+                    outcome: get(row, 6)?,
+                    ack: get(row, 7)?,
+                    received_at: get(row, 8)?,
+                }
+                .into_domain()
+            })
+            .collect()
+    }
+
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
+        let property_id = self.property_id(&record.property).await?;
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        insert_inbound_in(&mut conn, property_id, record).await
+    }
+
+    async fn find_reservation_by_external(
+        &self,
+        property: &PropertyCode,
+        channel: &ChannelCode,
+        ota_reservation_id: &str,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND r.source = ? AND r.external_id = ? \
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(channel.as_str())
+            .bind(ota_reservation_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(reservation_from).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{fresh_sqlite_url, test_store_options};
+    use saluran_domain::ari::CellChanges;
+    use saluran_domain::calendar::InventoryDay;
+    use saluran_domain::channel::{InboundAction, Profile};
+    use saluran_domain::Currency;
+
+    fn job(commit: ShardCommit, property_id: i64) -> CommitJob {
+        // Nobody awaits the answer: `run_group` returns the results itself.
+        let (reply, _) = oneshot::channel();
+        CommitJob { commit, property_id, other_properties: HashMap::new(), reply }
+    }
+
+    fn delivery(ota_id: &str) -> InboundRecord {
+        InboundRecord {
+            property: PropertyCode::parse("HTL1").unwrap(),
+            channel: ChannelCode::parse("BDC").unwrap(),
+            ota_reservation_id: ota_id.into(),
+            revision: "1".into(),
+            action: InboundAction::New,
+            reservation_id: None,
+            outcome: "applied".into(),
+            ack: "ok".into(),
+            received_at: jiff::Timestamp::now(),
+        }
+    }
+
+    fn sold_one(rt: &str, version: i64, inbound: Vec<InboundRecord>) -> ShardCommit {
+        let mut changes = CellChanges::default();
+        changes.inventory.insert(jiff::civil::date(2027, 1, 1), InventoryDay { sold: 1, ..Default::default() });
+        ShardCommit {
+            property: Some(PropertyCode::parse("HTL1").unwrap()),
+            room_type: Some(RoomTypeCode::parse(rt).unwrap()),
+            expected_version: version,
+            changes,
+            inbound,
+            ..Default::default()
+        }
+    }
+
+    /// Three commits in ONE group transaction: the first carries a delivery
+    /// already recorded. Its SAVEPOINT rolls back just it (version bump
+    /// included: the third commit, from the same DLX version, goes
+    /// through), and the other two commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_delivery_rolls_back_only_its_own_commit_of_the_group() {
+        let store = SqliteStore::connect(&fresh_sqlite_url(), &test_store_options()).await.unwrap();
+        let p = PropertyCode::parse("HTL1").unwrap();
+        store
+            .create_property(&Property {
+                tenant: TenantCode::parse("default").unwrap(),
+                code: p.clone(),
+                name: "Hotel".into(),
+                timezone: "Asia/Makassar".into(),
+                currency: Currency::IDR,
+                night_audit_time: "02:30".into(),
+            })
+            .await
+            .unwrap();
+        for rt in ["DLX", "STD"] {
+            let rt = RoomType { code: RoomTypeCode::parse(rt).unwrap(), name: rt.into(), max_occupancy: 2, physical_rooms: 0 };
+            store.create_room_type(&p, &rt).await.unwrap();
+        }
+        store
+            .create_channel(&ChannelConfig {
+                property: p.clone(),
+                code: ChannelCode::parse("BDC").unwrap(),
+                profile: Profile::Opentravel,
+                preset: "booking_com".into(),
+                endpoint: "https://ota.example".into(),
+                hotel_code: "1".into(),
+                sealed_credentials: vec![1],
+                webhook_username: "u".into(),
+                sealed_webhook_secret: vec![2],
+                mappings: vec![],
+                created_at: jiff::Timestamp::now(),
+            })
+            .await
+            .unwrap();
+        let seen = delivery("OTA-1");
+        store.insert_inbound(&seen).await.unwrap();
+        let property_id = store.property_id(&p).await.unwrap();
+
+        let batch = vec![
+            job(sold_one("DLX", 0, vec![seen.clone()]), property_id),
+            job(sold_one("STD", 0, vec![delivery("OTA-2")]), property_id),
+            job(sold_one("DLX", 0, vec![]), property_id),
+        ];
+        let results = run_group(&store.writer, &batch).await;
+        assert!(matches!(results[0], Err(StoreError::Conflict(_))), "{:?}", results[0]);
+        assert_eq!(results[1].as_ref().map(|o| o.version).ok(), Some(1), "{:?}", results[1]);
+        assert_eq!(results[2].as_ref().map(|o| o.version).ok(), Some(1), "{:?}", results[2]);
+
+        let bdc = ChannelCode::parse("BDC").unwrap();
+        assert_eq!(store.inbound_history(&p, &bdc, "OTA-1").await.unwrap(), vec![seen]);
+        assert_eq!(store.inbound_history(&p, &bdc, "OTA-2").await.unwrap().len(), 1);
+        for rt in ["DLX", "STD"] {
+            let cal = store.load_calendar(&p, &RoomTypeCode::parse(rt).unwrap(), jiff::civil::date(2027, 1, 1)).await.unwrap();
+            assert_eq!(cal.version, 1, "{rt}");
+            assert_eq!(cal.inventory.get_or_default(jiff::civil::date(2027, 1, 1)).sold, 1, "{rt}");
+        }
     }
 }

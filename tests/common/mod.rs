@@ -23,7 +23,8 @@ pub struct TestApp {
 }
 
 pub fn test_settings() -> Settings {
-    Settings { database_url: "memory-of-test".into(), ..Settings::default() }
+    let key = std::env::temp_dir().join("saluran-tests").join(format!("{}.key", uuid::Uuid::now_v7()));
+    Settings { database_url: "memory-of-test".into(), secret_key_file: key.display().to_string(), ..Settings::default() }
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -1,0 +1,333 @@
+//! Wire-neutral types: what the rest of the system hands to, and gets from, the
+//! codecs. OTA codes are plain strings here (they are the OTA's codes, mapped to
+//! ours elsewhere); dates are property-local calendar dates; money is `Decimal`.
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One run of consecutive dates with equal values, for one OTA room (and rate,
+/// when rates/restrictions are per rate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AriRange {
+    pub ota_room: String,
+    pub ota_rate: Option<String>,
+    pub start: Date,
+    /// Inclusive.
+    pub end: Date,
+    pub values: AriValues,
+}
+
+impl AriRange {
+    /// Number of dates covered (at least 1 for a well-formed range).
+    pub fn len_days(&self) -> i64 {
+        days_between(self.start, self.end) + 1
+    }
+}
+
+/// The values of one date. `None` means "not stated / not touched" (a delta).
+#[derive(Default, Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AriValues {
+    /// Rooms left to sell (`BookingLimit` / `InvCount`).
+    pub available: Option<u32>,
+    /// Base rate, per room per night.
+    pub rate: Option<Decimal>,
+    /// Adults → rate (`BaseByGuestAmt NumberOfGuests`), ascending by adults.
+    pub occupancy_rates: Vec<(u8, Decimal)>,
+    pub min_stay: Option<u16>,
+    /// `Some(0)` means "no maximum".
+    pub max_stay: Option<u16>,
+    pub closed_to_arrival: Option<bool>,
+    pub closed_to_departure: Option<bool>,
+    pub stop_sell: Option<bool>,
+}
+
+impl AriValues {
+    /// Whether any value carried by an availability/restriction message is set
+    /// (`OTA_HotelAvailNotifRQ`: availability, LOS, CTA/CTD, stop-sell).
+    pub fn has_availability_part(&self) -> bool {
+        self.available.is_some()
+            || self.min_stay.is_some()
+            || self.max_stay.is_some()
+            || self.closed_to_arrival.is_some()
+            || self.closed_to_departure.is_some()
+            || self.stop_sell.is_some()
+    }
+
+    /// Whether any price is set (`OTA_HotelRateAmountNotifRQ`).
+    pub fn has_rate_part(&self) -> bool {
+        self.rate.is_some() || !self.occupancy_rates.is_empty()
+    }
+
+    /// Whether nothing at all is set.
+    pub fn is_empty(&self) -> bool {
+        !self.has_availability_part() && !self.has_rate_part()
+    }
+}
+
+/// What an inbound booking message asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingAction {
+    New,
+    Modify,
+    Cancel,
+}
+
+impl BookingAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BookingAction::New => "new",
+            BookingAction::Modify => "modify",
+            BookingAction::Cancel => "cancel",
+        }
+    }
+}
+
+/// A booking, modification or cancellation as an OTA states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundBooking {
+    pub action: BookingAction,
+    /// The OTA's hotel code; empty when the message does not state one (the
+    /// connection the message arrived on identifies the property then).
+    pub hotel_code: String,
+    pub ota_reservation_id: String,
+    /// The revision as the OTA states it (timestamp / version id), opaque but
+    /// comparable as given. Each profile documents where it comes from; when a
+    /// message carries none, it is `sha256:` + a digest of the message's content,
+    /// so a redelivery of the same message yields the same revision.
+    pub revision: String,
+    pub rooms: Vec<BookedRoom>,
+    pub guest_name: Option<String>,
+    pub currency: Option<String>,
+    pub total: Option<Decimal>,
+}
+
+/// One room of a booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedRoom {
+    pub ota_room: String,
+    pub ota_rate: Option<String>,
+    pub check_in: Date,
+    pub check_out: Date,
+    pub adults: u8,
+    /// Night → price, ascending by date, nights within `[check_in, check_out)`.
+    pub nightly: Vec<(Date, Decimal)>,
+    pub total: Option<Decimal>,
+}
+
+/// Whole days from `a` to `b` (negative when `b` is before `a`).
+pub fn days_between(a: Date, b: Date) -> i64 {
+    a.until(b).map(|span| i64::from(span.get_days())).unwrap_or(0)
+}
+
+/// The next calendar day, `None` at the end of the supported range.
+pub fn next_day(d: Date) -> Option<Date> {
+    d.tomorrow().ok()
+}
+
+/// Compresses per-date values into runs: consecutive dates (each the day after
+/// the previous one) with equal values become one `(start, end inclusive, values)`.
+/// The input must be sorted by date; a gap or a repeated date starts a new run.
+pub fn compress(days: &[(Date, AriValues)]) -> Vec<(Date, Date, AriValues)> {
+    let mut out: Vec<(Date, Date, AriValues)> = Vec::new();
+    for (date, values) in days {
+        if let Some((_, end, v)) = out.last_mut() {
+            if v == values && next_day(*end) == Some(*date) {
+                *end = *date;
+                continue;
+            }
+        }
+        out.push((*date, *date, values.clone()));
+    }
+    out
+}
+
+/// The inverse of [`compress`]: one entry per date of every run.
+pub fn expand(ranges: &[(Date, Date, AriValues)]) -> Vec<(Date, AriValues)> {
+    let mut out = Vec::new();
+    for (start, end, values) in ranges {
+        let mut d = *start;
+        while d <= *end {
+            out.push((d, values.clone()));
+            match next_day(d) {
+                Some(n) => d = n,
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+/// Builds the ranges of one OTA room/rate from per-date values (sorted by date).
+pub fn to_ranges(ota_room: &str, ota_rate: Option<&str>, days: &[(Date, AriValues)]) -> Vec<AriRange> {
+    compress(days)
+        .into_iter()
+        .map(|(start, end, values)| AriRange { ota_room: ota_room.to_owned(), ota_rate: ota_rate.map(str::to_owned), start, end, values })
+        .collect()
+}
+
+/// Splits ranges into messages of at most `max_per_message` **updates**, where one
+/// update is one [`AriRange`] (one room/rate, one run of dates, all of its values),
+/// however many dates or fields it covers. Order is kept. This is how Expedia's
+/// "5,000 updates per message" is applied. A `max_per_message` of 0 is treated as 1.
+pub fn chunk_ranges(ranges: Vec<AriRange>, max_per_message: usize) -> Vec<Vec<AriRange>> {
+    let max = max_per_message.max(1);
+    let mut out = Vec::with_capacity(ranges.len().div_ceil(max));
+    let mut cur = Vec::with_capacity(max.min(ranges.len()));
+    for r in ranges {
+        cur.push(r);
+        if cur.len() == max {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Splits ranges into messages covering at most `max_days` room-dates each, where a
+/// range counts as many units as it has dates (for OTAs that limit dates per request).
+/// A range longer than the budget is cut at date boundaries. Order is kept.
+/// A `max_days` of 0 is treated as 1.
+pub fn chunk_ranges_by_days(ranges: Vec<AriRange>, max_days: usize) -> Vec<Vec<AriRange>> {
+    let max = i64::try_from(max_days).unwrap_or(i64::MAX).max(1);
+    let mut out = Vec::new();
+    let mut cur: Vec<AriRange> = Vec::new();
+    let mut used: i64 = 0;
+    for mut r in ranges {
+        loop {
+            let room = max - used;
+            let len = r.len_days().max(1);
+            if len <= room {
+                used += len;
+                cur.push(r);
+                break;
+            }
+            // Cut the first `room` days off into the current message.
+            let cut_end = jiff::Span::new().try_days(room - 1).ok().and_then(|span| r.start.checked_add(span).ok());
+            let rest_start = cut_end.and_then(next_day);
+            match (cut_end, rest_start) {
+                (Some(cut_end), Some(rest_start)) => {
+                    let mut head = r.clone();
+                    head.end = cut_end;
+                    cur.push(head);
+                    out.push(std::mem::take(&mut cur));
+                    used = 0;
+                    r.start = rest_start;
+                }
+                _ => {
+                    cur.push(r);
+                    break;
+                }
+            }
+        }
+        if used >= max {
+            out.push(std::mem::take(&mut cur));
+            used = 0;
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+    use proptest::prelude::*;
+
+    fn vals(available: u32) -> AriValues {
+        AriValues { available: Some(available), ..AriValues::default() }
+    }
+
+    fn range(start: Date, end: Date) -> AriRange {
+        AriRange { ota_room: "R".into(), ota_rate: None, start, end, values: vals(1) }
+    }
+
+    #[test]
+    fn compress_joins_equal_consecutive_days_only() {
+        let d = |n| date(2025, 1, n);
+        let days = vec![(d(1), vals(1)), (d(2), vals(1)), (d(3), vals(2)), (d(5), vals(2)), (d(6), vals(2))];
+        let c = compress(&days);
+        assert_eq!(c, vec![(d(1), d(2), vals(1)), (d(3), d(3), vals(2)), (d(5), d(6), vals(2))]);
+        assert_eq!(expand(&c), days);
+        assert!(compress(&[]).is_empty());
+    }
+
+    #[test]
+    fn compress_crosses_month_and_year_ends() {
+        let days = vec![(date(2024, 12, 31), vals(1)), (date(2025, 1, 1), vals(1)), (date(2024, 2, 29), vals(1))];
+        let c = compress(&days);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0], (date(2024, 12, 31), date(2025, 1, 1), vals(1)));
+    }
+
+    #[test]
+    fn chunking_counts_ranges() {
+        let rs: Vec<_> = (1..=7).map(|n| range(date(2025, 1, n), date(2025, 1, n))).collect();
+        let chunks = chunk_ranges(rs.clone(), 3);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+        assert_eq!(chunks.concat(), rs);
+        assert_eq!(chunk_ranges(rs.clone(), 0).len(), 7);
+        assert!(chunk_ranges(Vec::new(), 5).is_empty());
+    }
+
+    #[test]
+    fn chunking_by_days_cuts_long_ranges() {
+        let rs = vec![range(date(2025, 1, 1), date(2025, 1, 10)), range(date(2025, 2, 1), date(2025, 2, 2))];
+        let chunks = chunk_ranges_by_days(rs, 4);
+        let lens: Vec<Vec<i64>> = chunks.iter().map(|c| c.iter().map(AriRange::len_days).collect()).collect();
+        assert_eq!(lens, vec![vec![4], vec![4], vec![2, 2]]);
+        assert_eq!(chunks[1][0].start, date(2025, 1, 5));
+        assert_eq!(chunks[2][0].end, date(2025, 1, 10));
+        let rs = vec![range(date(2025, 1, 1), date(2025, 1, 10))];
+        assert_eq!(chunk_ranges_by_days(rs.clone(), usize::MAX), vec![rs.clone()]);
+        assert_eq!(chunk_ranges_by_days(rs, 0).len(), 10);
+    }
+
+    fn arb_values() -> impl Strategy<Value = AriValues> {
+        (proptest::option::of(0u32..3), proptest::option::of(0u16..2), proptest::option::of(any::<bool>()))
+            .prop_map(|(available, min_stay, stop_sell)| AriValues { available, min_stay, stop_sell, ..AriValues::default() })
+    }
+
+    proptest! {
+        #[test]
+        fn expand_compress_is_identity(start in 0i64..3000, steps in proptest::collection::vec((1i64..3, arb_values()), 0..60)) {
+            let mut d = date(2024, 1, 1).checked_add(jiff::Span::new().days(start)).unwrap();
+            let mut days = Vec::new();
+            for (gap, v) in steps {
+                days.push((d, v));
+                d = d.checked_add(jiff::Span::new().days(gap)).unwrap();
+            }
+            let c = compress(&days);
+            prop_assert_eq!(expand(&c), days.clone());
+            // Runs are maximal: neighbours either differ or are not adjacent.
+            for w in c.windows(2) {
+                prop_assert!(w[0].2 != w[1].2 || next_day(w[0].1) != Some(w[1].0));
+            }
+        }
+
+        #[test]
+        fn chunking_keeps_every_range_in_order(n in 0usize..50, max in 0usize..10) {
+            let rs: Vec<_> = (0..n).map(|i| range(date(2025, 1, 1), date(2025, 1, 1 + (i % 20) as i8))).collect();
+            let chunks = chunk_ranges(rs.clone(), max);
+            prop_assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= max.max(1)));
+            prop_assert_eq!(chunks.concat(), rs);
+        }
+
+        #[test]
+        fn chunking_by_days_covers_the_same_dates(n in 0usize..20, max in 1usize..15) {
+            let rs: Vec<_> = (0..n).map(|i| range(date(2025, 3, 1), date(2025, 3, 1 + (i % 25) as i8))).collect();
+            let chunks = chunk_ranges_by_days(rs.clone(), max);
+            for c in &chunks {
+                prop_assert!(c.iter().map(AriRange::len_days).sum::<i64>() <= max as i64);
+            }
+            let total: i64 = rs.iter().map(AriRange::len_days).sum();
+            prop_assert_eq!(chunks.iter().flatten().map(AriRange::len_days).sum::<i64>(), total);
+        }
+    }
+}

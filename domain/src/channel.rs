@@ -1,0 +1,278 @@
+//! Channel connections (property × OTA) and the rules for bookings that
+//! OTAs deliver: which delivery changes what, whatever order they come in.
+
+use crate::codes::{ChannelCode, PropertyCode, RatePlanCode, RoomTypeCode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Opentravel,
+    Alpinebits,
+    Jsonrest,
+}
+
+impl Profile {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Profile::Opentravel => "opentravel",
+            Profile::Alpinebits => "alpinebits",
+            Profile::Jsonrest => "jsonrest",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "opentravel" => Some(Profile::Opentravel),
+            "alpinebits" => Some(Profile::Alpinebits),
+            "jsonrest" => Some(Profile::Jsonrest),
+            _ => None,
+        }
+    }
+}
+
+/// Our room type and rate plan ↔ the OTA's codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub room_type: RoomTypeCode,
+    pub rate_plan: RatePlanCode,
+    pub ota_room: String,
+    pub ota_rate: String,
+}
+
+/// A channel connection as stored. Secrets are sealed (AES-256-GCM by the
+/// binary, key from the environment): the store never sees them in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    pub property: PropertyCode,
+    pub code: ChannelCode,
+    pub profile: Profile,
+    /// Name of the OTA preset (`config/ota-presets/{preset}.toml`).
+    pub preset: String,
+    pub endpoint: String,
+    pub hotel_code: String,
+    /// Sealed JSON of the credentials we use to call the OTA.
+    pub sealed_credentials: Vec<u8>,
+    /// The HTTP Basic user name the OTA uses to call our webhook.
+    pub webhook_username: String,
+    /// Sealed password (or HMAC secret) the OTA uses to call our webhook.
+    pub sealed_webhook_secret: Vec<u8>,
+    pub mappings: Vec<Mapping>,
+    pub created_at: jiff::Timestamp,
+}
+
+impl ChannelConfig {
+    pub fn ota_codes(&self, room_type: &str, rate_plan: &str) -> Option<&Mapping> {
+        self.mappings.iter().find(|m| m.room_type.as_str() == room_type && m.rate_plan.as_str() == rate_plan)
+    }
+    pub fn our_codes(&self, ota_room: &str, ota_rate: Option<&str>) -> Option<&Mapping> {
+        self.mappings.iter().find(|m| m.ota_room == ota_room && ota_rate.is_none_or(|r| m.ota_rate == r))
+    }
+}
+
+/// A connection's push health, persisted so it survives restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub last_success_at: Option<jiff::Timestamp>,
+    pub last_attempt_at: Option<jiff::Timestamp>,
+    /// Cells changed in the hub and not yet acknowledged by the OTA.
+    pub pending_cells: i64,
+    pub consecutive_failures: i64,
+    pub total_failures: i64,
+    pub dead_letters: i64,
+    pub last_error: Option<String>,
+    pub requests_sent: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub property: PropertyCode,
+    pub channel: ChannelCode,
+    pub created_at: jiff::Timestamp,
+    pub error: String,
+    /// What could not be delivered (dates, rooms), for the operator.
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundAction {
+    New,
+    Modify,
+    Cancel,
+}
+
+impl InboundAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InboundAction::New => "new",
+            InboundAction::Modify => "modify",
+            InboundAction::Cancel => "cancel",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "new" => Some(InboundAction::New),
+            "modify" => Some(InboundAction::Modify),
+            "cancel" => Some(InboundAction::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// One delivery of one revision of an OTA booking, with the
+/// acknowledgement we gave for it (replayed on redelivery: I1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRecord {
+    pub property: PropertyCode,
+    pub channel: ChannelCode,
+    pub ota_reservation_id: String,
+    pub revision: String,
+    pub action: InboundAction,
+    /// Our reservation, when one exists.
+    pub reservation_id: Option<String>,
+    /// `applied`, `stale` (an older revision than one already applied),
+    /// `unmapped` (stored and alerted, never dropped).
+    pub outcome: String,
+    pub ack: String,
+    pub received_at: jiff::Timestamp,
+}
+
+/// What to do with a delivery, given the revisions of the same OTA booking
+/// already applied. Revisions compare as the OTA writes them (timestamps in
+/// one format, or numbers of equal width); a cancellation is final.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundDecision {
+    /// Exactly this revision was applied before: send back its ack.
+    Replay(String),
+    /// Older than (or equal in order to) what is applied, or after a
+    /// cancellation: acknowledge, change nothing.
+    Stale,
+    /// Create the booking (a `Modify` for an unknown booking carries the
+    /// whole booking, so it creates it too).
+    Create,
+    /// Replace the booking's stay / room / rate.
+    Modify,
+    /// Cancel it; or, if it does not exist yet, remember the cancellation so
+    /// a late `New` is stored cancelled.
+    Cancel,
+    /// The booking arrives after its own cancellation: store it, cancelled,
+    /// taking no inventory (so every order of deliveries ends the same).
+    CreateCancelled,
+}
+
+pub fn revision_order(a: &str, b: &str) -> std::cmp::Ordering {
+    // Numbers of different widths compare numerically; everything else
+    // (ISO timestamps) lexicographically.
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+pub fn decide(history: &[InboundRecord], action: InboundAction, revision: &str) -> InboundDecision {
+    if let Some(same) = history.iter().find(|r| r.revision == revision && r.action == action) {
+        return InboundDecision::Replay(same.ack.clone());
+    }
+    let applied: Vec<&InboundRecord> = history.iter().filter(|r| r.outcome == "applied" || r.outcome == "overbooked").collect();
+    let cancelled = applied.iter().any(|r| r.action == InboundAction::Cancel);
+    let newest = applied.iter().map(|r| r.revision.as_str()).max_by(|a, b| revision_order(a, b));
+    match action {
+        InboundAction::Cancel if cancelled => InboundDecision::Stale,
+        InboundAction::Cancel => InboundDecision::Cancel,
+        _ if cancelled => {
+            if applied.iter().any(|r| r.reservation_id.is_some()) {
+                InboundDecision::Stale
+            } else {
+                InboundDecision::CreateCancelled
+            }
+        }
+        _ => match newest {
+            None => InboundDecision::Create,
+            Some(n) if revision_order(revision, n) != std::cmp::Ordering::Greater => InboundDecision::Stale,
+            Some(_) => InboundDecision::Modify,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(action: InboundAction, revision: &str, reservation: Option<&str>) -> InboundRecord {
+        InboundRecord {
+            property: PropertyCode::parse("P").unwrap(),
+            channel: ChannelCode::parse("BDC").unwrap(),
+            ota_reservation_id: "X1".into(),
+            revision: revision.into(),
+            action,
+            reservation_id: reservation.map(String::from),
+            outcome: "applied".into(),
+            ack: format!("ack-{revision}"),
+            received_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// Replays the decisions over a delivery order and returns the final
+    /// (exists, cancelled, revision) state.
+    fn run(order: &[(InboundAction, &str)]) -> (bool, bool, Option<String>) {
+        let mut history = Vec::new();
+        let (mut exists, mut cancelled, mut rev) = (false, false, None);
+        for (action, r) in order {
+            match decide(&history, *action, r) {
+                InboundDecision::Create => {
+                    exists = true;
+                    rev = Some(r.to_string());
+                    history.push(rec(*action, r, Some("R")));
+                }
+                InboundDecision::Modify => {
+                    rev = Some(r.to_string());
+                    history.push(rec(*action, r, Some("R")));
+                }
+                InboundDecision::Cancel => {
+                    cancelled = true;
+                    history.push(rec(*action, r, if exists { Some("R") } else { None }));
+                }
+                InboundDecision::CreateCancelled => {
+                    exists = true;
+                    cancelled = true;
+                    rev = Some(r.to_string());
+                    history.push(rec(*action, r, Some("R")));
+                }
+                InboundDecision::Stale | InboundDecision::Replay(_) => {}
+            }
+        }
+        (exists, cancelled, rev)
+    }
+
+    #[test]
+    fn every_order_of_new_modify_cancel_ends_the_same() {
+        let n = (InboundAction::New, "2026-01-01T10:00:00");
+        let m = (InboundAction::Modify, "2026-01-01T11:00:00");
+        let c = (InboundAction::Cancel, "2026-01-01T12:00:00");
+        let orders = [[n, m, c], [n, c, m], [m, n, c], [m, c, n], [c, n, m], [c, m, n]];
+        for o in orders {
+            let (exists, cancelled, _) = run(&o);
+            assert!(exists && cancelled, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn new_then_modify_in_either_order_keeps_the_newest() {
+        let n = (InboundAction::New, "1");
+        let m = (InboundAction::Modify, "2");
+        assert_eq!(run(&[n, m]).2.as_deref(), Some("2"));
+        assert_eq!(run(&[m, n]).2.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn a_redelivery_replays_its_ack() {
+        let h = vec![rec(InboundAction::New, "1", Some("R"))];
+        assert_eq!(decide(&h, InboundAction::New, "1"), InboundDecision::Replay("ack-1".into()));
+    }
+
+    #[test]
+    fn numeric_revisions_compare_as_numbers() {
+        assert_eq!(revision_order("10", "9"), std::cmp::Ordering::Greater);
+        assert_eq!(revision_order("2026-01-02", "2026-01-01"), std::cmp::Ordering::Greater);
+    }
+}

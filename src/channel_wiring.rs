@@ -1,0 +1,161 @@
+//! Wires channel connections: preset → push policy and rate limits,
+//! sealed credentials → HTTP auth, profile → codec and transport.
+//!
+//! The transports live here, beside reqwest, rather than in the codec
+//! crate, which stays free of I/O (decision 0002).
+
+use crate::presets::Presets;
+use crate::secrets::Sealer;
+use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
+use saluran_actors::channel::{AriTransport, ChannelFactory, ChannelWiring, PushError};
+use saluran_channels::model::AriRange;
+use saluran_domain::channel::{ChannelConfig, Profile};
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Factory {
+    presets: Presets,
+    sealer: Sealer,
+    http: reqwest::Client,
+    /// One limiter per OTA account (preset + endpoint + user), shared by
+    /// every connection that uses it.
+    accounts: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
+}
+
+impl Factory {
+    pub fn new(presets: Presets, sealer: Sealer) -> anyhow::Result<Factory> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(8)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("saluran/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Factory { presets, sealer, http, accounts: Mutex::new(HashMap::new()) })
+    }
+}
+
+impl ChannelFactory for Factory {
+    fn build(&self, config: &ChannelConfig) -> Result<ChannelWiring, String> {
+        let preset = self.presets.get(&config.preset).ok_or_else(|| format!("unknown preset {}", config.preset))?;
+        let creds_raw = self.sealer.open(&config.sealed_credentials).map_err(|e| e.to_string())?;
+        let creds: BTreeMap<String, String> = serde_json::from_slice(&creds_raw).map_err(|e| format!("credentials: {e}"))?;
+        let user = creds.get("username").cloned().unwrap_or_default();
+        let secret = creds.get("password").or_else(|| creds.get("api_key")).cloned().unwrap_or_default();
+        let account_key = format!("{}|{}|{}", preset.name, config.endpoint, user);
+        let account_limiter = NonZeroU32::new(preset.account_requests_per_minute).map(|n| {
+            self.accounts.lock().entry(account_key).or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_minute(n)))).clone()
+        });
+        let common =
+            HttpTarget { http: self.http.clone(), endpoint: config.endpoint.clone(), hotel_code: config.hotel_code.clone(), user, secret };
+        let transport: Arc<dyn AriTransport> = match config.profile {
+            Profile::Opentravel => Arc::new(OpenTravel(common)),
+            Profile::Alpinebits => Arc::new(AlpineBits(common)),
+            Profile::Jsonrest => Arc::new(JsonRest(common)),
+        };
+        Ok(ChannelWiring { transport, policy: preset.push_policy(), account_limiter })
+    }
+}
+
+struct HttpTarget {
+    http: reqwest::Client,
+    endpoint: String,
+    hotel_code: String,
+    user: String,
+    secret: String,
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers().get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Maps an HTTP outcome to the push pipeline's error kinds.
+async fn classify(result: reqwest::Result<reqwest::Response>, success: impl Fn(&str) -> Result<(), String>) -> Result<(), PushError> {
+    let resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
+    let status = resp.status();
+    if status.as_u16() == 429 {
+        return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
+    }
+    let body = resp.text().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))?;
+    if status.is_server_error() || status.as_u16() == 408 {
+        return Err(PushError::Transient(format!("HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(PushError::Rejected(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())));
+    }
+    success(&body).map_err(PushError::Rejected)
+}
+
+struct OpenTravel(HttpTarget);
+
+#[async_trait]
+impl AriTransport for OpenTravel {
+    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError> {
+        use saluran_channels::opentravel;
+        let t = &self.0;
+        let echo = uuid::Uuid::now_v7().to_string();
+        let avail = opentravel::avail_notif_rq(&t.hotel_code, ranges, &echo, stamp);
+        let r = t
+            .http
+            .post(format!("{}/OTA_HotelAvailNotif", t.endpoint))
+            .basic_auth(&t.user, Some(&t.secret))
+            .header("content-type", "application/xml")
+            .body(avail)
+            .send()
+            .await;
+        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
+        let priced: Vec<AriRange> =
+            ranges.iter().filter(|r| r.values.rate.is_some() || !r.values.occupancy_rates.is_empty()).cloned().collect();
+        if priced.is_empty() {
+            return Ok(());
+        }
+        let rates = opentravel::rate_amount_notif_rq(&t.hotel_code, &priced, "IDR", &echo, stamp);
+        let r = t
+            .http
+            .post(format!("{}/OTA_HotelRateAmountNotif", t.endpoint))
+            .basic_auth(&t.user, Some(&t.secret))
+            .header("content-type", "application/xml")
+            .body(rates)
+            .send()
+            .await;
+        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
+    }
+}
+
+struct AlpineBits(HttpTarget);
+
+#[async_trait]
+impl AriTransport for AlpineBits {
+    async fn send(&self, ranges: &[AriRange], complete_set: bool, _stamp: jiff::Timestamp) -> Result<(), PushError> {
+        use saluran_channels::alpinebits;
+        let t = &self.0;
+        let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, ranges, complete_set) else {
+            return Ok(());
+        };
+        let form = reqwest::multipart::Form::new().text("action", alpinebits::ACTION_FREEROOMS).text("request", request);
+        let r = t
+            .http
+            .post(&t.endpoint)
+            .basic_auth(&t.user, Some(&t.secret))
+            .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
+            .multipart(form)
+            .send()
+            .await;
+        classify(r, |b| alpinebits::parse_freerooms_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
+    }
+}
+
+struct JsonRest(HttpTarget);
+
+#[async_trait]
+impl AriTransport for JsonRest {
+    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError> {
+        use saluran_channels::jsonrest;
+        let t = &self.0;
+        let body = jsonrest::ari_batch_at(&t.hotel_code, ranges, stamp);
+        let r = t.http.post(format!("{}/api/ari", t.endpoint)).header("X-Api-Key", &t.secret).json(&body).send().await;
+        classify(r, |_| Ok(())).await
+    }
+}

@@ -1,0 +1,258 @@
+//! Channel connections (property × OTA): create, read with sync status;
+//! and the OTA webhooks that deliver bookings.
+
+use super::error::{ApiError, ApiResult};
+use super::{property_for, ApiJson};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::ingest::{ack_builder, ingest};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use saluran_actors::channel::ChannelMsg;
+use saluran_actors::PropertyMsg;
+use saluran_domain::channel::{ChannelConfig, Mapping, Profile, SyncStatus};
+use saluran_domain::property::Permission;
+use saluran_domain::{ChannelCode, DomainError, PropertyCode, RatePlanCode, RoomTypeCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    code: String,
+    profile: String,
+    preset: Option<String>,
+    endpoint: String,
+    hotel_code: String,
+    credentials: BTreeMap<String, String>,
+    webhook_auth: WebhookAuth,
+    mappings: Vec<MappingBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookAuth {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingBody {
+    room_type: String,
+    rate_plan: String,
+    ota_room: String,
+    ota_rate: String,
+}
+
+fn ota_code(field: &str, s: &str) -> Result<String, DomainError> {
+    if s.is_empty() || s.len() > 64 || s.chars().any(|c| c.is_control()) {
+        return Err(DomainError::invalid(field, "must be 1-64 printable characters"));
+    }
+    Ok(s.to_owned())
+}
+
+pub fn channel_json(c: &ChannelConfig, status: Option<&SyncStatus>) -> Value {
+    let mut v = json!({
+        "code": c.code, "profile": c.profile.as_str(), "preset": c.preset, "endpoint": c.endpoint,
+        "hotel_code": c.hotel_code, "webhook_username": c.webhook_username,
+        "mappings": c.mappings.iter().map(|m| json!({"room_type": m.room_type, "rate_plan": m.rate_plan, "ota_room": m.ota_room, "ota_rate": m.ota_rate})).collect::<Vec<_>>(),
+        "created_at": c.created_at,
+    });
+    if let Some(s) = status {
+        let lag = s.last_success_at.map(|t| (jiff::Timestamp::now().as_millisecond() - t.as_millisecond()).max(0));
+        v["sync"] = json!({
+            "last_success_at": s.last_success_at, "last_attempt_at": s.last_attempt_at,
+            "lag_ms": if s.pending_cells > 0 { lag } else { Some(0) },
+            "pending_cells": s.pending_cells, "failures": s.total_failures, "consecutive_failures": s.consecutive_failures,
+            "dead_letters": s.dead_letters, "last_error": s.last_error, "requests_sent": s.requests_sent,
+        });
+    }
+    v
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<NewChannel>,
+) -> ApiResult<impl IntoResponse> {
+    let h = property_for(&app, &caller, &code, Permission::ManageSetup).await?;
+    let cfg = h.config();
+    let profile =
+        Profile::parse(&body.profile).ok_or_else(|| DomainError::invalid("profile", "must be one of opentravel, alpinebits, jsonrest"))?;
+    let preset = app.presets.for_channel(body.preset.as_deref(), profile).ok_or_else(|| {
+        DomainError::invalid("preset", format!("no {} preset named {:?}", profile.as_str(), body.preset.as_deref().unwrap_or("")))
+    })?;
+    let endpoint = body.endpoint.trim_end_matches('/').to_owned();
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.len() > 500 {
+        return Err(DomainError::invalid("endpoint", "must be an http(s) URL").into());
+    }
+    if body.webhook_auth.username.is_empty() || body.webhook_auth.password.len() < 8 {
+        return Err(DomainError::invalid("webhook_auth", "a user name and a password of at least 8 characters").into());
+    }
+    let mut mappings = Vec::new();
+    for (i, m) in body.mappings.into_iter().enumerate() {
+        let field = |f: &str| format!("mappings[{i}].{f}");
+        let room_type = RoomTypeCode::parse(m.room_type).map_err(|_| DomainError::invalid(field("room_type"), "not a room type code"))?;
+        let rate_plan = RatePlanCode::parse(m.rate_plan).map_err(|_| DomainError::invalid(field("rate_plan"), "not a rate plan code"))?;
+        if cfg.room_type(room_type.as_str()).is_none() {
+            return Err(DomainError::UnknownRoomType(room_type.to_string()).into());
+        }
+        if cfg.rate_plan(rate_plan.as_str()).is_none_or(|p| p.room_type != room_type) {
+            return Err(DomainError::UnknownRatePlan(format!("{rate_plan} (room type {room_type})")).into());
+        }
+        mappings.push(Mapping {
+            room_type,
+            rate_plan,
+            ota_room: ota_code(&field("ota_room"), &m.ota_room)?,
+            ota_rate: ota_code(&field("ota_rate"), &m.ota_rate)?,
+        });
+    }
+    let credentials =
+        serde_json::to_vec(&body.credentials).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    let channel = ChannelConfig {
+        property: h.code().clone(),
+        code: ChannelCode::parse(body.code)?,
+        profile,
+        preset: preset.name.clone(),
+        endpoint,
+        hotel_code: ota_code("hotel_code", &body.hotel_code)?,
+        sealed_credentials: app.sealer.seal(&credentials),
+        webhook_username: body.webhook_auth.username,
+        sealed_webhook_secret: app.sealer.seal(body.webhook_auth.password.as_bytes()),
+        mappings,
+        created_at: app.deps.clock.now(),
+    };
+    app.store.create_channel(&channel).await?;
+    let out = channel_json(&channel, None);
+    h.call(app.deps.call_timeout, |reply| PropertyMsg::StartChannel { config: Box::new(channel), reply }).await??;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, channel)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
+    let channel = ChannelCode::parse(channel).map_err(|_| ApiError::not_found("channel not found"))?;
+    let config = app
+        .store
+        .list_channels(h.code())
+        .await?
+        .into_iter()
+        .find(|c| c.code == channel)
+        .ok_or_else(|| ApiError::not_found(format!("channel {channel} not found")))?;
+    let actor = h.call(app.deps.call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel.clone(), reply }).await?;
+    let status = match actor {
+        Some(a) => saluran_actors::handle::answer(a.call(|reply| ChannelMsg::Status { reply }, Some(app.deps.call_timeout)).await).ok(),
+        None => None,
+    };
+    let status = match status {
+        Some(s) => Some(s),
+        None => app.store.load_sync_status(h.code(), &channel).await?,
+    };
+    Ok(Json(channel_json(&config, Some(&status.unwrap_or_default()))))
+}
+
+/// The channel behind a webhook, authenticated with HTTP Basic before the
+/// body is looked at (constant-time comparison of the password).
+async fn webhook_channel(
+    app: &App,
+    property: &str,
+    channel: &str,
+    headers: &HeaderMap,
+    profile: Profile,
+) -> Result<(saluran_actors::PropertyHandle, ChannelConfig), Response> {
+    let unauthorized =
+        || (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"saluran\"")], "unauthorized").into_response();
+    let (Ok(property), Ok(channel)) = (PropertyCode::parse(property), ChannelCode::parse(channel)) else {
+        return Err(unauthorized());
+    };
+    let Some((user, pass)) = basic_credentials(headers) else {
+        return Err(unauthorized());
+    };
+    let configs = app.store.list_channels(&property).await.map_err(|e| ApiError::from(e).into_response())?;
+    let Some(config) = configs.into_iter().find(|c| c.code == channel && c.profile == profile) else {
+        return Err(unauthorized());
+    };
+    let secret = app.sealer.open(&config.sealed_webhook_secret).map_err(|_| unauthorized())?;
+    let user_ok = constant_time_eq(user.as_bytes(), config.webhook_username.as_bytes());
+    let pass_ok = constant_time_eq(pass.as_bytes(), &secret);
+    if !(user_ok && pass_ok) {
+        metrics::counter!("saluran_webhook_auth_failures_total").increment(1);
+        return Err(unauthorized());
+    }
+    let handle = app.property(&property).await.map_err(|e| ApiError::from(e).into_response())?;
+    Ok((handle, config))
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let b64 = v.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
+}
+
+/// `POST /webhooks/opentravel/{property}/{channel}`: OTA_HotelResNotifRQ,
+/// OTA_HotelResModifyNotifRQ or OTA_CancelRQ in; the matching RS out, after
+/// the booking is durable.
+pub async fn opentravel_webhook(
+    State(app): State<App>,
+    Path((property, channel)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use saluran_channels::opentravel;
+    let (handle, config) = match webhook_channel(&app, &property, &channel, &headers, Profile::Opentravel).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let started = std::time::Instant::now();
+    let message = match opentravel::parse_booking_message(&body, &app.xml_limits) {
+        Ok(m) => m,
+        Err(e) => {
+            metrics::counter!("saluran_webhook_rejected_total", "reason" => e.code()).increment(1);
+            tracing::warn!(property = %handle.code(), channel = %config.code, error = %e, "refused an OTA message");
+            return xml(StatusCode::BAD_REQUEST, opentravel::error_rs_for_request(&body, &app.xml_limits, e.code(), &e.to_string()));
+        }
+    };
+    let echo = message.echo_token.clone();
+    let mut last_ack = String::new();
+    for booking in &message.bookings {
+        if !booking.hotel_code.is_empty() && booking.hotel_code != config.hotel_code {
+            return xml(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                opentravel::error_rs(booking.action, echo.as_deref(), "hotel_mismatch", "the message is for another hotel"),
+            );
+        }
+        let (action, ota_id, echo_for_ack) = (booking.action, booking.ota_reservation_id.clone(), echo.clone());
+        let ack = ack_builder(move |ours| {
+            opentravel::booking_ack_rs(action, echo_for_ack.as_deref(), &ota_id, ours.unwrap_or(&ota_id), jiff::Timestamp::now())
+        });
+        match ingest(&app, &handle, &config, booking, ack).await {
+            Ok(done) => last_ack = done.ack,
+            Err(e) => {
+                metrics::histogram!("saluran_webhook_seconds", "profile" => "opentravel").record(started.elapsed().as_secs_f64());
+                return xml(e.status, opentravel::error_rs(booking.action, echo.as_deref(), e.code, &e.message));
+            }
+        }
+    }
+    metrics::histogram!("saluran_webhook_seconds", "profile" => "opentravel").record(started.elapsed().as_secs_f64());
+    xml(StatusCode::OK, last_ack)
+}

@@ -1,0 +1,205 @@
+//! Booking ingest, common to every profile (DESIGN §5): authenticate first
+//! (done by the caller), parse (caller, with the profile's codec), then here:
+//! map OTA codes to ours, apply through the shards, commit, and only then
+//! hand back the acknowledgement. Each room of a booking is one line
+//! (`ID` or `ID#n`), applied exactly once per revision and action.
+
+use crate::app::App;
+use crate::http::error::ApiError;
+use saluran_actors::shard::{AckBuilder, ChannelDelivery, DeliveryOutcome};
+use saluran_actors::{PropertyHandle, ShardMsg};
+use saluran_channels::model::{BookingAction, InboundBooking};
+use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord};
+use saluran_domain::dates::StayRange;
+use saluran_domain::reservation::BookingRequest;
+use saluran_domain::store::StoreError;
+use std::sync::Arc;
+
+/// What one delivery did, for the caller's acknowledgement.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub ack: String,
+    /// Our reservation ids (one per room line), where there is one.
+    pub reservations: Vec<String>,
+    /// `applied`, `overbooked`, `stale`, `replayed`, `unmapped`.
+    pub outcomes: Vec<String>,
+}
+
+fn action_of(a: &BookingAction) -> InboundAction {
+    match a {
+        BookingAction::New => InboundAction::New,
+        BookingAction::Modify => InboundAction::Modify,
+        BookingAction::Cancel => InboundAction::Cancel,
+    }
+}
+
+fn line_id(ota_id: &str, rooms: usize, i: usize) -> String {
+    if rooms > 1 {
+        format!("{ota_id}#{}", i + 1)
+    } else {
+        ota_id.to_owned()
+    }
+}
+
+/// Applies one delivered booking. `ack` builds the profile's
+/// acknowledgement from our reservation id.
+pub async fn ingest(
+    app: &App,
+    handle: &PropertyHandle,
+    channel: &ChannelConfig,
+    booking: &InboundBooking,
+    ack: AckBuilder,
+) -> Result<Ingested, ApiError> {
+    let action = action_of(&booking.action);
+    let now = app.deps.clock.now();
+    let mut out = Ingested { ack: String::new(), reservations: Vec::new(), outcomes: Vec::new() };
+    metrics::counter!("saluran_webhook_deliveries_total", "channel" => channel.code.to_string(), "action" => action.as_str()).increment(1);
+
+    if action == InboundAction::Cancel && booking.rooms.is_empty() {
+        // A cancellation names the booking, not its rooms: cancel every line
+        // we hold for it, or remember it if we hold none yet.
+        let mut lines = vec![booking.ota_reservation_id.clone()];
+        lines.extend((1..=20).map(|n| format!("{}#{n}", booking.ota_reservation_id)));
+        let mut found = false;
+        for line in lines {
+            let Some(res) = app.store.find_reservation_by_external(handle.code(), &channel.code, &line).await? else {
+                continue;
+            };
+            found = true;
+            let o = deliver(app, handle, channel, &line, booking, action, None, res.room_type.as_str(), ack.clone()).await?;
+            out.record(o);
+        }
+        if !found {
+            let ack_text = ack(None);
+            let record = InboundRecord {
+                property: handle.code().clone(),
+                channel: channel.code.clone(),
+                ota_reservation_id: booking.ota_reservation_id.clone(),
+                revision: booking.revision.clone(),
+                action,
+                reservation_id: None,
+                outcome: "applied".into(),
+                ack: ack_text.clone(),
+                received_at: now,
+            };
+            match app.store.insert_inbound(&record).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            out.ack = ack_text;
+            out.outcomes.push("applied".into());
+        }
+        return Ok(out);
+    }
+
+    let n = booking.rooms.len();
+    if n == 0 {
+        return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "missing_field", "the booking has no room"));
+    }
+    for (i, room) in booking.rooms.iter().enumerate() {
+        let line = line_id(&booking.ota_reservation_id, n, i);
+        let Some(mapping) = channel.our_codes(&room.ota_room, room.ota_rate.as_deref()) else {
+            // Stored and alerted, never dropped; a person maps it.
+            tracing::error!(property = %handle.code(), channel = %channel.code, ota_room = %room.ota_room, ota_rate = ?room.ota_rate, ota_id = %line, "booking for an unmapped room or rate");
+            metrics::counter!("saluran_unmapped_bookings_total", "channel" => channel.code.to_string()).increment(1);
+            app.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
+                property: handle.code().clone(),
+                seq: 0,
+                kind: "alert.unmapped_booking".into(),
+                payload: serde_json::json!({"channel": channel.code, "ota_reservation_id": line, "ota_room": room.ota_room, "ota_rate": room.ota_rate}),
+            });
+            let ack_text = ack(None);
+            let record = InboundRecord {
+                property: handle.code().clone(),
+                channel: channel.code.clone(),
+                ota_reservation_id: line.clone(),
+                revision: booking.revision.clone(),
+                action,
+                reservation_id: None,
+                outcome: format!("unmapped: room {} rate {}", room.ota_room, room.ota_rate.as_deref().unwrap_or("-")),
+                ack: ack_text.clone(),
+                received_at: now,
+            };
+            match app.store.insert_inbound(&record).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            out.ack = ack_text;
+            out.outcomes.push("unmapped".into());
+            continue;
+        };
+        let stay = StayRange::new(room.check_in, room.check_out).map_err(ApiError::from)?;
+        let request = BookingRequest {
+            room_type: mapping.room_type.clone(),
+            rate_plan: mapping.rate_plan.clone(),
+            stay,
+            adults: room.adults.max(1),
+            guest_name: booking.guest_name.clone().unwrap_or_else(|| "OTA guest".into()),
+        };
+        // A modification that moves the booking to another room type is a
+        // cancellation on the old shard and a booking on the new one.
+        if action == InboundAction::Modify {
+            if let Some(existing) = app.store.find_reservation_by_external(handle.code(), &channel.code, &line).await? {
+                if existing.room_type != mapping.room_type && existing.is_active() {
+                    let o = deliver(
+                        app,
+                        handle,
+                        channel,
+                        &line,
+                        booking,
+                        InboundAction::Cancel,
+                        None,
+                        existing.room_type.as_str(),
+                        ack.clone(),
+                    )
+                    .await?;
+                    out.record(o);
+                }
+            }
+        }
+        let o = deliver(app, handle, channel, &line, booking, action, Some(request), mapping.room_type.as_str(), ack.clone()).await?;
+        out.record(o);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    app: &App,
+    handle: &PropertyHandle,
+    channel: &ChannelConfig,
+    line: &str,
+    booking: &InboundBooking,
+    action: InboundAction,
+    request: Option<BookingRequest>,
+    room_type: &str,
+    ack: AckBuilder,
+) -> Result<DeliveryOutcome, ApiError> {
+    let delivery = ChannelDelivery {
+        channel: channel.code.clone(),
+        ota_reservation_id: line.to_owned(),
+        revision: booking.revision.clone(),
+        action,
+        request,
+        ack,
+    };
+    let started = std::time::Instant::now();
+    let r = handle.call_shard(room_type, app.deps.call_timeout, |reply| ShardMsg::Deliver { delivery, reply }).await??;
+    metrics::histogram!("saluran_webhook_apply_seconds").record(started.elapsed().as_secs_f64());
+    Ok(r)
+}
+
+impl Ingested {
+    fn record(&mut self, o: DeliveryOutcome) {
+        self.ack = o.ack;
+        if let Some(id) = o.reservation_id {
+            self.reservations.push(id);
+        }
+        self.outcomes.push(o.outcome.to_owned());
+    }
+}
+
+/// Builds acks from a closure over the booking's data.
+pub fn ack_builder(f: impl Fn(Option<&str>) -> String + Send + Sync + 'static) -> AckBuilder {
+    Arc::new(f)
+}

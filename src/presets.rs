@@ -1,0 +1,120 @@
+//! OTA presets (`config/ota-presets/*.toml`): profile, rate limits, message
+//! size, horizon, poll interval, auth style. The files are compiled in, so
+//! the binary works from any directory; a file of the same name in the
+//! configured folder overrides the built-in one.
+
+use saluran_actors::channel::PushPolicy;
+use saluran_domain::channel::Profile;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub name: String,
+    pub display_name: String,
+    pub profile: Profile,
+    pub auth: String,
+    pub requests_per_minute: u32,
+    pub account_requests_per_minute: u32,
+    pub max_updates_per_request: usize,
+    pub horizon_days: i64,
+    pub poll_interval_secs: u64,
+    pub timeout_secs: u64,
+    pub max_tries: usize,
+    pub debounce_ms: u64,
+}
+
+impl Preset {
+    pub fn push_policy(&self) -> PushPolicy {
+        PushPolicy {
+            debounce: Duration::from_millis(self.debounce_ms),
+            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+            max_tries: self.max_tries.max(1),
+            requests_per_minute: NonZeroU32::new(self.requests_per_minute),
+            max_ranges_per_request: self.max_updates_per_request.max(1),
+            horizon_days: self.horizon_days.clamp(1, saluran_domain::dates::HORIZON_DAYS),
+            ..PushPolicy::default()
+        }
+    }
+}
+
+const BUILT_IN: [(&str, &str); 6] = [
+    ("booking", include_str!("../config/ota-presets/booking.toml")),
+    ("agoda", include_str!("../config/ota-presets/agoda.toml")),
+    ("expedia", include_str!("../config/ota-presets/expedia.toml")),
+    ("traveloka", include_str!("../config/ota-presets/traveloka.toml")),
+    ("tiketcom", include_str!("../config/ota-presets/tiketcom.toml")),
+    ("channex", include_str!("../config/ota-presets/channex.toml")),
+];
+
+#[derive(Debug, Clone)]
+pub struct Presets(BTreeMap<String, Preset>);
+
+impl Presets {
+    pub fn built_in() -> Result<Presets, String> {
+        let mut m = BTreeMap::new();
+        for (name, text) in BUILT_IN {
+            let p: Preset = toml::from_str(text).map_err(|e| format!("preset {name}: {e}"))?;
+            m.insert(name.to_owned(), p);
+        }
+        Ok(Presets(m))
+    }
+
+    /// Built-in presets, overridden or extended by `dir/*.toml` if it exists.
+    pub fn load(dir: Option<&Path>) -> Result<Presets, String> {
+        let mut presets = Self::built_in()?;
+        if let Some(dir) = dir.filter(|d| d.is_dir()) {
+            let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let p: Preset = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                presets.0.insert(p.name.clone(), p);
+            }
+        }
+        Ok(presets)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Preset> {
+        self.0.get(name)
+    }
+
+    /// The preset a channel uses: the named one, else the first of its profile.
+    pub fn for_channel(&self, name: Option<&str>, profile: Profile) -> Option<&Preset> {
+        match name {
+            Some(n) => self.get(n).filter(|p| p.profile == profile),
+            None => self.0.values().find(|p| p.profile == profile),
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(|k| k.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_presets_cover_the_otas_and_every_profile() {
+        let p = Presets::built_in().unwrap();
+        for name in ["booking", "agoda", "expedia", "traveloka", "tiketcom", "channex"] {
+            let preset = p.get(name).unwrap();
+            assert_eq!(preset.horizon_days, 730, "{name}");
+        }
+        assert_eq!(p.get("expedia").unwrap().max_updates_per_request, 5000);
+        assert_eq!(p.get("channex").unwrap().requests_per_minute, 10);
+        for profile in [Profile::Opentravel, Profile::Alpinebits, Profile::Jsonrest] {
+            assert!(p.for_channel(None, profile).is_some(), "{profile:?}");
+        }
+        assert!(p.for_channel(Some("booking"), Profile::Jsonrest).is_none(), "profile must match");
+    }
+}
