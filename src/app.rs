@@ -73,7 +73,9 @@ impl App {
             Some(url) => Some(redis::Client::open(url.as_str())?),
             None => None,
         };
-        Ok(App(Arc::new(AppInner {
+        let sink = Arc::new(crate::channel_wiring::AppSink(std::sync::OnceLock::new()));
+        let _ = deps.booking_sink.set(sink.clone());
+        let app = App(Arc::new(AppInner {
             settings,
             store,
             hub,
@@ -87,7 +89,9 @@ impl App {
             presets,
             sealer,
             xml_limits: saluran_channels::xml::Limits::default(),
-        })))
+        }));
+        let _ = sink.0.set(app.clone());
+        Ok(app)
     }
 
     /// The active property, activated on demand.

@@ -9,8 +9,9 @@ use crate::secrets::Sealer;
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
-use saluran_actors::channel::{AriTransport, ChannelFactory, ChannelWiring, PushError};
+use saluran_actors::channel::{AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, PullSchedule, PushError};
 use saluran_channels::model::AriRange;
+use saluran_channels::model::InboundBooking;
 use saluran_domain::channel::{ChannelConfig, Profile};
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
@@ -48,14 +49,22 @@ impl ChannelFactory for Factory {
         let account_limiter = NonZeroU32::new(preset.account_requests_per_minute).map(|n| {
             self.accounts.lock().entry(account_key).or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_minute(n)))).clone()
         });
-        let common =
-            HttpTarget { http: self.http.clone(), endpoint: config.endpoint.clone(), hotel_code: config.hotel_code.clone(), user, secret };
-        let transport: Arc<dyn AriTransport> = match config.profile {
-            Profile::Opentravel => Arc::new(OpenTravel(common)),
-            Profile::Alpinebits => Arc::new(AlpineBits(common)),
-            Profile::Jsonrest => Arc::new(JsonRest(common)),
+        let target = || HttpTarget {
+            http: self.http.clone(),
+            endpoint: config.endpoint.clone(),
+            hotel_code: config.hotel_code.clone(),
+            user: user.clone(),
+            secret: secret.clone(),
         };
-        Ok(ChannelWiring { transport, policy: preset.push_policy(), account_limiter })
+        let every = Duration::from_secs(preset.poll_interval_secs.max(1));
+        let (transport, puller): (Arc<dyn AriTransport>, PullSchedule) = match config.profile {
+            Profile::Opentravel => (Arc::new(OpenTravel(target())), None),
+            Profile::Alpinebits => {
+                (Arc::new(AlpineBits(target())), Some((Arc::new(AlpineBits(target())) as Arc<dyn BookingPuller>, every)))
+            }
+            Profile::Jsonrest => (Arc::new(JsonRest(target())), Some((Arc::new(JsonRest(target())) as Arc<dyn BookingPuller>, every))),
+        };
+        Ok(ChannelWiring { transport, policy: preset.push_policy(), account_limiter, puller })
     }
 }
 
@@ -128,7 +137,7 @@ struct AlpineBits(HttpTarget);
 
 #[async_trait]
 impl AriTransport for AlpineBits {
-    async fn send(&self, ranges: &[AriRange], complete_set: bool, _stamp: jiff::Timestamp) -> Result<(), PushError> {
+    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError> {
         use saluran_channels::alpinebits;
         let t = &self.0;
         let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, ranges, complete_set) else {
@@ -140,6 +149,8 @@ impl AriTransport for AlpineBits {
             .post(&t.endpoint)
             .basic_auth(&t.user, Some(&t.secret))
             .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
+            // FreeRooms has no time stamp of its own: this says when the state was read.
+            .header(saluran_channels::signature::TIMESTAMP_HEADER, stamp.to_string())
             .multipart(form)
             .send()
             .await;
@@ -155,7 +166,128 @@ impl AriTransport for JsonRest {
         use saluran_channels::jsonrest;
         let t = &self.0;
         let body = jsonrest::ari_batch_at(&t.hotel_code, ranges, stamp);
-        let r = t.http.post(format!("{}/api/ari", t.endpoint)).header("X-Api-Key", &t.secret).json(&body).send().await;
+        let r = t.http.post(format!("{}/ari", t.endpoint)).header("X-Api-Key", &t.secret).json(&body).send().await;
         classify(r, |_| Ok(())).await
+    }
+}
+
+async fn text_of(result: reqwest::Result<reqwest::Response>) -> Result<String, PushError> {
+    let resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
+    let status = resp.status();
+    if status.as_u16() == 429 {
+        return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
+    }
+    let body = resp.text().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))?;
+    if status.is_server_error() {
+        return Err(PushError::Transient(format!("HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(PushError::Rejected(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())));
+    }
+    Ok(body)
+}
+
+#[async_trait]
+impl BookingPuller for AlpineBits {
+    async fn pull(&self) -> Result<Vec<InboundBooking>, PushError> {
+        use saluran_channels::alpinebits;
+        let t = &self.0;
+        let form = reqwest::multipart::Form::new()
+            .text("action", alpinebits::ACTION_READ_GUEST_REQUESTS)
+            .text("request", alpinebits::read_rq(&t.hotel_code));
+        let r = t
+            .http
+            .post(&t.endpoint)
+            .basic_auth(&t.user, Some(&t.secret))
+            .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
+            .multipart(form)
+            .send()
+            .await;
+        let body = text_of(r).await?;
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &saluran_channels::Limits::default())
+            .map_err(|e| PushError::Rejected(e.to_string()))?;
+        for (id, e) in &got.invalid {
+            tracing::error!(ota_id = %id, error = %e, "unreadable reservation in OTA_ResRetrieveRS");
+            metrics::counter!("saluran_unreadable_bookings_total").increment(1);
+        }
+        Ok(got.bookings)
+    }
+
+    async fn acknowledge(&self, committed: &[InboundBooking]) -> Result<(), PushError> {
+        use saluran_channels::alpinebits::{self, NotifAck};
+        use saluran_channels::model::BookingAction;
+        let t = &self.0;
+        let acks: Vec<NotifAck> = committed
+            .iter()
+            .map(|b| NotifAck { ota_id: b.ota_reservation_id.clone(), cancellation: b.action == BookingAction::Cancel, refused: None })
+            .collect();
+        let form = reqwest::multipart::Form::new()
+            .text("action", alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS)
+            .text("request", alpinebits::notif_report_rq(&acks));
+        let r = t
+            .http
+            .post(&t.endpoint)
+            .basic_auth(&t.user, Some(&t.secret))
+            .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
+            .multipart(form)
+            .send()
+            .await;
+        let body = text_of(r).await?;
+        alpinebits::parse_notif_report_rs(body.as_bytes(), &saluran_channels::Limits::default())
+            .map_err(|e| PushError::Rejected(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl BookingPuller for JsonRest {
+    async fn pull(&self) -> Result<Vec<InboundBooking>, PushError> {
+        use saluran_channels::jsonrest;
+        let t = &self.0;
+        let r = t
+            .http
+            .get(format!("{}{}", t.endpoint, jsonrest::revisions_feed_path(&t.hotel_code)))
+            .header("X-Api-Key", &t.secret)
+            .send()
+            .await;
+        let body = text_of(r).await?;
+        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &saluran_channels::Limits::default())
+            .map_err(|e| PushError::Rejected(e.to_string()))?;
+        for (id, e) in &feed.invalid {
+            tracing::error!(revision = %id, error = %e, "unreadable booking revision");
+            metrics::counter!("saluran_unreadable_bookings_total").increment(1);
+        }
+        Ok(feed.revisions)
+    }
+
+    async fn acknowledge(&self, committed: &[InboundBooking]) -> Result<(), PushError> {
+        use saluran_channels::jsonrest;
+        let t = &self.0;
+        for b in committed {
+            let r = t
+                .http
+                .post(format!("{}{}", t.endpoint, jsonrest::revision_ack_path(&b.revision)))
+                .header("X-Api-Key", &t.secret)
+                .send()
+                .await;
+            text_of(r).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Pulled bookings go through the same ingest as pushed ones.
+pub struct AppSink(pub std::sync::OnceLock<crate::app::App>);
+
+#[async_trait]
+impl BookingSink for AppSink {
+    async fn deliver(&self, channel: &ChannelConfig, booking: &InboundBooking) -> Result<(), String> {
+        let app = self.0.get().ok_or("the app is not ready")?;
+        let handle = app.property(&channel.property).await.map_err(|e| e.to_string())?;
+        // Pull protocols acknowledge separately; the stored ack is a summary.
+        let (ota_id, revision) = (booking.ota_reservation_id.clone(), booking.revision.clone());
+        let ack = crate::ingest::ack_builder(move |ours| {
+            serde_json::json!({"ota_id": ota_id, "revision": revision, "reservation": ours}).to_string()
+        });
+        crate::ingest::ingest(app, &handle, channel, booking, ack).await.map(|_| ()).map_err(|e| e.message)
     }
 }

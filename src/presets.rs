@@ -26,6 +26,24 @@ pub struct Preset {
     pub timeout_secs: u64,
     pub max_tries: usize,
     pub debounce_ms: u64,
+    /// Retry backoff bounds (exponential with jitter between them).
+    #[serde(default = "default_min_backoff")]
+    pub min_backoff_ms: u64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_ms: u64,
+    /// Pause before the full sync that follows a dead letter.
+    #[serde(default = "default_after_dead_letter")]
+    pub after_dead_letter_ms: u64,
+}
+
+fn default_min_backoff() -> u64 {
+    500
+}
+fn default_max_backoff() -> u64 {
+    30_000
+}
+fn default_after_dead_letter() -> u64 {
+    60_000
 }
 
 impl Preset {
@@ -37,6 +55,9 @@ impl Preset {
             requests_per_minute: NonZeroU32::new(self.requests_per_minute),
             max_ranges_per_request: self.max_updates_per_request.max(1),
             horizon_days: self.horizon_days.clamp(1, saluran_domain::dates::HORIZON_DAYS),
+            min_backoff: Duration::from_millis(self.min_backoff_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms.max(self.min_backoff_ms)),
+            after_dead_letter: Duration::from_millis(self.after_dead_letter_ms),
             ..PushPolicy::default()
         }
     }

@@ -15,7 +15,7 @@ use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jiff::civil::Date;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use saluran_channels::model::{AriRange, AriValues};
+use saluran_channels::model::{AriRange, AriValues, InboundBooking};
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::{ChannelConfig, DeadLetter, Mapping, SyncStatus};
 use saluran_domain::RoomTypeCode;
@@ -54,13 +54,33 @@ pub trait AriTransport: Send + Sync + 'static {
     async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError>;
 }
 
+/// Fetches bookings from an OTA that makes us pull them, and acknowledges
+/// the ones we committed.
+#[async_trait]
+pub trait BookingPuller: Send + Sync + 'static {
+    async fn pull(&self) -> Result<Vec<InboundBooking>, PushError>;
+    /// Only bookings that are durable here are acknowledged (I1).
+    async fn acknowledge(&self, committed: &[InboundBooking]) -> Result<(), PushError>;
+}
+
+/// Applies a pulled booking exactly as a pushed one would be (ingest).
+#[async_trait]
+pub trait BookingSink: Send + Sync + 'static {
+    async fn deliver(&self, channel: &ChannelConfig, booking: &InboundBooking) -> Result<(), String>;
+}
+
 /// What a connection needs to run, built by the binary from its preset,
 /// its (unsealed) credentials and the profile's codec.
 pub struct ChannelWiring {
     pub transport: Arc<dyn AriTransport>,
     pub policy: PushPolicy,
     pub account_limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// For pull profiles: the puller and how often to poll.
+    pub puller: PullSchedule,
 }
+
+/// A puller and how often to poll it (pull profiles only).
+pub type PullSchedule = Option<(Arc<dyn BookingPuller>, Duration)>;
 
 pub trait ChannelFactory: Send + Sync + 'static {
     fn build(&self, config: &ChannelConfig) -> Result<ChannelWiring, String>;
@@ -125,6 +145,9 @@ pub enum ChannelMsg {
         outcome: Result<PushReport, String>,
         dirty: DirtySet,
     },
+    /// Pull bookings (pull profiles).
+    Poll,
+    PollDone,
     Status {
         reply: RpcReplyPort<SyncStatus>,
     },
@@ -144,10 +167,15 @@ pub struct ChannelArgs {
     pub policy: PushPolicy,
     /// Shared by every connection of the same OTA account.
     pub account_limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    pub puller: Option<(Arc<dyn BookingPuller>, Duration)>,
+    pub sink: Option<Arc<dyn BookingSink>>,
     pub deps: Deps,
 }
 
 pub struct ChannelState {
+    puller: Option<Arc<dyn BookingPuller>>,
+    sink: Option<Arc<dyn BookingSink>>,
+    polling: bool,
     config: ChannelConfig,
     handle: PropertyHandle,
     transport: Arc<dyn AriTransport>,
@@ -175,9 +203,16 @@ impl Actor for ChannelActor {
         let policy = args.policy.clone();
         myself.send_interval(policy.reconcile_every, move || ChannelMsg::FullSync { days: Some(policy.reconcile_days) });
         myself.send_interval(args.policy.full_flush_every, || ChannelMsg::FullSync { days: None });
+        if let Some((_, every)) = &args.puller {
+            myself.send_interval(*every, || ChannelMsg::Poll);
+            myself.send_message(ChannelMsg::Poll)?;
+        }
         // Nothing dirty survives a restart in memory: start with a full sync.
         myself.send_message(ChannelMsg::FullSync { days: None })?;
         Ok(ChannelState {
+            puller: args.puller.map(|(p, _)| p),
+            sink: args.sink,
+            polling: false,
             config: args.config,
             handle: args.handle,
             transport: args.transport,
@@ -309,6 +344,24 @@ impl Actor for ChannelActor {
                     schedule_flush(&myself, state, false)?;
                 }
             }
+            ChannelMsg::Poll => {
+                let (Some(puller), Some(sink)) = (state.puller.clone(), state.sink.clone()) else {
+                    return Ok(());
+                };
+                if state.polling {
+                    return Ok(());
+                }
+                state.polling = true;
+                let config = state.config.clone();
+                let me = myself.clone();
+                tokio::spawn(async move {
+                    poll_once(puller.as_ref(), sink.as_ref(), &config).await;
+                    let _ = me.send_message(ChannelMsg::PollDone);
+                });
+            }
+            ChannelMsg::PollDone => {
+                state.polling = false;
+            }
             ChannelMsg::Status { reply } => {
                 let mut s = state.status.clone();
                 if state.in_flight || !state.dirty.is_empty() {
@@ -318,6 +371,39 @@ impl Actor for ChannelActor {
             }
         }
         Ok(())
+    }
+}
+
+/// Pull, apply each booking through ingest (commit), then acknowledge the
+/// committed ones. A booking that failed stays unacknowledged: the OTA
+/// hands it out again on the next poll.
+async fn poll_once(puller: &dyn BookingPuller, sink: &dyn BookingSink, config: &ChannelConfig) {
+    let bookings = match puller.pull().await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(property = %config.property, channel = %config.code, error = %e, "pulling bookings failed");
+            return;
+        }
+    };
+    if bookings.is_empty() {
+        return;
+    }
+    let mut committed = Vec::new();
+    for b in bookings {
+        match sink.deliver(config, &b).await {
+            Ok(()) => committed.push(b),
+            Err(e) => {
+                tracing::warn!(property = %config.property, channel = %config.code, ota_id = %b.ota_reservation_id, error = %e, "pulled booking not applied; the OTA will offer it again")
+            }
+        }
+    }
+    if committed.is_empty() {
+        return;
+    }
+    if let Err(e) = puller.acknowledge(&committed).await {
+        // Unacknowledged bookings come back and are answered from their
+        // delivery records: nothing is applied twice.
+        tracing::warn!(property = %config.property, channel = %config.code, error = %e, "acknowledging pulled bookings failed");
     }
 }
 

@@ -1,4 +1,4 @@
-use crate::channel::ChannelFactory;
+use crate::channel::{BookingSink, ChannelFactory};
 use crate::restart::RestartPolicy;
 use saluran_domain::ports::{Clock, Publisher};
 use saluran_domain::store::Store;
@@ -20,6 +20,8 @@ pub struct Deps {
     pub call_timeout: Duration,
     /// Builds channel connections; `None`: channels are not run (tools).
     pub channels: Option<Arc<dyn ChannelFactory>>,
+    /// Where pulled bookings go (set by the binary once it is built).
+    pub booking_sink: Arc<std::sync::OnceLock<Arc<dyn BookingSink>>>,
 }
 
 impl Deps {
@@ -33,6 +35,7 @@ impl Deps {
             max_group_commit: 256,
             call_timeout: Duration::from_secs(10),
             channels: None,
+            booking_sink: Arc::new(std::sync::OnceLock::new()),
         }
     }
 }

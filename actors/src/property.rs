@@ -319,6 +319,8 @@ async fn spawn_channel(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState
         transport: wiring.transport,
         policy: wiring.policy,
         account_limiter: wiring.account_limiter,
+        puller: wiring.puller,
+        sink: state.deps.booking_sink.get().cloned(),
         deps: state.deps.clone(),
     };
     let name = format!("{}channel:{}:{}", state.name_prefix, state.handle.code(), code);

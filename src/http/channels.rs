@@ -256,3 +256,52 @@ pub async fn opentravel_webhook(
     metrics::histogram!("saluran_webhook_seconds", "profile" => "opentravel").record(started.elapsed().as_secs_f64());
     xml(StatusCode::OK, last_ack)
 }
+
+/// `POST /webhooks/jsonrest/{property}/{channel}`: the OTA says new booking
+/// revisions are waiting. Authenticated by HMAC-SHA256 over
+/// `timestamp + "." + body` with the connection's webhook secret (300 s
+/// window) before the body is read; then the connection polls its feed.
+pub async fn jsonrest_notify(
+    State(app): State<App>,
+    Path((property, channel)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use saluran_channels::signature;
+    let unauthorized =
+        |why: &str| (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": "bad_signature", "message": why}}))).into_response();
+    let (Ok(property), Ok(channel)) = (PropertyCode::parse(property), ChannelCode::parse(channel)) else {
+        return unauthorized("unknown channel");
+    };
+    let ts = headers.get(signature::TIMESTAMP_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let sig = headers.get(signature::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let (Some(ts), Some(sig)) = (ts, sig) else {
+        return unauthorized("missing signature headers");
+    };
+    let configs = match app.store.list_channels(&property).await {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(config) = configs.into_iter().find(|c| c.code == channel && c.profile == Profile::Jsonrest) else {
+        return unauthorized("unknown channel");
+    };
+    let Ok(secret) = app.sealer.open(&config.sealed_webhook_secret) else {
+        return unauthorized("unknown channel");
+    };
+    let now = app.deps.clock.now().as_second();
+    if let Err(e) = signature::verify(&secret, ts, &body, sig, now, signature::DEFAULT_WINDOW_SECS) {
+        metrics::counter!("saluran_webhook_auth_failures_total").increment(1);
+        return unauthorized(&e.to_string());
+    }
+    if let Err(e) = saluran_channels::jsonrest::parse_notify(&body, &app.xml_limits) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": e.code(), "message": e.to_string()}}))).into_response();
+    }
+    let handle = match app.property(&property).await {
+        Ok(h) => h,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if let Ok(Some(actor)) = handle.call(app.deps.call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel, reply }).await {
+        let _ = actor.send_message(ChannelMsg::Poll);
+    }
+    (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
+}

@@ -55,6 +55,7 @@ pub fn router(app: App) -> Router {
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(ops::openapi))
         .route("/webhooks/opentravel/{property}/{channel}", post(channels::opentravel_webhook))
+        .route("/webhooks/jsonrest/{property}/{channel}", post(channels::jsonrest_notify))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)

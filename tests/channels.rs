@@ -1,0 +1,538 @@
+//! The channel manager end to end: the real server, real OTA simulators on
+//! loopback (one per profile), real HTTP both ways.
+
+mod common;
+
+use common::{day, spawn_app_with, test_settings, TestApp};
+use reqwest::StatusCode;
+use saluran_sim::{BookingSpec, FaultConfig, FaultKind, Profile, RedeliverSpec, Sim, SimConfig, SimHandle};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const WEBHOOK_PASSWORD: &str = "hook-secret-123";
+
+/// Presets with test-sized timings: short timeouts and backoffs, polling
+/// every 200 ms.
+fn fast_presets() -> String {
+    let dir = std::env::temp_dir().join("saluran-tests").join(format!("presets-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, profile, poll) in [("booking", "opentravel", 0), ("tiketcom", "alpinebits", 1), ("traveloka", "jsonrest", 1)] {
+        let text = format!(
+            "name = \"{name}\"\ndisplay_name = \"{name} (test)\"\nprofile = \"{profile}\"\nauth = \"basic\"\nrequests_per_minute = 6000\n\
+             account_requests_per_minute = 60000\nmax_updates_per_request = 1000\nhorizon_days = 730\npoll_interval_secs = {poll}\n\
+             timeout_secs = 1\nmax_tries = 5\ndebounce_ms = 20\nmin_backoff_ms = 20\nmax_backoff_ms = 200\nafter_dead_letter_ms = 300\n"
+        );
+        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    }
+    dir.display().to_string()
+}
+
+async fn spawn() -> TestApp {
+    let mut s = test_settings();
+    s.presets_dir = fast_presets();
+    spawn_app_with(saluran::testing::fresh_sqlite().await, s).await
+}
+
+struct Sims {
+    ot: SimHandle,
+    ab: SimHandle,
+    jr: SimHandle,
+}
+
+/// One simulator per profile, each connected to `property` through the API.
+async fn connect(app: &TestApp, property: &str) -> Sims {
+    let ot = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass").with_hub_webhook(
+        format!("{}/webhooks/opentravel/{property}/BDC", app.base),
+        "bdc-hook",
+        WEBHOOK_PASSWORD,
+    ))
+    .await
+    .unwrap();
+    let ab = Sim::start(SimConfig::new(Profile::Alpinebits, "H-AB", "hub", "ota-pass")).await.unwrap();
+    let jr = Sim::start(SimConfig::new(Profile::Jsonrest, "H-JR", "hub", "ota-key").with_hub_webhook(
+        format!("{}/webhooks/jsonrest/{property}/TVL", app.base),
+        "",
+        WEBHOOK_PASSWORD,
+    ))
+    .await
+    .unwrap();
+    let mappings = json!([
+        {"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"},
+        {"room_type": "DLX", "rate_plan": "DLX-BAR", "ota_room": "DLX1", "ota_rate": "BAR1"},
+    ]);
+    for (code, profile, preset, endpoint, hotel, creds, user) in [
+        ("BDC", "opentravel", "booking", ot.base_url(), "H-OT", json!({"username": "hub", "password": "ota-pass"}), "bdc-hook"),
+        (
+            "TKT",
+            "alpinebits",
+            "tiketcom",
+            format!("{}/alpinebits", ab.base_url()),
+            "H-AB",
+            json!({"username": "hub", "password": "ota-pass"}),
+            "tkt-hook",
+        ),
+        ("TVL", "jsonrest", "traveloka", format!("{}/api", jr.base_url()), "H-JR", json!({"api_key": "ota-key"}), "tvl-hook"),
+    ] {
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{property}/channels"),
+                &json!({"code": code, "profile": profile, "preset": preset, "endpoint": endpoint, "hotel_code": hotel,
+                        "credentials": creds, "webhook_auth": {"username": user, "password": WEBHOOK_PASSWORD}, "mappings": mappings}),
+            )
+            .await;
+        app.ok_json(r, StatusCode::CREATED).await;
+    }
+    Sims { ot, ab, jr }
+}
+
+/// The hub's calendar for the mapped rooms over `days` offsets.
+async fn hub_calendar(app: &TestApp, property: &str, from: i64, to: i64) -> Value {
+    app.ok_json(app.get(&format!("/api/v1/properties/{property}/ari?from={}&to={}", day(from), day(to))).await, StatusCode::OK).await
+}
+
+/// Differences between what a simulator believes and the hub's state.
+fn differences(sim: &SimHandle, cal: &Value) -> Vec<String> {
+    let view = sim.view();
+    let mut out = Vec::new();
+    for rt in cal["room_types"].as_array().unwrap() {
+        let room = format!("{}1", rt["code"].as_str().unwrap());
+        let bar = &rt["rate_plans"][0];
+        for (inv, rate) in rt["days"].as_array().unwrap().iter().zip(bar["days"].as_array().unwrap()) {
+            let date: jiff::civil::Date = inv["date"].as_str().unwrap().parse().unwrap();
+            let stop = inv["stop_sell"].as_bool().unwrap() || rate["stop_sell"].as_bool().unwrap();
+            let available = inv["available"].as_i64().unwrap().max(0) as u32;
+            let hub_rate: Option<rust_decimal::Decimal> = rate["rate"].as_str().map(|s| s.parse().unwrap());
+            match sim.profile() {
+                Profile::Alpinebits => {
+                    let want = if stop { 0 } else { available };
+                    let got = view.cell(&room, "", date).and_then(|c| c.available);
+                    if got != Some(want) {
+                        out.push(format!("alpinebits {room} {date}: sim {got:?} hub {want}"));
+                    }
+                }
+                _ => {
+                    let cell = view.cell(&room, "BAR1", date).or_else(|| view.cell(&room, "", date));
+                    let got_avail = cell.and_then(|c| c.available);
+                    let got_rate = view.cell(&room, "BAR1", date).and_then(|c| c.rate_amount);
+                    let got_stop = view.cell(&room, "BAR1", date).and_then(|c| c.stop_sell).unwrap_or(false)
+                        || cell.and_then(|c| c.stop_sell).unwrap_or(false);
+                    if got_avail != Some(available) || got_rate != hub_rate || got_stop != stop {
+                        out.push(format!(
+                            "{:?} {room} {date}: sim ({got_avail:?}, {got_rate:?}, stop {got_stop}) hub ({available}, {hub_rate:?}, stop {stop})",
+                            sim.profile()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn wait_converged(
+    app: &TestApp,
+    property: &str,
+    sims: &[&SimHandle],
+    from: i64,
+    to: i64,
+    within: Duration,
+) -> Result<Duration, Vec<String>> {
+    let started = Instant::now();
+    loop {
+        let cal = hub_calendar(app, property, from, to).await;
+        let diffs: Vec<String> = sims.iter().flat_map(|s| differences(s, &cal)).collect();
+        if diffs.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > within {
+            return Err(diffs.into_iter().take(10).collect());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ari_reaches_every_profile_and_channel_status_is_reported() {
+    let app = spawn().await;
+    app.seed_property("CHAN", 4).await;
+    let sims = connect(&app, "CHAN").await;
+    let all = [&sims.ot, &sims.ab, &sims.jr];
+    wait_converged(&app, "CHAN", &all, 0, 60, Duration::from_secs(20)).await.expect("initial full sync");
+    let r = app
+        .post(
+            "/api/v1/properties/CHAN/ari",
+            &json!({"updates": [
+                {"room_type": "STD", "rate_plan": "STD-BAR", "from": day(3), "to": day(9), "rate": "1250000", "min_stay": 2},
+                {"room_type": "STD", "from": day(5), "to": day(6), "availability": 1},
+                {"room_type": "DLX", "from": day(7), "to": day(7), "stop_sell": true},
+            ]}),
+        )
+        .await;
+    app.ok_json(r, StatusCode::OK).await;
+    let took = wait_converged(&app, "CHAN", &all, 0, 60, Duration::from_secs(20)).await.expect("ARI change converged");
+    eprintln!("ARI change applied at all three simulators in {took:?}");
+    for s in all {
+        assert_eq!(s.view().regressions, 0, "{:?}", s.profile());
+    }
+    let status = app.ok_json(app.get("/api/v1/properties/CHAN/channels/BDC").await, StatusCode::OK).await;
+    assert_eq!(status["profile"], "opentravel");
+    assert!(status["sync"]["last_success_at"].is_string(), "{status}");
+    assert_eq!(status["sync"]["dead_letters"], 0);
+    assert!(status.get("credentials").is_none() && !status.to_string().contains("ota-pass"), "secrets never leave: {status}");
+    let health = app.ok_json(app.client.get(format!("{}/health", app.base)).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(health["checks"]["queue_failed"], 0);
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("saluran_channel_push_requests_total"), "push metrics exported");
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}
+
+/// I4: with 30 % of calls failing (429, 5xx, timeouts, resets), random ARI
+/// edits; once the faults stop, every simulator converges to the hub, and
+/// no simulator ever took an older state over a newer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otas_converge_after_faults_and_never_regress() {
+    let app = spawn().await;
+    app.seed_property("FAULTY", 5).await;
+    let sims = connect(&app, "FAULTY").await;
+    let all = [&sims.ot, &sims.ab, &sims.jr];
+    let faults = FaultConfig {
+        fraction: 0.3,
+        kinds: vec![FaultKind::TooManyRequests, FaultKind::ServerError, FaultKind::Timeout, FaultKind::Reset],
+        latency_ms: 5,
+        timeout_ms: 1500,
+    };
+    for s in all {
+        s.set_faults(faults.clone()).unwrap();
+    }
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for i in 0..40 {
+        let from = (next() % 50) as i64;
+        let len = (next() % 5) as i64;
+        let update = match i % 3 {
+            0 => {
+                json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(from), "to": day(from + len), "rate": format!("{}", 800_000 + next() % 400_000)})
+            }
+            1 => json!({"room_type": "STD", "from": day(from), "to": day(from + len), "availability": next() % 6}),
+            _ => json!({"room_type": "DLX", "from": day(from), "to": day(from + len), "stop_sell": next() % 2 == 0}),
+        };
+        app.ok_json(app.post("/api/v1/properties/FAULTY/ari", &json!({"updates": [update]})).await, StatusCode::OK).await;
+        if i % 10 == 0 {
+            app.book("FAULTY", "STD", "STD-BAR", 20 + i, 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for s in all {
+        s.set_faults(FaultConfig::none()).unwrap();
+    }
+    let took =
+        wait_converged(&app, "FAULTY", &all, 0, 60, Duration::from_secs(120)).await.expect("converged within 2 minutes after faults stop");
+    eprintln!("converged {took:?} after the faults stopped");
+    for s in all {
+        let v = s.view();
+        assert_eq!(v.regressions, 0, "{:?} saw an older state after a newer one: {:?}", s.profile(), v);
+        assert!(s.stats().faults.values().sum::<u64>() > 0, "faults really happened");
+    }
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}
+
+fn ota_booking(
+    action: saluran_channels::BookingAction,
+    id: &str,
+    revision: &str,
+    room: &str,
+    check_in: i64,
+    nights: i64,
+) -> saluran_channels::InboundBooking {
+    let ci: jiff::civil::Date = day(check_in).parse().unwrap();
+    let co: jiff::civil::Date = day(check_in + nights).parse().unwrap();
+    saluran_channels::InboundBooking {
+        action,
+        hotel_code: "H-OT".into(),
+        ota_reservation_id: id.into(),
+        revision: revision.into(),
+        rooms: if action == saluran_channels::BookingAction::Cancel {
+            vec![]
+        } else {
+            vec![saluran_channels::BookedRoom {
+                ota_room: room.into(),
+                ota_rate: Some("BAR1".into()),
+                check_in: ci,
+                check_out: co,
+                adults: 2,
+                nightly: vec![],
+                total: None,
+            }]
+        },
+        guest_name: Some("Wayan Sudarma".into()),
+        currency: Some("IDR".into()),
+        total: None,
+    }
+}
+
+async fn post_ota(app: &TestApp, property: &str, body: String, user: &str, pass: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/webhooks/opentravel/{property}/BDC", app.base))
+        .basic_auth(user, Some(pass))
+        .header("content-type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn sold(app: &TestApp, property: &str, rt: &str, offset: i64) -> i64 {
+    app.inventory(property, rt, offset).await["sold"].as_i64().unwrap()
+}
+
+/// I1: bookings pushed by the OTA simulator (with redelivery until
+/// acknowledged), each then replayed 1-5 times concurrently and later, are
+/// applied once and always get their original acknowledgement back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_bookings_apply_once_and_replays_get_the_original_ack() {
+    let app = spawn().await;
+    app.seed_property("PUSH", 40).await;
+    let sims = connect(&app, "PUSH").await;
+    let check_in: jiff::civil::Date = day(10).parse().unwrap();
+    let ids = sims.ot.create_bookings(&BookingSpec { count: 30, ..BookingSpec::new("STD1", "BAR1", check_in, 2) }).unwrap();
+    assert_eq!(ids.len(), 30);
+    let rows = sims.ot.wait_deliveries(Duration::from_secs(30), |rows| rows.len() == 30 && rows.iter().all(|r| r.delivery.acked)).await;
+    let rows = rows.unwrap_or_else(|rows| panic!("not all acknowledged: {rows:?}"));
+    assert_eq!(sold(&app, "PUSH", "STD", 10).await, 30);
+    // Replays: concurrent copies, then again later.
+    for copies in [5, 1, 3] {
+        sims.ot.redeliver_all(&RedeliverSpec { copies: Some(copies), latest_only: false });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let after =
+        sims.ot.wait_deliveries(Duration::from_secs(30), |rows| rows.iter().all(|r| r.delivery.acks >= 10)).await.unwrap_or_else(|r| r);
+    for r in &after {
+        assert_eq!(r.delivery.confirmation_ids.len(), 1, "the original acknowledgement every time: {r:?}");
+    }
+    assert_eq!(rows.len(), after.len());
+    assert_eq!(sold(&app, "PUSH", "STD", 10).await, 30, "applied once");
+    assert_eq!(sold(&app, "PUSH", "STD", 11).await, 30);
+    let stored = app
+        .store
+        .list_reservations(&saluran_domain::PropertyCode::parse("PUSH").unwrap(), &saluran_domain::RoomTypeCode::parse("STD").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 30);
+    assert!(stored.iter().all(|r| r.source == "BDC" && r.external_id.is_some()));
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}
+
+/// New, modify and cancel delivered in all six orders end in the same
+/// state: the booking exists, cancelled, and holds no room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_order_of_new_modify_cancel_converges() {
+    use saluran_channels::opentravel::res_notif_rq;
+    use saluran_channels::BookingAction::{Cancel, Modify, New};
+    let app = spawn().await;
+    app.seed_property("ORDER", 10).await;
+    let _sims = connect(&app, "ORDER").await;
+    let orders = [
+        [New, Modify, Cancel],
+        [New, Cancel, Modify],
+        [Modify, New, Cancel],
+        [Modify, Cancel, New],
+        [Cancel, New, Modify],
+        [Cancel, Modify, New],
+    ];
+    for (n, order) in orders.iter().enumerate() {
+        let id = format!("ORD-{n}");
+        for action in order {
+            let (rev, nights) = match action {
+                New => ("2026-11-01T10:00:00Z", 2),
+                Modify => ("2026-11-01T11:00:00Z", 3),
+                Cancel => ("2026-11-01T12:00:00Z", 0),
+            };
+            let b = ota_booking(*action, &id, rev, "STD1", 5, nights);
+            let r = post_ota(&app, "ORDER", res_notif_rq(&b, "echo", jiff::Timestamp::now()), "bdc-hook", WEBHOOK_PASSWORD).await;
+            assert_eq!(r.status(), StatusCode::OK, "{order:?} {action:?}: {}", r.text().await.unwrap_or_default());
+        }
+        let res = app
+            .store
+            .find_reservation_by_external(
+                &saluran_domain::PropertyCode::parse("ORDER").unwrap(),
+                &saluran_domain::ChannelCode::parse("BDC").unwrap(),
+                &id,
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{order:?}: the booking is stored"));
+        assert_eq!(res.status, saluran_domain::reservation::ReservationStatus::Cancelled, "{order:?}");
+    }
+    for d in 5..9 {
+        assert_eq!(sold(&app, "ORDER", "STD", d).await, 0, "no room held after any order");
+    }
+    app.stop().await;
+}
+
+/// I2: an OTA booking into zero availability is stored, flagged, alerted,
+/// and the oversold date is closed on every simulator at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overbooking_is_kept_flagged_and_stop_sold_everywhere() {
+    use saluran_channels::opentravel::res_notif_rq;
+    let app = spawn().await;
+    app.seed_property("OVER", 1).await;
+    let sims = connect(&app, "OVER").await;
+    let all = [&sims.ot, &sims.ab, &sims.jr];
+    wait_converged(&app, "OVER", &all, 0, 60, Duration::from_secs(20)).await.unwrap();
+    app.ok_json(app.book("OVER", "STD", "STD-BAR", 12, 1).await, StatusCode::CREATED).await;
+    let b = ota_booking(saluran_channels::BookingAction::New, "OVB-1", "2026-11-02T08:00:00Z", "STD1", 12, 1);
+    let r = post_ota(&app, "OVER", res_notif_rq(&b, "e1", jiff::Timestamp::now()), "bdc-hook", WEBHOOK_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "OTA bookings are never refused");
+    let inv = app.inventory("OVER", "STD", 12).await;
+    assert_eq!(inv["sold"], 2);
+    assert_eq!(inv["available"], -1);
+    assert_eq!(inv["stop_sell"], true, "auto stop-sell");
+    let res = app
+        .store
+        .find_reservation_by_external(
+            &saluran_domain::PropertyCode::parse("OVER").unwrap(),
+            &saluran_domain::ChannelCode::parse("BDC").unwrap(),
+            "OVB-1",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(res.overbooked);
+    let took = wait_converged(&app, "OVER", &all, 0, 60, Duration::from_secs(10)).await.expect("stop-sell reached every simulator");
+    eprintln!("stop-sell reached all simulators in {took:?}");
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("saluran_overbookings_total"));
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}
+
+/// Bookings from the pull profiles (AlpineBits GuestRequests, JSON
+/// revisions feed) are applied and acknowledged after commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_bookings_are_applied_then_acknowledged() {
+    let app = spawn().await;
+    app.seed_property("PULL", 10).await;
+    let sims = connect(&app, "PULL").await;
+    let ci: jiff::civil::Date = day(8).parse().unwrap();
+    sims.ab.create_bookings(&BookingSpec { count: 2, ..BookingSpec::new("STD1", "BAR1", ci, 1) }).unwrap();
+    sims.jr.create_bookings(&BookingSpec { count: 3, ..BookingSpec::new("DLX1", "BAR1", ci, 1) }).unwrap();
+    let ab = sims.ab.wait_deliveries(Duration::from_secs(20), |r| r.len() == 2 && r.iter().all(|r| r.delivery.acked)).await;
+    assert!(ab.is_ok(), "alpinebits acknowledged: {ab:?}");
+    let jr = sims.jr.wait_deliveries(Duration::from_secs(20), |r| r.len() == 3 && r.iter().all(|r| r.delivery.acked)).await;
+    assert!(jr.is_ok(), "jsonrest acknowledged: {jr:?}");
+    assert_eq!(sold(&app, "PULL", "STD", 8).await, 2);
+    // DLX has 2 rooms: the third OTA booking is kept, as an overbooking.
+    assert_eq!(sold(&app, "PULL", "DLX", 8).await, 3);
+    assert_eq!(app.inventory("PULL", "DLX", 8).await["available"], -1);
+    // Polling again does not apply anything twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(sold(&app, "PULL", "STD", 8).await, 2);
+    assert_eq!(sold(&app, "PULL", "DLX", 8).await, 3);
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}
+
+/// I7: hostile or unauthenticated input to the webhooks is refused with a
+/// 4xx, applies nothing and leaves the process up and memory flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_webhook_input_is_refused_cleanly() {
+    let app = spawn().await;
+    app.seed_property("HOSTILE", 5).await;
+    let _sims = connect(&app, "HOSTILE").await;
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><OTA_HotelResNotifRQ>&lol3;</OTA_HotelResNotifRQ>"#;
+    let xxe =
+        r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><OTA_HotelResNotifRQ>&e;</OTA_HotelResNotifRQ>"#;
+    let deep = format!("<OTA_HotelResNotifRQ>{}{}</OTA_HotelResNotifRQ>", "<a>".repeat(100_000), "</a>".repeat(100_000));
+    let bad_char = "<OTA_HotelResNotifRQ>&#0;</OTA_HotelResNotifRQ>".to_string();
+    let rss_before = rss_kb();
+    for (name, body) in [
+        ("billion laughs", laughs.to_string()),
+        ("external entity", xxe.to_string()),
+        ("deep nesting", deep),
+        ("invalid char ref", bad_char),
+    ] {
+        let r = post_ota(&app, "HOSTILE", body, "bdc-hook", WEBHOOK_PASSWORD).await;
+        assert!(r.status().is_client_error(), "{name}: {}", r.status());
+    }
+    let huge = vec![b'a'; 50 * 1024 * 1024];
+    let r = app
+        .client
+        .post(format!("{}/webhooks/opentravel/HOSTILE/BDC", app.base))
+        .basic_auth("bdc-hook", Some(WEBHOOK_PASSWORD))
+        .body(huge)
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    // Authentication comes before parsing.
+    let good = saluran_channels::opentravel::res_notif_rq(
+        &ota_booking(saluran_channels::BookingAction::New, "AUTH-1", "2026-11-01T10:00:00Z", "STD1", 3, 1),
+        "e",
+        jiff::Timestamp::now(),
+    );
+    assert_eq!(post_ota(&app, "HOSTILE", good.clone(), "bdc-hook", "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(post_ota(&app, "HOSTILE", good.clone(), "someone", WEBHOOK_PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    let r = app.client.post(format!("{}/webhooks/opentravel/HOSTILE/BDC", app.base)).body(good).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // JSON notify: bad and stale signatures.
+    let notify = br#"{"event":"booking_revision","property_id":"H-JR"}"#.to_vec();
+    let now = jiff::Timestamp::now().as_second();
+    for (ts, sig) in
+        [(now, "00".repeat(32)), (now - 10_000, saluran_channels::signature::sign(WEBHOOK_PASSWORD.as_bytes(), now - 10_000, &notify))]
+    {
+        let r = app
+            .client
+            .post(format!("{}/webhooks/jsonrest/HOSTILE/TVL", app.base))
+            .header(saluran_channels::signature::TIMESTAMP_HEADER, ts.to_string())
+            .header(saluran_channels::signature::SIGNATURE_HEADER, sig)
+            .body(notify.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let good_sig = saluran_channels::signature::sign(WEBHOOK_PASSWORD.as_bytes(), now, &notify);
+    let r = app
+        .client
+        .post(format!("{}/webhooks/jsonrest/HOSTILE/TVL", app.base))
+        .header(saluran_channels::signature::TIMESTAMP_HEADER, now.to_string())
+        .header(saluran_channels::signature::SIGNATURE_HEADER, good_sig)
+        .body(notify)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Nothing applied, process up, memory flat.
+    for d in 0..10 {
+        assert_eq!(sold(&app, "HOSTILE", "STD", d).await, 0);
+    }
+    assert_eq!(app.client.get(format!("{}/health", app.base)).send().await.unwrap().status(), StatusCode::OK);
+    let grown = rss_kb().saturating_sub(rss_before);
+    eprintln!("RSS grew {grown} KiB over the hostile inputs");
+    assert!(grown < 200 * 1024, "memory stayed flat: grew {grown} KiB");
+    app.stop().await;
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
