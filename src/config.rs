@@ -39,6 +39,9 @@ pub struct Settings {
     pub presets_dir: String,
     /// Run channel connections (push ARI, take bookings).
     pub channels_enabled: bool,
+    /// Auto stop-sell: close a date on every channel once a booking leaves
+    /// this many rooms or fewer (unset: only overbookings close dates).
+    pub auto_stop_sell_at: Option<i32>,
 }
 
 impl Default for Settings {
@@ -58,6 +61,7 @@ impl Default for Settings {
             secret_key_file: "data/secret.key".into(),
             presets_dir: "config/ota-presets".into(),
             channels_enabled: true,
+            auto_stop_sell_at: None,
         }
     }
 }

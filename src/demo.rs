@@ -98,6 +98,73 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One simulator per profile, connected to the demo property through the
+/// API, each sending a trickle of bookings.
+async fn connect_simulators(base: &str, token: &str) -> anyhow::Result<Vec<saluran_sim::SimHandle>> {
+    use saluran_sim::{Profile, Sim, SimConfig};
+    let http = reqwest::Client::new();
+    let hook_password = "demo-webhook-secret";
+    let ot = Sim::start(SimConfig::new(Profile::Opentravel, "DEMO-OT", "saluran", "ota-password").with_hub_webhook(
+        format!("{base}/webhooks/opentravel/{DEMO_PROPERTY}/BOOKING"),
+        "booking-hook",
+        hook_password,
+    ))
+    .await?;
+    let ab = Sim::start(SimConfig::new(Profile::Alpinebits, "DEMOAB", "saluran", "ota-password")).await?;
+    let jr = Sim::start(SimConfig::new(Profile::Jsonrest, "DEMO-JR", "saluran", "ota-api-key").with_hub_webhook(
+        format!("{base}/webhooks/jsonrest/{DEMO_PROPERTY}/TRAVELOKA"),
+        "",
+        hook_password,
+    ))
+    .await?;
+    let mappings: Vec<serde_json::Value> = ["STD", "DLX", "STE"]
+        .iter()
+        .map(|rt| serde_json::json!({"room_type": rt, "rate_plan": format!("{rt}-BAR"), "ota_room": rt, "ota_rate": "BAR"}))
+        .collect();
+    let channels = [
+        (
+            "BOOKING",
+            "opentravel",
+            "booking",
+            ot.base_url(),
+            "DEMO-OT",
+            serde_json::json!({"username": "saluran", "password": "ota-password"}),
+            "booking-hook",
+        ),
+        (
+            "TIKET",
+            "alpinebits",
+            "tiketcom",
+            format!("{}/alpinebits", ab.base_url()),
+            "DEMOAB",
+            serde_json::json!({"username": "saluran", "password": "ota-password"}),
+            "tiket-hook",
+        ),
+        (
+            "TRAVELOKA",
+            "jsonrest",
+            "traveloka",
+            format!("{}/api", jr.base_url()),
+            "DEMO-JR",
+            serde_json::json!({"api_key": "ota-api-key"}),
+            "tvl-hook",
+        ),
+    ];
+    for (code, profile, preset, endpoint, hotel, creds, user) in channels {
+        let body = serde_json::json!({"code": code, "profile": profile, "preset": preset, "endpoint": endpoint, "hotel_code": hotel,
+            "credentials": creds, "webhook_auth": {"username": user, "password": hook_password}, "mappings": mappings});
+        let r = http.post(format!("{base}/api/v1/properties/{DEMO_PROPERTY}/channels")).bearer_auth(token).json(&body).send().await?;
+        if !(r.status().is_success() || r.status() == reqwest::StatusCode::CONFLICT) {
+            anyhow::bail!("connecting {code}: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+    }
+    for sim in [&ot, &ab, &jr] {
+        let trickle = serde_json::json!({"per_second": 0.05, "rooms": ["STD/BAR", "DLX/BAR", "STE/BAR"], "horizon_days": 60, "max": 500});
+        http.post(format!("{}/_sim/bookings/rate", sim.base_url())).json(&trickle).send().await?;
+    }
+    Ok(vec![ot, ab, jr])
+}
+
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let opts =
         store::StoreOptions { sqlite_synchronous_full: settings.sqlite_synchronous_full, max_connections: settings.max_db_connections };
@@ -112,14 +179,40 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     let base = format!("http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let served = app.clone();
+    let server = tokio::spawn(async move {
+        served
+            .serve(listener, async move {
+                tokio::select! { _ = app::shutdown_signal() => {}, _ = stop_rx => {} }
+            })
+            .await
+    });
+    let sims = match connect_simulators(&base, &token).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = stop_tx.send(());
+            let _ = server.await;
+            return Err(e);
+        }
+    };
     println!();
     println!("saluran demo is running at {base}");
     println!("  demo property:  {DEMO_PROPERTY} (3 room types, 23 rooms, 9 rate plans, a year of rates)");
+    println!("  channels:       BOOKING (OpenTravel) at {}", sims[0].base_url());
+    println!("                  TIKET (AlpineBits) at {}/alpinebits", sims[1].base_url());
+    println!("                  TRAVELOKA (JSON REST) at {}/api", sims[2].base_url());
+    println!("                  each OTA simulator sends a trickle of bookings; see {}/_sim/view", sims[0].base_url());
+    println!("  channel status: curl -H 'Authorization: Bearer $TOKEN' {base}/api/v1/properties/{DEMO_PROPERTY}/channels/BOOKING");
     println!("  health:         {base}/health");
     println!("  metrics:        {base}/metrics");
     println!("  API document:   {base}/api/openapi.json");
-    println!("  try:            curl -H 'Authorization: Bearer {token}' '{base}/api/v1/properties/{DEMO_PROPERTY}/availability?check_in=<date>&check_out=<date>&adults=2'");
-    println!("  admin token:");
+    println!("  admin token (TOKEN):");
     println!("{token}");
-    app.serve(listener, app::shutdown_signal()).await
+    let result = server.await.map_err(|e| anyhow::anyhow!("server task: {e}"))?;
+    drop(stop_tx);
+    for s in sims {
+        s.stop().await;
+    }
+    result
 }

@@ -536,3 +536,26 @@ fn rss_kb() -> u64 {
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
+
+/// Auto stop-sell: with a threshold of 1, the booking that leaves one room
+/// closes the date on every channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_stop_sell_fires_at_the_threshold() {
+    let mut s = test_settings();
+    s.presets_dir = fast_presets();
+    s.auto_stop_sell_at = Some(1);
+    let app = spawn_app_with(saluran::testing::fresh_sqlite().await, s).await;
+    app.seed_property("THRESH", 3).await;
+    let sims = connect(&app, "THRESH").await;
+    let all = [&sims.ot, &sims.ab, &sims.jr];
+    app.ok_json(app.book("THRESH", "STD", "STD-BAR", 9, 1).await, StatusCode::CREATED).await;
+    assert_eq!(app.inventory("THRESH", "STD", 9).await["stop_sell"], false, "two rooms left");
+    app.ok_json(app.book("THRESH", "STD", "STD-BAR", 9, 1).await, StatusCode::CREATED).await;
+    let inv = app.inventory("THRESH", "STD", 9).await;
+    assert_eq!((inv["available"].as_i64(), inv["stop_sell"].as_bool()), (Some(1), Some(true)));
+    wait_converged(&app, "THRESH", &all, 0, 30, Duration::from_secs(20)).await.expect("the stop-sell reached every channel");
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}

@@ -223,6 +223,26 @@ async fn demo_serves_a_seeded_property() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["offers"].as_array().unwrap().len(), 9, "3 room types x 3 rate plans: {v}");
+    // One simulated OTA per profile is connected and synced.
+    for channel in ["BOOKING", "TIKET", "TRAVELOKA"] {
+        let mut synced = false;
+        for _ in 0..100 {
+            let r = reqwest::Client::new()
+                .get(format!("{base}/api/v1/properties/DEMO-BALI/channels/{channel}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{channel}");
+            let s: Value = r.json().await.unwrap();
+            if s["sync"]["last_success_at"].is_string() {
+                synced = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(synced, "{channel} pushed its first full sync");
+    }
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }

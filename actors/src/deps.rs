@@ -20,6 +20,9 @@ pub struct Deps {
     pub call_timeout: Duration,
     /// Builds channel connections; `None`: channels are not run (tools).
     pub channels: Option<Arc<dyn ChannelFactory>>,
+    /// Close a date (stop-sell) once a booking leaves this many rooms or
+    /// fewer; `None`: only overbookings close dates automatically.
+    pub auto_stop_sell_at: Option<i32>,
     /// Where pulled bookings go (set by the binary once it is built).
     pub booking_sink: Arc<std::sync::OnceLock<Arc<dyn BookingSink>>>,
 }
@@ -35,6 +38,7 @@ impl Deps {
             max_group_commit: 256,
             call_timeout: Duration::from_secs(10),
             channels: None,
+            auto_stop_sell_at: None,
             booking_sink: Arc::new(std::sync::OnceLock::new()),
         }
     }

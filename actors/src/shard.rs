@@ -465,7 +465,13 @@ fn book(
 /// Takes one room on every night of the stay; for OTA bookings past
 /// availability, flags the overbooking and closes the oversold nights
 /// (stop-sell, pushed to every channel at once: I2).
-fn take_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, req: &BookingRequest, close_when_oversold: bool) -> bool {
+fn take_nights(
+    cal: &RoomTypeCalendar,
+    ev: &mut Evaluation,
+    req: &BookingRequest,
+    close_when_oversold: bool,
+    threshold: Option<i32>,
+) -> bool {
     let mut overbooked = false;
     for d in req.stay.night_dates().days() {
         let mut inv = ev.changes.inventory_day(cal, d);
@@ -473,9 +479,15 @@ fn take_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, req: &BookingRequest
         let available = inv.available(cal.room_type.physical_rooms);
         if available < 0 {
             overbooked = true;
+            if close_when_oversold {
+                inv.stop_sell = true;
+            }
         }
-        if close_when_oversold && available <= 0 && overbooked {
+        // Auto stop-sell: close the date on every channel once availability
+        // falls to the configured threshold.
+        if threshold.is_some_and(|t| available <= t) && !inv.stop_sell {
             inv.stop_sell = true;
+            metrics::counter!("saluran_auto_stop_sells_total").increment(1);
         }
         ev.changes.inventory.insert(d, inv);
     }
@@ -506,7 +518,7 @@ fn book_with_id(
         Err(why) if !cmd.allow_overbooking => return Err(ShardError::Unavailable(why)),
         Err(_) => lenient_quote(&overlay, req),
     };
-    let overbooked = take_nights(cal, ev, req, cmd.allow_overbooking);
+    let overbooked = take_nights(cal, ev, req, cmd.allow_overbooking, state.deps.auto_stop_sell_at);
     let res = Reservation {
         id,
         property: state.property.code.clone(),
@@ -665,7 +677,7 @@ fn deliver(
                 release_nights(cal, ev, &res);
             }
             let quote = quote_leniently(cal, ev, &req);
-            let overbooked = take_nights(cal, ev, &req, true);
+            let overbooked = take_nights(cal, ev, &req, true, state.deps.auto_stop_sell_at);
             res.rate_plan = req.rate_plan.clone();
             res.check_in = req.stay.check_in;
             res.check_out = req.stay.check_out;
