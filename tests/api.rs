@@ -464,6 +464,10 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/properties/{property}/reservations", "post"),
         ("/api/v1/properties/{property}/reservations/{id}", "get"),
         ("/api/v1/properties/{property}/reservations/{id}/cancel", "post"),
+        ("/api/v1/properties/{property}/channels", "post"),
+        ("/api/v1/properties/{property}/channels/{channel}", "get"),
+        ("/webhooks/opentravel/{property}/{channel}", "post"),
+        ("/webhooks/jsonrest/{property}/{channel}", "post"),
         ("/health", "get"),
         ("/metrics", "get"),
     ] {
