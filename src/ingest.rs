@@ -57,19 +57,24 @@ pub async fn ingest(
 
     if action == InboundAction::Cancel && booking.rooms.is_empty() {
         // A cancellation names the booking, not its rooms: cancel every line
-        // we hold for it, or remember it if we hold none yet.
-        let mut lines = vec![booking.ota_reservation_id.clone()];
-        lines.extend((1..=20).map(|n| format!("{}#{n}", booking.ota_reservation_id)));
-        let mut found = false;
-        for line in lines {
-            let Some(res) = app.store.find_reservation_by_external(handle.code(), &channel.code, &line).await? else {
-                continue;
-            };
-            found = true;
-            let o = deliver(app, handle, channel, &line, booking, action, None, res.room_type.as_str(), ack.clone()).await?;
-            out.record(o);
-        }
-        if !found {
+        // we hold for it, or remember it if we hold none yet. The store
+        // refuses the "remember" if the booking was committed meanwhile
+        // (Conflict), and then we look again.
+        for _attempt in 0..3 {
+            let mut lines = vec![booking.ota_reservation_id.clone()];
+            lines.extend((1..=20).map(|n| format!("{}#{n}", booking.ota_reservation_id)));
+            let mut found = false;
+            for line in lines {
+                let Some(res) = app.store.find_reservation_by_external(handle.code(), &channel.code, &line).await? else {
+                    continue;
+                };
+                found = true;
+                let o = deliver(app, handle, channel, &line, booking, action, None, res.room_type.as_str(), ack.clone(), false).await?;
+                out.record(o);
+            }
+            if found {
+                return Ok(out);
+            }
             let ack_text = ack(None);
             let record = InboundRecord {
                 property: handle.code().clone(),
@@ -83,13 +88,26 @@ pub async fn ingest(
                 received_at: now,
             };
             match app.store.insert_inbound(&record).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Ok(()) => {
+                    out.ack = ack_text;
+                    out.outcomes.push("applied".into());
+                    return Ok(out);
+                }
+                Err(StoreError::Conflict(why)) => {
+                    // Either this exact cancellation was recorded before
+                    // (answer with its ack) or the booking now exists.
+                    let history = app.store.inbound_history(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
+                    if let Some(same) = history.iter().find(|r| r.revision == booking.revision && r.action == action) {
+                        out.ack = same.ack.clone();
+                        out.outcomes.push("replayed".into());
+                        return Ok(out);
+                    }
+                    tracing::info!(ota_id = %booking.ota_reservation_id, %why, "booking appeared while cancelling; retrying through its shard");
+                }
                 Err(e) => return Err(e.into()),
             }
-            out.ack = ack_text;
-            out.outcomes.push("applied".into());
         }
-        return Ok(out);
+        return Err(ApiError::unavailable("the booking changed while it was being cancelled; retry"));
     }
 
     let n = booking.rooms.len();
@@ -151,13 +169,15 @@ pub async fn ingest(
                         None,
                         existing.room_type.as_str(),
                         ack.clone(),
+                        true,
                     )
                     .await?;
                     out.record(o);
                 }
             }
         }
-        let o = deliver(app, handle, channel, &line, booking, action, Some(request), mapping.room_type.as_str(), ack.clone()).await?;
+        let o =
+            deliver(app, handle, channel, &line, booking, action, Some(request), mapping.room_type.as_str(), ack.clone(), false).await?;
         out.record(o);
     }
     Ok(out)
@@ -174,6 +194,7 @@ async fn deliver(
     request: Option<BookingRequest>,
     room_type: &str,
     ack: AckBuilder,
+    moving: bool,
 ) -> Result<DeliveryOutcome, ApiError> {
     let delivery = ChannelDelivery {
         channel: channel.code.clone(),
@@ -182,6 +203,7 @@ async fn deliver(
         action,
         request,
         ack,
+        moving,
     };
     let started = std::time::Instant::now();
     let r = handle.call_shard(room_type, app.deps.call_timeout, |reply| ShardMsg::Deliver { delivery, reply }).await??;

@@ -559,3 +559,40 @@ async fn auto_stop_sell_fires_at_the_threshold() {
     sims.jr.stop().await;
     app.stop().await;
 }
+
+/// A modification that moves a booking to another room type frees the old
+/// room and takes the new one; the booking stays confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modification_can_move_a_booking_to_another_room_type() {
+    use saluran_channels::opentravel::res_notif_rq;
+    use saluran_channels::BookingAction::{Modify, New};
+    let app = spawn().await;
+    app.seed_property("MOVE", 3).await;
+    let _sims = connect(&app, "MOVE").await;
+    let new = ota_booking(New, "MV-1", "2026-11-01T10:00:00Z", "STD1", 6, 2);
+    let r = post_ota(&app, "MOVE", res_notif_rq(&new, "e1", jiff::Timestamp::now()), "bdc-hook", WEBHOOK_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(sold(&app, "MOVE", "STD", 6).await, 1);
+    let moved = ota_booking(Modify, "MV-1", "2026-11-01T11:00:00Z", "DLX1", 6, 2);
+    let body = res_notif_rq(&moved, "e2", jiff::Timestamp::now());
+    for _ in 0..2 {
+        let r = post_ota(&app, "MOVE", body.clone(), "bdc-hook", WEBHOOK_PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    }
+    assert_eq!(sold(&app, "MOVE", "STD", 6).await, 0, "old room freed");
+    assert_eq!(sold(&app, "MOVE", "DLX", 6).await, 1, "new room taken once");
+    assert_eq!(sold(&app, "MOVE", "DLX", 7).await, 1);
+    let res = app
+        .store
+        .find_reservation_by_external(
+            &saluran_domain::PropertyCode::parse("MOVE").unwrap(),
+            &saluran_domain::ChannelCode::parse("BDC").unwrap(),
+            "MV-1",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status, saluran_domain::reservation::ReservationStatus::Confirmed);
+    assert_eq!(res.room_type.as_str(), "DLX");
+    app.stop().await;
+}

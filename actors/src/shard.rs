@@ -59,6 +59,10 @@ pub struct ChannelDelivery {
     /// The booking as the OTA states it (none for a cancellation).
     pub request: Option<BookingRequest>,
     pub ack: AckBuilder,
+    /// This cancellation only moves the booking to another room type (a
+    /// modification): it frees the rooms here but is not the OTA's
+    /// cancellation, so it does not end the booking.
+    pub moving: bool,
 }
 
 /// What a delivery did.
@@ -242,34 +246,17 @@ async fn flush(state: &mut ShardState) {
     }
 
     // Deliveries need the booking's history and our reservation for it.
-    let mut deliveries: HashMap<(ChannelCode, String), (Vec<InboundRecord>, Option<Reservation>)> = HashMap::new();
-    for op in &ops {
-        if let Op::Deliver(d, _) = op {
-            let key = (d.channel.clone(), d.ota_reservation_id.clone());
-            if let std::collections::hash_map::Entry::Vacant(e) = deliveries.entry(key) {
-                let store = &state.deps.store;
-                let read = async {
-                    let history = store.inbound_history(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
-                    let existing = store.find_reservation_by_external(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
-                    Ok::<_, StoreError>((history, existing))
-                };
-                match read.await {
-                    Ok(v) => {
-                        e.insert(v);
-                    }
-                    Err(err) => {
-                        // Deciding without the history could apply a
-                        // delivery twice: answer everyone "retry" instead.
-                        let err = ShardError::from(err);
-                        for op in ops {
-                            reply_err(op, err.clone());
-                        }
-                        return;
-                    }
-                }
+    let mut deliveries = match prefetch_deliveries(state, &ops).await {
+        Ok(d) => d,
+        Err(err) => {
+            // Deciding without the history could apply a delivery twice:
+            // answer everyone "retry" instead.
+            for op in ops {
+                reply_err(op, err.clone());
             }
+            return;
         }
-    }
+    };
 
     let mut attempt = 0;
     let final_result: Result<(Evaluation, i64, Vec<i64>), ShardError> = loop {
@@ -305,6 +292,15 @@ async fn flush(state: &mut ShardState) {
                 match load(&state.deps, &state.property, &state.room_type).await {
                     Ok(cal) => *state.view.write() = cal,
                     Err(e) => break Err(ShardError::from(e)),
+                }
+            }
+            Err(StoreError::Conflict(why)) if attempt < MAX_CONFLICT_RETRIES && ops.iter().any(|o| matches!(o, Op::Deliver(..))) => {
+                // A delivery changed underneath (e.g. the booking was
+                // cancelled meanwhile): re-read the histories, decide again.
+                tracing::info!(property = %state.property.code, room_type = %state.room_type, %why, "re-deciding OTA deliveries");
+                match prefetch_deliveries(state, &ops).await {
+                    Ok(d) => deliveries = d,
+                    Err(e) => break Err(e),
                 }
             }
             Err(e) => break Err(ShardError::from(e)),
@@ -377,6 +373,23 @@ fn reply_err(op: Op, e: ShardError) {
 }
 
 type DeliveryContext = HashMap<(ChannelCode, String), (Vec<InboundRecord>, Option<Reservation>)>;
+
+async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryContext, ShardError> {
+    let mut out: DeliveryContext = HashMap::new();
+    for op in ops {
+        if let Op::Deliver(d, _) = op {
+            let key = (d.channel.clone(), d.ota_reservation_id.clone());
+            if out.contains_key(&key) {
+                continue;
+            }
+            let store = &state.deps.store;
+            let history = store.inbound_history(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
+            let existing = store.find_reservation_by_external(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
+            out.insert(key, (history, existing));
+        }
+    }
+    Ok(out)
+}
 
 fn evaluate(
     state: &ShardState,
@@ -678,6 +691,7 @@ fn deliver(
             }
             let quote = quote_leniently(cal, ev, &req);
             let overbooked = take_nights(cal, ev, &req, true, state.deps.auto_stop_sell_at);
+            res.room_type = req.room_type.clone();
             res.rate_plan = req.rate_plan.clone();
             res.check_in = req.stay.check_in;
             res.check_out = req.stay.check_out;
@@ -727,7 +741,7 @@ fn deliver(
                 None => None,
             };
             let ack = (d.ack)(id.as_deref());
-            ev.inbound.push(record("applied", id.clone(), &ack));
+            ev.inbound.push(record(if d.moving { "moved" } else { "applied" }, id.clone(), &ack));
             DeliveryOutcome { ack, reservation_id: id, outcome: "applied" }
         }
     };
