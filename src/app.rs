@@ -92,6 +92,23 @@ impl App {
             xml_limits: saluran_channels::xml::Limits::default(),
         }));
         let _ = sink.0.set(app.clone());
+        if app.settings.channels_enabled {
+            // Connected properties push, poll and reconcile on their own: start
+            // them now rather than on their first request.
+            let boot = app.clone();
+            tokio::spawn(async move {
+                match boot.store.list_channel_properties().await {
+                    Ok(codes) => {
+                        for code in codes {
+                            if let Err(e) = boot.property(&code).await {
+                                tracing::error!(property = %code, error = %e, "connected property did not start");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "listing connected properties failed"),
+                }
+            });
+        }
         Ok(app)
     }
 

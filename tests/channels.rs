@@ -596,3 +596,26 @@ async fn a_modification_can_move_a_booking_to_another_room_type() {
     assert_eq!(res.room_type.as_str(), "DLX");
     app.stop().await;
 }
+
+/// After a restart, connected properties start by themselves: a pull
+/// channel fetches bookings with no request touching the property.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connected_properties_start_at_boot() {
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let store = saluran::testing::fresh_sqlite().await;
+    let app = spawn_app_with(store.clone(), settings.clone()).await;
+    app.seed_property("BOOT", 4).await;
+    let sims = connect(&app, "BOOT").await;
+    app.stop().await;
+    let app = spawn_app_with(store.clone(), settings).await;
+    let ci: jiff::civil::Date = day(4).parse().unwrap();
+    sims.ab.create_bookings(&BookingSpec::new("STD1", "BAR1", ci, 1)).unwrap();
+    let pulled = sims.ab.wait_deliveries(Duration::from_secs(15), |r| r.len() == 1 && r.iter().all(|r| r.delivery.acked)).await;
+    assert!(pulled.is_ok(), "pulled without any request to the property: {pulled:?}");
+    assert_eq!(sold(&app, "BOOT", "STD", 4).await, 1);
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}

@@ -57,6 +57,11 @@ contract_tests! {
     inbound_deliveries_are_recorded_once_oldest_first => case_inbound,
     commit_records_its_inbound_delivery_or_nothing => case_inbound_commit,
     concurrent_commit_with_duplicate_delivery_fails_alone => case_inbound_concurrent,
+    booking_after_its_tombstone_conflicts_and_writes_nothing => case_tombstone_then_booking,
+    tombstone_after_its_booking_conflicts_and_writes_nothing => case_booking_then_tombstone,
+    racing_booking_and_tombstone_never_both_land => case_booking_tombstone_race,
+    commit_of_a_cancelled_booking_fails_alone => case_cancelled_booking_fails_alone,
+    channel_properties_are_listed_once_in_code_order => case_channel_properties,
 }
 
 // ---------------------------------------------------------------------------
@@ -1081,4 +1086,331 @@ async fn sqlite_urls_open_and_migrate() {
     let store = connect(&url, &StoreOptions { sqlite_synchronous_full: false, max_connections: 1 }).await.unwrap();
     assert_eq!(store.count_properties().await.unwrap(), 0);
     assert!(matches!(connect("mysql://x", &StoreOptions::default()).await, Err(StoreError::Unavailable(_))));
+}
+
+// ---------------------------------------------------------------------------
+// A booking and its cancellation: never both land.
+
+use saluran::store::{is_booking_exists, is_cancelled_meanwhile};
+
+/// The `new` of OTA booking `ota_id` on channel BDC, creating the active
+/// reservation `id` of `rt` (one sold night, one event).
+fn new_booking(rt: &str, version: i64, id: &str, ota_id: &str, at: Timestamp) -> ShardCommit {
+    let delivery = InboundRecord { reservation_id: Some(id.into()), ..inbound("BDC", ota_id, "1", InboundAction::New, at) };
+    booking_commit(rt, version, ota_reservation(id, rt, "BDC", ota_id), delivery)
+}
+
+/// A cancellation of a booking we hold nothing of (no rooms named).
+fn tombstone(channel: &str, ota_id: &str, at: Timestamp) -> InboundRecord {
+    inbound(channel, ota_id, "2", InboundAction::Cancel, at)
+}
+
+fn assert_conflict_is<T: std::fmt::Debug>(r: Result<T, StoreError>, expected: &str, what: &str) {
+    match r {
+        Err(StoreError::Conflict(m)) => assert_eq!(m, expected, "{what}"),
+        other => panic!("{what}: expected Conflict({expected:?}), got {other:?}"),
+    }
+}
+
+/// What a refused write must leave as it was: the room type's version and
+/// `day(10)` cell, the property's events, the booking's history and reservation.
+async fn snapshot(store: &Arc<dyn Store>, rt: &str, ota_id: &str) -> (i64, InventoryDay, usize, Vec<InboundRecord>, Option<Reservation>) {
+    let p = pc(HTL);
+    let cal = store.load_calendar(&p, &rtc(rt), day(0)).await.unwrap();
+    (
+        cal.version,
+        cal.inventory.get_or_default(day(10)),
+        store.events_after(&p, 0, 1000).await.unwrap().len(),
+        store.inbound_history(&p, &chc("BDC"), ota_id).await.unwrap(),
+        store.find_reservation_by_external(&p, &chc("BDC"), ota_id).await.unwrap(),
+    )
+}
+
+async fn case_tombstone_then_booking(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    store.create_channel(&channel(HTL, "EXP")).await.unwrap();
+    let t0 = Timestamp::now();
+    let stone = tombstone("BDC", "OTA-1", t0);
+    store.insert_inbound(&stone).await.unwrap();
+
+    // The booking's New, from a history read before the tombstone: refused
+    // whole. So is a Modify, or an overbooked New.
+    let before = snapshot(&store, "DLX", "OTA-1").await;
+    let v = version_of(&store, "DLX").await;
+    let r = store.commit_shard(&new_booking("DLX", v, "R-1", "OTA-1", secs(t0, 1))).await;
+    assert!(r.as_ref().is_err_and(is_cancelled_meanwhile), "{r:?}");
+    assert_conflict_is(r, "cancelled meanwhile: BDC/OTA-1", "new after its tombstone");
+    let mut modify = new_booking("DLX", v, "R-1", "OTA-1", secs(t0, 1));
+    modify.inbound[0].action = InboundAction::Modify;
+    modify.inbound[0].revision = "3".into();
+    assert_conflict_is(store.commit_shard(&modify).await, "cancelled meanwhile: BDC/OTA-1", "modify after its tombstone");
+    let mut overbooked = new_booking("DLX", v, "R-1", "OTA-1", secs(t0, 1));
+    overbooked.inbound[0].outcome = "overbooked".into();
+    overbooked.reservations[0].overbooked = true;
+    assert_conflict_is(store.commit_shard(&overbooked).await, "cancelled meanwhile: BDC/OTA-1", "overbooked new after its tombstone");
+    assert_eq!(snapshot(&store, "DLX", "OTA-1").await, before, "refused commits wrote nothing");
+    assert_eq!(before.3, vec![stone.clone()]);
+    assert_eq!(store.find_reservation(&p, "R-1").await.unwrap(), None);
+
+    // What the shard decides on re-reading the history: the booking stored
+    // cancelled, taking no inventory. That commits.
+    let stored_cancelled = Reservation { status: ReservationStatus::Cancelled, ..ota_reservation("R-1c", "DLX", "BDC", "OTA-1") };
+    let late_new = InboundRecord { reservation_id: Some("R-1c".into()), ..inbound("BDC", "OTA-1", "1", InboundAction::New, secs(t0, 2)) };
+    let create_cancelled = ShardCommit {
+        reservations: vec![stored_cancelled.clone()],
+        inbound: vec![late_new.clone()],
+        events: vec![event("booking.created_cancelled", json!({"id": "R-1c"}))],
+        ..commit_for("DLX", v)
+    };
+    assert_eq!(store.commit_shard(&create_cancelled).await.unwrap().version, v + 1);
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![stone.clone(), late_new]);
+    assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-1").await.unwrap(), Some(stored_cancelled));
+    // A New and its cancellation in one commit (the reservation ends cancelled) commits too.
+    let v_std = version_of(&store, "STD").await;
+    let mut both = new_booking("STD", v_std, "R-7", "OTA-7", t0);
+    let mut r7_cancelled = both.reservations[0].clone();
+    r7_cancelled.status = ReservationStatus::Cancelled;
+    r7_cancelled.revision = 2;
+    both.reservations.push(r7_cancelled);
+    both.inbound.push(InboundRecord { reservation_id: Some("R-7".into()), ..tombstone("BDC", "OTA-7", t0) });
+    both.changes = CellChanges::default();
+    store.commit_shard(&both).await.unwrap();
+
+    // Only an APPLIED cancellation of the same channel and OTA id blocks: a
+    // stale one, a move's, another OTA id's or another channel's does not.
+    store.insert_inbound(&InboundRecord { outcome: "stale".into(), ..tombstone("BDC", "OTA-2", t0) }).await.unwrap();
+    store
+        .insert_inbound(&InboundRecord { outcome: "moved".into(), reservation_id: Some("R-old".into()), ..tombstone("BDC", "OTA-3", t0) })
+        .await
+        .unwrap();
+    store.insert_inbound(&tombstone("EXP", "OTA-4", t0)).await.unwrap();
+    store.insert_inbound(&tombstone("BDC", "OTA-OTHER", t0)).await.unwrap();
+    for (i, ota_id) in ["OTA-2", "OTA-3", "OTA-4"].into_iter().enumerate() {
+        let v = version_of(&store, "DLX").await;
+        let out = store.commit_shard(&new_booking("DLX", v, &format!("R-ok{i}"), ota_id, t0)).await;
+        assert_eq!(out.map(|o| o.version).ok(), Some(v + 1), "{ota_id}");
+    }
+
+    // A cancellation applied by a shard commit blocks the same way: a
+    // tombstone committed by one room type's shard, or a cancel of a
+    // reservation (the booking's lines may live on several shards).
+    let v_std = version_of(&store, "STD").await;
+    let shard_stone = tombstone("BDC", "OTA-5", t0);
+    store.commit_shard(&ShardCommit { inbound: vec![shard_stone], ..commit_for("STD", v_std) }).await.unwrap();
+    let v = version_of(&store, "DLX").await;
+    assert_conflict_is(
+        store.commit_shard(&new_booking("DLX", v, "R-5", "OTA-5", t0)).await,
+        "cancelled meanwhile: BDC/OTA-5",
+        "new after a shard's tombstone",
+    );
+    let applied_cancel =
+        InboundRecord { reservation_id: Some("R-ok0".into()), revision: "9".into(), ..tombstone("BDC", "OTA-2", secs(t0, 3)) };
+    store.insert_inbound(&applied_cancel).await.unwrap();
+    let mut again = new_booking("DLX", v, "R-ok0", "OTA-2", t0);
+    again.inbound[0].action = InboundAction::Modify;
+    again.inbound[0].revision = "10".into();
+    assert_conflict_is(store.commit_shard(&again).await, "cancelled meanwhile: BDC/OTA-2", "modify after an applied cancel");
+    assert_eq!(version_of(&store, "DLX").await, v);
+
+    // Another property's cancellation with the same channel code and OTA id does not block.
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    store.create_channel(&channel("HTL2", "BDC")).await.unwrap();
+    store.insert_inbound(&InboundRecord { property: pc("HTL2"), ..tombstone("BDC", "OTA-6", t0) }).await.unwrap();
+    store.commit_shard(&new_booking("DLX", v, "R-6", "OTA-6", t0)).await.unwrap();
+}
+
+async fn case_booking_then_tombstone(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    store.create_channel(&channel(HTL, "EXP")).await.unwrap();
+    let t0 = Timestamp::now();
+    let v = version_of(&store, "DLX").await;
+    let booking = new_booking("DLX", v, "R-1", "OTA-1", t0);
+    store.commit_shard(&booking).await.unwrap();
+    let booked = booking.inbound[0].clone();
+
+    // The tombstone comes too late: refused, nothing written.
+    let r = store.insert_inbound(&tombstone("BDC", "OTA-1", secs(t0, 1))).await;
+    assert!(r.as_ref().is_err_and(is_booking_exists), "{r:?}");
+    assert!(!r.as_ref().is_err_and(is_cancelled_meanwhile));
+    assert_conflict_is(r, "booking exists: BDC/OTA-1", "tombstone after its booking");
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![booked.clone()]);
+
+    // Whatever the reservation's status.
+    let mut cancelled = booking.reservations[0].clone();
+    cancelled.status = ReservationStatus::Cancelled;
+    cancelled.revision = 2;
+    let shard_cancel = InboundRecord { reservation_id: Some("R-1".into()), ..tombstone("BDC", "OTA-1", secs(t0, 2)) };
+    store
+        .commit_shard(&ShardCommit { reservations: vec![cancelled], inbound: vec![shard_cancel.clone()], ..commit_for("DLX", v + 1) })
+        .await
+        .unwrap();
+    let late = InboundRecord { revision: "3".into(), ..tombstone("BDC", "OTA-1", secs(t0, 3)) };
+    assert_conflict_is(store.insert_inbound(&late).await, "booking exists: BDC/OTA-1", "tombstone of a cancelled booking");
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![booked.clone(), shard_cancel.clone()]);
+
+    // Not tombstones (stale, unmapped) are recorded as before; so are
+    // tombstones of another OTA id, another channel, another property.
+    let stale = InboundRecord { outcome: "stale".into(), revision: "4".into(), ..tombstone("BDC", "OTA-1", secs(t0, 4)) };
+    let unmapped =
+        InboundRecord { outcome: "unmapped: room X rate -".into(), ..inbound("BDC", "OTA-1", "5", InboundAction::New, secs(t0, 5)) };
+    store.insert_inbound(&stale).await.unwrap();
+    store.insert_inbound(&unmapped).await.unwrap();
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![booked, shard_cancel, stale, unmapped]);
+    store.insert_inbound(&tombstone("BDC", "OTA-2", t0)).await.unwrap();
+    store.insert_inbound(&tombstone("EXP", "OTA-1", t0)).await.unwrap();
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    store.create_channel(&channel("HTL2", "BDC")).await.unwrap();
+    store.insert_inbound(&InboundRecord { property: pc("HTL2"), ..tombstone("BDC", "OTA-1", t0) }).await.unwrap();
+
+    // A tombstone recorded by a shard commit is checked the same way: the
+    // whole commit is refused and writes nothing.
+    let v = version_of(&store, "DLX").await;
+    store.commit_shard(&new_booking("DLX", v, "R-8", "OTA-8", t0)).await.unwrap();
+    let before = snapshot(&store, "STD", "OTA-8").await;
+    let v_std = version_of(&store, "STD").await;
+    let mut changes = CellChanges::default();
+    changes.inventory.insert(day(10), InventoryDay { out_of_order: 1, ..Default::default() });
+    let shard_stone = ShardCommit {
+        changes,
+        events: vec![event("x", json!({}))],
+        inbound: vec![tombstone("BDC", "OTA-8", t0)],
+        ..commit_for("STD", v_std)
+    };
+    assert_conflict_is(store.commit_shard(&shard_stone).await, "booking exists: BDC/OTA-8", "shard tombstone after its booking");
+    assert_eq!(snapshot(&store, "STD", "OTA-8").await, before);
+}
+
+async fn case_booking_tombstone_race(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    let t0 = Timestamp::now();
+
+    // A shard commits the booking while the webhook records its
+    // cancellation, released together: exactly one of them lands.
+    const ROUNDS: usize = 20;
+    let (mut booking_won, mut tombstone_won) = (0, 0);
+    for round in 0..ROUNDS {
+        let ota_id = format!("RACE-{round}");
+        let id = format!("R-RACE-{round}");
+        let before = snapshot(&store, "DLX", &ota_id).await;
+        let commit = new_booking("DLX", before.0, &id, &ota_id, t0);
+        let delivery = commit.inbound[0].clone();
+        let stone = tombstone("BDC", &ota_id, t0);
+        let gate = Arc::new(tokio::sync::Barrier::new(2));
+        let (s1, s2, g1, g2, st) = (store.clone(), store.clone(), gate.clone(), gate, stone.clone());
+        let (rc, rt) = tokio::join!(
+            tokio::spawn(async move {
+                g1.wait().await;
+                s1.commit_shard(&commit).await
+            }),
+            tokio::spawn(async move {
+                g2.wait().await;
+                s2.insert_inbound(&st).await
+            })
+        );
+        let after = snapshot(&store, "DLX", &ota_id).await;
+        match (rc.unwrap(), rt.unwrap()) {
+            (Ok(out), Err(e)) => {
+                booking_won += 1;
+                assert!(is_booking_exists(&e), "round {round}: {e:?}");
+                assert_eq!(out.version, before.0 + 1);
+                assert_eq!(after.3, vec![delivery], "round {round}");
+                assert!(after.4.is_some_and(|r| r.id == id && r.is_active()), "round {round}");
+            }
+            (Err(e), Ok(())) => {
+                tombstone_won += 1;
+                assert!(is_cancelled_meanwhile(&e), "round {round}: {e:?}");
+                assert_eq!(after, (before.0, before.1, before.2, vec![stone], None), "round {round}: the booking wrote nothing");
+            }
+            other => panic!("round {round}: exactly one of booking and tombstone must land, got {other:?}"),
+        }
+    }
+    eprintln!("    booking first {booking_won}, tombstone first {tombstone_won}");
+
+    // The same race between two shard commits (another room type's shard
+    // recording the tombstone; on SQLite typically one group transaction).
+    for round in 0..ROUNDS {
+        let ota_id = format!("RACE2-{round}");
+        let id = format!("R-RACE2-{round}");
+        let v_dlx = version_of(&store, "DLX").await;
+        let v_std = version_of(&store, "STD").await;
+        let booking = new_booking("DLX", v_dlx, &id, &ota_id, t0);
+        let stone = ShardCommit { inbound: vec![tombstone("BDC", &ota_id, t0)], ..commit_for("STD", v_std) };
+        let (s1, s2) = (store.clone(), store.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { s1.commit_shard(&booking).await }),
+            tokio::spawn(async move { s2.commit_shard(&stone).await })
+        );
+        let history = store.inbound_history(&p, &chc("BDC"), &ota_id).await.unwrap();
+        let res = store.find_reservation(&p, &id).await.unwrap();
+        match (ra.unwrap(), rb.unwrap()) {
+            (Ok(_), Err(e)) => {
+                assert!(is_booking_exists(&e), "round {round}: {e:?}");
+                assert_eq!(history.iter().map(|r| r.action).collect::<Vec<_>>(), vec![InboundAction::New]);
+                assert!(res.is_some());
+            }
+            (Err(e), Ok(_)) => {
+                assert!(is_cancelled_meanwhile(&e), "round {round}: {e:?}");
+                assert_eq!(history.iter().map(|r| r.action).collect::<Vec<_>>(), vec![InboundAction::Cancel]);
+                assert_eq!(res, None);
+                assert_eq!(version_of(&store, "DLX").await, v_dlx);
+            }
+            other => panic!("round {round}: exactly one of two shard commits must land, got {other:?}"),
+        }
+    }
+}
+
+async fn case_cancelled_booking_fails_alone(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    store.create_channel(&channel(HTL, "BDC")).await.unwrap();
+    let t0 = Timestamp::now();
+    store.insert_inbound(&tombstone("BDC", "OTA-C", t0)).await.unwrap();
+
+    // Rounds of two concurrent commits (on SQLite typically one group
+    // transaction): an unrelated booking line on STD, and the cancelled
+    // booking on DLX. The first lands whole; the second fails alone.
+    const ROUNDS: i64 = 8;
+    for round in 0..ROUNDS {
+        let v_dlx = version_of(&store, "DLX").await;
+        let v_std = version_of(&store, "STD").await;
+        let ota_id = format!("OTA-S{round}");
+        let good = new_booking("STD", v_std, &format!("R-S{round}"), &ota_id, secs(t0, round));
+        let fresh = good.inbound[0].clone();
+        let bad = new_booking("DLX", v_dlx, &format!("R-D{round}"), "OTA-C", secs(t0, round));
+        let (s1, s2) = (store.clone(), store.clone());
+        let (good_out, bad_out) = tokio::join!(
+            tokio::spawn(async move { s1.commit_shard(&good).await }),
+            tokio::spawn(async move { s2.commit_shard(&bad).await })
+        );
+        assert_eq!(good_out.unwrap().unwrap().version, v_std + 1, "round {round}");
+        assert_conflict_is(bad_out.unwrap(), "cancelled meanwhile: BDC/OTA-C", &format!("round {round}"));
+        assert_eq!(version_of(&store, "DLX").await, v_dlx, "round {round}");
+        assert_eq!(store.find_reservation(&p, &format!("R-D{round}")).await.unwrap(), None);
+        assert_eq!(store.inbound_history(&p, &chc("BDC"), &ota_id).await.unwrap(), vec![fresh]);
+    }
+    let dlx = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(dlx.inventory.get_or_default(day(10)).sold, 0, "no refused commit wrote its cell");
+    let seqs: Vec<i64> = store.events_after(&p, 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=ROUNDS).collect::<Vec<_>>(), "refused commits used no event numbers");
+    assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-C").await.unwrap().len(), 1, "the tombstone alone");
+}
+
+async fn case_channel_properties(store: Arc<dyn Store>) {
+    assert!(store.list_channel_properties().await.unwrap().is_empty());
+    setup(&store).await;
+    assert!(store.list_channel_properties().await.unwrap().is_empty(), "a property without channels");
+    for code in ["b-2", "HTL2", "A_1", "NOCHAN"] {
+        store.create_property(&property(code, "default")).await.unwrap();
+    }
+    for (property, code) in [("HTL2", "BDC"), ("HTL2", "EXP"), ("b-2", "BDC"), (HTL, "BDC"), ("A_1", "JSR")] {
+        store.create_channel(&channel(property, code)).await.unwrap();
+    }
+    // Each once, bytewise (upper case before '_' before lower case).
+    assert_eq!(store.list_channel_properties().await.unwrap(), vec![pc("A_1"), pc(HTL), pc("HTL2"), pc("b-2")]);
 }

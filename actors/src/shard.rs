@@ -383,7 +383,13 @@ async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryC
                 continue;
             }
             let store = &state.deps.store;
-            let history = store.inbound_history(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
+            let mut history = store.inbound_history(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
+            // A room line `ID#n` of a multi-room booking is also ended by a
+            // cancellation of the whole booking `ID` recorded before it came.
+            if let Some((base, _)) = d.ota_reservation_id.split_once('#') {
+                let whole = store.inbound_history(&state.property.code, &d.channel, base).await?;
+                history.extend(whole.into_iter().filter(|r| r.action == InboundAction::Cancel && r.reservation_id.is_none()));
+            }
             let existing = store.find_reservation_by_external(&state.property.code, &d.channel, &d.ota_reservation_id).await?;
             out.insert(key, (history, existing));
         }

@@ -119,6 +119,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// A room type's calendar from `from` onwards, with its rate plans.
     async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError>;
+    /// Commits everything in `commit` in one transaction, or nothing.
+    ///
+    /// OTA bookings are checked against each other inside the transaction
+    /// (serialized with `insert_inbound` on the same channel and OTA id, so
+    /// no concurrent writer can slip between the check and the write):
+    /// - a `new`/`modify` record with a reservation and outcome `applied` or
+    ///   `overbooked`, whose reservation this commit leaves active, fails the
+    ///   whole commit with `Conflict("cancelled meanwhile: {channel}/{ota id}")`
+    ///   if a `cancel` with outcome `applied` is stored for the same channel
+    ///   and OTA id (a booking stored cancelled is allowed);
+    /// - a `cancel` record without a reservation and outcome `applied` (a
+    ///   tombstone) fails it with `Conflict("booking exists: {channel}/{ota id}")`
+    ///   if a reservation from that booking (source = channel code,
+    ///   external_id = OTA id, any status) is stored.
+    ///
+    /// The caller re-reads the booking's history and decides again.
     async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError>;
 
     async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError>;
@@ -143,6 +159,9 @@ pub trait Store: Send + Sync + 'static {
     /// `None` when never saved.
     async fn load_sync_status(&self, property: &PropertyCode, channel: &ChannelCode) -> Result<Option<SyncStatus>, StoreError>;
     async fn insert_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+    /// Properties with at least one channel, ordered by code (bytewise),
+    /// each once.
+    async fn list_channel_properties(&self) -> Result<Vec<PropertyCode>, StoreError>;
     /// Σ pending cells and Σ dead letters over every channel (for /health).
     async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError>;
     /// Every recorded delivery of one OTA booking, oldest first.
@@ -152,8 +171,16 @@ pub trait Store: Send + Sync + 'static {
         channel: &ChannelCode,
         ota_reservation_id: &str,
     ) -> Result<Vec<InboundRecord>, StoreError>;
-    /// Records a delivery that changes no inventory (stale, unmapped).
+    /// Records a delivery that changes no inventory (stale, unmapped, or a
+    /// cancellation of a booking not seen yet: a tombstone).
     /// A duplicate (channel, OTA id, revision, action) is `Conflict`.
+    ///
+    /// A tombstone (`cancel`, no reservation, outcome `applied`) is refused
+    /// with `Conflict("booking exists: {channel}/{ota id}")`, writing
+    /// nothing, when a reservation from that booking (source = channel code,
+    /// external_id = OTA id, any status) exists: the cancellation must then
+    /// go through the shard that holds the reservation. The check and the
+    /// write are one transaction, serialized with `commit_shard` (see there).
     async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError>;
     /// The reservation made from an OTA booking (source = channel code,
     /// external_id = OTA reservation id), if any.

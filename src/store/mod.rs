@@ -570,6 +570,86 @@ pub(crate) fn inbound_key(r: &InboundRecord) -> String {
     )
 }
 
+// ---------------------------------------------------------------------------
+// A booking and its cancellation, checked against each other.
+//
+// A cancellation that arrives before its booking is stored on its own (a
+// "tombstone": action `cancel`, no reservation, outcome `applied`) by
+// `insert_inbound`, outside any shard, while a shard may be committing the
+// booking from a history read before the tombstone existed. Both adapters
+// therefore check, inside the writing transaction, that the two never both
+// land: see `Store::commit_shard` and `Store::insert_inbound`.
+
+/// Start of the `Conflict` message of a commit that would make (or keep) a
+/// booking active although its cancellation was applied meanwhile; followed
+/// by `{channel}/{ota id}`. The shard re-reads the history and decides again.
+pub const CANCELLED_MEANWHILE: &str = "cancelled meanwhile: ";
+/// Start of the `Conflict` message of a tombstone refused because a
+/// reservation from that booking exists; followed by `{channel}/{ota id}`.
+/// The caller routes the cancellation through the shard holding it.
+pub const BOOKING_EXISTS: &str = "booking exists: ";
+
+/// A commit refused because its booking was cancelled meanwhile.
+pub fn is_cancelled_meanwhile(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(m) if m.starts_with(CANCELLED_MEANWHILE))
+}
+
+/// A tombstone refused because the booking exists (as opposed to a
+/// duplicate delivery, which is `Conflict` too).
+pub fn is_booking_exists(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(m) if m.starts_with(BOOKING_EXISTS))
+}
+
+pub(crate) fn cancelled_meanwhile(r: &InboundRecord) -> StoreError {
+    StoreError::Conflict(format!("{CANCELLED_MEANWHILE}{}/{}", r.channel, r.ota_reservation_id))
+}
+
+pub(crate) fn booking_exists(r: &InboundRecord) -> StoreError {
+    StoreError::Conflict(format!("{BOOKING_EXISTS}{}/{}", r.channel, r.ota_reservation_id))
+}
+
+/// What must hold, inside the transaction, before an inbound record is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    /// No applied cancellation of the same (channel, OTA id) is stored.
+    NotCancelled,
+    /// No reservation from the same (channel, OTA id) is stored.
+    NoBooking,
+}
+
+/// A cancellation of a booking we hold no reservation of.
+pub(crate) fn is_tombstone(r: &InboundRecord) -> bool {
+    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == "applied"
+}
+
+/// The check an inbound record of a shard commit needs, given the
+/// reservations the same commit writes: a `new`/`modify` that applied a
+/// reservation must not land after the booking's cancellation — unless the
+/// commit leaves that reservation cancelled (a booking arriving after its
+/// cancellation is stored cancelled, taking no inventory: that is the
+/// intended outcome, not the race); a tombstone must not land after the
+/// booking's reservation.
+pub(crate) fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> Option<Guard> {
+    let applied = r.outcome == "applied" || r.outcome == "overbooked";
+    match (r.action, r.reservation_id.as_deref()) {
+        (InboundAction::New | InboundAction::Modify, Some(id)) if applied => {
+            // Upserts apply in order: the last write of the reservation stays.
+            let stays_cancelled = reservations.iter().rev().find(|x| x.id == id).is_some_and(|x| !x.is_active());
+            (!stays_cancelled).then_some(Guard::NotCancelled)
+        }
+        _ if is_tombstone(r) => Some(Guard::NoBooking),
+        _ => None,
+    }
+}
+
+/// The text of the lock key serializing every writer of one OTA booking
+/// (PostgreSQL hashes it to a 64-bit advisory lock key). Property ids are
+/// never reused and channel codes are unique per property, so the text
+/// names one booking line of one channel.
+pub(crate) fn booking_lock_text(property_id: i64, r: &InboundRecord) -> String {
+    format!("saluran.inbound:{property_id}:{}:{}", r.channel, r.ota_reservation_id)
+}
+
 /// Splits `n` rows into statement sizes: full chunks of `MAX_ROWS`, then the
 /// rest in powers of two, so only a handful of distinct SQL texts (each one
 /// prepared once per connection) ever exist.

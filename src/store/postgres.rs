@@ -3,11 +3,18 @@
 //! One pool. Writes run at READ COMMITTED, which is enough because every
 //! write that could race is either a conditional UPDATE (the room type's
 //! `version`, re-checked by PostgreSQL after waiting for a concurrent writer)
-//! or an `INSERT … ON CONFLICT`. Event numbers come from a counter row
-//! (`properties.event_seq`) updated in the committing transaction, so the row
-//! lock orders concurrent commits of one property and the numbers are
-//! gap-free and become visible in order. The counter is taken last, to hold
-//! that lock as briefly as possible. Multi-statement reads use a REPEATABLE
+//! or an `INSERT … ON CONFLICT`, except one: an OTA booking and its
+//! cancellation are checked against each other across two tables (see
+//! `Store::commit_shard`), which READ COMMITTED alone cannot make safe (two
+//! transactions could each miss the other's uncommitted row), so every
+//! writer of one booking first takes a transaction-scoped advisory lock on
+//! it (`lock_bookings_in`) and checks in a later statement, whose snapshot
+//! then sees whatever the previous holder committed.
+//!
+//! Event numbers come from a counter row (`properties.event_seq`) updated in
+//! the committing transaction, so the row lock orders concurrent commits of
+//! one property and the numbers are gap-free and become visible in order.
+//! The counter is taken last, to hold that lock as briefly as possible. Multi-statement reads use a REPEATABLE
 //! READ READ ONLY transaction (one snapshot).
 //!
 //! Types: dates are `DATE` (bound as `'YYYY-MM-DD'` text with `::date`, read
@@ -17,10 +24,10 @@
 //! round trip, whatever the number of cells.
 
 use super::{
-    adjustment_parts, assemble_channels, corrupt, date_str, db_err, db_err_conflict, group_intents, inbound_key, inventory_day_from,
-    json_parse, json_str, migrator, now_nanos, occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, to_u16,
-    ts_from_nanos, ts_to_nanos, ChannelRow, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions,
-    SyncStatusRow, POSTGRES_MIGRATIONS,
+    adjustment_parts, assemble_channels, booking_exists, booking_lock_text, cancelled_meanwhile, commit_guard, corrupt, date_str, db_err,
+    db_err_conflict, group_intents, inbound_key, inventory_day_from, is_tombstone, json_parse, json_str, migrator, now_nanos,
+    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow, Guard,
+    InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, POSTGRES_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -129,6 +136,63 @@ async fn insert_inbound_in(conn: &mut PgConnection, property_id: i64, r: &Inboun
         return Err(StoreError::NotFound(format!("channel {}/{}", r.property, r.channel)));
     }
     Ok(())
+}
+
+/// Takes the transaction-scoped advisory locks (released at COMMIT or
+/// ROLLBACK) that serialize every writer of the OTA bookings named by
+/// `texts` (`booking_lock_text`), in key order, so that two transactions
+/// locking several bookings cannot deadlock each other. The keys are
+/// `hashtextextended(text, 0)`: 64 bits, the same on every node and
+/// PostgreSQL version (hash partitioning relies on it); a collision only
+/// serializes two unrelated bookings.
+///
+/// Take them before any check: under READ COMMITTED, a check in a LATER
+/// statement sees what the previous holder committed.
+async fn lock_bookings_in(conn: &mut PgConnection, mut texts: Vec<String>) -> Result<(), StoreError> {
+    texts.sort_unstable();
+    texts.dedup();
+    if let [one] = texts.as_slice() {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(one).execute(conn).await.map_err(db_err)?;
+        return Ok(());
+    }
+    if texts.is_empty() {
+        return Ok(());
+    }
+    let keys = sqlx::query_scalar::<_, i64>("SELECT DISTINCT hashtextextended(t, 0) AS k FROM UNNEST($1::text[]) AS t ORDER BY k")
+        .bind(&texts)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Checks `guard` for `r` on `conn`, inside the caller's transaction and
+/// after `lock_bookings_in` took the booking's lock: `Conflict`
+/// (`cancelled_meanwhile` / `booking_exists`) when it does not hold.
+async fn check_guard_in(conn: &mut PgConnection, property_id: i64, r: &InboundRecord, guard: Guard) -> Result<(), StoreError> {
+    let sql = match guard {
+        Guard::NotCancelled => {
+            "SELECT 1 FROM inbound_bookings i JOIN channels c ON c.id = i.channel_id \
+             WHERE c.property_id = $1 AND c.code = $2 AND i.ota_reservation_id = $3 \
+             AND i.action = 'cancel' AND i.outcome = 'applied' LIMIT 1"
+        }
+        Guard::NoBooking => "SELECT 1 FROM reservations WHERE property_id = $1 AND source = $2 AND external_id = $3 LIMIT 1",
+    };
+    let found = sqlx::query_scalar::<_, i32>(sql)
+        .bind(property_id)
+        .bind(r.channel.as_str())
+        .bind(&r.ota_reservation_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err)?;
+    match (found, guard) {
+        (None, _) => Ok(()),
+        (Some(_), Guard::NotCancelled) => Err(cancelled_meanwhile(r)),
+        (Some(_), Guard::NoBooking) => Err(booking_exists(r)),
+    }
 }
 
 impl PostgresStore {
@@ -721,9 +785,28 @@ impl Store for PostgresStore {
             return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
         };
 
-        // (2) OTA deliveries, first: a redelivery (duplicate key) fails the
-        // commit before anything else is written (the dropped transaction
-        // rolls back the version bump too).
+        // (2) OTA deliveries, first: a booking cancelled meanwhile, a
+        // tombstone of a booking stored meanwhile (checked under the
+        // bookings' advisory locks, all before this commit writes any of its
+        // own records) or a redelivery (duplicate key) fails the commit
+        // before anything else is written (the dropped transaction rolls
+        // back the version bump too). The locks are taken after the version
+        // row's and before the event counter's: a transaction waiting for
+        // one of them holds no lock its holder could need.
+        let guards: Vec<(i64, &InboundRecord, Guard)> = commit
+            .inbound
+            .iter()
+            .filter_map(|r| {
+                let pid = other_properties.get(&r.property).copied().unwrap_or(property_id);
+                commit_guard(r, &commit.reservations).map(|g| (pid, r, g))
+            })
+            .collect();
+        if !guards.is_empty() {
+            lock_bookings_in(&mut tx, guards.iter().map(|(pid, r, _)| booking_lock_text(*pid, r)).collect()).await?;
+            for (pid, r, guard) in &guards {
+                check_guard_in(&mut tx, *pid, r, *guard).await?;
+            }
+        }
         for record in &commit.inbound {
             let pid = other_properties.get(&record.property).copied().unwrap_or(property_id);
             insert_inbound_in(&mut tx, pid, record).await?;
@@ -1104,6 +1187,20 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn list_channel_properties(&self) -> Result<Vec<PropertyCode>, StoreError> {
+        // Bytewise, as on SQLite, whatever the database's collation.
+        sqlx::query_scalar::<_, String>(
+            "SELECT p.code FROM properties p WHERE EXISTS (SELECT 1 FROM channels c WHERE c.property_id = p.id) \
+             ORDER BY p.code COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|code| parse_code(PropertyCode::try_from, code))
+        .collect()
+    }
+
     async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError> {
         // Dead letters are counted where they are stored (one row each).
         // SUM(bigint) is NUMERIC in PostgreSQL: cast back.
@@ -1154,8 +1251,18 @@ impl Store for PostgresStore {
 
     async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
         let property_id = self.property_id(&record.property).await?;
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        insert_inbound_in(&mut conn, property_id, record).await
+        if !is_tombstone(record) {
+            let mut conn = self.pool.acquire().await.map_err(db_err)?;
+            return insert_inbound_in(&mut conn, property_id, record).await;
+        }
+        // A tombstone: under the booking's lock (as a shard commit of it
+        // takes), checked and written in one transaction. Dropped on error:
+        // nothing written.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        lock_bookings_in(&mut tx, vec![booking_lock_text(property_id, record)]).await?;
+        check_guard_in(&mut tx, property_id, record, Guard::NoBooking).await?;
+        insert_inbound_in(&mut tx, property_id, record).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn find_reservation_by_external(

@@ -10,14 +10,18 @@
 //! several statements (`load_config`, `load_calendar`) run in one read
 //! transaction, i.e. one snapshot.
 //!
+//! The single writer is also what makes the checks between an OTA booking
+//! and its cancellation (`check_guard_in`) race-free without any lock.
+//!
 //! Types: dates are `TEXT 'YYYY-MM-DD'`, decimals exact `TEXT`, booleans
 //! `INTEGER 0/1`, timestamps `INTEGER` unix nanoseconds, JSON `TEXT`.
 
 use super::{
-    adjustment_parts, assemble_channels, chunk_sizes, corrupt, date_str, db_err, db_err_conflict, group_intents, inbound_key,
-    inventory_day_from, json_parse, json_str, migrator, now_nanos, occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date,
-    parse_decimal, room_type_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow, InboundRow, MappingRow, PropertyRow, RateDayRow,
-    RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, SQLITE_MIGRATIONS,
+    adjustment_parts, assemble_channels, booking_exists, cancelled_meanwhile, chunk_sizes, commit_guard, corrupt, date_str, db_err,
+    db_err_conflict, group_intents, inbound_key, inventory_day_from, is_tombstone, json_parse, json_str, migrator, now_nanos,
+    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, parse_decimal, room_type_from, to_u16, ts_from_nanos, ts_to_nanos,
+    ChannelRow, Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow,
+    SQLITE_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -215,6 +219,37 @@ async fn insert_inbound_in(conn: &mut SqliteConnection, property_id: i64, r: &In
     Ok(())
 }
 
+/// Checks `guard` for `r` on `conn`, inside the caller's write transaction:
+/// `Conflict` (`cancelled_meanwhile` / `booking_exists`) when it does not hold.
+///
+/// No lock is needed: every write goes through the one writer connection,
+/// in a `BEGIN IMMEDIATE` transaction (which also waits out another process
+/// writing the file), so nothing can be written between this check and the
+/// caller's writes. A shard commit earlier in the same group transaction is
+/// visible here, as it should be.
+async fn check_guard_in(conn: &mut SqliteConnection, property_id: i64, r: &InboundRecord, guard: Guard) -> Result<(), StoreError> {
+    let sql = match guard {
+        Guard::NotCancelled => {
+            "SELECT 1 FROM inbound_bookings i JOIN channels c ON c.id = i.channel_id \
+             WHERE c.property_id = ? AND c.code = ? AND i.ota_reservation_id = ? \
+             AND i.action = 'cancel' AND i.outcome = 'applied' LIMIT 1"
+        }
+        Guard::NoBooking => "SELECT 1 FROM reservations WHERE property_id = ? AND source = ? AND external_id = ? LIMIT 1",
+    };
+    let found = sqlx::query_scalar::<_, i64>(sql)
+        .bind(property_id)
+        .bind(r.channel.as_str())
+        .bind(&r.ota_reservation_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err)?;
+    match (found, guard) {
+        (None, _) => Ok(()),
+        (Some(_), Guard::NotCancelled) => Err(cancelled_meanwhile(r)),
+        (Some(_), Guard::NoBooking) => Err(booking_exists(r)),
+    }
+}
+
 /// `FROM channels c JOIN properties p` filtered by property and channel code
 /// (two binds).
 const CHANNEL_BY_CODES: &str = "channels c JOIN properties p ON p.id = c.property_id WHERE p.code = ? AND c.code = ?";
@@ -299,9 +334,17 @@ impl SqliteStore {
             return Err(StoreError::VersionConflict { room_type: room_type.to_string(), expected: commit.expected_version });
         };
 
-        // (2) OTA deliveries, first: a redelivery (duplicate key) fails the
-        // commit before anything else is written; the caller's SAVEPOINT
-        // then undoes the version bump too.
+        // (2) OTA deliveries, first: a booking cancelled meanwhile, a
+        // tombstone of a booking stored meanwhile (`check_guard_in`, all
+        // checked before this commit writes any of its own records) or a
+        // redelivery (duplicate key) fails the commit before anything else
+        // is written; the caller's SAVEPOINT then undoes the version bump too.
+        for record in &commit.inbound {
+            if let Some(guard) = commit_guard(record, &commit.reservations) {
+                let pid = other_properties.get(&record.property).copied().unwrap_or(property_id);
+                check_guard_in(&mut *conn, pid, record, guard).await?;
+            }
+        }
         for record in &commit.inbound {
             let pid = other_properties.get(&record.property).copied().unwrap_or(property_id);
             insert_inbound_in(&mut *conn, pid, record).await?;
@@ -1181,6 +1224,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn list_channel_properties(&self) -> Result<Vec<PropertyCode>, StoreError> {
+        // BINARY collation: codes sort bytewise.
+        sqlx::query_scalar::<_, String>(
+            "SELECT p.code FROM properties p WHERE EXISTS (SELECT 1 FROM channels c WHERE c.property_id = p.id) ORDER BY p.code",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|code| parse_code(PropertyCode::try_from, code))
+        .collect()
+    }
+
     async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError> {
         // Dead letters are counted where they are stored (one row each).
         sqlx::query_as::<_, (i64, i64)>(
@@ -1230,8 +1286,17 @@ impl Store for SqliteStore {
 
     async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
         let property_id = self.property_id(&record.property).await?;
-        let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        insert_inbound_in(&mut conn, property_id, record).await
+        if !is_tombstone(record) {
+            let mut conn = self.writer.acquire().await.map_err(db_err)?;
+            return insert_inbound_in(&mut conn, property_id, record).await;
+        }
+        // A tombstone: checked and written in one write transaction on the
+        // single writer, so it lands wholly before or after any group commit
+        // (see `check_guard_in`). Dropped on error: nothing written.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        check_guard_in(&mut tx, property_id, record, Guard::NoBooking).await?;
+        insert_inbound_in(&mut tx, property_id, record).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn find_reservation_by_external(
@@ -1297,12 +1362,8 @@ mod tests {
         }
     }
 
-    /// Three commits in ONE group transaction: the first carries a delivery
-    /// already recorded. Its SAVEPOINT rolls back just it (version bump
-    /// included: the third commit, from the same DLX version, goes
-    /// through), and the other two commit.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_duplicate_delivery_rolls_back_only_its_own_commit_of_the_group() {
+    /// HTL1 with room types DLX and STD (no rooms) and channel BDC.
+    async fn store_with_channel() -> SqliteStore {
         let store = SqliteStore::connect(&fresh_sqlite_url(), &test_store_options()).await.unwrap();
         let p = PropertyCode::parse("HTL1").unwrap();
         store
@@ -1336,6 +1397,17 @@ mod tests {
             })
             .await
             .unwrap();
+        store
+    }
+
+    /// Three commits in ONE group transaction: the first carries a delivery
+    /// already recorded. Its SAVEPOINT rolls back just it (version bump
+    /// included: the third commit, from the same DLX version, goes
+    /// through), and the other two commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_delivery_rolls_back_only_its_own_commit_of_the_group() {
+        let store = store_with_channel().await;
+        let p = PropertyCode::parse("HTL1").unwrap();
         let seen = delivery("OTA-1");
         store.insert_inbound(&seen).await.unwrap();
         let property_id = store.property_id(&p).await.unwrap();
@@ -1358,5 +1430,42 @@ mod tests {
             assert_eq!(cal.version, 1, "{rt}");
             assert_eq!(cal.inventory.get_or_default(jiff::civil::date(2027, 1, 1)).sold, 1, "{rt}");
         }
+    }
+
+    /// A booking cancelled meanwhile, in ONE group transaction with an
+    /// unrelated booking line and a commit from the same DLX version: only
+    /// its SAVEPOINT rolls back. And a tombstone committed earlier in the
+    /// same group is seen by a later commit of the booking.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_booking_cancelled_meanwhile_rolls_back_only_its_own_commit_of_the_group() {
+        let store = store_with_channel().await;
+        let p = PropertyCode::parse("HTL1").unwrap();
+        let bdc = ChannelCode::parse("BDC").unwrap();
+        let stone = InboundRecord { action: InboundAction::Cancel, revision: "2".into(), ..delivery("OTA-C") };
+        store.insert_inbound(&stone).await.unwrap();
+        let property_id = store.property_id(&p).await.unwrap();
+        let booked = |ota_id: &str| InboundRecord { reservation_id: Some(format!("R-{ota_id}")), ..delivery(ota_id) };
+
+        let batch = vec![
+            job(sold_one("DLX", 0, vec![booked("OTA-C")]), property_id),
+            job(sold_one("STD", 0, vec![booked("OTA-2")]), property_id),
+            job(sold_one("DLX", 0, vec![]), property_id),
+        ];
+        let results = run_group(&store.writer, &batch).await;
+        assert!(matches!(&results[0], Err(StoreError::Conflict(m)) if m == "cancelled meanwhile: BDC/OTA-C"), "{:?}", results[0]);
+        assert_eq!(results[1].as_ref().map(|o| o.version).ok(), Some(1), "{:?}", results[1]);
+        assert_eq!(results[2].as_ref().map(|o| o.version).ok(), Some(1), "{:?}", results[2]);
+        assert_eq!(store.inbound_history(&p, &bdc, "OTA-C").await.unwrap(), vec![stone]);
+        assert_eq!(store.inbound_history(&p, &bdc, "OTA-2").await.unwrap().len(), 1);
+
+        // In one group: a shard's tombstone (STD), then the booking (DLX).
+        let shard_stone = InboundRecord { action: InboundAction::Cancel, revision: "2".into(), ..delivery("OTA-G") };
+        let batch =
+            vec![job(sold_one("STD", 1, vec![shard_stone]), property_id), job(sold_one("DLX", 1, vec![booked("OTA-G")]), property_id)];
+        let results = run_group(&store.writer, &batch).await;
+        assert_eq!(results[0].as_ref().map(|o| o.version).ok(), Some(2), "{:?}", results[0]);
+        assert!(matches!(&results[1], Err(StoreError::Conflict(m)) if m == "cancelled meanwhile: BDC/OTA-G"), "{:?}", results[1]);
+        let dlx = store.load_calendar(&p, &RoomTypeCode::parse("DLX").unwrap(), jiff::civil::date(2027, 1, 1)).await.unwrap();
+        assert_eq!(dlx.version, 1);
     }
 }
