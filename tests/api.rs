@@ -493,3 +493,71 @@ async fn state_survives_a_restart_on_the_same_database() {
     assert_eq!(got["total"], "3000000");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_statuses_follow_the_state_machine_and_out_of_order_changes_availability() {
+    let app = spawn_app().await;
+    app.seed_property("HK", 3).await;
+    let hk = app.token(Role::Housekeeping, "default", &["HK"]).await;
+    let patch = |number: &str, status: &str| {
+        app.client
+            .patch(format!("{}/api/v1/properties/HK/rooms/{number}", app.base))
+            .bearer_auth(&hk)
+            .json(&json!({"status": status}))
+            .send()
+    };
+    // vacant clean → inspected → occupied clean → occupied dirty → vacant dirty → vacant clean
+    for s in ["inspected", "occupied_clean", "occupied_dirty", "vacant_dirty", "vacant_clean"] {
+        let r = patch("STD0", s).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "to {s}");
+    }
+    let r = patch("STD0", "occupied_clean").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = patch("STD0", "out_of_order").await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::CONFLICT).await["error"]["code"], "invalid_transition");
+    let r = patch("STD0", "sparkling").await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["field"], "status");
+    let r = patch("NOPE", "vacant_clean").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Out of order takes the room out of availability from today on.
+    assert_eq!(app.inventory("HK", "STD", 0).await["available"], 3);
+    assert_eq!(patch("STD1", "out_of_order").await.unwrap().status(), StatusCode::OK);
+    for d in [0, 1, 200, 700] {
+        let inv = app.inventory("HK", "STD", d).await;
+        assert_eq!((inv["out_of_order"].as_i64(), inv["available"].as_i64()), (Some(1), Some(2)), "day {d}");
+    }
+    assert_eq!(patch("STD1", "vacant_dirty").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.inventory("HK", "STD", 5).await["available"], 3, "back in inventory");
+    let cfg = app.ok_json(app.get("/api/v1/properties/HK").await, StatusCode::OK).await;
+    let room = cfg["rooms"].as_array().unwrap().iter().find(|r| r["number"] == "STD1").unwrap().clone();
+    assert_eq!(room["status"], "vacant_dirty");
+    // A housekeeping token cannot touch rates; another property's is refused.
+    let r = app
+        .post_as(
+            &hk,
+            "/api/v1/properties/HK/ari",
+            &json!({"updates": [{"room_type": "STD", "from": day(1), "to": day(1), "availability": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let other = app.token(Role::Housekeeping, "default", &["ELSEWHERE"]).await;
+    let r = app
+        .client
+        .patch(format!("{}/api/v1/properties/HK/rooms/STD0", app.base))
+        .bearer_auth(&other)
+        .json(&json!({"status": "vacant_dirty"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .client
+        .patch(format!("{}/api/v1/properties/HK/rooms/STD0", app.base))
+        .json(&json!({"status": "vacant_dirty"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

@@ -30,6 +30,8 @@ pub enum ActorError {
     PropertyNotFound(String),
     #[error("room type {0} not found")]
     RoomTypeNotFound(String),
+    #[error("{0} not found")]
+    NotFound(String),
     #[error(transparent)]
     Shard(#[from] ShardError),
     #[error("already exists: {0}")]

@@ -12,9 +12,9 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::ChannelConfig;
-use saluran_domain::property::{PropertyConfig, RatePlan, Room, RoomType};
+use saluran_domain::property::{PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
 use saluran_domain::store::Intent;
-use saluran_domain::{ChannelCode, DomainError, PropertyCode, RoomTypeCode};
+use saluran_domain::{ChannelCode, DomainError, PropertyCode, RoomNumber, RoomTypeCode};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -61,6 +61,13 @@ pub enum PropertyMsg {
     },
     RestartChannel {
         code: ChannelCode,
+    },
+    /// Housekeeping: a room's status changes; out of order changes the
+    /// room type's availability through its shard (and so reaches the OTAs).
+    SetRoomStatus {
+        number: RoomNumber,
+        status: RoomStatus,
+        reply: RpcReplyPort<Result<Room, ActorError>>,
     },
 }
 
@@ -181,6 +188,10 @@ impl Actor for PropertyActor {
                 let r = apply_ari(state, updates).await;
                 let _ = reply.send(r);
             }
+            PropertyMsg::SetRoomStatus { number, status, reply } => {
+                let r = set_room_status(state, number, status).await;
+                let _ = reply.send(r);
+            }
             PropertyMsg::Committed { room_type, from, to, urgent } => {
                 for ch in state.channels.values() {
                     let _ = ch.send_message(ChannelMsg::Dirty { room_type: room_type.clone(), from, to, urgent });
@@ -282,6 +293,40 @@ fn schedule_restart(
         }
         None => Err(format!("shard {rt} failed more than {} times in {:?} (last: {why})", policy.max_restarts, policy.window).into()),
     }
+}
+
+async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+    let cfg = state.handle.config();
+    let room = cfg.rooms.iter().find(|r| r.number == number).cloned().ok_or_else(|| ActorError::NotFound(format!("room {number}")))?;
+    if !room.status.can_become(status) {
+        return Err(ActorError::Shard(ShardError::Invalid(DomainError::InvalidTransition(
+            room.status.as_str().into(),
+            status.as_str().into(),
+        ))));
+    }
+    let delta = match (room.status.removes_from_inventory(), status.removes_from_inventory()) {
+        (false, true) => 1,
+        (true, false) => -1,
+        _ => 0,
+    };
+    if delta != 0 {
+        let today = cfg.property.local_date(state.deps.clock.now());
+        let rt = room.room_type.clone();
+        state
+            .handle
+            .call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::OutOfOrder { delta, from: today, reply })
+            .await?
+            .map_err(ActorError::from)?;
+    }
+    state.deps.store.set_room_status(state.handle.code(), &number, status).await?;
+    refresh_config(state).await?;
+    state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
+        property: state.handle.code().clone(),
+        seq: 0,
+        kind: "room.status".into(),
+        payload: json!({"room": number, "room_type": room.room_type, "from": room.status.as_str(), "status": status.as_str()}),
+    });
+    Ok(Room { status, ..room })
 }
 
 fn schedule_channel_restart(

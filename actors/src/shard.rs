@@ -94,6 +94,13 @@ pub enum ShardMsg {
         intent: Option<String>,
         reply: RpcReplyPort<Result<AriApplied, ShardError>>,
     },
+    /// A room went out of order (`delta` +1) or came back (−1), from `from`
+    /// to the end of the horizon.
+    OutOfOrder {
+        delta: i32,
+        from: jiff::civil::Date,
+        reply: RpcReplyPort<Result<(), ShardError>>,
+    },
     /// Re-reads the calendar from the store (after a setup change).
     Reload {
         reply: RpcReplyPort<Result<(), ShardError>>,
@@ -109,6 +116,7 @@ enum Op {
     Cancel(String, RpcReplyPort<Result<Reservation, ShardError>>),
     Deliver(Box<ChannelDelivery>, RpcReplyPort<Result<DeliveryOutcome, ShardError>>),
     Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
+    OutOfOrder(i32, jiff::civil::Date, RpcReplyPort<Result<(), ShardError>>),
 }
 
 pub struct ShardArgs {
@@ -175,6 +183,7 @@ impl Actor for InventoryShard {
             ShardMsg::Book { booking, reply } => Op::Book(booking, reply),
             ShardMsg::Cancel { id, reply } => Op::Cancel(id, reply),
             ShardMsg::Deliver { delivery, reply } => Op::Deliver(Box::new(delivery), reply),
+            ShardMsg::OutOfOrder { delta, from, reply } => Op::OutOfOrder(delta, from, reply),
             ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
             ShardMsg::Flush => {
                 state.flush_scheduled = false;
@@ -222,6 +231,7 @@ struct Evaluation {
 
 enum OpResult {
     Delivery(Result<DeliveryOutcome, ShardError>),
+    Unit(Result<(), ShardError>),
     Reservation(Box<Result<Reservation, ShardError>>),
     Ari(Result<AriApplied, ShardError>),
 }
@@ -354,6 +364,9 @@ fn reply(op: Op, result: Option<OpResult>) {
         (Op::Deliver(_, r), Some(OpResult::Delivery(v))) => {
             let _ = r.send(v);
         }
+        (Op::OutOfOrder(_, _, r), Some(OpResult::Unit(v))) => {
+            let _ = r.send(v);
+        }
         (op, _) => reply_err(op, ShardError::Store("internal: result mismatch".into())),
     }
 }
@@ -367,6 +380,9 @@ fn reply_err(op: Op, e: ShardError) {
             let _ = r.send(Err(e));
         }
         Op::Deliver(_, r) => {
+            let _ = r.send(Err(e));
+        }
+        Op::OutOfOrder(_, _, r) => {
             let _ = r.send(Err(e));
         }
     }
@@ -415,6 +431,25 @@ fn evaluate(
             Op::Deliver(d, _) => {
                 let r = deliver(state, cal, &mut ev, d, deliveries, now);
                 ev.results.push(OpResult::Delivery(r));
+            }
+            Op::OutOfOrder(delta, from, _) => {
+                let physical = i32::from(cal.room_type.physical_rooms);
+                let mut d = *from;
+                let last = from.checked_add(jiff::Span::new().days(saluran_domain::dates::HORIZON_DAYS)).unwrap_or(*from);
+                while d <= last {
+                    let mut inv = ev.changes.inventory_day(cal, d);
+                    inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
+                    ev.changes.inventory.insert(d, inv);
+                    match d.tomorrow() {
+                        Ok(n) => d = n,
+                        Err(_) => break,
+                    }
+                }
+                ev.events.push(NewEvent {
+                    kind: "ari.changed".into(),
+                    payload: json!({"room_type": state.room_type, "from": from, "to": last, "reason": "out_of_order"}),
+                });
+                ev.results.push(OpResult::Unit(Ok(())));
             }
             Op::Cancel(id, _) => {
                 let current = ev

@@ -20,6 +20,8 @@ pub enum DomainError {
     DerivedRate(String),
     #[error("not available: {0}")]
     NotAvailable(String),
+    #[error("a room cannot go from {0} to {1}")]
+    InvalidTransition(String, String),
 }
 
 impl DomainError {
@@ -38,6 +40,7 @@ impl DomainError {
             DomainError::UnknownRatePlan(_) => "unknown_rate_plan",
             DomainError::DerivedRate(_) => "derived_rate_plan_rate",
             DomainError::NotAvailable(_) => "not_available",
+            DomainError::InvalidTransition(..) => "invalid_transition",
         }
     }
 }

@@ -89,9 +89,27 @@ impl RoomStatus {
         serde_json::from_value(serde_json::Value::String(s.to_owned()))
             .map_err(|_| DomainError::invalid("status", format!("unknown room status {s:?}")))
     }
-    /// Out of order takes a room out of the sellable count.
+    /// Out of order takes a room out of the sellable count (out of service
+    /// is a short block — cleaning, a viewing — and stays sellable).
     pub fn removes_from_inventory(&self) -> bool {
         matches!(self, RoomStatus::OutOfOrder)
+    }
+
+    /// The housekeeping state machine. Staying in the same status is allowed
+    /// (a repeated tap changes nothing).
+    pub fn can_become(&self, next: RoomStatus) -> bool {
+        use RoomStatus::*;
+        if *self == next {
+            return true;
+        }
+        match self {
+            VacantDirty => matches!(next, VacantClean | OutOfOrder | OutOfService),
+            VacantClean => matches!(next, Inspected | VacantDirty | OccupiedClean | OutOfOrder | OutOfService),
+            Inspected => matches!(next, OccupiedClean | VacantDirty | OutOfOrder | OutOfService),
+            OccupiedClean => matches!(next, OccupiedDirty | VacantDirty),
+            OccupiedDirty => matches!(next, OccupiedClean | VacantDirty),
+            OutOfOrder | OutOfService => matches!(next, VacantDirty | VacantClean | OutOfOrder | OutOfService),
+        }
     }
 }
 
@@ -234,5 +252,29 @@ pub struct TokenScope {
 impl TokenScope {
     pub fn reaches(&self, tenant: &TenantCode, property: &PropertyCode) -> bool {
         &self.tenant == tenant && (self.properties.is_empty() || self.properties.contains(property))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoomStatus::{self, *};
+
+    #[test]
+    fn housekeeping_transitions() {
+        assert!(VacantDirty.can_become(VacantClean));
+        assert!(VacantClean.can_become(Inspected));
+        assert!(Inspected.can_become(OccupiedClean));
+        assert!(OccupiedClean.can_become(OccupiedDirty));
+        assert!(OccupiedDirty.can_become(VacantDirty));
+        assert!(VacantClean.can_become(OutOfOrder));
+        assert!(OutOfOrder.can_become(VacantDirty));
+        assert!(!VacantDirty.can_become(OccupiedClean), "no check-in to a dirty room");
+        assert!(!OccupiedDirty.can_become(OutOfOrder), "an occupied room cannot go out of order");
+        assert!(!VacantDirty.can_become(Inspected), "inspect after cleaning");
+        let all = [VacantClean, VacantDirty, Inspected, OccupiedClean, OccupiedDirty, OutOfOrder, OutOfService];
+        for s in all {
+            assert!(s.can_become(s));
+            assert_eq!(RoomStatus::parse(s.as_str()).unwrap(), s);
+        }
     }
 }

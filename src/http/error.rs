@@ -54,7 +54,7 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let status = match e {
             DomainError::UnknownRoomType(_) | DomainError::UnknownRatePlan(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::NotAvailable(_) => StatusCode::CONFLICT,
+            DomainError::NotAvailable(_) | DomainError::InvalidTransition(..) => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let field = match &e {
@@ -107,6 +107,7 @@ impl From<ActorError> for ApiError {
     fn from(e: ActorError) -> Self {
         match e {
             ActorError::PropertyNotFound(p) => ApiError::not_found(format!("property {p} not found")),
+            ActorError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             ActorError::RoomTypeNotFound(r) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_room_type", format!("unknown room type {r}"))
             }

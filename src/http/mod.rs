@@ -42,6 +42,7 @@ pub fn router(app: App) -> Router {
         .route("/properties/{property}", get(setup::get_property))
         .route("/properties/{property}/room-types", post(setup::create_room_type))
         .route("/properties/{property}/rooms", post(setup::create_room))
+        .route("/properties/{property}/rooms/{number}", axum::routing::patch(setup::set_room_status))
         .route("/properties/{property}/rate-plans", post(setup::create_rate_plan))
         .route("/properties/{property}/ari", post(ari::update_ari).get(ari::get_calendar))
         .route("/properties/{property}/availability", get(ari::search_availability))

@@ -206,3 +206,24 @@ pub async fn create_rate_plan(
     h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRatePlan { plan, reply }).await??;
     Ok((StatusCode::CREATED, Json(out)))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomStatusBody {
+    status: String,
+}
+
+/// `PATCH …/rooms/{number}` `{"status"}`: housekeeping. Invalid transitions
+/// are refused with 409 `invalid_transition`.
+pub async fn set_room_status(
+    State(app): State<App>,
+    caller: Caller,
+    Path((code, number)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RoomStatusBody>,
+) -> ApiResult<Json<Value>> {
+    let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
+    let number = RoomNumber::parse(number).map_err(|_| ApiError::not_found("room not found"))?;
+    let status = RoomStatus::parse(&body.status)?;
+    let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, reply }).await??;
+    Ok(Json(json!({"number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str()})))
+}
