@@ -16,15 +16,42 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
-/// Committed domain events, fanned out in-process (the real-time hub and
-/// channel actors subscribe here).
-pub struct BroadcastPublisher(pub broadcast::Sender<CommittedEvent>);
+/// Committed domain events, fanned out in-process: to the real-time hub
+/// (directly: it never blocks and never drops) and to in-process listeners.
+pub struct BroadcastPublisher {
+    pub local: broadcast::Sender<CommittedEvent>,
+    pub realtime: saluran_ws::RealtimeHub,
+}
+
+/// The hub channels an event goes to (DESIGN §6).
+pub fn realtime_channels(event: &CommittedEvent) -> Vec<String> {
+    let code = &event.property;
+    let ch = |name: &str| format!("private-property.{code}.{name}");
+    match event.kind.as_str() {
+        "ari.changed" => vec![ch("inventory")],
+        "booking.created" | "booking.modified" | "booking.cancelled" => vec![ch("bookings"), ch("inventory")],
+        "overbooking" | "alert.unmapped_booking" => vec![ch("bookings")],
+        "room.status" => vec![ch("rooms"), format!("presence-property.{code}.housekeeping")],
+        k if k.starts_with("channel.") => vec![ch("channels")],
+        _ => vec![],
+    }
+}
 
 impl Publisher for BroadcastPublisher {
     fn publish(&self, event: CommittedEvent) {
         metrics::counter!("saluran_events_published_total", "kind" => event.kind.clone()).increment(1);
-        // No subscriber is fine: events are durable in the store anyway.
-        let _ = self.0.send(event);
+        let mut data = event.payload.clone();
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert("property".into(), serde_json::json!(event.property));
+            if event.seq > 0 {
+                obj.insert("seq".into(), serde_json::json!(event.seq));
+            }
+        }
+        for channel in realtime_channels(&event) {
+            self.realtime.publish(&channel, &event.kind, data.clone());
+        }
+        // No local subscriber is fine: events are durable in the store anyway.
+        let _ = self.local.send(event);
     }
 }
 
@@ -38,6 +65,7 @@ pub struct AppInner {
     pub started: Instant,
     pub redis: Option<redis::Client>,
     pub events: broadcast::Sender<CommittedEvent>,
+    pub realtime: saluran_ws::RealtimeHub,
     pub tokens: crate::auth::TokenCache,
     pub presets: crate::presets::Presets,
     pub sealer: crate::secrets::Sealer,
@@ -61,7 +89,11 @@ impl App {
 
     pub async fn build_with_clock(settings: Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let (events, _) = broadcast::channel(4096);
-        let mut deps = Deps::new(store.clone(), clock, Arc::new(BroadcastPublisher(events.clone())));
+        let mut hub_config =
+            saluran_ws::HubConfig::new(settings.pusher_app_id.clone(), settings.pusher_key.clone(), settings.pusher_secret.clone());
+        hub_config.allowed_origins = settings.allowed_origins.clone();
+        let realtime = saluran_ws::RealtimeHub::new(hub_config);
+        let mut deps = Deps::new(store.clone(), clock, Arc::new(BroadcastPublisher { local: events.clone(), realtime: realtime.clone() }));
         deps.idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
         deps.auto_stop_sell_at = settings.auto_stop_sell_at;
         let presets = crate::presets::Presets::load(Some(std::path::Path::new(&settings.presets_dir))).map_err(|e| anyhow::anyhow!(e))?;
@@ -86,6 +118,7 @@ impl App {
             started: Instant::now(),
             redis,
             events,
+            realtime,
             tokens: crate::auth::TokenCache::default(),
             presets,
             sealer,
@@ -131,6 +164,13 @@ impl App {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, backend = self.store.backend(), "saluran serving");
         let router = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        // Upgraded WebSockets are not tracked by axum's drain: close them
+        // (4200, "reconnect") as soon as the signal comes.
+        let realtime = self.realtime.clone();
+        let shutdown = async move {
+            shutdown.await;
+            realtime.shutdown(Duration::from_secs(2)).await;
+        };
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         self.shutdown().await;
         Ok(())

@@ -42,6 +42,13 @@ pub struct Settings {
     /// Auto stop-sell: close a date on every channel once a booking leaves
     /// this many rooms or fewer (unset: only overbookings close dates).
     pub auto_stop_sell_at: Option<i32>,
+    /// The Pusher-compatible real-time hub (env SALURAN_PUSHER_APP_ID,
+    /// SALURAN_PUSHER_KEY, SALURAN_PUSHER_SECRET).
+    pub pusher_app_id: String,
+    pub pusher_key: String,
+    pub pusher_secret: String,
+    /// Browser origins allowed to open WebSockets; empty: any.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -62,6 +69,10 @@ impl Default for Settings {
             presets_dir: "config/ota-presets".into(),
             channels_enabled: true,
             auto_stop_sell_at: None,
+            pusher_app_id: "saluran".into(),
+            pusher_key: "saluran-key".into(),
+            pusher_secret: "change-me-saluran-secret".into(),
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -167,7 +167,13 @@ pub async fn get_calendar(
             .collect();
         room_types.push(json!({"code": cal.room_type.code, "physical_rooms": physical, "days": days, "rate_plans": plans}));
     }
-    Ok(Json(json!({"property": cfg.property.code, "currency": cfg.property.currency, "from": from, "to": to, "room_types": room_types})))
+    // Where the live stream stood when this snapshot was read: a client
+    // subscribes with `recover` from here and misses nothing (I5).
+    let stream = app.realtime.position(&format!("private-property.{}.inventory", cfg.property.code));
+    Ok(Json(json!({
+        "property": cfg.property.code, "currency": cfg.property.currency, "from": from, "to": to, "room_types": room_types,
+        "stream": {"epoch": stream.epoch, "offset": stream.offset},
+    })))
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,10 @@ impl ApiError {
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
     }
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
     pub fn unavailable(msg: impl Into<String>) -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", msg)
     }

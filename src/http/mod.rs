@@ -6,6 +6,7 @@ pub mod channels;
 pub mod error;
 pub mod idempotency;
 pub mod ops;
+pub mod realtime;
 pub mod reservations;
 pub mod setup;
 
@@ -51,6 +52,7 @@ pub fn router(app: App) -> Router {
         .route("/properties/{property}/reservations/{id}/cancel", post(reservations::cancel))
         .route("/properties/{property}/channels", post(channels::create))
         .route("/properties/{property}/channels/{channel}", get(channels::get_one))
+        .route("/realtime/auth", post(realtime::auth))
         .layer(middleware::from_fn_with_state(app.clone(), idempotency::layer));
     Router::new()
         .nest("/api/v1", api)
@@ -64,7 +66,9 @@ pub fn router(app: App) -> Router {
         .layer(middleware::from_fn(record_metrics))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(ConcurrencyLimitLayer::new(max_in_flight))
-        .with_state(app)
+        .with_state(app.clone())
+        // The WebSocket and Pusher HTTP API routes have their own limits.
+        .merge(saluran_ws::router(app.realtime.clone()))
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {

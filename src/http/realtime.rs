@@ -1,0 +1,68 @@
+//! `POST /api/v1/realtime/auth`: Pusher channel authorization for browsers
+//! (form fields `socket_id`, `channel_name`; bearer token), scoped by the
+//! token: a token reaches only its own properties' channels (I6).
+
+use super::error::{ApiError, ApiResult};
+use super::property_for;
+use crate::app::App;
+use crate::auth::Caller;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Form, Json};
+use saluran_domain::property::{Permission, Role};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+pub struct AuthForm {
+    socket_id: String,
+    channel_name: String,
+}
+
+/// `private-property.{code}.{inventory|bookings|rooms|channels}` or
+/// `presence-property.{code}.housekeeping` → (code, stream).
+fn parse_channel(name: &str) -> Option<(&str, &str, bool)> {
+    let (presence, rest) = if let Some(r) = name.strip_prefix("private-property.") {
+        (false, r)
+    } else if let Some(r) = name.strip_prefix("presence-property.") {
+        (true, r)
+    } else {
+        return None;
+    };
+    let (code, stream) = rest.rsplit_once('.')?;
+    let ok = if presence { stream == "housekeeping" } else { matches!(stream, "inventory" | "bookings" | "rooms" | "channels") };
+    ok.then_some((code, stream, presence))
+}
+
+fn valid_socket_id(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+pub async fn auth(State(app): State<App>, caller: Caller, Form(form): Form<AuthForm>) -> ApiResult<Json<Value>> {
+    if !valid_socket_id(&form.socket_id) {
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "socket_id must look like 123.456").with_field("socket_id")
+        );
+    }
+    let (code, stream, presence) = parse_channel(&form.channel_name)
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "not a channel this hub authorizes"))?;
+    // Housekeeping staff see rooms only; everyone else with access to the
+    // property sees all of its streams.
+    let needed = if matches!(stream, "rooms" | "housekeeping") { Permission::UpdateRoomStatus } else { Permission::ReadCalendar };
+    if caller.scope.role == Role::Housekeeping && !matches!(stream, "rooms" | "housekeeping") {
+        return Err(ApiError::forbidden("housekeeping tokens reach room channels only"));
+    }
+    let h = property_for(&app, &caller, code, needed).await?;
+    let s = &app.settings;
+    if presence {
+        let user_id = caller.token_hash.get(..16).unwrap_or(&caller.token_hash).to_owned();
+        let channel_data = json!({"user_id": user_id, "user_info": {"role": caller.scope.role.as_str(), "property": h.code()}}).to_string();
+        let auth = saluran_ws::channel_auth(&s.pusher_key, &s.pusher_secret, &form.socket_id, &form.channel_name, Some(&channel_data));
+        Ok(Json(json!({"auth": auth, "channel_data": channel_data})))
+    } else {
+        let auth = saluran_ws::channel_auth(&s.pusher_key, &s.pusher_secret, &form.socket_id, &form.channel_name, None);
+        Ok(Json(json!({"auth": auth})))
+    }
+}
