@@ -95,6 +95,24 @@ impl Target {
     }
 }
 
+/// Per-request headers that replace the target's defaults.
+#[derive(Clone)]
+pub struct Headers {
+    pub authorization: HeaderValue,
+    pub content_type: HeaderValue,
+}
+
+impl Headers {
+    /// HTTP Basic credentials and a content type.
+    pub fn basic(user: &str, password: &str, content_type: &'static str) -> Headers {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut authorization = HeaderValue::from_str(&format!("Basic {token}")).expect("base64 is a valid header value");
+        authorization.set_sensitive(true);
+        Headers { authorization, content_type: HeaderValue::from_static(content_type) }
+    }
+}
+
 /// A response, fully read (so the connection can be reused).
 pub struct Reply {
     pub status: u16,
@@ -172,7 +190,14 @@ impl Conn {
     /// within the target's timeout. On any failure the connection is dropped
     /// and the next call opens a new one; nothing is retried here.
     pub async fn send(&mut self, method: Method, uri: Uri, body: Option<Bytes>) -> Result<Reply, Failure> {
-        let r = match tokio::time::timeout(self.target.timeout, self.send_inner(method, uri, body)).await {
+        self.send_with(method, uri, body, None).await
+    }
+
+    /// Like [`Conn::send`], with the request's own `Authorization` and
+    /// `Content-Type` (e.g. HTTP Basic and XML for an OTA webhook) instead of
+    /// the bearer token and JSON.
+    pub async fn send_with(&mut self, method: Method, uri: Uri, body: Option<Bytes>, headers: Option<&Headers>) -> Result<Reply, Failure> {
+        let r = match tokio::time::timeout(self.target.timeout, self.send_inner(method, uri, body, headers)).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout),
         };
@@ -182,7 +207,7 @@ impl Conn {
         r
     }
 
-    async fn send_inner(&mut self, method: Method, uri: Uri, body: Option<Bytes>) -> Result<Reply, Failure> {
+    async fn send_inner(&mut self, method: Method, uri: Uri, body: Option<Bytes>, headers: Option<&Headers>) -> Result<Reply, Failure> {
         if let Some(s) = self.sender.as_mut() {
             if s.is_closed() || s.ready().await.is_err() {
                 self.sender = None;
@@ -196,10 +221,11 @@ impl Conn {
             .method(method)
             .uri(uri)
             .header(HOST, self.target.host.clone())
-            .header(AUTHORIZATION, self.target.auth.clone());
+            .header(AUTHORIZATION, headers.map_or_else(|| self.target.auth.clone(), |h| h.authorization.clone()));
         let body = match body {
             Some(b) => {
-                req = req.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let ctype = headers.map_or_else(|| HeaderValue::from_static("application/json"), |h| h.content_type.clone());
+                req = req.header(CONTENT_TYPE, ctype);
                 Full::new(b)
             }
             None => Full::new(Bytes::new()),

@@ -4,18 +4,25 @@
 //! - `setup`   creates the synthetic fleet and times its full-horizon ARI batches;
 //! - `search`  closed-loop availability searches;
 //! - `reserve` open-loop reservations at a fixed arrival rate;
-//! - `ari`     full-horizon ARI batches, one after another.
+//! - `ari`     full-horizon ARI batches, one after another;
+//! - `channel-latency` ARI change → visible at in-process OTA simulators;
+//! - `full-sync-count` HTTP requests of one channel's initial full sync;
+//! - `webhook` open-loop OTA booking deliveries (and `--find-peak`).
 //!
 //! Each prints a table and a final `RESULT {json}` line. Every loop is bounded
 //! in time and count, and only loopback targets are accepted.
 
 mod ari;
+mod chanlat;
 mod client;
+mod fullsync;
+mod ota;
 mod plan;
 mod report;
 mod reserve;
 mod search;
 mod setup;
+mod webhook;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +86,14 @@ enum Cmd {
     Reserve(reserve::Opts),
     /// Full-horizon ARI batches (all room types × base plans), changed rates each time.
     Ari(ari::Opts),
+    /// Channels: time from an ARI change (200) until three in-process OTA
+    /// simulators per property show it.
+    ChannelLatency(chanlat::Opts),
+    /// Channels: HTTP requests of one channel's initial full sync vs the least
+    /// the preset's message size allows.
+    FullSyncCount(fullsync::Opts),
+    /// Open loop: OTA booking deliveries to the OpenTravel webhook; `--find-peak`.
+    Webhook(webhook::Opts),
 }
 
 fn main() {
@@ -88,6 +103,9 @@ fn main() {
         Cmd::Search(o) => &o.common,
         Cmd::Reserve(o) => &o.common,
         Cmd::Ari(o) => &o.common,
+        Cmd::ChannelLatency(o) => &o.common,
+        Cmd::FullSyncCount(o) => &o.common,
+        Cmd::Webhook(o) => &o.common,
     };
     if let Err(e) = common.check() {
         eprintln!("error: {e:#}");
@@ -104,6 +122,9 @@ fn main() {
             Cmd::Search(o) => search::run(o).await,
             Cmd::Reserve(o) => reserve::run(o).await,
             Cmd::Ari(o) => ari::run(o).await,
+            Cmd::ChannelLatency(o) => chanlat::run(o).await,
+            Cmd::FullSyncCount(o) => fullsync::run(o).await,
+            Cmd::Webhook(o) => webhook::run(o).await,
         }
     });
     // Connection tasks may still be parked; do not wait for them.
@@ -174,6 +195,28 @@ mod tests {
         assert!(matches!(c.cmd, Cmd::Reserve(ref o) if o.rate == 500.0 && o.max_in_flight == 256));
         let c = Cli::try_parse_from(["saluran-load", "ari", "--token", "t", "--count", "20"]).unwrap();
         assert!(matches!(c.cmd, Cmd::Ari(ref o) if o.count == 20));
+        let c =
+            Cli::try_parse_from(["saluran-load", "channel-latency", "--token", "t", "--properties", "100", "--updates", "500"]).unwrap();
+        assert!(matches!(c.cmd, Cmd::ChannelLatency(ref o) if o.fleet.properties == 100 && o.updates == 500 && o.latency_ms == 20));
+        let c = Cli::try_parse_from(["saluran-load", "full-sync-count", "--token", "t", "--profile", "alpinebits"]).unwrap();
+        assert!(matches!(c.cmd, Cmd::FullSyncCount(ref o) if o.profile == saluran_sim::Profile::Alpinebits));
+        let c = Cli::try_parse_from([
+            "saluran-load",
+            "webhook",
+            "--token",
+            "t",
+            "--rate",
+            "200",
+            "--duration",
+            "20",
+            "--backend-note",
+            "postgres",
+        ])
+        .unwrap();
+        assert!(matches!(c.cmd, Cmd::Webhook(ref o) if o.rate == 200.0 && !o.find_peak));
+        let c = Cli::try_parse_from(["saluran-load", "webhook", "--token", "t", "--find-peak"]).unwrap();
+        assert!(matches!(c.cmd, Cmd::Webhook(ref o) if o.find_peak));
+        assert!(Cli::try_parse_from(["saluran-load", "webhook", "--token", "t", "--backend-note", "oracle"]).is_err());
         // Bounded: no endless runs.
         assert!(Cli::try_parse_from(["saluran-load", "search", "--token", "t", "--duration", "0"]).is_err());
         assert!(Cli::try_parse_from(["saluran-load", "search", "--token", "t", "--duration", "100000"]).is_err());

@@ -212,36 +212,66 @@ fn parse_stat_cpu(s: &str) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// CPU use of the load generator (and optionally the server) over a run.
+/// Busy CPU seconds of the whole machine (every core), from /proc/stat:
+/// user + nice + system + irq + softirq + steal.
+pub fn machine_cpu_seconds() -> Option<f64> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn parse_proc_stat(s: &str) -> Option<f64> {
+    let line = s.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
+    let busy = [0usize, 1, 2, 5, 6, 7].iter().map(|&i| f.get(i).copied().unwrap_or(0)).sum::<u64>();
+    Some(busy as f64 / 100.0)
+}
+
+/// CPU use of the load generator (and optionally the server, and the whole
+/// machine: what neither used went to other processes) over a run.
 pub struct CpuMeter {
     server_pid: Option<u32>,
     me: Option<f64>,
     server: Option<f64>,
+    machine: Option<f64>,
 }
 
 impl CpuMeter {
     pub fn start(server_pid: Option<u32>) -> CpuMeter {
-        CpuMeter { server_pid, me: cpu_seconds(None), server: server_pid.and_then(|p| cpu_seconds(Some(p))) }
+        CpuMeter {
+            server_pid,
+            me: cpu_seconds(None),
+            server: server_pid.and_then(|p| cpu_seconds(Some(p))),
+            machine: machine_cpu_seconds(),
+        }
     }
 
-    /// Cores used on average over `wall` (1.0 = one core busy all the time).
-    pub fn finish(&self, wall: Duration) -> Value {
+    /// Cores used on average over `wall` (1.0 = one core busy all the time):
+    /// (this process, the server, the whole machine).
+    pub fn cores(&self, wall: Duration) -> (Option<f64>, Option<f64>, Option<f64>) {
         let w = wall.as_secs_f64().max(1e-9);
-        let me = match (self.me, cpu_seconds(None)) {
+        let rate = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => Some(((b - a) / w * 100.0).round() / 100.0),
             _ => None,
         };
-        let server = match (self.server, self.server_pid.and_then(|p| cpu_seconds(Some(p)))) {
-            (Some(a), Some(b)) => Some(((b - a) / w * 100.0).round() / 100.0),
-            _ => None,
-        };
+        (
+            rate(self.me, cpu_seconds(None)),
+            rate(self.server, self.server_pid.and_then(|p| cpu_seconds(Some(p)))),
+            rate(self.machine, machine_cpu_seconds()),
+        )
+    }
+
+    /// Prints and returns the cores used over `wall`.
+    pub fn finish(&self, wall: Duration) -> Value {
+        let (me, server, machine) = self.cores(wall);
         if let Some(c) = me {
             kv("client CPU (cores)", format!("{c:.2}"));
         }
         if let Some(c) = server {
             kv("server CPU (cores)", format!("{c:.2}"));
         }
-        json!({"client_cores": me, "server_cores": server})
+        if let Some(c) = machine {
+            kv("machine CPU (cores)", format!("{c:.2} (all processes)"));
+        }
+        json!({"client_cores": me, "server_cores": server, "machine_cores": machine})
     }
 }
 
@@ -302,5 +332,8 @@ mod tests {
         let line = "1234 (my (odd) proc) S 1 1 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1 1 1";
         assert_eq!(parse_stat_cpu(line), Some(3.0));
         assert!(cpu_seconds(None).is_some());
+        let stat = "cpu  100 5 50 9000 30 1 2 3 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(parse_proc_stat(stat), Some(1.61));
+        assert!(machine_cpu_seconds().is_some());
     }
 }

@@ -113,6 +113,16 @@ async fn setup_property(conn: &mut Conn, t: &mut Tally, fleet: &Fleet, i: u32, f
 }
 
 pub async fn run(o: Opts) -> Result<()> {
+    run_with(o, true).await
+}
+
+/// The same as `setup`, for the scenarios that provision their own fleet
+/// first: prints the table but not a `RESULT` line (the scenario prints its own).
+pub async fn provision(common: &Common, fleet: &Fleet, days: u32, concurrency: u32) -> Result<()> {
+    run_with(Opts { common: common.clone(), fleet: fleet.clone(), days, concurrency }, false).await
+}
+
+async fn run_with(o: Opts, result: bool) -> Result<()> {
     o.fleet.check()?;
     let target: Arc<Target> = o.common.target().await?;
     let fleet = Arc::new(o.fleet.clone());
@@ -197,6 +207,12 @@ pub async fn run(o: Opts) -> Result<()> {
     if let Some(e) = &first_err {
         println!();
         println!("  setup FAILED: {e:#}");
+    }
+    if !result {
+        return match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
     }
     report::result_line(&json!({
         "scenario": "setup",
