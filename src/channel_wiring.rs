@@ -9,9 +9,10 @@ use crate::secrets::Sealer;
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
+use saluran_actors::channel::reproject;
 use saluran_actors::channel::{AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, PullSchedule, PushError};
-use saluran_channels::model::AriRange;
 use saluran_channels::model::InboundBooking;
+use saluran_channels::model::{AriRange, AriValues};
 use saluran_domain::channel::{ChannelConfig, Profile};
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
@@ -101,35 +102,42 @@ struct OpenTravel(HttpTarget);
 
 #[async_trait]
 impl AriTransport for OpenTravel {
-    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError> {
+    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError> {
         use saluran_channels::opentravel;
         let t = &self.0;
         let echo = uuid::Uuid::now_v7().to_string();
-        let avail = opentravel::avail_notif_rq(&t.hotel_code, ranges, &echo, stamp);
+        // Availability and restrictions in one message, rates in another:
+        // each compressed on its own values.
+        let avail = reproject(ranges, |v| AriValues { rate: None, occupancy_rates: Vec::new(), ..v.clone() });
+        let body = opentravel::avail_notif_rq(&t.hotel_code, &avail, &echo, stamp);
         let r = t
             .http
             .post(format!("{}/OTA_HotelAvailNotif", t.endpoint))
             .basic_auth(&t.user, Some(&t.secret))
             .header("content-type", "application/xml")
-            .body(avail)
+            .body(body)
             .send()
             .await;
         classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
         let priced: Vec<AriRange> =
-            ranges.iter().filter(|r| r.values.rate.is_some() || !r.values.occupancy_rates.is_empty()).cloned().collect();
+            reproject(ranges, |v| AriValues { rate: v.rate, occupancy_rates: v.occupancy_rates.clone(), ..AriValues::default() })
+                .into_iter()
+                .filter(|r| r.values.rate.is_some() || !r.values.occupancy_rates.is_empty())
+                .collect();
         if priced.is_empty() {
-            return Ok(());
+            return Ok(1);
         }
-        let rates = opentravel::rate_amount_notif_rq(&t.hotel_code, &priced, "IDR", &echo, stamp);
+        let body = opentravel::rate_amount_notif_rq(&t.hotel_code, &priced, "IDR", &echo, stamp);
         let r = t
             .http
             .post(format!("{}/OTA_HotelRateAmountNotif", t.endpoint))
             .basic_auth(&t.user, Some(&t.secret))
             .header("content-type", "application/xml")
-            .body(rates)
+            .body(body)
             .send()
             .await;
-        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
+        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
+        Ok(2)
     }
 }
 
@@ -137,11 +145,22 @@ struct AlpineBits(HttpTarget);
 
 #[async_trait]
 impl AriTransport for AlpineBits {
-    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError> {
+    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError> {
         use saluran_channels::alpinebits;
         let t = &self.0;
-        let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, ranges, complete_set) else {
-            return Ok(());
+        // FreeRooms carries free rooms per room only: merge what differs
+        // only in rates or restrictions, and drop the rate code.
+        // Availability is per room type: every rate mapping of a room carries
+        // the same counts, so keep the first mapping's ranges per room.
+        let mut first_rate: HashMap<&str, Option<&str>> = HashMap::new();
+        let rooms: Vec<AriRange> = ranges
+            .iter()
+            .filter(|r| *first_rate.entry(r.ota_room.as_str()).or_insert(r.ota_rate.as_deref()) == r.ota_rate.as_deref())
+            .map(|r| AriRange { ota_rate: None, ..r.clone() })
+            .collect();
+        let rooms = reproject(&rooms, |v| AriValues { available: v.available, stop_sell: v.stop_sell, ..AriValues::default() });
+        let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, &rooms, complete_set) else {
+            return Ok(0);
         };
         let form = reqwest::multipart::Form::new().text("action", alpinebits::ACTION_FREEROOMS).text("request", request);
         let r = t
@@ -154,7 +173,8 @@ impl AriTransport for AlpineBits {
             .multipart(form)
             .send()
             .await;
-        classify(r, |b| alpinebits::parse_freerooms_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
+        classify(r, |b| alpinebits::parse_freerooms_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
+        Ok(1)
     }
 }
 
@@ -162,12 +182,13 @@ struct JsonRest(HttpTarget);
 
 #[async_trait]
 impl AriTransport for JsonRest {
-    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError> {
+    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError> {
         use saluran_channels::jsonrest;
         let t = &self.0;
         let body = jsonrest::ari_batch_at(&t.hotel_code, ranges, stamp);
         let r = t.http.post(format!("{}/ari", t.endpoint)).header("X-Api-Key", &t.secret).json(&body).send().await;
-        classify(r, |_| Ok(())).await
+        classify(r, |_| Ok(())).await?;
+        Ok(1)
     }
 }
 

@@ -49,9 +49,9 @@ impl std::fmt::Display for PushError {
 /// Sends ARI to one OTA connection in its wire format.
 #[async_trait]
 pub trait AriTransport: Send + Sync + 'static {
-    /// One request. `stamp` is when the state in `ranges` was read; OTAs
-    /// get it as the message time stamp.
-    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<(), PushError>;
+    /// One batch. `stamp` is when the state in `ranges` was read; OTAs get
+    /// it as the message time stamp. Returns how many HTTP requests it took.
+    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError>;
 }
 
 /// Fetches bookings from an OTA that makes us pull them, and acknowledges
@@ -454,6 +454,28 @@ pub fn compress_days(m: &Mapping, days: &[(Date, AriValues)]) -> Vec<AriRange> {
     out
 }
 
+/// Keeps only what one message carries (`project`) and merges the ranges
+/// that then become equal and adjacent: an availability message need not
+/// split where only the rate changes.
+pub fn reproject(ranges: &[AriRange], project: impl Fn(&AriValues) -> AriValues) -> Vec<AriRange> {
+    let mut out: Vec<AriRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let values = project(&r.values);
+        if let Some(last) = out.last_mut() {
+            if last.ota_room == r.ota_room
+                && last.ota_rate == r.ota_rate
+                && last.values == values
+                && last.end.tomorrow().ok() == Some(r.start)
+            {
+                last.end = r.end;
+                continue;
+            }
+        }
+        out.push(AriRange { values, ..r.clone() });
+    }
+    out
+}
+
 /// Reads the current state of `dirty` for every mapping and compresses it.
 pub fn build_ranges(handle: &PropertyHandle, mappings: &[Mapping], dirty: &DirtySet) -> Vec<AriRange> {
     let mut out = Vec::new();
@@ -497,9 +519,8 @@ impl PushJob {
                     if let Some(l) = &self.account_limiter {
                         l.until_ready().await;
                     }
-                    requests += 1;
                     match tokio::time::timeout(self.policy.timeout, self.transport.send(chunk, false, stamp)).await {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(n)) => requests += n,
                         Ok(Err(e)) => return Err(e),
                         Err(_) => return Err(PushError::Transient(format!("no answer within {:?}", self.policy.timeout))),
                     }
