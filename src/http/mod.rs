@@ -6,6 +6,7 @@ pub mod channels;
 pub mod error;
 pub mod idempotency;
 pub mod ops;
+pub mod pages;
 pub mod realtime;
 pub mod reservations;
 pub mod setup;
@@ -61,6 +62,11 @@ pub fn router(app: App) -> Router {
         .route("/webhooks/jsonrest/{property}/{channel}", post(channels::jsonrest_notify))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
+        .route("/", get(pages::grid))
+        .route("/housekeeping", get(pages::housekeeping))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/manifest.webmanifest", get(pages::manifest))
+        .route("/sw.js", get(pages::service_worker))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(record_metrics))
