@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use saluran_actors::channel::reproject;
-use saluran_actors::channel::{AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, PullSchedule, PushError};
+use saluran_actors::channel::{
+    chunked, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule, PushError,
+};
 use saluran_channels::model::InboundBooking;
 use saluran_channels::model::{AriRange, AriValues};
 use saluran_domain::channel::{ChannelConfig, Profile};
@@ -102,42 +104,37 @@ struct OpenTravel(HttpTarget);
 
 #[async_trait]
 impl AriTransport for OpenTravel {
-    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError> {
-        use saluran_channels::opentravel;
-        let t = &self.0;
-        let echo = uuid::Uuid::now_v7().to_string();
-        // Availability and restrictions in one message, rates in another:
-        // each compressed on its own values.
+    /// Availability and restrictions go in `OTA_HotelAvailNotifRQ`, rates in
+    /// `OTA_HotelRateAmountNotifRQ`: each compressed on its own values.
+    fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
         let avail = reproject(ranges, |v| AriValues { rate: None, occupancy_rates: Vec::new(), ..v.clone() });
-        let body = opentravel::avail_notif_rq(&t.hotel_code, &avail, &echo, stamp);
-        let r = t
-            .http
-            .post(format!("{}/OTA_HotelAvailNotif", t.endpoint))
-            .basic_auth(&t.user, Some(&t.secret))
-            .header("content-type", "application/xml")
-            .body(body)
-            .send()
-            .await;
-        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
         let priced: Vec<AriRange> =
             reproject(ranges, |v| AriValues { rate: v.rate, occupancy_rates: v.occupancy_rates.clone(), ..AriValues::default() })
                 .into_iter()
                 .filter(|r| r.values.rate.is_some() || !r.values.occupancy_rates.is_empty())
                 .collect();
-        if priced.is_empty() {
-            return Ok(1);
-        }
-        let body = opentravel::rate_amount_notif_rq(&t.hotel_code, &priced, "IDR", &echo, stamp);
+        let mut out = chunked("avail", avail, max);
+        out.extend(chunked("rate", priced, max));
+        out
+    }
+
+    async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError> {
+        use saluran_channels::opentravel;
+        let t = &self.0;
+        let echo = uuid::Uuid::now_v7().to_string();
+        let (path, body) = match message.kind {
+            "rate" => ("OTA_HotelRateAmountNotif", opentravel::rate_amount_notif_rq(&t.hotel_code, &message.ranges, "IDR", &echo, stamp)),
+            _ => ("OTA_HotelAvailNotif", opentravel::avail_notif_rq(&t.hotel_code, &message.ranges, &echo, stamp)),
+        };
         let r = t
             .http
-            .post(format!("{}/OTA_HotelRateAmountNotif", t.endpoint))
+            .post(format!("{}/{path}", t.endpoint))
             .basic_auth(&t.user, Some(&t.secret))
             .header("content-type", "application/xml")
             .body(body)
             .send()
             .await;
-        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
-        Ok(2)
+        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
     }
 }
 
@@ -145,13 +142,11 @@ struct AlpineBits(HttpTarget);
 
 #[async_trait]
 impl AriTransport for AlpineBits {
-    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError> {
-        use saluran_channels::alpinebits;
-        let t = &self.0;
-        // FreeRooms carries free rooms per room only: merge what differs
-        // only in rates or restrictions, and drop the rate code.
+    /// FreeRooms carries free rooms per room only.
+    fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
         // Availability is per room type: every rate mapping of a room carries
-        // the same counts, so keep the first mapping's ranges per room.
+        // the same counts, so keep the first mapping's ranges per room, then
+        // merge what differed only in rates or restrictions.
         let mut first_rate: HashMap<&str, Option<&str>> = HashMap::new();
         let rooms: Vec<AriRange> = ranges
             .iter()
@@ -159,8 +154,14 @@ impl AriTransport for AlpineBits {
             .map(|r| AriRange { ota_rate: None, ..r.clone() })
             .collect();
         let rooms = reproject(&rooms, |v| AriValues { available: v.available, stop_sell: v.stop_sell, ..AriValues::default() });
-        let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, &rooms, complete_set) else {
-            return Ok(0);
+        chunked("freerooms", rooms, max)
+    }
+
+    async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError> {
+        use saluran_channels::alpinebits;
+        let t = &self.0;
+        let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, &message.ranges, false) else {
+            return Ok(());
         };
         let form = reqwest::multipart::Form::new().text("action", alpinebits::ACTION_FREEROOMS).text("request", request);
         let r = t
@@ -173,8 +174,7 @@ impl AriTransport for AlpineBits {
             .multipart(form)
             .send()
             .await;
-        classify(r, |b| alpinebits::parse_freerooms_rs(b.as_bytes()).map_err(|e| e.join("; "))).await?;
-        Ok(1)
+        classify(r, |b| alpinebits::parse_freerooms_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
     }
 }
 
@@ -182,13 +182,16 @@ struct JsonRest(HttpTarget);
 
 #[async_trait]
 impl AriTransport for JsonRest {
-    async fn send(&self, ranges: &[AriRange], _complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError> {
+    fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
+        chunked("ari", ranges.to_vec(), max)
+    }
+
+    async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError> {
         use saluran_channels::jsonrest;
         let t = &self.0;
-        let body = jsonrest::ari_batch_at(&t.hotel_code, ranges, stamp);
+        let body = jsonrest::ari_batch_at(&t.hotel_code, &message.ranges, stamp);
         let r = t.http.post(format!("{}/ari", t.endpoint)).header("X-Api-Key", &t.secret).json(&body).send().await;
-        classify(r, |_| Ok(())).await?;
-        Ok(1)
+        classify(r, |_| Ok(())).await
     }
 }
 

@@ -46,12 +46,29 @@ impl std::fmt::Display for PushError {
     }
 }
 
+/// One request's worth of ARI, shaped by the profile (which values it
+/// carries, how ranges compress for them).
+#[derive(Debug, Clone)]
+pub struct OtaMessage {
+    /// The profile's name for the message (e.g. `avail`, `rate`).
+    pub kind: &'static str,
+    pub ranges: Vec<AriRange>,
+}
+
 /// Sends ARI to one OTA connection in its wire format.
 #[async_trait]
 pub trait AriTransport: Send + Sync + 'static {
-    /// One batch. `stamp` is when the state in `ranges` was read; OTAs get
-    /// it as the message time stamp. Returns how many HTTP requests it took.
-    async fn send(&self, ranges: &[AriRange], complete_set: bool, stamp: jiff::Timestamp) -> Result<usize, PushError>;
+    /// Shapes the current state into the profile's messages, each within
+    /// `max_updates` ranges: the fewest requests the preset allows.
+    fn plan(&self, ranges: &[AriRange], max_updates: usize) -> Vec<OtaMessage>;
+    /// Sends one message. `stamp` is when its state was read; OTAs get it
+    /// as the message time stamp.
+    async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError>;
+}
+
+/// Splits ranges into messages of at most `max` ranges.
+pub fn chunked(kind: &'static str, ranges: Vec<AriRange>, max: usize) -> Vec<OtaMessage> {
+    ranges.chunks(max.max(1)).map(|c| OtaMessage { kind, ranges: c.to_vec() }).collect()
 }
 
 /// Fetches bookings from an OTA that makes us pull them, and acknowledges
@@ -512,15 +529,16 @@ impl PushJob {
                 let ranges = build_ranges(&self.handle, &self.mappings, dirty);
                 let cells: usize = ranges.iter().map(|r| (saluran_domain::dates::days_between(r.start, r.end) + 1) as usize).sum();
                 let mut requests = 0;
-                for chunk in ranges.chunks(self.policy.max_ranges_per_request.max(1)) {
+                for message in self.transport.plan(&ranges, self.policy.max_ranges_per_request) {
                     if let Some(l) = &self.limiter {
                         l.until_ready().await;
                     }
                     if let Some(l) = &self.account_limiter {
                         l.until_ready().await;
                     }
-                    match tokio::time::timeout(self.policy.timeout, self.transport.send(chunk, false, stamp)).await {
-                        Ok(Ok(n)) => requests += n,
+                    requests += 1;
+                    match tokio::time::timeout(self.policy.timeout, self.transport.send(&message, stamp)).await {
+                        Ok(Ok(())) => {}
                         Ok(Err(e)) => return Err(e),
                         Err(_) => return Err(PushError::Transient(format!("no answer within {:?}", self.policy.timeout))),
                     }

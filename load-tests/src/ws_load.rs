@@ -1,0 +1,255 @@
+//! `ws-load`: a Pusher-protocol load generator. It opens N WebSocket clients
+//! subscribed to one public channel, triggers events through the signed HTTP
+//! events API at a fixed rate, and reports, per event, when the LAST client
+//! received it (publish → delivered to everyone), plus the server's resident
+//! memory per idle connection. It speaks plain Pusher v7, so it can be
+//! pointed at any Pusher-compatible server. Loopback only; bounded in time.
+//!
+//! ```sh
+//! ws-load --base http://127.0.0.1:8080 --key saluran-key --app-id saluran \
+//!   --secret change-me-saluran-secret --clients 10000 --rate 100 --duration 20 --server-pid $PID
+//! ```
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser, Debug)]
+#[command(name = "ws-load", about = "Pusher-protocol fan-out load test: publish -> delivered to the last client")]
+struct Opts {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: String,
+    #[arg(long, default_value = "saluran-key")]
+    key: String,
+    #[arg(long, default_value = "saluran")]
+    app_id: String,
+    #[arg(long, env = "SALURAN_PUSHER_SECRET", default_value = "change-me-saluran-secret")]
+    secret: String,
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    #[arg(long, default_value = "bench")]
+    channel: String,
+    /// Events per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Connections opened at once.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Measure this process's resident memory (the server).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Payload padding in bytes (event size).
+    #[arg(long, default_value_t = 64)]
+    padding: usize,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn loopback(base: &str) -> bool {
+    let rest = base.strip_prefix("http://").unwrap_or("");
+    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
+struct Shared {
+    start: Instant,
+    /// Microseconds since `start` at which event i was sent (0 = not yet).
+    sent_at: Vec<AtomicU64>,
+    /// Latest arrival (µs since start) of event i over all clients.
+    last_arrival: Vec<AtomicU64>,
+    receivers: Vec<AtomicU32>,
+    subscribed: AtomicUsize,
+    failed: AtomicUsize,
+    closed: AtomicUsize,
+}
+
+fn event_index(text: &str) -> Option<usize> {
+    // The data string is JSON inside JSON: look for i":N without parsing
+    // the whole frame (10,000 clients share two cores with the server).
+    let at = text.find("\\\"i\\\":")? + 6;
+    let digits: String = text[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+async fn client(
+    url: String,
+    channel: String,
+    shared: Arc<Shared>,
+    stop: tokio_util::sync::CancellationToken,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    // The permit bounds connections being opened at once; it goes once this
+    // client has subscribed (or failed).
+    let mut permit = Some(permit);
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let sub = format!("{{\"event\":\"pusher:subscribe\",\"data\":{{\"channel\":\"{channel}\"}}}}");
+    if ws.send(Message::Text(sub.into())).await.is_err() {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let mut subscribed = false;
+    loop {
+        let msg = tokio::select! {
+            _ = stop.cancelled() => break,
+            m = ws.next() => m,
+        };
+        let Some(Ok(msg)) = msg else {
+            shared.closed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match msg {
+            Message::Text(t) => {
+                let t = t.as_str();
+                if !subscribed && t.contains("subscription_succeeded") {
+                    subscribed = true;
+                    permit.take();
+                    shared.subscribed.fetch_add(1, Ordering::Relaxed);
+                } else if t.contains("pusher:ping") {
+                    let _ = ws.send(Message::Text("{\"event\":\"pusher:pong\",\"data\":{}}".into())).await;
+                } else if let Some(i) = event_index(t) {
+                    let now = shared.start.elapsed().as_micros() as u64;
+                    if let (Some(last), Some(n)) = (shared.last_arrival.get(i), shared.receivers.get(i)) {
+                        last.fetch_max(now, Ordering::Relaxed);
+                        n.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Message::Close(_) => {
+                shared.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = Opts::parse();
+    if !loopback(&o.base) {
+        anyhow::bail!("refusing a non-loopback target: {}", o.base);
+    }
+    let events = ((o.rate * o.duration as f64).ceil() as usize).clamp(1, 1_000_000);
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        sent_at: (0..events).map(|_| AtomicU64::new(0)).collect(),
+        last_arrival: (0..events).map(|_| AtomicU64::new(0)).collect(),
+        receivers: (0..events).map(|_| AtomicU32::new(0)).collect(),
+        subscribed: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        closed: AtomicUsize::new(0),
+    });
+    let rss_before = o.server_pid.and_then(rss_kib);
+    let ws_url = format!("{}/app/{}?protocol=7&client=ws-load&version=1", o.base.replacen("http://", "ws://", 1), o.key);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let gate = Arc::new(tokio::sync::Semaphore::new(o.connect_concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(o.clients);
+    let connect_started = Instant::now();
+    for _ in 0..o.clients {
+        let permit = gate.clone().acquire_owned().await?;
+        let (url, channel, shared, stop) = (ws_url.clone(), o.channel.clone(), shared.clone(), stop.clone());
+        tasks.push(tokio::spawn(client(url, channel, shared, stop, permit)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while shared.subscribed.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) < o.clients && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connected = shared.subscribed.load(Ordering::Relaxed);
+    println!(
+        "connected and subscribed: {connected}/{} in {:.1}s (failed {})",
+        o.clients,
+        connect_started.elapsed().as_secs_f64(),
+        shared.failed.load(Ordering::Relaxed)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = o.server_pid.and_then(rss_kib);
+    let per_conn = match (rss_before, rss_idle) {
+        (Some(a), Some(b)) if connected > 0 => Some(((b.saturating_sub(a)) as f64 * 1024.0) / connected as f64),
+        _ => None,
+    };
+    if let Some(p) = per_conn {
+        println!(
+            "server RSS: {} KiB before, {} KiB with {connected} idle connections → {:.1} KiB per idle connection",
+            rss_before.unwrap_or(0),
+            rss_idle.unwrap_or(0),
+            p / 1024.0
+        );
+    }
+
+    // Publish at a fixed rate through the signed events API.
+    let http = reqwest::Client::new();
+    let path = format!("/apps/{}/events", o.app_id);
+    let period = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
+    let pad = "x".repeat(o.padding);
+    let publish_started = Instant::now();
+    let mut publish_errors = 0usize;
+    for i in 0..events {
+        let due = publish_started + period * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        let data = serde_json::json!({"i": i, "pad": pad}).to_string();
+        let body = serde_json::json!({"name": "bench", "channels": [o.channel], "data": data}).to_string();
+        let ts = jiff::Timestamp::now().as_second();
+        let query = saluran_ws::sign_api_query(&o.key, &o.secret, "POST", &path, &[], body.as_bytes(), ts);
+        shared.sent_at[i].store(shared.start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let r = http.post(format!("{}{path}?{query}", o.base)).header("content-type", "application/json").body(body).send().await;
+        if !r.map(|r| r.status().is_success()).unwrap_or(false) {
+            publish_errors += 1;
+        }
+    }
+    // Let the last events arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    let rss_end = o.server_pid.and_then(rss_kib);
+
+    let mut last = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let mut complete = 0usize;
+    for i in 0..events {
+        let sent = shared.sent_at[i].load(Ordering::Relaxed);
+        let got = shared.receivers[i].load(Ordering::Relaxed) as usize;
+        let arrival = shared.last_arrival[i].load(Ordering::Relaxed);
+        if sent > 0 && got > 0 {
+            let _ = last.record(arrival.saturating_sub(sent).max(1));
+        }
+        if got >= connected {
+            complete += 1;
+        }
+    }
+    let ms = |v: u64| v as f64 / 1000.0;
+    println!("events published: {events} at {:.0}/s (errors {publish_errors}); reached every client: {complete}/{events}", o.rate);
+    println!(
+        "publish → delivered to the last client (ms): p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}",
+        ms(last.value_at_quantile(0.5)),
+        ms(last.value_at_quantile(0.9)),
+        ms(last.value_at_quantile(0.99)),
+        ms(last.value_at_quantile(0.999)),
+        ms(last.max())
+    );
+    println!("clients closed by the server during the run: {}", shared.closed.load(Ordering::Relaxed));
+    let result = serde_json::json!({
+        "scenario": "ws-fanout", "clients": o.clients, "subscribed": connected, "rate": o.rate, "events": events,
+        "complete_events": complete, "publish_errors": publish_errors,
+        "last_client_ms": {"p50": ms(last.value_at_quantile(0.5)), "p90": ms(last.value_at_quantile(0.9)), "p99": ms(last.value_at_quantile(0.99)), "max": ms(last.max())},
+        "server_rss_kib": {"before": rss_before, "idle": rss_idle, "end": rss_end},
+        "bytes_per_idle_connection": per_conn,
+    });
+    println!("RESULT {result}");
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    Ok(())
+}
