@@ -195,6 +195,14 @@ impl AriTransport for JsonRest {
     }
 }
 
+/// Bookings the OTA sent that we could not read: alerted, never silent.
+fn report_unreadable(source: &str, invalid: &[(String, saluran_channels::CodecError)]) {
+    for (id, e) in invalid {
+        tracing::error!(source, ota_id = %id, error = %e, "unreadable booking from the OTA");
+        metrics::counter!("saluran_unreadable_bookings_total").increment(1);
+    }
+}
+
 async fn text_of(result: reqwest::Result<reqwest::Response>) -> Result<String, PushError> {
     let resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
     let status = resp.status();
@@ -230,10 +238,7 @@ impl BookingPuller for AlpineBits {
         let body = text_of(r).await?;
         let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(e.to_string()))?;
-        for (id, e) in &got.invalid {
-            tracing::error!(ota_id = %id, error = %e, "unreadable reservation in OTA_ResRetrieveRS");
-            metrics::counter!("saluran_unreadable_bookings_total").increment(1);
-        }
+        report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
     }
 
@@ -276,10 +281,7 @@ impl BookingPuller for JsonRest {
         let body = text_of(r).await?;
         let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(e.to_string()))?;
-        for (id, e) in &feed.invalid {
-            tracing::error!(revision = %id, error = %e, "unreadable booking revision");
-            metrics::counter!("saluran_unreadable_bookings_total").increment(1);
-        }
+        report_unreadable("booking revisions feed", &feed.invalid);
         Ok(feed.revisions)
     }
 
