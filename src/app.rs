@@ -31,7 +31,8 @@ pub fn realtime_channels(event: &CommittedEvent) -> Vec<String> {
         "ari.changed" => vec![ch("inventory")],
         "booking.created" | "booking.modified" | "booking.cancelled" => vec![ch("bookings"), ch("inventory")],
         "overbooking" | "alert.unmapped_booking" => vec![ch("bookings")],
-        "room.status" => vec![ch("rooms"), format!("presence-property.{code}.housekeeping")],
+        "room.status" | "task.updated" => vec![ch("rooms"), format!("presence-property.{code}.housekeeping")],
+        "night_audit.completed" => vec![ch("rooms")],
         k if k.starts_with("channel.") => vec![ch("channels")],
         _ => vec![],
     }
@@ -201,4 +202,26 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::realtime_channels;
+    use saluran_domain::ports::CommittedEvent;
+    use saluran_domain::PropertyCode;
+
+    fn channels(kind: &str) -> Vec<String> {
+        realtime_channels(&CommittedEvent {
+            property: PropertyCode::parse("HTL").unwrap(),
+            seq: 0,
+            kind: kind.into(),
+            payload: serde_json::json!({}),
+        })
+    }
+
+    #[test]
+    fn housekeeping_events_reach_the_room_channels() {
+        assert_eq!(channels("task.updated"), ["private-property.HTL.rooms", "presence-property.HTL.housekeeping"]);
+        assert_eq!(channels("night_audit.completed"), ["private-property.HTL.rooms"]);
+    }
 }

@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{day, spawn_app, spawn_app_on, TestApp};
+use common::{day, spawn_app, spawn_app_clocked, spawn_app_on, test_settings, TestApp};
 use reqwest::StatusCode;
 use saluran_domain::property::Role;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_the_pms_contract() {
@@ -466,6 +467,9 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/properties/{property}/reservations/{id}/cancel", "post"),
         ("/api/v1/properties/{property}/channels", "post"),
         ("/api/v1/properties/{property}/channels/{channel}", "get"),
+        ("/api/v1/properties/{property}/tasks", "post"),
+        ("/api/v1/properties/{property}/tasks", "get"),
+        ("/api/v1/properties/{property}/tasks/{id}/{action}", "post"),
         ("/webhooks/opentravel/{property}/{channel}", "post"),
         ("/webhooks/jsonrest/{property}/{channel}", "post"),
         ("/health", "get"),
@@ -564,5 +568,162 @@ async fn housekeeping_statuses_follow_the_state_machine_and_out_of_order_changes
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_tasks_follow_their_lifecycle_and_clean_the_room() {
+    let app = spawn_app().await;
+    app.seed_property("HKT", 2).await;
+    let hk = app.token(Role::Housekeeping, "default", &["HKT"]).await;
+    let base = "/api/v1/properties/HKT";
+    let room_status =
+        |cfg: &Value, number: &str| cfg["rooms"].as_array().unwrap().iter().find(|r| r["number"] == number).unwrap()["status"].clone();
+    // The room was slept in: vacant dirty.
+    for s in ["occupied_clean", "occupied_dirty", "vacant_dirty"] {
+        let r =
+            app.client.patch(format!("{}{base}/rooms/STD0", app.base)).bearer_auth(&hk).json(&json!({"status": s})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "to {s}");
+    }
+    let r = app.post_as(&hk, &format!("{base}/tasks"), &json!({"room": "STD0", "kind": "clean", "note": "VIP arrival"})).await;
+    let task = app.ok_json(r, StatusCode::CREATED).await;
+    assert_eq!(
+        (task["status"].as_str(), task["note"].as_str(), task["assignee"].clone()),
+        (Some("open"), Some("VIP arrival"), Value::Null)
+    );
+    let id = task["id"].as_str().unwrap().to_owned();
+    let r = app.post_as(&hk, &format!("{base}/tasks"), &json!({"room": "NOPE", "kind": "clean"})).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["field"], "room");
+    let r = app.post_as(&hk, &format!("{base}/tasks"), &json!({"room": "STD1", "kind": " "})).await;
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["field"], "kind");
+
+    let act = |action: &str, body: Value| {
+        let url = format!("{}{base}/tasks/{id}/{action}", app.base);
+        app.client.post(url).bearer_auth(&hk).json(&body).send()
+    };
+    // Refused out of order, and nothing changes.
+    for action in ["start", "finish", "inspect"] {
+        let r = act(action, json!({})).await.unwrap();
+        assert_eq!(app.ok_json(r, StatusCode::CONFLICT).await["error"]["code"], "invalid_transition", "{action} an open task");
+    }
+    let r = act("assign", json!({})).await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["field"], "assignee");
+    let r = act("polish", json!({})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v = app.ok_json(act("assign", json!({"assignee": "ani"})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((v["status"].as_str(), v["assignee"].as_str()), (Some("assigned"), Some("ani")));
+    let v = app.ok_json(act("assign", json!({"assignee": "budi"})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(v["assignee"], "budi", "reassigning is allowed");
+    assert_eq!(app.ok_json(act("start", json!({})).await.unwrap(), StatusCode::OK).await["status"], "in_progress");
+    let r = act("assign", json!({"assignee": "ani"})).await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::CONFLICT).await["error"]["code"], "invalid_transition");
+    let cfg = app.ok_json(app.get(base).await, StatusCode::OK).await;
+    assert_eq!(room_status(&cfg, "STD0"), "vacant_dirty", "untouched until the task is finished");
+
+    let v = app.ok_json(act("finish", json!({})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((v["status"].as_str(), v["room_status"].as_str()), (Some("done"), Some("vacant_clean")));
+    let cfg = app.ok_json(app.get(base).await, StatusCode::OK).await;
+    assert_eq!(room_status(&cfg, "STD0"), "vacant_clean");
+    let v = app.ok_json(act("inspect", json!({})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((v["status"].as_str(), v["room_status"].as_str()), (Some("inspected"), Some("inspected")));
+    let cfg = app.ok_json(app.get(base).await, StatusCode::OK).await;
+    assert_eq!(room_status(&cfg, "STD0"), "inspected");
+    let r = act("inspect", json!({})).await.unwrap();
+    assert_eq!(app.ok_json(r, StatusCode::CONFLICT).await["error"]["code"], "invalid_transition");
+
+    let list = app.ok_json(app.get_as(&hk, &format!("{base}/tasks")).await, StatusCode::OK).await;
+    let tasks = list["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!((tasks[0]["id"].as_str(), tasks[0]["status"].as_str()), (Some(id.as_str()), Some("inspected")));
+    // Another property's token and a token without the permission are refused.
+    let other = app.token(Role::Housekeeping, "default", &["ELSEWHERE"]).await;
+    assert_eq!(app.get_as(&other, &format!("{base}/tasks")).await.status(), StatusCode::FORBIDDEN);
+    let unknown = app.client.post(format!("{}{base}/tasks/nope/start", app.base)).bearer_auth(&hk).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn night_audit_runs_once_a_day_at_the_local_audit_time() {
+    use saluran_domain::ports::ManualClock;
+    let tz = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+    let at = |d: jiff::civil::Date, h: i8, m: i8| d.at(h, m, 0, 0).to_zoned(tz.clone()).unwrap().timestamp();
+    let d1 = jiff::civil::date(2027, 3, 10);
+    let d2 = jiff::civil::date(2027, 3, 11);
+    let clock = Arc::new(ManualClock::new(at(d1, 1, 0)));
+    // Ticks every 250 ms; the property passivates after 1 s idle and audits on activation.
+    let settings = saluran::config::Settings { idle_timeout_secs: 1, ..test_settings() };
+    let app = spawn_app_clocked(saluran::testing::fresh_sqlite().await, settings, clock.clone()).await;
+    let mut events = app.app.events.subscribe();
+    let p = "/api/v1/properties/NA";
+    let r = app
+        .post(
+            "/api/v1/properties",
+            &json!({"code": "NA", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR", "night_audit_time": "02:30"}),
+        )
+        .await;
+    app.ok_json(r, StatusCode::CREATED).await;
+    app.ok_json(
+        app.post(&format!("{p}/room-types"), &json!({"code": "STD", "name": "STD", "max_occupancy": 2})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for n in ["101", "102", "103"] {
+        let r = app.post(&format!("{p}/rooms"), &json!({"number": n, "room_type": "STD", "floor": 1})).await;
+        app.ok_json(r, StatusCode::CREATED).await;
+    }
+    let set = |n: &str, s: &str| {
+        app.client.patch(format!("{}{p}/rooms/{n}", app.base)).bearer_auth(&app.admin).json(&json!({"status": s})).send()
+    };
+    for n in ["101", "102"] {
+        assert_eq!(set(n, "occupied_clean").await.unwrap().status(), StatusCode::OK);
+    }
+    let statuses = || async {
+        let cfg = app.ok_json(app.get(p).await, StatusCode::OK).await;
+        cfg["rooms"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let code = saluran_domain::PropertyCode::parse("NA").unwrap();
+    let wait_for = |want: Vec<&'static str>| {
+        let statuses = &statuses;
+        async move {
+            for _ in 0..100 {
+                if statuses().await == want {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("rooms never became {want:?}: {:?}", statuses().await);
+        }
+    };
+    // Before the audit time nothing happens.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(statuses().await, ["occupied_clean", "occupied_clean", "vacant_clean"]);
+    assert_eq!(app.store.get_business_date(&code).await.unwrap(), None);
+
+    clock.set(at(d1, 2, 31));
+    wait_for(vec!["occupied_dirty", "occupied_dirty", "vacant_clean"]).await;
+    assert_eq!(app.store.get_business_date(&code).await.unwrap(), Some(d1));
+
+    // Later the same day: no second audit.
+    assert_eq!(set("103", "occupied_clean").await.unwrap().status(), StatusCode::OK);
+    clock.set(at(d1, 23, 0));
+    for _ in 0..8 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(statuses().await, ["occupied_dirty", "occupied_dirty", "occupied_clean"]);
+    }
+    assert_eq!(app.store.get_business_date(&code).await.unwrap(), Some(d1));
+
+    // The next night it runs again.
+    clock.set(at(d2, 2, 30));
+    wait_for(vec!["occupied_dirty", "occupied_dirty", "occupied_dirty"]).await;
+    assert_eq!(app.store.get_business_date(&code).await.unwrap(), Some(d2));
+
+    let mut audits = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if e.kind == "night_audit.completed" {
+            audits.push(e.payload["business_date"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(audits, ["2027-03-10", "2027-03-11"], "exactly one audit per day");
     app.stop().await;
 }

@@ -12,6 +12,7 @@ use saluran::testing::backends;
 use saluran_domain::ari::CellChanges;
 use saluran_domain::calendar::{InventoryDay, RateDay};
 use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
+use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::store::{IdempotencyBegin, Intent, NewEvent, ShardCommit, Store, StoreError};
@@ -62,6 +63,8 @@ contract_tests! {
     racing_booking_and_tombstone_never_both_land => case_booking_tombstone_race,
     commit_of_a_cancelled_booking_fails_alone => case_cancelled_booking_fails_alone,
     channel_properties_are_listed_once_in_code_order => case_channel_properties,
+    housekeeping_tasks_round_trip_and_update_optimistically => case_tasks,
+    business_date_is_compare_and_set => case_business_date,
 }
 
 // ---------------------------------------------------------------------------
@@ -1413,4 +1416,62 @@ async fn case_channel_properties(store: Arc<dyn Store>) {
     }
     // Each once, bytewise (upper case before '_' before lower case).
     assert_eq!(store.list_channel_properties().await.unwrap(), vec![pc("A_1"), pc(HTL), pc("HTL2"), pc("b-2")]);
+}
+
+fn task(id: &str, room: &str, at: Timestamp) -> HousekeepingTask {
+    HousekeepingTask {
+        id: id.into(),
+        property: pc(HTL),
+        room: RoomNumber::parse(room).unwrap(),
+        kind: "clean".into(),
+        status: TaskStatus::Open,
+        assignee: None,
+        note: Some("late checkout".into()),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn case_tasks(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+    let a = task("T1", "101", t0);
+    let b = HousekeepingTask { note: None, kind: "inspect".into(), ..task("T2", "201", secs(t0, 5)) };
+    store.create_task(&a).await.unwrap();
+    store.create_task(&b).await.unwrap();
+    assert_conflict(store.create_task(&a).await, "duplicate task id");
+    assert_not_found(store.create_task(&task("T3", "999", t0)).await, "unknown room");
+    assert_not_found(store.create_task(&HousekeepingTask { property: pc("NOPE"), ..task("T4", "101", t0) }).await, "unknown property");
+    assert_eq!(store.find_task(&p, "T1").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.find_task(&p, "T9").await.unwrap(), None);
+    assert_eq!(store.list_tasks(&p, false).await.unwrap(), vec![a.clone(), b.clone()]);
+
+    let assigned = HousekeepingTask { status: TaskStatus::Assigned, assignee: Some("ani".into()), updated_at: secs(t0, 10), ..a.clone() };
+    store.update_task(&assigned, TaskStatus::Open).await.unwrap();
+    assert_eq!(store.find_task(&p, "T1").await.unwrap(), Some(assigned.clone()));
+    // A second writer that still saw the task open loses, and writes nothing.
+    let other = HousekeepingTask { status: TaskStatus::Assigned, assignee: Some("budi".into()), ..a.clone() };
+    assert_conflict(store.update_task(&other, TaskStatus::Open).await, "stale expected status");
+    assert_eq!(store.find_task(&p, "T1").await.unwrap(), Some(assigned.clone()));
+    assert_not_found(store.update_task(&task("T9", "101", t0), TaskStatus::Open).await, "unknown task");
+
+    let done = HousekeepingTask { status: TaskStatus::Done, ..assigned.clone() };
+    store.update_task(&done, TaskStatus::Assigned).await.unwrap();
+    assert_eq!(store.list_tasks(&p, true).await.unwrap(), vec![b.clone()]);
+    assert_eq!(store.list_tasks(&p, false).await.unwrap(), vec![done, b]);
+}
+
+async fn case_business_date(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    assert_eq!(store.get_business_date(&p).await.unwrap(), None);
+    assert_conflict(store.set_business_date(&p, day(0), Some(day(-1))).await, "expected a date, none stored");
+    store.set_business_date(&p, day(0), None).await.unwrap();
+    assert_eq!(store.get_business_date(&p).await.unwrap(), Some(day(0)));
+    assert_conflict(store.set_business_date(&p, day(1), None).await, "second first run");
+    store.set_business_date(&p, day(1), Some(day(0))).await.unwrap();
+    assert_conflict(store.set_business_date(&p, day(1), Some(day(0))).await, "double run");
+    assert_eq!(store.get_business_date(&p).await.unwrap(), Some(day(1)));
+    assert_not_found(store.get_business_date(&pc("NOPE")).await, "unknown property");
 }

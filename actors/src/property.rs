@@ -95,6 +95,8 @@ pub struct PropertyState {
     channel_configs: HashMap<ChannelCode, ChannelConfig>,
     restarts: HashMap<RoomTypeCode, RestartHistory>,
     stopping: bool,
+    /// The local date whose night audit this node has seen done.
+    audited_for: Option<jiff::civil::Date>,
 }
 
 pub struct PropertyActor;
@@ -125,6 +127,7 @@ impl Actor for PropertyActor {
             channel_configs: HashMap::new(),
             restarts: HashMap::new(),
             stopping: false,
+            audited_for: None,
         };
         for rt in room_types {
             spawn_shard(&myself, &mut state, rt, None).await?;
@@ -141,6 +144,8 @@ impl Actor for PropertyActor {
         if let Err(e) = redrive_intents(&mut state).await {
             tracing::warn!(property = %state.handle.code(), error = %e, "re-driving intents failed; will retry on the next ARI batch");
         }
+        // An idle property missed its audit while passivated: run it now.
+        night_audit_if_due(&mut state).await;
         state.registry.insert(state.handle.clone());
         Ok(state)
     }
@@ -213,6 +218,7 @@ impl Actor for PropertyActor {
                 }
             }
             PropertyMsg::Tick => {
+                night_audit_if_due(state).await;
                 // A property with channel connections is in use: it keeps
                 // pushing and reconciling, so it never passivates.
                 if state.channels.is_empty() && state.handle.idle_for() >= state.deps.idle_timeout {
@@ -327,6 +333,68 @@ async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: 
         payload: json!({"room": number, "room_type": room.room_type, "from": room.status.as_str(), "status": status.as_str()}),
     });
     Ok(Room { status, ..room })
+}
+
+/// Runs the night audit once the property's local time has reached its
+/// `night_audit_time` and its business date is before today: rolls the
+/// business date (compare-and-set, so of several nodes exactly one runs it)
+/// and turns every occupied clean room occupied dirty. No-shows are not
+/// marked yet (reservations have no no-show state).
+async fn night_audit_if_due(state: &mut PropertyState) {
+    let cfg = state.handle.config();
+    let Ok(tz) = jiff::tz::TimeZone::get(&cfg.property.timezone) else {
+        return;
+    };
+    let now = state.deps.clock.now().to_zoned(tz);
+    let today = now.date();
+    if state.audited_for.is_some_and(|d| d >= today) {
+        return;
+    }
+    let Ok(audit_time) = cfg.property.night_audit_time.parse::<jiff::civil::Time>() else {
+        return;
+    };
+    if now.time() < audit_time {
+        return;
+    }
+    if let Err(e) = night_audit(state, today).await {
+        tracing::warn!(property = %state.handle.code(), error = %e, "night audit failed; retrying on the next tick");
+    }
+}
+
+async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Result<(), ActorError> {
+    let code = state.handle.code().clone();
+    let previous = state.deps.store.get_business_date(&code).await?;
+    if previous.is_some_and(|d| d >= today) {
+        state.audited_for = Some(today);
+        return Ok(());
+    }
+    match state.deps.store.set_business_date(&code, today, previous).await {
+        Ok(()) => {}
+        Err(saluran_domain::store::StoreError::Conflict(_)) => {
+            // Another node ran it first.
+            state.audited_for = Some(today);
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.audited_for = Some(today);
+    let occupied: Vec<RoomNumber> =
+        state.handle.config().rooms.iter().filter(|r| r.status == RoomStatus::OccupiedClean).map(|r| r.number.clone()).collect();
+    let mut dirtied = Vec::new();
+    for number in occupied {
+        match set_room_status(state, number.clone(), RoomStatus::OccupiedDirty).await {
+            Ok(_) => dirtied.push(number),
+            Err(e) => tracing::warn!(property = %code, room = %number, error = %e, "night audit could not mark the room dirty"),
+        }
+    }
+    tracing::info!(property = %code, business_date = %today, rooms = dirtied.len(), "night audit completed");
+    state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
+        property: code,
+        seq: 0,
+        kind: "night_audit.completed".into(),
+        payload: json!({"business_date": today.to_string(), "previous": previous.map(|d| d.to_string()), "rooms_dirtied": dirtied}),
+    });
+    Ok(())
 }
 
 fn schedule_channel_restart(

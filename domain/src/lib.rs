@@ -9,6 +9,7 @@ pub mod channel;
 pub mod codes;
 pub mod dates;
 pub mod error;
+pub mod housekeeping;
 pub mod money;
 pub mod ports;
 pub mod property;

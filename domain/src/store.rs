@@ -5,6 +5,7 @@ use crate::ari::CellChanges;
 use crate::calendar::RoomTypeCalendar;
 use crate::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
 use crate::codes::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode};
+use crate::housekeeping::{HousekeepingTask, TaskStatus};
 use crate::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType, TokenScope};
 use crate::reservation::Reservation;
 use async_trait::async_trait;
@@ -190,4 +191,21 @@ pub trait Store: Send + Sync + 'static {
         channel: &ChannelCode,
         ota_reservation_id: &str,
     ) -> Result<Option<Reservation>, StoreError>;
+
+    // Housekeeping tasks.
+    /// A duplicate id is `Conflict`; an unknown property or room `NotFound`.
+    async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError>;
+    /// Writes `task` (status, assignee, note, updated_at) if the stored task
+    /// is still in `expected`; otherwise `Conflict` and nothing is written.
+    async fn update_task(&self, task: &HousekeepingTask, expected: TaskStatus) -> Result<(), StoreError>;
+    async fn find_task(&self, property: &PropertyCode, id: &str) -> Result<Option<HousekeepingTask>, StoreError>;
+    /// Oldest first; `open_only` keeps open, assigned and in-progress tasks.
+    async fn list_tasks(&self, property: &PropertyCode, open_only: bool) -> Result<Vec<HousekeepingTask>, StoreError>;
+
+    // Night audit.
+    /// `None` before the first audit.
+    async fn get_business_date(&self, property: &PropertyCode) -> Result<Option<Date>, StoreError>;
+    /// Compare-and-set: writes `date` only if the stored business date is
+    /// still `expected_previous`, otherwise `Conflict`.
+    async fn set_business_date(&self, property: &PropertyCode, date: Date, expected_previous: Option<Date>) -> Result<(), StoreError>;
 }

@@ -4,6 +4,7 @@
 pub mod ari;
 pub mod channels;
 pub mod error;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod ops;
 pub mod pages;
@@ -45,6 +46,8 @@ pub fn router(app: App) -> Router {
         .route("/properties/{property}/room-types", post(setup::create_room_type))
         .route("/properties/{property}/rooms", post(setup::create_room))
         .route("/properties/{property}/rooms/{number}", axum::routing::patch(setup::set_room_status))
+        .route("/properties/{property}/tasks", post(housekeeping::create).get(housekeeping::list))
+        .route("/properties/{property}/tasks/{id}/{action}", post(housekeeping::act))
         .route("/properties/{property}/rate-plans", post(setup::create_rate_plan))
         .route("/properties/{property}/ari", post(ari::update_ari).get(ari::get_calendar))
         .route("/properties/{property}/availability", get(ari::search_availability))

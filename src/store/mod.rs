@@ -14,10 +14,11 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::{InventoryDay, RateDay};
 use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
+use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::store::{Store, StoreError};
-use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomTypeCode, TenantCode};
+use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
@@ -113,6 +114,12 @@ pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
         file: "0002_channels.sql",
         sql: include_str!("../../migrations/sqlite/0002_channels.sql"),
     },
+    EmbeddedMigration {
+        version: 3,
+        description: "housekeeping",
+        file: "0003_housekeeping.sql",
+        sql: include_str!("../../migrations/sqlite/0003_housekeeping.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
@@ -127,6 +134,12 @@ pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
         description: "channels",
         file: "0002_channels.sql",
         sql: include_str!("../../migrations/postgres/0002_channels.sql"),
+    },
+    EmbeddedMigration {
+        version: 3,
+        description: "housekeeping",
+        file: "0003_housekeeping.sql",
+        sql: include_str!("../../migrations/postgres/0003_housekeeping.sql"),
     },
 ];
 
@@ -669,6 +682,25 @@ pub(crate) fn chunk_sizes(n: usize, max_rows: usize) -> Vec<usize> {
         size /= 2;
     }
     out
+}
+
+/// A `housekeeping_tasks` row: id, room, kind, status, assignee, note,
+/// created_at, updated_at.
+pub(crate) type TaskRow = (String, String, String, String, Option<String>, Option<String>, i64, i64);
+
+pub(crate) fn task_from(property: &PropertyCode, row: TaskRow) -> Result<HousekeepingTask, StoreError> {
+    let (id, room, kind, status, assignee, note, created_at, updated_at) = row;
+    Ok(HousekeepingTask {
+        id,
+        property: property.clone(),
+        room: parse_code(RoomNumber::try_from, room)?,
+        kind,
+        status: TaskStatus::parse(&status).ok_or_else(|| corrupt(format!("task status {status}")))?,
+        assignee,
+        note,
+        created_at: ts_from_nanos(created_at)?,
+        updated_at: ts_from_nanos(updated_at)?,
+    })
 }
 
 #[cfg(test)]

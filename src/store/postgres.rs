@@ -26,8 +26,9 @@
 use super::{
     adjustment_parts, assemble_channels, booking_exists, booking_lock_text, cancelled_meanwhile, commit_guard, corrupt, date_str, db_err,
     db_err_conflict, group_intents, inbound_key, inventory_day_from, is_tombstone, json_parse, json_str, migrator, now_nanos,
-    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow, Guard,
-    InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, POSTGRES_MIGRATIONS,
+    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, task_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow,
+    Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, TaskRow,
+    POSTGRES_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -35,6 +36,7 @@ use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
+use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
@@ -1283,5 +1285,113 @@ impl Store for PostgresStore {
             .await
             .map_err(db_err)?;
         row.as_ref().map(reservation_from).transpose()
+    }
+    async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError> {
+        let property_id = self.property_id(&task.property).await?;
+        let room = sqlx::query_scalar::<_, i64>("SELECT 1::int8 FROM rooms WHERE property_id = $1 AND number = $2")
+            .bind(property_id)
+            .bind(task.room.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if room.is_none() {
+            return Err(StoreError::NotFound(format!("room {}", task.room)));
+        }
+        sqlx::query(
+            "INSERT INTO housekeeping_tasks (id, property_id, room, kind, status, assignee, note, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&task.id)
+        .bind(property_id)
+        .bind(task.room.as_str())
+        .bind(&task.kind)
+        .bind(task.status.as_str())
+        .bind(&task.assignee)
+        .bind(&task.note)
+        .bind(ts_to_nanos(task.created_at)?)
+        .bind(ts_to_nanos(task.updated_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err_conflict(|| format!("task {}", task.id)))?;
+        Ok(())
+    }
+
+    async fn update_task(&self, task: &HousekeepingTask, expected: TaskStatus) -> Result<(), StoreError> {
+        let property_id = self.property_id(&task.property).await?;
+        let done = sqlx::query(
+            "UPDATE housekeeping_tasks SET status = $1, assignee = $2, note = $3, updated_at = $4 \
+             WHERE id = $5 AND property_id = $6 AND status = $7",
+        )
+        .bind(task.status.as_str())
+        .bind(&task.assignee)
+        .bind(&task.note)
+        .bind(ts_to_nanos(task.updated_at)?)
+        .bind(&task.id)
+        .bind(property_id)
+        .bind(expected.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.find_task(&task.property, &task.id).await? {
+            None => Err(StoreError::NotFound(format!("task {}", task.id))),
+            Some(now) => Err(StoreError::Conflict(format!("task {} is {}, not {}", task.id, now.status.as_str(), expected.as_str()))),
+        }
+    }
+
+    async fn find_task(&self, property: &PropertyCode, id: &str) -> Result<Option<HousekeepingTask>, StoreError> {
+        let property_id = self.property_id(property).await?;
+        let row = sqlx::query_as::<_, TaskRow>(
+            "SELECT id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks \
+             WHERE property_id = $1 AND id = $2",
+        )
+        .bind(property_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| task_from(property, r)).transpose()
+    }
+
+    async fn list_tasks(&self, property: &PropertyCode, open_only: bool) -> Result<Vec<HousekeepingTask>, StoreError> {
+        let property_id = self.property_id(property).await?;
+        let rows = sqlx::query_as::<_, TaskRow>(
+            "SELECT id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks \
+             WHERE property_id = $1 AND ($2 = 0 OR status IN ('open', 'assigned', 'in_progress')) ORDER BY created_at, id",
+        )
+        .bind(property_id)
+        .bind(i32::from(open_only))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(|r| task_from(property, r)).collect()
+    }
+
+    async fn get_business_date(&self, property: &PropertyCode) -> Result<Option<Date>, StoreError> {
+        let property_id = self.property_id(property).await?;
+        let d = sqlx::query_scalar::<_, Option<String>>("SELECT business_date::text FROM properties WHERE id = $1")
+            .bind(property_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        d.as_deref().map(parse_date).transpose()
+    }
+
+    async fn set_business_date(&self, property: &PropertyCode, date: Date, expected_previous: Option<Date>) -> Result<(), StoreError> {
+        let property_id = self.property_id(property).await?;
+        let done =
+            sqlx::query("UPDATE properties SET business_date = $1::date WHERE id = $2 AND business_date IS NOT DISTINCT FROM $3::date")
+                .bind(date_str(date))
+                .bind(property_id)
+                .bind(expected_previous.map(date_str))
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("business date of {property} changed (expected {expected_previous:?})")));
+        }
+        Ok(())
     }
 }

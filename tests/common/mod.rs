@@ -36,9 +36,14 @@ pub async fn spawn_app_on(store: Arc<dyn Store>) -> TestApp {
 }
 
 pub async fn spawn_app_with(store: Arc<dyn Store>, settings: Settings) -> TestApp {
+    spawn_app_clocked(store, settings, Arc::new(saluran_domain::ports::SystemClock)).await
+}
+
+/// As `spawn_app_with`, with the actors' clock given (e.g. a `ManualClock`).
+pub async fn spawn_app_clocked(store: Arc<dyn Store>, settings: Settings, clock: Arc<dyn saluran_domain::ports::Clock>) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = App::build(settings, store.clone()).await.expect("app");
+    let app = App::build_with_clock(settings, store.clone(), clock).await.expect("app");
     let admin = auth::create_token(
         store.as_ref(),
         &TokenScope { role: Role::Admin, tenant: TenantCode::parse("default").unwrap(), properties: vec![] },
