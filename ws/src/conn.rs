@@ -145,6 +145,18 @@ impl Conn {
         self.stats.dropped(dropped);
     }
 
+    /// Takes up to `max` queued frames at once (one lock, one write flush).
+    fn drain(&self, max: usize) -> Vec<Utf8Bytes> {
+        let mut q = self.queue.lock();
+        let n = q.frames.len().min(max);
+        let frames: Vec<Utf8Bytes> = q.frames.drain(..n).collect();
+        let bytes: usize = frames.iter().map(|f| f.len()).sum();
+        q.bytes = q.bytes.saturating_sub(bytes);
+        drop(q);
+        self.stats.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        frames
+    }
+
     fn next(&self) -> Option<Next> {
         let mut q = self.queue.lock();
         if let Some(frame) = q.frames.pop_front() {
@@ -168,6 +180,29 @@ enum Next {
 pub(crate) async fn write_loop(conn: Arc<Conn>, mut sink: SplitSink<WebSocket, Message>, grace: Duration) {
     let mut aborted = conn.abort.subscribe();
     loop {
+        // Everything queued goes out in one flush: under a burst of events a
+        // connection costs one wake-up and one write, not one per frame.
+        let frames = conn.drain(64);
+        if !frames.is_empty() {
+            let n = frames.len() as u64;
+            let write = async {
+                for frame in frames {
+                    sink.feed(Message::Text(frame)).await?;
+                }
+                sink.flush().await
+            };
+            tokio::select! {
+                r = write => {
+                    if r.is_err() {
+                        return;
+                    }
+                    conn.stats.messages_sent.fetch_add(n, Ordering::Relaxed);
+                    metrics::counter!("saluran_ws_messages_sent_total").increment(n);
+                }
+                _ = aborted.wait_for(|a| *a) => {}
+            }
+            continue;
+        }
         match conn.next() {
             Some(Next::Frame(frame)) => {
                 tokio::select! {
