@@ -94,6 +94,9 @@ impl App {
             saluran_ws::HubConfig::new(settings.pusher_app_id.clone(), settings.pusher_key.clone(), settings.pusher_secret.clone());
         hub_config.allowed_origins = settings.allowed_origins.clone();
         let realtime = saluran_ws::RealtimeHub::new(hub_config);
+        if settings.pusher_secret == crate::config::Settings::default().pusher_secret {
+            tracing::warn!("SALURAN_PUSHER_SECRET is the built-in default: fine for the demo, set your own in production");
+        }
         let mut deps = Deps::new(store.clone(), clock, Arc::new(BroadcastPublisher { local: events.clone(), realtime: realtime.clone() }));
         deps.idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
         deps.auto_stop_sell_at = settings.auto_stop_sell_at;
