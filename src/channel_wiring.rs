@@ -85,18 +85,7 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 
 /// Maps an HTTP outcome to the push pipeline's error kinds.
 async fn classify(result: reqwest::Result<reqwest::Response>, success: impl Fn(&str) -> Result<(), String>) -> Result<(), PushError> {
-    let resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
-    let status = resp.status();
-    if status.as_u16() == 429 {
-        return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
-    }
-    let body = resp.text().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))?;
-    if status.is_server_error() || status.as_u16() == 408 {
-        return Err(PushError::Transient(format!("HTTP {status}")));
-    }
-    if !status.is_success() {
-        return Err(PushError::Rejected(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())));
-    }
+    let body = text_of(result).await?;
     success(&body).map_err(PushError::Rejected)
 }
 
@@ -163,18 +152,8 @@ impl AriTransport for AlpineBits {
         let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, &message.ranges, false) else {
             return Ok(());
         };
-        let form = reqwest::multipart::Form::new().text("action", alpinebits::ACTION_FREEROOMS).text("request", request);
-        let r = t
-            .http
-            .post(&t.endpoint)
-            .basic_auth(&t.user, Some(&t.secret))
-            .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
-            // FreeRooms has no time stamp of its own: this says when the state was read.
-            .header(saluran_channels::signature::TIMESTAMP_HEADER, stamp.to_string())
-            .multipart(form)
-            .send()
-            .await;
-        classify(r, |b| alpinebits::parse_freerooms_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
+        let body = t.alpinebits(alpinebits::ACTION_FREEROOMS, request, Some(stamp)).await?;
+        alpinebits::parse_freerooms_rs(body.as_bytes()).map_err(|e| PushError::Rejected(e.join("; ")))
     }
 }
 
@@ -203,6 +182,9 @@ fn report_unreadable(source: &str, invalid: &[(String, saluran_channels::CodecEr
     }
 }
 
+/// The answer's body, or the push pipeline's error kind for it: 429 →
+/// rate limited, transport errors, 408 and 5xx → transient (retry), other
+/// non-2xx → rejected.
 async fn text_of(result: reqwest::Result<reqwest::Response>) -> Result<String, PushError> {
     let resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
     let status = resp.status();
@@ -210,7 +192,7 @@ async fn text_of(result: reqwest::Result<reqwest::Response>) -> Result<String, P
         return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
     }
     let body = resp.text().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))?;
-    if status.is_server_error() {
+    if status.is_server_error() || status.as_u16() == 408 {
         return Err(PushError::Transient(format!("HTTP {status}")));
     }
     if !status.is_success() {
@@ -219,23 +201,30 @@ async fn text_of(result: reqwest::Result<reqwest::Response>) -> Result<String, P
     Ok(body)
 }
 
+impl HttpTarget {
+    /// One AlpineBits request: multipart `action` + `request`, HTTP Basic.
+    /// `stamp` (when the state was read) goes in a header, as FreeRooms has
+    /// no time stamp of its own.
+    async fn alpinebits(&self, action: &'static str, request: String, stamp: Option<jiff::Timestamp>) -> Result<String, PushError> {
+        let form = reqwest::multipart::Form::new().text("action", action).text("request", request);
+        let mut req = self
+            .http
+            .post(&self.endpoint)
+            .basic_auth(&self.user, Some(&self.secret))
+            .header("X-AlpineBits-ClientProtocolVersion", "2020-10");
+        if let Some(stamp) = stamp {
+            req = req.header(saluran_channels::signature::TIMESTAMP_HEADER, stamp.to_string());
+        }
+        text_of(req.multipart(form).send().await).await
+    }
+}
+
 #[async_trait]
 impl BookingPuller for AlpineBits {
     async fn pull(&self) -> Result<Vec<InboundBooking>, PushError> {
         use saluran_channels::alpinebits;
         let t = &self.0;
-        let form = reqwest::multipart::Form::new()
-            .text("action", alpinebits::ACTION_READ_GUEST_REQUESTS)
-            .text("request", alpinebits::read_rq(&t.hotel_code));
-        let r = t
-            .http
-            .post(&t.endpoint)
-            .basic_auth(&t.user, Some(&t.secret))
-            .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
-            .multipart(form)
-            .send()
-            .await;
-        let body = text_of(r).await?;
+        let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None).await?;
         let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(e.to_string()))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
@@ -250,18 +239,7 @@ impl BookingPuller for AlpineBits {
             .iter()
             .map(|b| NotifAck { ota_id: b.ota_reservation_id.clone(), cancellation: b.action == BookingAction::Cancel, refused: None })
             .collect();
-        let form = reqwest::multipart::Form::new()
-            .text("action", alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS)
-            .text("request", alpinebits::notif_report_rq(&acks));
-        let r = t
-            .http
-            .post(&t.endpoint)
-            .basic_auth(&t.user, Some(&t.secret))
-            .header("X-AlpineBits-ClientProtocolVersion", "2020-10")
-            .multipart(form)
-            .send()
-            .await;
-        let body = text_of(r).await?;
+        let body = t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None).await?;
         alpinebits::parse_notif_report_rs(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(e.to_string()))
     }

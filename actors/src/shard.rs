@@ -269,33 +269,36 @@ async fn flush(state: &mut ShardState) {
     };
 
     let mut attempt = 0;
-    let final_result: Result<(Evaluation, i64, Vec<i64>), ShardError> = loop {
+    let final_result: Result<(ShardCommit, Vec<OpResult>, i64, Vec<i64>), ShardError> = loop {
         attempt += 1;
         let eval = {
             let cal = state.view.read();
             evaluate(state, &cal, &ops, &known, &deliveries)
         };
-        let nothing_to_write = eval.changes.is_empty()
-            && eval.reservations.is_empty()
-            && eval.events.is_empty()
-            && eval.intents.is_empty()
-            && eval.inbound.is_empty();
-        if nothing_to_write {
-            let v = state.view.read().version;
-            break Ok((eval, v, Vec::new()));
-        }
+        // The evaluation moves into the commit: what the store writes is
+        // what the view then installs, with no copy in between.
+        let Evaluation { changes, reservations, events, intents, inbound, results } = eval;
         let commit = ShardCommit {
             property: Some(state.property.code.clone()),
             room_type: Some(state.room_type.clone()),
             expected_version: state.view.read().version,
-            changes: eval.changes.clone(),
-            reservations: eval.reservations.clone(),
-            events: eval.events.clone(),
-            intents_done: eval.intents.clone(),
-            inbound: eval.inbound.clone(),
+            changes,
+            reservations,
+            events,
+            intents_done: intents,
+            inbound,
         };
+        let nothing_to_write = commit.changes.is_empty()
+            && commit.reservations.is_empty()
+            && commit.events.is_empty()
+            && commit.intents_done.is_empty()
+            && commit.inbound.is_empty();
+        if nothing_to_write {
+            let v = commit.expected_version;
+            break Ok((commit, results, v, Vec::new()));
+        }
         match state.deps.store.commit_shard(&commit).await {
-            Ok(outcome) => break Ok((eval, outcome.version, outcome.event_seqs)),
+            Ok(outcome) => break Ok((commit, results, outcome.version, outcome.event_seqs)),
             Err(StoreError::VersionConflict { .. }) if attempt < MAX_CONFLICT_RETRIES => {
                 // Another node wrote this room type: re-read and decide again.
                 metrics::counter!("saluran_shard_version_conflicts_total").increment(1);
@@ -318,26 +321,26 @@ async fn flush(state: &mut ShardState) {
     };
 
     match final_result {
-        Ok((eval, version, seqs)) => {
+        Ok((commit, results, version, seqs)) => {
             {
                 let mut cal = state.view.write();
-                eval.changes.apply_to(&mut cal);
+                commit.changes.apply_to(&mut cal);
                 cal.version = version;
             }
-            if let (Some(parent), Some((from, to))) = (&state.parent, eval.changes.date_span()) {
-                let urgent = eval.events.iter().any(|e| e.kind == "overbooking");
+            if let (Some(parent), Some((from, to))) = (&state.parent, commit.changes.date_span()) {
+                let urgent = commit.events.iter().any(|e| e.kind == "overbooking");
                 let _ =
                     parent.send_message(crate::property::PropertyMsg::Committed { room_type: state.room_type.clone(), from, to, urgent });
             }
-            for (ev, seq) in eval.events.iter().zip(seqs.iter()) {
+            for (ev, seq) in commit.events.into_iter().zip(seqs) {
                 state.deps.publisher.publish(CommittedEvent {
                     property: state.property.code.clone(),
-                    seq: *seq,
-                    kind: ev.kind.clone(),
-                    payload: ev.payload.clone(),
+                    seq,
+                    kind: ev.kind,
+                    payload: ev.payload,
                 });
             }
-            for (op, result) in ops.into_iter().zip(eval.results) {
+            for (op, result) in ops.into_iter().zip(results) {
                 reply(op, Some(result));
             }
         }
