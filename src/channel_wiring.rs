@@ -42,7 +42,7 @@ impl Factory {
 }
 
 impl ChannelFactory for Factory {
-    fn build(&self, config: &ChannelConfig) -> Result<ChannelWiring, String> {
+    fn build(&self, config: &ChannelConfig, property: &saluran_domain::property::Property) -> Result<ChannelWiring, String> {
         let preset = self.presets.get(&config.preset).ok_or_else(|| format!("unknown preset {}", config.preset))?;
         let creds_raw = self.sealer.open(&config.sealed_credentials).map_err(|e| e.to_string())?;
         let creds: BTreeMap<String, String> = serde_json::from_slice(&creds_raw).map_err(|e| format!("credentials: {e}"))?;
@@ -61,7 +61,7 @@ impl ChannelFactory for Factory {
         };
         let every = Duration::from_secs(preset.poll_interval_secs.max(1));
         let (transport, puller): (Arc<dyn AriTransport>, PullSchedule) = match config.profile {
-            Profile::Opentravel => (Arc::new(OpenTravel(target())), None),
+            Profile::Opentravel => (Arc::new(OpenTravel { target: target(), currency: property.currency.to_string() }), None),
             Profile::Alpinebits => {
                 (Arc::new(AlpineBits(target())), Some((Arc::new(AlpineBits(target())) as Arc<dyn BookingPuller>, every)))
             }
@@ -89,7 +89,26 @@ async fn classify(result: reqwest::Result<reqwest::Response>, success: impl Fn(&
     success(&body).map_err(PushError::Rejected)
 }
 
-struct OpenTravel(HttpTarget);
+struct OpenTravel {
+    target: HttpTarget,
+    /// Rates go out in the property's currency.
+    currency: String,
+}
+
+impl OpenTravel {
+    /// The endpoint path and XML body of one message.
+    fn message(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> (&'static str, String) {
+        use saluran_channels::opentravel;
+        let t = &self.target;
+        let echo = uuid::Uuid::now_v7().to_string();
+        match message.kind {
+            "rate" => {
+                ("OTA_HotelRateAmountNotif", opentravel::rate_amount_notif_rq(&t.hotel_code, &message.ranges, &self.currency, &echo, stamp))
+            }
+            _ => ("OTA_HotelAvailNotif", opentravel::avail_notif_rq(&t.hotel_code, &message.ranges, &echo, stamp)),
+        }
+    }
+}
 
 #[async_trait]
 impl AriTransport for OpenTravel {
@@ -109,12 +128,8 @@ impl AriTransport for OpenTravel {
 
     async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError> {
         use saluran_channels::opentravel;
-        let t = &self.0;
-        let echo = uuid::Uuid::now_v7().to_string();
-        let (path, body) = match message.kind {
-            "rate" => ("OTA_HotelRateAmountNotif", opentravel::rate_amount_notif_rq(&t.hotel_code, &message.ranges, "IDR", &echo, stamp)),
-            _ => ("OTA_HotelAvailNotif", opentravel::avail_notif_rq(&t.hotel_code, &message.ranges, &echo, stamp)),
-        };
+        let t = &self.target;
+        let (path, body) = self.message(message, stamp);
         let r = t
             .http
             .post(format!("{}/{path}", t.endpoint))
@@ -293,5 +308,35 @@ impl BookingSink for AppSink {
             serde_json::json!({"ota_id": ota_id, "revision": revision, "reservation": ours}).to_string()
         });
         crate::ingest::ingest(app, &handle, channel, booking, ack).await.map(|_| ()).map_err(|e| e.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saluran_actors::channel::OtaMessage;
+
+    #[test]
+    fn opentravel_rates_carry_the_property_currency() {
+        let target = HttpTarget {
+            http: reqwest::Client::new(),
+            endpoint: "http://127.0.0.1:9".into(),
+            hotel_code: "H1".into(),
+            user: "u".into(),
+            secret: "s".into(),
+        };
+        let ot = OpenTravel { target, currency: "USD".into() };
+        let day = jiff::civil::date(2027, 1, 1);
+        let range = AriRange {
+            ota_room: "R".into(),
+            ota_rate: Some("BAR".into()),
+            start: day,
+            end: day,
+            values: AriValues { rate: Some(rust_decimal::Decimal::from(120)), ..AriValues::default() },
+        };
+        let (path, body) = ot.message(&OtaMessage { kind: "rate", ranges: vec![range] }, jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(path, "OTA_HotelRateAmountNotif");
+        assert!(body.contains(r#"CurrencyCode="USD""#), "{body}");
+        assert!(!body.contains("IDR"));
     }
 }

@@ -100,7 +100,9 @@ pub struct ChannelWiring {
 pub type PullSchedule = Option<(Arc<dyn BookingPuller>, Duration)>;
 
 pub trait ChannelFactory: Send + Sync + 'static {
-    fn build(&self, config: &ChannelConfig) -> Result<ChannelWiring, String>;
+    /// `property` gives what the messages need from the property itself
+    /// (its currency).
+    fn build(&self, config: &ChannelConfig, property: &saluran_domain::property::Property) -> Result<ChannelWiring, String>;
 }
 
 /// How a connection pushes: from its OTA preset.

@@ -423,7 +423,7 @@ async fn spawn_channel(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState
         state.channel_ids.remove(&old.get_id());
         old.stop(Some("replaced".into()));
     }
-    let wiring = factory.build(&config)?;
+    let wiring = factory.build(&config, &state.handle.config().property)?;
     let code = config.code.clone();
     state.channel_configs.insert(code.clone(), config.clone());
     let args = ChannelArgs {
