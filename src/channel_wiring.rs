@@ -339,4 +339,31 @@ mod tests {
         assert!(body.contains(r#"CurrencyCode="USD""#), "{body}");
         assert!(!body.contains("IDR"));
     }
+
+    #[test]
+    fn alpinebits_plans_one_free_room_range_per_room_whatever_the_rate_mappings() {
+        let target = HttpTarget {
+            http: reqwest::Client::new(),
+            endpoint: "http://127.0.0.1:9".into(),
+            hotel_code: "H1".into(),
+            user: "u".into(),
+            secret: "s".into(),
+        };
+        let d = |n: i8| jiff::civil::date(2027, 1, n);
+        let range = |rate: &str, start, end, price: i64| AriRange {
+            ota_room: "DBL".into(),
+            ota_rate: Some(rate.into()),
+            start,
+            end,
+            values: AriValues { available: Some(3), rate: Some(rust_decimal::Decimal::from(price)), ..AriValues::default() },
+        };
+        // Two rate mappings of one room; prices change on the 3rd, availability never.
+        let ranges =
+            vec![range("BAR", d(1), d(2), 100), range("BAR", d(3), d(5), 120), range("NRF", d(1), d(2), 90), range("NRF", d(3), d(5), 108)];
+        let plan = AlpineBits(target).plan(&ranges, 1000);
+        assert_eq!(plan.len(), 1);
+        let r = &plan[0].ranges;
+        assert_eq!(r.len(), 1, "no overlapping periods for one room: {r:?}");
+        assert_eq!((r[0].start, r[0].end, r[0].ota_rate.as_deref(), r[0].values.available), (d(1), d(5), None, Some(3)));
+    }
 }
