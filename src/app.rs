@@ -93,6 +93,7 @@ impl App {
         let mut hub_config =
             saluran_ws::HubConfig::new(settings.pusher_app_id.clone(), settings.pusher_key.clone(), settings.pusher_secret.clone());
         hub_config.allowed_origins = settings.allowed_origins.clone();
+        hub_config.max_connections = settings.ws_max_connections.max(1);
         let realtime = saluran_ws::RealtimeHub::new(hub_config);
         if settings.pusher_secret == crate::config::Settings::default().pusher_secret {
             tracing::warn!("SALURAN_PUSHER_SECRET is the built-in default: fine for the demo, set your own in production");
@@ -175,6 +176,16 @@ impl App {
             shutdown.await;
             realtime.shutdown(Duration::from_secs(2)).await;
         };
+        // No Nagle: a WebSocket event or an API answer is one small write
+        // that must leave now, not wait up to a delayed ACK (40 ms) for the
+        // previous one to be acknowledged.
+        use axum::serve::ListenerExt;
+        let nodelay = self.settings.tcp_nodelay;
+        let listener = listener.tap_io(move |tcp| {
+            if let Err(e) = tcp.set_nodelay(nodelay) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         self.shutdown().await;
         Ok(())

@@ -49,6 +49,10 @@ pub struct Settings {
     pub pusher_secret: String,
     /// Browser origins allowed to open WebSockets; empty: any.
     pub allowed_origins: Vec<String>,
+    /// WebSocket connections this node accepts (SALURAN_WS_MAX_CONNECTIONS).
+    pub ws_max_connections: usize,
+    /// TCP_NODELAY on accepted connections (SALURAN_TCP_NODELAY).
+    pub tcp_nodelay: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +77,8 @@ impl Default for Settings {
             pusher_key: "saluran-key".into(),
             pusher_secret: "change-me-saluran-secret".into(),
             allowed_origins: Vec::new(),
+            ws_max_connections: 20_000,
+            tcp_nodelay: true,
         }
     }
 }

@@ -117,8 +117,10 @@ async fn client(
     };
     use tokio::io::AsyncReadExt;
     let mut buf = vec![0u8; 16 * 1024];
-    let mut carry: Vec<u8> = Vec::with_capacity(64);
-    let pattern = br#"\"i\":"#;
+    // Bytes of a frame that a read cut in two: at most one short tail, kept
+    // in a buffer that is reused (no allocation per read).
+    let mut carry: Vec<u8> = Vec::with_capacity(16 * 1024 + 64);
+    let pattern = memchr::memmem::Finder::new(br#"\"i\":"#);
     loop {
         let n = tokio::select! {
             _ = stop.cancelled() => return,
@@ -127,14 +129,14 @@ async fn client(
         let now = shared.start.elapsed().as_micros() as u64;
         carry.extend_from_slice(&buf[..n]);
         let mut from = 0;
-        while let Some(pos) = find(&carry[from..], pattern) {
-            let start = from + pos + pattern.len();
+        while let Some(pos) = pattern.find(&carry[from..]) {
+            let start = from + pos + pattern.needle().len();
             let digits = carry[start..].iter().take_while(|b| b.is_ascii_digit()).count();
             if start + digits >= carry.len() {
                 // The number may continue in the next read.
                 break;
             }
-            if let Some(i) = std::str::from_utf8(&carry[start..start + digits]).ok().and_then(|d| d.parse::<usize>().ok()) {
+            if let Some(i) = parse_index(&carry[start..start + digits]) {
                 if let (Some(last), Some(n)) = (shared.last_arrival.get(i), shared.receivers.get(i)) {
                     last.fetch_max(now, Ordering::Relaxed);
                     n.fetch_add(1, Ordering::Relaxed);
@@ -144,13 +146,25 @@ async fn client(
         }
         // Keep only a tail that could hold the start of a split pattern.
         let keep = carry.len().saturating_sub(from).min(32);
-        let tail = carry.split_off(carry.len() - keep);
-        carry = tail;
+        carry.drain(..carry.len() - keep);
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+fn parse_index(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    Some(digits.iter().fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0')))
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 #[tokio::main]
@@ -212,6 +226,8 @@ async fn main() -> anyhow::Result<()> {
     let period = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
     let pad = "x".repeat(o.padding);
     let publish_started = Instant::now();
+    let server_pid = o.server_pid.map(|p| p.to_string());
+    let cpu_before = (server_pid.as_deref().and_then(cpu_seconds), cpu_seconds("self"));
     let mut publish_errors = 0usize;
     for i in 0..events {
         let due = publish_started + period * i as u32;
@@ -228,6 +244,13 @@ async fn main() -> anyhow::Result<()> {
             publish_errors += 1;
         }
     }
+    let publish_secs = publish_started.elapsed().as_secs_f64();
+    let cpu_after = (server_pid.as_deref().and_then(cpu_seconds), cpu_seconds("self"));
+    // Cores used while publishing: the server's and this generator's own,
+    // so a result can be read against what the load itself cost.
+    let cores = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (b - a) / publish_secs);
+    let server_cores = cores(cpu_before.0, cpu_after.0);
+    let generator_cores = cores(cpu_before.1, cpu_after.1);
     // Let the last events arrive.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.cancel();
@@ -257,12 +280,15 @@ async fn main() -> anyhow::Result<()> {
         ms(last.max())
     );
     println!("clients closed by the server during the run: {}", shared.closed.load(Ordering::Relaxed));
+    let fmt_cores = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.2}"));
+    println!("cores used while publishing: server {} · load generator {}", fmt_cores(server_cores), fmt_cores(generator_cores));
     let result = serde_json::json!({
         "scenario": "ws-fanout", "clients": o.clients, "subscribed": connected, "rate": o.rate, "events": events,
         "complete_events": complete, "publish_errors": publish_errors,
         "last_client_ms": {"p50": ms(last.value_at_quantile(0.5)), "p90": ms(last.value_at_quantile(0.9)), "p99": ms(last.value_at_quantile(0.99)), "max": ms(last.max())},
         "server_rss_kib": {"before": rss_before, "idle": rss_idle, "end": rss_end},
         "bytes_per_idle_connection": per_conn,
+        "cores_while_publishing": {"server": server_cores, "load_generator": generator_cores},
     });
     println!("RESULT {result}");
     for t in tasks {

@@ -145,16 +145,17 @@ impl Conn {
         self.stats.dropped(dropped);
     }
 
-    /// Takes up to `max` queued frames at once (one lock, one write flush).
-    fn drain(&self, max: usize) -> Vec<Utf8Bytes> {
+    /// Moves up to `max` queued frames into `out` at once (one lock, one
+    /// write flush); `out` is the writer's reused batch buffer.
+    fn drain_into(&self, out: &mut Vec<Utf8Bytes>, max: usize) {
         let mut q = self.queue.lock();
         let n = q.frames.len().min(max);
-        let frames: Vec<Utf8Bytes> = q.frames.drain(..n).collect();
-        let bytes: usize = frames.iter().map(|f| f.len()).sum();
+        let before = out.len();
+        out.extend(q.frames.drain(..n));
+        let bytes: usize = out[before..].iter().map(|f| f.len()).sum();
         q.bytes = q.bytes.saturating_sub(bytes);
         drop(q);
         self.stats.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        frames
     }
 
     fn next(&self) -> Option<Next> {
@@ -179,14 +180,15 @@ enum Next {
 /// interrupted when the connection is aborted.
 pub(crate) async fn write_loop(conn: Arc<Conn>, mut sink: SplitSink<WebSocket, Message>, grace: Duration) {
     let mut aborted = conn.abort.subscribe();
+    let mut batch: Vec<Utf8Bytes> = Vec::new();
     loop {
         // Everything queued goes out in one flush: under a burst of events a
         // connection costs one wake-up and one write, not one per frame.
-        let frames = conn.drain(64);
-        if !frames.is_empty() {
-            let n = frames.len() as u64;
+        conn.drain_into(&mut batch, 64);
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
             let write = async {
-                for frame in frames {
+                for frame in batch.drain(..) {
                     sink.feed(Message::Text(frame)).await?;
                 }
                 sink.flush().await
@@ -201,6 +203,8 @@ pub(crate) async fn write_loop(conn: Arc<Conn>, mut sink: SplitSink<WebSocket, M
                 }
                 _ = aborted.wait_for(|a| *a) => {}
             }
+            // An abort may have dropped the write before it took the frames.
+            batch.clear();
             continue;
         }
         match conn.next() {
