@@ -293,6 +293,8 @@ async fn every_route_requires_a_token_within_scope() {
         ),
         ("GET", format!("{p}/reservations/{id}"), Value::Null),
         ("POST", format!("{p}/reservations/{id}/cancel"), json!({})),
+        ("POST", format!("{p}/reservations/{id}/check-in"), json!({})),
+        ("POST", format!("{p}/reservations/{id}/check-out"), json!({})),
     ];
     let other_tenant = app.token(Role::Admin, "another-group", &[]).await;
     let other_property = app.token(Role::Admin, "default", &["OTHER"]).await;
@@ -465,6 +467,8 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/properties/{property}/reservations", "post"),
         ("/api/v1/properties/{property}/reservations/{id}", "get"),
         ("/api/v1/properties/{property}/reservations/{id}/cancel", "post"),
+        ("/api/v1/properties/{property}/reservations/{id}/check-in", "post"),
+        ("/api/v1/properties/{property}/reservations/{id}/check-out", "post"),
         ("/api/v1/properties/{property}/channels", "post"),
         ("/api/v1/properties/{property}/channels/{channel}", "get"),
         ("/api/v1/properties/{property}/tasks", "post"),
