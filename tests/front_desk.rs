@@ -436,3 +436,99 @@ async fn check_ins_racing_the_night_audit_on_two_nodes_end_consistent() {
     a.stop().await;
     b.stop().await;
 }
+
+/// An OTA booking `id` for room type STD (OTA room STD1) from `check_in`.
+fn ota(action: saluran_channels::BookingAction, id: &str, revision: &str, check_in: Date, nights: i64) -> String {
+    let rooms = if action == saluran_channels::BookingAction::Cancel {
+        vec![]
+    } else {
+        vec![saluran_channels::BookedRoom {
+            ota_room: "STD1".into(),
+            ota_rate: Some("BAR1".into()),
+            check_in,
+            check_out: plus(check_in, nights),
+            adults: 2,
+            nightly: vec![],
+            total: None,
+        }]
+    };
+    let b = saluran_channels::InboundBooking {
+        action,
+        hotel_code: "H-OT".into(),
+        ota_reservation_id: id.into(),
+        revision: revision.into(),
+        rooms,
+        guest_name: Some("Made".into()),
+        currency: Some("IDR".into()),
+        total: None,
+    };
+    saluran_channels::opentravel::res_notif_rq(&b, "echo", jiff::Timestamp::now())
+}
+
+/// An OTA cancellation of a no-show keeps it a no-show and releases
+/// nothing again (the delivery is recorded and acknowledged); an OTA
+/// modification reinstates it on its new dates, taking only those nights.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ota_cancel_or_modify_of_a_no_show_neither_re_releases_nor_double_counts() {
+    use saluran_channels::BookingAction::{Cancel, Modify, New};
+    let clock = Arc::new(ManualClock::new(at(D1, 10, 0)));
+    let store = saluran::testing::fresh_sqlite().await;
+    let app = spawn_app_clocked(store.clone(), settings(), clock.clone()).await;
+    property(&app, "OTA", "02:30", 4).await;
+    // A connection whose pushes go nowhere: only its webhook matters here.
+    let r = app
+        .post(
+            "/api/v1/properties/OTA/channels",
+            &json!({"code": "BDC", "profile": "opentravel", "preset": "booking", "endpoint": "http://127.0.0.1:9/ota",
+                    "hotel_code": "H-OT", "credentials": {"username": "u", "password": "p"},
+                    "webhook_auth": {"username": "hook", "password": "hook-secret-123"},
+                    "mappings": [{"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"}]}),
+        )
+        .await;
+    app.ok_json(r, StatusCode::CREATED).await;
+    let post = |body: String| {
+        app.client
+            .post(format!("{}/webhooks/opentravel/OTA/BDC", app.base))
+            .basic_auth("hook", Some("hook-secret-123"))
+            .header("content-type", "application/xml")
+            .body(body)
+            .send()
+    };
+    for id in ["OTA-C", "OTA-M"] {
+        let r = post(ota(New, id, "2027-03-01T10:00:00Z", D1, 3)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    }
+    let (d2, d3, d4) = (plus(D1, 1), plus(D1, 2), plus(D1, 3));
+    assert_eq!(sold_on(&store, "OTA", "STD", &[D1, d2, d3]).await, [2, 2, 2]);
+    clock.set(at(d2, 2, 31));
+    let by_external = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_reservation_by_external(&PropertyCode::parse("OTA").unwrap(), &saluran_domain::ChannelCode::parse("BDC").unwrap(), id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let no_show = saluran_domain::reservation::ReservationStatus::NoShow;
+    for id in ["OTA-C", "OTA-M"] {
+        wait_for("the no-shows", || async move { by_external(id).await.status == no_show }).await;
+    }
+    assert_eq!(sold_on(&store, "OTA", "STD", &[D1, d2, d3]).await, [2, 0, 0]);
+
+    // The OTA cancels one: still a no-show, nothing released twice.
+    let r = post(ota(Cancel, "OTA-C", "2027-03-11T08:00:00Z", D1, 0)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(by_external("OTA-C").await.status, no_show);
+    assert_eq!(sold_on(&store, "OTA", "STD", &[D1, d2, d3]).await, [2, 0, 0]);
+
+    // The OTA moves the other to D3..D5: confirmed again, holding D3 and D4
+    // once; the no-show's released nights are not released again.
+    let r = post(ota(Modify, "OTA-M", "2027-03-11T09:00:00Z", d3, 2)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    let m = by_external("OTA-M").await;
+    assert_eq!((m.status, m.check_in), (saluran_domain::reservation::ReservationStatus::Confirmed, d3));
+    assert_eq!(sold_on(&store, "OTA", "STD", &[D1, d2, d3, d4]).await, [2, 0, 1, 1]);
+    app.stop().await;
+}
