@@ -722,7 +722,18 @@ async fn night_audit_runs_once_a_day_at_the_local_audit_time() {
     wait_for(vec!["occupied_dirty", "occupied_dirty", "occupied_dirty"]).await;
     assert_eq!(app.store.get_business_date(&code).await.unwrap(), Some(d2));
 
+    // The audit is announced once its no-show sweep is done, which may be
+    // a moment after the rooms turned dirty: wait for it, then for strays.
     let mut audits = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while audits.len() < 2 {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(e)) if e.kind == "night_audit.completed" => audits.push(e.payload["business_date"].as_str().unwrap().to_owned()),
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     while let Ok(e) = events.try_recv() {
         if e.kind == "night_audit.completed" {
             audits.push(e.payload["business_date"].as_str().unwrap().to_owned());
