@@ -29,7 +29,10 @@ pub fn realtime_channels(event: &CommittedEvent) -> Vec<String> {
     let ch = |name: &str| format!("private-property.{code}.{name}");
     match event.kind.as_str() {
         "ari.changed" => vec![ch("inventory")],
-        "booking.created" | "booking.modified" | "booking.cancelled" => vec![ch("bookings"), ch("inventory")],
+        // A no-show gives nights back, so inventory watchers hear of it too.
+        "booking.created" | "booking.modified" | "booking.cancelled" | "booking.no_show" => vec![ch("bookings"), ch("inventory")],
+        // Check-in and check-out change no inventory.
+        "booking.checked_in" | "booking.checked_out" => vec![ch("bookings")],
         "overbooking" | "alert.unmapped_booking" => vec![ch("bookings")],
         "room.status" | "task.updated" => vec![ch("rooms"), format!("presence-property.{code}.housekeeping")],
         "night_audit.completed" => vec![ch("rooms")],
@@ -237,5 +240,12 @@ mod tests {
     fn housekeeping_events_reach_the_room_channels() {
         assert_eq!(channels("task.updated"), ["private-property.HTL.rooms", "presence-property.HTL.housekeeping"]);
         assert_eq!(channels("night_audit.completed"), ["private-property.HTL.rooms"]);
+    }
+
+    #[test]
+    fn front_desk_events_reach_bookings_and_no_shows_inventory_too() {
+        assert_eq!(channels("booking.checked_in"), ["private-property.HTL.bookings"]);
+        assert_eq!(channels("booking.checked_out"), ["private-property.HTL.bookings"]);
+        assert_eq!(channels("booking.no_show"), ["private-property.HTL.bookings", "private-property.HTL.inventory"]);
     }
 }

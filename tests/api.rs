@@ -293,6 +293,8 @@ async fn every_route_requires_a_token_within_scope() {
         ),
         ("GET", format!("{p}/reservations/{id}"), Value::Null),
         ("POST", format!("{p}/reservations/{id}/cancel"), json!({})),
+        ("POST", format!("{p}/reservations/{id}/check-in"), json!({})),
+        ("POST", format!("{p}/reservations/{id}/check-out"), json!({})),
     ];
     let other_tenant = app.token(Role::Admin, "another-group", &[]).await;
     let other_property = app.token(Role::Admin, "default", &["OTHER"]).await;
@@ -465,6 +467,8 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/properties/{property}/reservations", "post"),
         ("/api/v1/properties/{property}/reservations/{id}", "get"),
         ("/api/v1/properties/{property}/reservations/{id}/cancel", "post"),
+        ("/api/v1/properties/{property}/reservations/{id}/check-in", "post"),
+        ("/api/v1/properties/{property}/reservations/{id}/check-out", "post"),
         ("/api/v1/properties/{property}/channels", "post"),
         ("/api/v1/properties/{property}/channels/{channel}", "get"),
         ("/api/v1/properties/{property}/tasks", "post"),
@@ -718,7 +722,18 @@ async fn night_audit_runs_once_a_day_at_the_local_audit_time() {
     wait_for(vec!["occupied_dirty", "occupied_dirty", "occupied_dirty"]).await;
     assert_eq!(app.store.get_business_date(&code).await.unwrap(), Some(d2));
 
+    // The audit is announced once its no-show sweep is done, which may be
+    // a moment after the rooms turned dirty: wait for it, then for strays.
     let mut audits = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while audits.len() < 2 {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(e)) if e.kind == "night_audit.completed" => audits.push(e.payload["business_date"].as_str().unwrap().to_owned()),
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     while let Ok(e) = events.try_recv() {
         if e.kind == "night_audit.completed" {
             audits.push(e.payload["business_date"].as_str().unwrap().to_owned());

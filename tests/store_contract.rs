@@ -65,6 +65,8 @@ contract_tests! {
     channel_properties_are_listed_once_in_code_order => case_channel_properties,
     housekeeping_tasks_round_trip_and_update_optimistically => case_tasks,
     business_date_is_compare_and_set => case_business_date,
+    front_desk_state_round_trips => case_front_desk_round_trip,
+    no_show_candidates_are_unchecked_confirmed_arrivals_up_to_the_date => case_no_show_candidates,
 }
 
 // ---------------------------------------------------------------------------
@@ -165,6 +167,9 @@ fn reservation(id: &str, rt: &str, revision: u32) -> Reservation {
         overbooked: false,
         created_at: now,
         updated_at: now,
+        checked_in_at: None,
+        checked_out_at: None,
+        room: None,
     }
 }
 
@@ -1474,4 +1479,66 @@ async fn case_business_date(store: Arc<dyn Store>) {
     assert_conflict(store.set_business_date(&p, day(1), Some(day(0))).await, "double run");
     assert_eq!(store.get_business_date(&p).await.unwrap(), Some(day(1)));
     assert_not_found(store.get_business_date(&pc("NOPE")).await, "unknown property");
+}
+
+async fn case_front_desk_round_trip(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let r1 = reservation("R1", "DLX", 1);
+    let out = store
+        .commit_shard(&ShardCommit { reservations: vec![r1.clone()], ..commit_for("DLX", version_of(&store, "DLX").await) })
+        .await
+        .unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1.clone()), "no stay state yet");
+    // Checked in (with a room), then out, then marked a no-show: each field
+    // round-trips exactly, and so does clearing them again.
+    let t_in = Timestamp::from_nanosecond(1_800_000_000_123_456_789).unwrap();
+    let r2 = Reservation { revision: 2, checked_in_at: Some(t_in), room: Some(RoomNumber::parse("101").unwrap()), ..r1.clone() };
+    let out = store.commit_shard(&ShardCommit { reservations: vec![r2.clone()], ..commit_for("DLX", out.version) }).await.unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r2.clone()));
+    let r3 = Reservation { revision: 3, checked_out_at: Some(secs(t_in, 86_400)), ..r2.clone() };
+    let out = store.commit_shard(&ShardCommit { reservations: vec![r3.clone()], ..commit_for("DLX", out.version) }).await.unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r3.clone()));
+    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap(), vec![r3]);
+    let r4 = Reservation { revision: 4, status: ReservationStatus::NoShow, ..r1 };
+    store.commit_shard(&ShardCommit { reservations: vec![r4.clone()], ..commit_for("DLX", out.version) }).await.unwrap();
+    assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r4), "no_show status, stay state cleared");
+}
+
+async fn case_no_show_candidates(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let arriving = |id: &str, rt: &str, offset: i64| {
+        let mut r = reservation(id, rt, 1);
+        r.check_in = day(offset);
+        r.check_out = day(offset + 2);
+        r.external_id = Some(format!("OTA-{id}"));
+        r
+    };
+    let on_the_day = arriving("A-day", "DLX", 10);
+    let earlier = arriving("A-early", "STD", 8);
+    let earlier_dlx = arriving("A-early-dlx", "DLX", 9);
+    let checked_in = Reservation { checked_in_at: Some(Timestamp::now()), ..arriving("B-in", "DLX", 10) };
+    let checked_out =
+        Reservation { checked_in_at: Some(Timestamp::now()), checked_out_at: Some(Timestamp::now()), ..arriving("B-out", "DLX", 9) };
+    let cancelled = Reservation { status: ReservationStatus::Cancelled, ..arriving("C-x", "DLX", 10) };
+    let no_show = Reservation { status: ReservationStatus::NoShow, ..arriving("C-ns", "DLX", 9) };
+    let tomorrow = arriving("D-later", "DLX", 11);
+    let mut dlx = vec![on_the_day.clone(), earlier_dlx.clone(), checked_in, checked_out, cancelled, no_show, tomorrow];
+    dlx.reverse();
+    store.commit_shard(&ShardCommit { reservations: dlx, ..commit_for("DLX", version_of(&store, "DLX").await) }).await.unwrap();
+    store
+        .commit_shard(&ShardCommit { reservations: vec![earlier.clone()], ..commit_for("STD", version_of(&store, "STD").await) })
+        .await
+        .unwrap();
+
+    // Room type code order (bytewise), then check-in, then id.
+    assert_eq!(store.no_show_candidates(&p, day(10)).await.unwrap(), vec![earlier_dlx.clone(), on_the_day, earlier.clone()]);
+    assert_eq!(store.no_show_candidates(&p, day(9)).await.unwrap(), vec![earlier_dlx, earlier]);
+    assert!(store.no_show_candidates(&p, day(7)).await.unwrap().is_empty());
+    // Another property's reservations are not its candidates; an unknown
+    // property has none.
+    store.create_property(&property("HTL2", "other")).await.unwrap();
+    assert!(store.no_show_candidates(&pc("HTL2"), day(10)).await.unwrap().is_empty());
+    assert!(store.no_show_candidates(&pc("NOPE"), day(10)).await.unwrap().is_empty());
 }

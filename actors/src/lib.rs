@@ -11,9 +11,11 @@
 //! `PropertyHandle` without a message hop. A shard publishes a change to
 //! readers only after the store has committed it.
 
+mod arrivals;
 pub mod channel;
 pub mod deps;
 pub mod error;
+mod front_desk;
 pub mod handle;
 pub mod hub;
 pub mod property;

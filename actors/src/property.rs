@@ -13,6 +13,7 @@ use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::ChannelConfig;
 use saluran_domain::property::{PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
+use saluran_domain::reservation::Reservation;
 use saluran_domain::store::Intent;
 use saluran_domain::{ChannelCode, DomainError, PropertyCode, RoomNumber, RoomTypeCode};
 use serde_json::json;
@@ -69,6 +70,18 @@ pub enum PropertyMsg {
         status: RoomStatus,
         reply: RpcReplyPort<Result<Room, ActorError>>,
     },
+    /// Front desk: checks a reservation in, optionally into a room (which
+    /// must be ready and becomes occupied clean). See `crate::arrivals`.
+    CheckIn {
+        id: String,
+        room: Option<RoomNumber>,
+        reply: RpcReplyPort<Result<Reservation, ActorError>>,
+    },
+    /// Front desk: checks a reservation out; its room becomes vacant dirty.
+    CheckOut {
+        id: String,
+        reply: RpcReplyPort<Result<Reservation, ActorError>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +98,8 @@ pub struct PropertyArgs {
 }
 
 pub struct PropertyState {
-    handle: PropertyHandle,
-    deps: Deps,
+    pub(crate) handle: PropertyHandle,
+    pub(crate) deps: Deps,
     registry: Registry,
     name_prefix: String,
     shard_ids: HashMap<ActorId, RoomTypeCode>,
@@ -197,6 +210,14 @@ impl Actor for PropertyActor {
                 let r = set_room_status(state, number, status).await;
                 let _ = reply.send(r);
             }
+            PropertyMsg::CheckIn { id, room, reply } => {
+                let r = crate::arrivals::check_in(state, id, room).await;
+                let _ = reply.send(r);
+            }
+            PropertyMsg::CheckOut { id, reply } => {
+                let r = crate::arrivals::check_out(state, id).await;
+                let _ = reply.send(r);
+            }
             PropertyMsg::Committed { room_type, from, to, urgent } => {
                 for ch in state.channels.values() {
                     let _ = ch.send_message(ChannelMsg::Dirty { room_type: room_type.clone(), from, to, urgent });
@@ -301,7 +322,7 @@ fn schedule_restart(
     }
 }
 
-async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
     let cfg = state.handle.config();
     let room = cfg.rooms.iter().find(|r| r.number == number).cloned().ok_or_else(|| ActorError::NotFound(format!("room {number}")))?;
     if !room.status.can_become(status) {
@@ -336,10 +357,22 @@ async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: 
 }
 
 /// Runs the night audit once the property's local time has reached its
-/// `night_audit_time` and its business date is before today: rolls the
-/// business date (compare-and-set, so of several nodes exactly one runs it)
-/// and turns every occupied clean room occupied dirty. No-shows are not
-/// marked yet (reservations have no no-show state).
+/// `night_audit_time` and its business date is before today:
+///
+/// 1. rolls the business date to today (compare-and-set: of several nodes
+///    exactly one wins, and only the winner does step 2 and announces the
+///    audit with `night_audit.completed`);
+/// 2. turns every occupied clean room occupied dirty;
+/// 3. marks the no-shows of the closed business date (today − 1) and every
+///    earlier one: confirmed, not checked-in reservations arriving on or
+///    before it become `no_show` and give back their nights from today on,
+///    through their shards (committed, then pushed to the OTAs).
+///
+/// Step 3 also runs on a node that finds the day already rolled (it lost
+/// the race, or it restarted after a crash between steps 1 and 3): each
+/// shard re-checks every reservation against the stored one before marking
+/// it, so repeating the sweep marks and releases nothing twice. Until the
+/// sweep succeeds the audit is retried on the next tick.
 async fn night_audit_if_due(state: &mut PropertyState) {
     let cfg = state.handle.config();
     let Ok(tz) = jiff::tz::TimeZone::get(&cfg.property.timezone) else {
@@ -364,36 +397,43 @@ async fn night_audit_if_due(state: &mut PropertyState) {
 async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Result<(), ActorError> {
     let code = state.handle.code().clone();
     let previous = state.deps.store.get_business_date(&code).await?;
-    if previous.is_some_and(|d| d >= today) {
-        state.audited_for = Some(today);
-        return Ok(());
-    }
-    match state.deps.store.set_business_date(&code, today, previous).await {
-        Ok(()) => {}
-        Err(saluran_domain::store::StoreError::Conflict(_)) => {
-            // Another node ran it first.
-            state.audited_for = Some(today);
-            return Ok(());
+    let mut won = false;
+    if previous.is_none_or(|d| d < today) {
+        match state.deps.store.set_business_date(&code, today, previous).await {
+            Ok(()) => won = true,
+            // Another node rolled it first; the sweep below is still ours to
+            // (re)do, harmlessly.
+            Err(saluran_domain::store::StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
-    state.audited_for = Some(today);
-    let occupied: Vec<RoomNumber> =
-        state.handle.config().rooms.iter().filter(|r| r.status == RoomStatus::OccupiedClean).map(|r| r.number.clone()).collect();
     let mut dirtied = Vec::new();
-    for number in occupied {
-        match set_room_status(state, number.clone(), RoomStatus::OccupiedDirty).await {
-            Ok(_) => dirtied.push(number),
-            Err(e) => tracing::warn!(property = %code, room = %number, error = %e, "night audit could not mark the room dirty"),
+    if won {
+        let occupied: Vec<RoomNumber> =
+            state.handle.config().rooms.iter().filter(|r| r.status == RoomStatus::OccupiedClean).map(|r| r.number.clone()).collect();
+        for number in occupied {
+            match set_room_status(state, number.clone(), RoomStatus::OccupiedDirty).await {
+                Ok(_) => dirtied.push(number),
+                Err(e) => tracing::warn!(property = %code, room = %number, error = %e, "night audit could not mark the room dirty"),
+            }
         }
     }
-    tracing::info!(property = %code, business_date = %today, rooms = dirtied.len(), "night audit completed");
-    state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
-        property: code,
-        seq: 0,
-        kind: "night_audit.completed".into(),
-        payload: json!({"business_date": today.to_string(), "previous": previous.map(|d| d.to_string()), "rooms_dirtied": dirtied}),
-    });
+    let swept = crate::arrivals::mark_no_shows(state, today).await;
+    if won {
+        let no_shows = swept.as_ref().map(|v| v.as_slice()).unwrap_or_default();
+        tracing::info!(property = %code, business_date = %today, rooms = dirtied.len(), no_shows = no_shows.len(), "night audit completed");
+        state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
+            property: code,
+            seq: 0,
+            kind: "night_audit.completed".into(),
+            payload: json!({
+                "business_date": today.to_string(), "previous": previous.map(|d| d.to_string()),
+                "rooms_dirtied": dirtied, "no_shows": no_shows,
+            }),
+        });
+    }
+    swept?;
+    state.audited_for = Some(today);
     Ok(())
 }
 

@@ -16,9 +16,9 @@ use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRec
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
+use saluran_domain::stay::StayRefusal;
 use saluran_domain::store::{NewEvent, ShardCommit, StoreError};
-use saluran_domain::ChannelCode;
-use saluran_domain::RoomTypeCode;
+use saluran_domain::{ChannelCode, DomainError, RoomNumber, RoomTypeCode};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +83,30 @@ pub enum ShardMsg {
         id: String,
         reply: RpcReplyPort<Result<Reservation, ShardError>>,
     },
+    /// Front desk: the guest arrived (`today` is the property-local date the
+    /// rules are checked against; `room` the room given, if any).
+    CheckIn {
+        id: String,
+        room: Option<RoomNumber>,
+        today: jiff::civil::Date,
+        reply: RpcReplyPort<Result<Reservation, ShardError>>,
+    },
+    /// Front desk: the guest left.
+    CheckOut {
+        id: String,
+        reply: RpcReplyPort<Result<Reservation, ShardError>>,
+    },
+    /// Night audit: marks each of `ids` that is still a no-show after the
+    /// closed business date `closed` (re-checked here against the stored
+    /// reservation, so a repeated audit or a check-in that came first wins
+    /// cleanly) and releases its nights from `release_from` on. Answers the
+    /// reservations it marked.
+    NoShows {
+        ids: Vec<String>,
+        closed: jiff::civil::Date,
+        release_from: jiff::civil::Date,
+        reply: RpcReplyPort<Result<Vec<Reservation>, ShardError>>,
+    },
     /// An OTA booking delivery: new, modify or cancel, applied exactly once
     /// per (channel, OTA id, revision, action) and in any order (I1).
     Deliver {
@@ -114,6 +138,9 @@ pub enum ShardMsg {
 enum Op {
     Book(BookingCommand, RpcReplyPort<Result<Reservation, ShardError>>),
     Cancel(String, RpcReplyPort<Result<Reservation, ShardError>>),
+    CheckIn(String, Option<RoomNumber>, jiff::civil::Date, RpcReplyPort<Result<Reservation, ShardError>>),
+    CheckOut(String, RpcReplyPort<Result<Reservation, ShardError>>),
+    NoShows(Vec<String>, jiff::civil::Date, jiff::civil::Date, RpcReplyPort<Result<Vec<Reservation>, ShardError>>),
     Deliver(Box<ChannelDelivery>, RpcReplyPort<Result<DeliveryOutcome, ShardError>>),
     Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
     OutOfOrder(i32, jiff::civil::Date, RpcReplyPort<Result<(), ShardError>>),
@@ -182,6 +209,9 @@ impl Actor for InventoryShard {
         let op = match msg {
             ShardMsg::Book { booking, reply } => Op::Book(booking, reply),
             ShardMsg::Cancel { id, reply } => Op::Cancel(id, reply),
+            ShardMsg::CheckIn { id, room, today, reply } => Op::CheckIn(id, room, today, reply),
+            ShardMsg::CheckOut { id, reply } => Op::CheckOut(id, reply),
+            ShardMsg::NoShows { ids, closed, release_from, reply } => Op::NoShows(ids, closed, release_from, reply),
             ShardMsg::Deliver { delivery, reply } => Op::Deliver(Box::new(delivery), reply),
             ShardMsg::OutOfOrder { delta, from, reply } => Op::OutOfOrder(delta, from, reply),
             ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
@@ -233,6 +263,7 @@ enum OpResult {
     Delivery(Result<DeliveryOutcome, ShardError>),
     Unit(Result<(), ShardError>),
     Reservation(Box<Result<Reservation, ShardError>>),
+    Reservations(Result<Vec<Reservation>, ShardError>),
     Ari(Result<AriApplied, ShardError>),
 }
 
@@ -244,16 +275,18 @@ async fn flush(state: &mut ShardState) {
     let ops = std::mem::take(&mut state.queue);
     let n_ops = ops.len();
 
-    // Cancellations need the reservation; read them before evaluating.
-    let mut known: HashMap<String, Option<Reservation>> = HashMap::new();
-    for op in &ops {
-        if let Op::Cancel(id, _) = op {
-            if !known.contains_key(id) {
-                let r = state.deps.store.find_reservation(&state.property.code, id).await;
-                known.insert(id.clone(), r.ok().flatten());
+    // Cancellations and front-desk changes need the reservation; read them
+    // before evaluating. A read failure fails them all: deciding on a
+    // missing read could release nights twice.
+    let mut known = match prefetch_known(state, &ops).await {
+        Ok(k) => k,
+        Err(err) => {
+            for op in ops {
+                reply_err(op, err.clone());
             }
+            return;
         }
-    }
+    };
 
     // Deliveries need the booking's history and our reservation for it.
     let mut deliveries = match prefetch_deliveries(state, &ops).await {
@@ -306,6 +339,13 @@ async fn flush(state: &mut ShardState) {
                     Ok(cal) => *state.view.write() = cal,
                     Err(e) => break Err(ShardError::from(e)),
                 }
+                // The reservations may have changed with the calendar (a
+                // check-in or no-show on that node): read them again, after
+                // the calendar, so they are at least as new as its version.
+                match prefetch_known(state, &ops).await {
+                    Ok(k) => known = k,
+                    Err(e) => break Err(e),
+                }
             }
             Err(StoreError::Conflict(why)) if attempt < MAX_CONFLICT_RETRIES && ops.iter().any(|o| matches!(o, Op::Deliver(..))) => {
                 // A delivery changed underneath (e.g. the booking was
@@ -313,6 +353,10 @@ async fn flush(state: &mut ShardState) {
                 tracing::info!(property = %state.property.code, room_type = %state.room_type, %why, "re-deciding OTA deliveries");
                 match prefetch_deliveries(state, &ops).await {
                     Ok(d) => deliveries = d,
+                    Err(e) => break Err(e),
+                }
+                match prefetch_known(state, &ops).await {
+                    Ok(k) => known = k,
                     Err(e) => break Err(e),
                 }
             }
@@ -358,8 +402,14 @@ async fn flush(state: &mut ShardState) {
 
 fn reply(op: Op, result: Option<OpResult>) {
     match (op, result) {
-        (Op::Book(_, r), Some(OpResult::Reservation(v))) | (Op::Cancel(_, r), Some(OpResult::Reservation(v))) => {
+        (Op::Book(_, r), Some(OpResult::Reservation(v)))
+        | (Op::Cancel(_, r), Some(OpResult::Reservation(v)))
+        | (Op::CheckIn(_, _, _, r), Some(OpResult::Reservation(v)))
+        | (Op::CheckOut(_, r), Some(OpResult::Reservation(v))) => {
             let _ = r.send(*v);
+        }
+        (Op::NoShows(_, _, _, r), Some(OpResult::Reservations(v))) => {
+            let _ = r.send(v);
         }
         (Op::Ari(_, _, r), Some(OpResult::Ari(v))) => {
             let _ = r.send(v);
@@ -376,7 +426,10 @@ fn reply(op: Op, result: Option<OpResult>) {
 
 fn reply_err(op: Op, e: ShardError) {
     match op {
-        Op::Book(_, r) | Op::Cancel(_, r) => {
+        Op::Book(_, r) | Op::Cancel(_, r) | Op::CheckIn(_, _, _, r) | Op::CheckOut(_, r) => {
+            let _ = r.send(Err(e));
+        }
+        Op::NoShows(_, _, _, r) => {
             let _ = r.send(Err(e));
         }
         Op::Ari(_, _, r) => {
@@ -392,6 +445,40 @@ fn reply_err(op: Op, e: ShardError) {
 }
 
 type DeliveryContext = HashMap<(ChannelCode, String), (Vec<InboundRecord>, Option<Reservation>)>;
+
+/// The stored reservations the queued cancellations and front-desk changes
+/// act on, by id (`None`: no such reservation in this property).
+type KnownReservations = HashMap<String, Option<Reservation>>;
+
+async fn prefetch_known(state: &ShardState, ops: &[Op]) -> Result<KnownReservations, ShardError> {
+    let mut known = KnownReservations::new();
+    for op in ops {
+        let ids: &[String] = match op {
+            Op::Cancel(id, _) | Op::CheckIn(id, ..) | Op::CheckOut(id, _) => std::slice::from_ref(id),
+            Op::NoShows(ids, ..) => ids,
+            _ => &[],
+        };
+        for id in ids {
+            if !known.contains_key(id) {
+                let r = state.deps.store.find_reservation(&state.property.code, id).await?;
+                known.insert(id.clone(), r);
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// The reservation `id` as this evaluation sees it: as changed earlier in
+/// the same group commit, else as stored; only if it is of this room type.
+fn current(state: &ShardState, ev: &Evaluation, known: &KnownReservations, id: &str) -> Option<Reservation> {
+    ev.reservations
+        .iter()
+        .rev()
+        .find(|r| r.id == id)
+        .cloned()
+        .or_else(|| known.get(id).cloned().flatten())
+        .filter(|r| r.room_type == state.room_type)
+}
 
 async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryContext, ShardError> {
     let mut out: DeliveryContext = HashMap::new();
@@ -416,13 +503,7 @@ async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryC
     Ok(out)
 }
 
-fn evaluate(
-    state: &ShardState,
-    cal: &RoomTypeCalendar,
-    ops: &[Op],
-    known: &HashMap<String, Option<Reservation>>,
-    deliveries: &DeliveryContext,
-) -> Evaluation {
+fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &KnownReservations, deliveries: &DeliveryContext) -> Evaluation {
     let mut ev = Evaluation::default();
     let now = state.deps.clock.now();
     for op in ops {
@@ -454,18 +535,61 @@ fn evaluate(
                 });
                 ev.results.push(OpResult::Unit(Ok(())));
             }
+            Op::CheckIn(id, room, today, _) => {
+                let r = crate::front_desk::check_in(current(state, &ev, known, id), id, room.clone(), *today, &mut ev.events, now);
+                if let Ok(res) = &r {
+                    ev.reservations.push(res.clone());
+                }
+                ev.results.push(OpResult::Reservation(Box::new(r)));
+            }
+            Op::CheckOut(id, _) => {
+                let r = crate::front_desk::check_out(current(state, &ev, known, id), id, &mut ev.events, now);
+                if let Ok(res) = &r {
+                    ev.reservations.push(res.clone());
+                }
+                ev.results.push(OpResult::Reservation(Box::new(r)));
+            }
+            Op::NoShows(ids, closed, release_from, _) => {
+                let mut marked = Vec::new();
+                for id in ids {
+                    let Some(mut res) = current(state, &ev, known, id) else { continue };
+                    // Checked in, cancelled, already marked, or moved to a
+                    // later arrival since the audit listed it: not a no-show.
+                    if !res.is_no_show_after(*closed) {
+                        continue;
+                    }
+                    let released = res.nights_from(*release_from);
+                    for d in &released {
+                        let mut inv = ev.changes.inventory_day(cal, *d);
+                        inv.sold = inv.sold.saturating_sub(1);
+                        ev.changes.inventory.insert(*d, inv);
+                    }
+                    res.status = ReservationStatus::NoShow;
+                    res.revision += 1;
+                    res.updated_at = now;
+                    ev.events.push(NewEvent {
+                        kind: "booking.no_show".into(),
+                        payload: json!({
+                            "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in,
+                            "check_out": res.check_out, "source": res.source, "external_id": res.external_id,
+                            "business_date": closed, "released_from": release_from, "nights_released": released.len(),
+                        }),
+                    });
+                    ev.reservations.push(res.clone());
+                    marked.push(res);
+                }
+                ev.results.push(OpResult::Reservations(Ok(marked)));
+            }
             Op::Cancel(id, _) => {
-                let current = ev
-                    .reservations
-                    .iter()
-                    .rev()
-                    .find(|r| &r.id == id)
-                    .cloned()
-                    .or_else(|| known.get(id).cloned().flatten())
-                    .filter(|r| r.room_type == state.room_type);
-                let r = match current {
+                let r = match current(state, &ev, known, id) {
                     None => Err(ShardError::ReservationNotFound(id.clone())),
-                    Some(res) if !res.is_active() => Ok(res),
+                    Some(res) if res.status == ReservationStatus::Cancelled => Ok(res),
+                    // A no-show's future nights are released already; an
+                    // in-house guest's booking is ended by check-out.
+                    Some(res) if res.status == ReservationStatus::NoShow => {
+                        Err(ShardError::Invalid(DomainError::Stay(StayRefusal::NoShow)))
+                    }
+                    Some(res) if res.checked_in_at.is_some() => Err(ShardError::Invalid(DomainError::Stay(StayRefusal::AlreadyCheckedIn))),
                     Some(mut res) => {
                         for d in res.stay().night_dates().days() {
                             let mut inv = ev.changes.inventory_day(cal, d);
@@ -595,6 +719,9 @@ fn book_with_id(
         overbooked,
         created_at: now,
         updated_at: now,
+        checked_in_at: None,
+        checked_out_at: None,
+        room: None,
     };
     ev.events.push(NewEvent {
         kind: "booking.created".into(),
@@ -719,6 +846,9 @@ fn deliver(
                 overbooked: false,
                 created_at: now,
                 updated_at: now,
+                checked_in_at: None,
+                checked_out_at: None,
+                room: None,
             };
             let ack = (d.ack)(Some(&res.id));
             ev.inbound.push(record("applied", Some(res.id.clone()), &ack));
@@ -730,6 +860,9 @@ fn deliver(
             let Some(mut res) = existing else {
                 return Err(ShardError::ReservationNotFound(d.ota_reservation_id.clone()));
             };
+            // A no-show's or cancelled booking's nights are released already:
+            // a modification reinstates it on its new dates, taking only those.
+            let reinstated = !res.is_active();
             if res.is_active() {
                 release_nights(cal, ev, &res);
             }
@@ -749,7 +882,7 @@ fn deliver(
             res.updated_at = now;
             ev.events.push(NewEvent {
                 kind: "booking.modified".into(),
-                payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out, "source": res.source, "overbooked": overbooked}),
+                payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out, "source": res.source, "overbooked": overbooked, "reinstated": reinstated}),
             });
             if overbooked {
                 metrics::counter!("saluran_overbookings_total").increment(1);

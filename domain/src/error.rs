@@ -1,3 +1,4 @@
+use crate::stay::StayRefusal;
 use thiserror::Error;
 
 /// A rule of the domain was broken by the input. Each variant maps to one
@@ -22,6 +23,9 @@ pub enum DomainError {
     NotAvailable(String),
     #[error("a room cannot go from {0} to {1}")]
     InvalidTransition(String, String),
+    /// A front-desk action the reservation's state does not allow.
+    #[error("{0}")]
+    Stay(StayRefusal),
 }
 
 impl DomainError {
@@ -41,6 +45,7 @@ impl DomainError {
             DomainError::DerivedRate(_) => "derived_rate_plan_rate",
             DomainError::NotAvailable(_) => "not_available",
             DomainError::InvalidTransition(..) => "invalid_transition",
+            DomainError::Stay(r) => r.code(),
         }
     }
 }

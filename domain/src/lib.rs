@@ -14,6 +14,7 @@ pub mod money;
 pub mod ports;
 pub mod property;
 pub mod reservation;
+pub mod stay;
 pub mod store;
 
 pub use codes::{ChannelCode, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};

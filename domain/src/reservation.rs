@@ -1,6 +1,6 @@
 //! Reservations and their revisions.
 
-use crate::codes::{PropertyCode, RatePlanCode, RoomTypeCode};
+use crate::codes::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use crate::dates::StayRange;
 use crate::money::Currency;
 use jiff::civil::Date;
@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub enum ReservationStatus {
     Confirmed,
     Cancelled,
+    /// The guest did not arrive: marked by the night audit that closed the
+    /// arrival date. Like a cancellation it holds no future nights.
+    NoShow,
 }
 
 impl ReservationStatus {
@@ -19,12 +22,14 @@ impl ReservationStatus {
         match self {
             ReservationStatus::Confirmed => "confirmed",
             ReservationStatus::Cancelled => "cancelled",
+            ReservationStatus::NoShow => "no_show",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "confirmed" => Some(ReservationStatus::Confirmed),
             "cancelled" => Some(ReservationStatus::Cancelled),
+            "no_show" => Some(ReservationStatus::NoShow),
             _ => None,
         }
     }
@@ -61,6 +66,15 @@ pub struct Reservation {
     pub overbooked: bool,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
+    /// Front-desk stay state (see `crate::stay`). Defaulted so that revision
+    /// snapshots written before these fields existed still read.
+    #[serde(default)]
+    pub checked_in_at: Option<jiff::Timestamp>,
+    #[serde(default)]
+    pub checked_out_at: Option<jiff::Timestamp>,
+    /// The room given at check-in, if the front desk named one.
+    #[serde(default)]
+    pub room: Option<RoomNumber>,
 }
 
 impl Reservation {

@@ -140,6 +140,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError>;
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError>;
+    /// The night audit's no-show candidates: the property's reservations
+    /// that are `confirmed`, not checked in and arrive on or before `closed`
+    /// (the business date the audit closes), ordered by room type code
+    /// (bytewise), check-in, id. `NotFound` is never returned: an unknown
+    /// property simply has none.
+    async fn no_show_candidates(&self, property: &PropertyCode, closed: Date) -> Result<Vec<Reservation>, StoreError>;
 
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;

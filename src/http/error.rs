@@ -58,7 +58,7 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let status = match e {
             DomainError::UnknownRoomType(_) | DomainError::UnknownRatePlan(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::NotAvailable(_) | DomainError::InvalidTransition(..) => StatusCode::CONFLICT,
+            DomainError::NotAvailable(_) | DomainError::InvalidTransition(..) | DomainError::Stay(_) => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let field = match &e {

@@ -54,6 +54,8 @@ pub fn router(app: App) -> Router {
         .route("/properties/{property}/reservations", post(reservations::create))
         .route("/properties/{property}/reservations/{id}", get(reservations::get_one))
         .route("/properties/{property}/reservations/{id}/cancel", post(reservations::cancel))
+        .route("/properties/{property}/reservations/{id}/check-in", post(reservations::check_in))
+        .route("/properties/{property}/reservations/{id}/check-out", post(reservations::check_out))
         .route("/properties/{property}/channels", post(channels::create))
         .route("/properties/{property}/channels/{channel}", get(channels::get_one))
         .route("/realtime/auth", post(realtime::auth))

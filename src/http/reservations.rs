@@ -1,4 +1,5 @@
-//! Direct reservations: create (409 when not available), read, cancel.
+//! Direct reservations: create (409 when not available), read, cancel;
+//! front desk: check-in, check-out.
 
 use super::error::{ApiError, ApiResult};
 use super::{property_for, ApiJson};
@@ -9,11 +10,11 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use saluran_actors::shard::BookingCommand;
-use saluran_actors::ShardMsg;
+use saluran_actors::{PropertyMsg, ShardMsg};
 use saluran_domain::dates::{parse_date, StayRange};
 use saluran_domain::property::{parse_name, Permission};
 use saluran_domain::reservation::{BookingRequest, Reservation};
-use saluran_domain::{DomainError, RatePlanCode, RoomTypeCode};
+use saluran_domain::{DomainError, RatePlanCode, RoomNumber, RoomTypeCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -41,6 +42,7 @@ pub fn reservation_json(r: &Reservation) -> Value {
         "guest": {"name": r.guest_name}, "status": r.status.as_str(), "currency": r.currency,
         "total": r.total.to_string(), "nightly": r.nightly, "source": r.source, "external_id": r.external_id,
         "revision": r.revision, "overbooked": r.overbooked, "created_at": r.created_at, "updated_at": r.updated_at,
+        "checked_in_at": r.checked_in_at, "checked_out_at": r.checked_out_at, "room": r.room,
     })
 }
 
@@ -97,5 +99,42 @@ pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, id)): P
 pub async fn cancel(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (h, r) = load(&app, &caller, &code, &id).await?;
     let r = h.call_shard(r.room_type.as_str(), app.deps.call_timeout, |reply| ShardMsg::Cancel { id: r.id.clone(), reply }).await??;
+    Ok(Json(reservation_json(&r)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInBody {
+    room: Option<String>,
+}
+
+/// The check-in body is optional: none (or an empty one) checks in without
+/// naming a room.
+fn parse_check_in_body(body: &[u8]) -> ApiResult<CheckInBody> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CheckInBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()),
+    })
+}
+
+pub async fn check_in(
+    State(app): State<App>,
+    caller: Caller,
+    Path((code, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let (h, r) = load(&app, &caller, &code, &id).await?;
+    let body = parse_check_in_body(&body)?;
+    let room = body.room.map(|n| RoomNumber::parse(n).map_err(|e| ApiError::from(e).with_field("room"))).transpose()?;
+    let r = h.call(app.deps.call_timeout, |reply| PropertyMsg::CheckIn { id: r.id, room, reply }).await??;
+    Ok(Json(reservation_json(&r)))
+}
+
+pub async fn check_out(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let (h, r) = load(&app, &caller, &code, &id).await?;
+    let r = h.call(app.deps.call_timeout, |reply| PropertyMsg::CheckOut { id: r.id, reply }).await??;
     Ok(Json(reservation_json(&r)))
 }

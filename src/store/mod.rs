@@ -120,6 +120,12 @@ pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
         file: "0003_housekeeping.sql",
         sql: include_str!("../../migrations/sqlite/0003_housekeeping.sql"),
     },
+    EmbeddedMigration {
+        version: 4,
+        description: "front desk",
+        file: "0004_front_desk.sql",
+        sql: include_str!("../../migrations/sqlite/0004_front_desk.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
@@ -140,6 +146,12 @@ pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
         description: "housekeeping",
         file: "0003_housekeeping.sql",
         sql: include_str!("../../migrations/postgres/0003_housekeeping.sql"),
+    },
+    EmbeddedMigration {
+        version: 4,
+        description: "front desk",
+        file: "0004_front_desk.sql",
+        sql: include_str!("../../migrations/postgres/0004_front_desk.sql"),
     },
 ];
 
@@ -402,6 +414,9 @@ pub(crate) struct ReservationRow {
     pub overbooked: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub checked_in_at: Option<i64>,
+    pub checked_out_at: Option<i64>,
+    pub room: Option<String>,
 }
 
 impl ReservationRow {
@@ -425,6 +440,9 @@ impl ReservationRow {
             overbooked: self.overbooked,
             created_at: ts_from_nanos(self.created_at)?,
             updated_at: ts_from_nanos(self.updated_at)?,
+            checked_in_at: opt_ts_from_nanos(self.checked_in_at)?,
+            checked_out_at: opt_ts_from_nanos(self.checked_out_at)?,
+            room: self.room.map(|n| parse_code(RoomNumber::try_from, n)).transpose()?,
             id: self.id,
         })
     }

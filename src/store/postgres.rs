@@ -71,7 +71,7 @@ fn get_opt_i32(row: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
 
 const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in::text, r.check_out::text, \
      r.adults, r.guest_name, r.status, r.currency, r.total, r.nightly::text, r.source, r.external_id, r.revision, \
-     r.overbooked, r.created_at, r.updated_at \
+     r.overbooked, r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room \
      FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
 fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
@@ -94,6 +94,9 @@ fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
         overbooked: get(row, 15)?,
         created_at: get(row, 16)?,
         updated_at: get(row, 17)?,
+        checked_in_at: get(row, 18)?,
+        checked_out_at: get(row, 19)?,
+        room: get(row, 20)?,
     }
     .into_domain()
 }
@@ -359,14 +362,16 @@ impl PostgresStore {
         let result = sqlx::query(
             "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
              guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5::date, $6::date, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, \
-             $15, $16, $17, $18) \
+             updated_at, checked_in_at, checked_out_at, room) \
+             VALUES ($1, $2, $3, $4, $5::date, $6::date, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, \
+             $15, $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (id) DO UPDATE SET room_type_id = EXCLUDED.room_type_id, rate_plan = EXCLUDED.rate_plan, \
              check_in = EXCLUDED.check_in, check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, \
              guest_name = EXCLUDED.guest_name, status = EXCLUDED.status, currency = EXCLUDED.currency, \
              total = EXCLUDED.total, nightly = EXCLUDED.nightly, source = EXCLUDED.source, \
              external_id = EXCLUDED.external_id, revision = EXCLUDED.revision, overbooked = EXCLUDED.overbooked, \
-             created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at \
+             created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
+             checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room \
              WHERE reservations.property_id = EXCLUDED.property_id",
         )
         .bind(&r.id)
@@ -387,6 +392,9 @@ impl PostgresStore {
         .bind(r.overbooked)
         .bind(ts_to_nanos(r.created_at)?)
         .bind(ts_to_nanos(r.updated_at)?)
+        .bind(opt_ts_to_nanos(r.checked_in_at)?)
+        .bind(opt_ts_to_nanos(r.checked_out_at)?)
+        .bind(r.room.as_ref().map(|n| n.as_str()))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -884,6 +892,15 @@ impl Store for PostgresStore {
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
         let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND rt.code = $2 ORDER BY r.check_in, r.id");
         let rows = sqlx::query(&sql).bind(property.as_str()).bind(room_type.as_str()).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(reservation_from).collect()
+    }
+
+    async fn no_show_candidates(&self, property: &PropertyCode, closed: Date) -> Result<Vec<Reservation>, StoreError> {
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND r.status = 'confirmed' AND r.checked_in_at IS NULL \
+             AND r.check_in <= $2::date ORDER BY rt.code COLLATE \"C\", r.check_in, r.id"
+        );
+        let rows = sqlx::query(&sql).bind(property.as_str()).bind(date_str(closed)).fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(reservation_from).collect()
     }
 

@@ -156,7 +156,7 @@ fn get_opt_decimal(row: &SqliteRow, i: usize) -> Result<Option<Decimal>, StoreEr
 
 const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in, r.check_out, r.adults, \
      r.guest_name, r.status, r.currency, r.total, r.nightly, r.source, r.external_id, r.revision, r.overbooked, \
-     r.created_at, r.updated_at \
+     r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room \
      FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
 fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
@@ -179,6 +179,9 @@ fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
         overbooked: get(row, 15)?,
         created_at: get(row, 16)?,
         updated_at: get(row, 17)?,
+        checked_in_at: get(row, 18)?,
+        checked_out_at: get(row, 19)?,
+        room: get(row, 20)?,
     }
     .into_domain()
 }
@@ -515,13 +518,15 @@ impl SqliteStore {
         let result = sqlx::query(
             "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
              guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             updated_at, checked_in_at, checked_out_at, room) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET room_type_id = excluded.room_type_id, rate_plan = excluded.rate_plan, \
              check_in = excluded.check_in, check_out = excluded.check_out, adults = excluded.adults, \
              guest_name = excluded.guest_name, status = excluded.status, currency = excluded.currency, \
              total = excluded.total, nightly = excluded.nightly, source = excluded.source, \
              external_id = excluded.external_id, revision = excluded.revision, overbooked = excluded.overbooked, \
-             created_at = excluded.created_at, updated_at = excluded.updated_at \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             checked_in_at = excluded.checked_in_at, checked_out_at = excluded.checked_out_at, room = excluded.room \
              WHERE reservations.property_id = excluded.property_id",
         )
         .bind(&r.id)
@@ -542,6 +547,9 @@ impl SqliteStore {
         .bind(r.overbooked)
         .bind(ts_to_nanos(r.created_at)?)
         .bind(ts_to_nanos(r.updated_at)?)
+        .bind(opt_ts_to_nanos(r.checked_in_at)?)
+        .bind(opt_ts_to_nanos(r.checked_out_at)?)
+        .bind(r.room.as_ref().map(|n| n.as_str()))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -932,6 +940,15 @@ impl Store for SqliteStore {
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
         let sql = format!("SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND rt.code = ? ORDER BY r.check_in, r.id");
         let rows = sqlx::query(&sql).bind(property.as_str()).bind(room_type.as_str()).fetch_all(&self.reader).await.map_err(db_err)?;
+        rows.iter().map(reservation_from).collect()
+    }
+
+    async fn no_show_candidates(&self, property: &PropertyCode, closed: Date) -> Result<Vec<Reservation>, StoreError> {
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND r.status = 'confirmed' AND r.checked_in_at IS NULL \
+             AND r.check_in <= ? ORDER BY rt.code, r.check_in, r.id"
+        );
+        let rows = sqlx::query(&sql).bind(property.as_str()).bind(date_str(closed)).fetch_all(&self.reader).await.map_err(db_err)?;
         rows.iter().map(reservation_from).collect()
     }
 
