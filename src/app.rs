@@ -201,7 +201,7 @@ impl App {
         tracing::info!("draining actors");
         let _ = self.hub.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30))).await;
         if let Some(backplane) = &self.backplane {
-            backplane.stop();
+            backplane.stop(Duration::from_millis(500)).await;
         }
         tracing::info!("stopped");
     }

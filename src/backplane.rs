@@ -205,8 +205,14 @@ impl Backplane {
         }
     }
 
-    /// Stops both tasks (what is still queued is not published).
-    pub fn stop(&self) {
+    /// Stops both tasks, after giving the publisher up to `grace` to send
+    /// what is queued (the last events of a draining node).
+    pub async fn stop(&self, grace: Duration) {
+        let tx = &self.inner.tx;
+        let deadline = tokio::time::Instant::now() + grace;
+        while tx.capacity() < tx.max_capacity() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         for t in self.inner.tasks.lock().drain(..) {
             t.abort();
         }
@@ -253,6 +259,7 @@ async fn connect(client: &redis::Client) -> redis::aio::MultiplexedConnection {
 async fn publish_loop(client: redis::Client, channel: String, node: String, mut rx: mpsc::Receiver<Outgoing>, stats: Arc<Stats>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     while let Some(out) = rx.recv().await {
+        metrics::gauge!("saluran_backplane_queue").set(rx.len() as f64);
         let env =
             Envelope { node: node.clone(), channel: out.channel, event: out.event, data: out.data, except_socket_id: out.except_socket_id };
         let payload = match serde_json::to_string(&env) {

@@ -174,6 +174,10 @@ async fn a_booking_on_node_a_reaches_a_client_on_node_b() {
     let (sa, sb) = (a.app.backplane.as_ref().map(|x| x.stats()), b.app.backplane.as_ref().map(|x| x.stats()));
     assert!(sa.is_some_and(|s| s.published >= 1 && s.dropped == 0), "{sa:?}");
     assert!(sb.is_some_and(|s| s.received >= 1), "{sb:?}");
+    let metrics = a.client.get(format!("{}/metrics", a.base)).send().await.expect("metrics").text().await.unwrap_or_default();
+    for name in ["saluran_backplane_published_total", "saluran_backplane_subscribed"] {
+        assert!(metrics.contains(name), "{name} exported");
+    }
     a.stop().await;
     b.stop().await;
 }
