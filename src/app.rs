@@ -1,6 +1,7 @@
 //! Wiring: the store, the actor tree and the HTTP router, and serving them
 //! with a graceful drain.
 
+use crate::backplane::{Backplane, BackplaneConfig};
 use crate::config::Settings;
 use crate::http;
 use crate::telemetry;
@@ -17,10 +18,13 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
 /// Committed domain events, fanned out in-process: to the real-time hub
-/// (directly: it never blocks and never drops) and to in-process listeners.
+/// (directly: it never blocks and never drops), to the other nodes through
+/// the backplane when Redis is configured (queued, never blocks, may drop)
+/// and to in-process listeners.
 pub struct BroadcastPublisher {
     pub local: broadcast::Sender<CommittedEvent>,
     pub realtime: saluran_ws::RealtimeHub,
+    pub backplane: Option<Backplane>,
 }
 
 /// The hub channels an event goes to (DESIGN §6).
@@ -51,8 +55,13 @@ impl Publisher for BroadcastPublisher {
                 obj.insert("seq".into(), serde_json::json!(event.seq));
             }
         }
+        // Encoded once for every channel and for the backplane.
+        let encoded = saluran_ws::encode_data(&data);
         for channel in realtime_channels(&event) {
-            self.realtime.publish(&channel, &event.kind, data.clone());
+            self.realtime.publish(&channel, &event.kind, serde_json::Value::String(encoded.clone()));
+            if let Some(backplane) = &self.backplane {
+                backplane.offer(&channel, &event.kind, &encoded, None);
+            }
         }
         // No local subscriber is fine: events are durable in the store anyway.
         let _ = self.local.send(event);
@@ -68,6 +77,8 @@ pub struct AppInner {
     pub prometheus: PrometheusHandle,
     pub started: Instant,
     pub redis: Option<redis::Client>,
+    /// Cross-node real-time fan-out; running when `redis_url` is set.
+    pub backplane: Option<Backplane>,
     pub events: broadcast::Sender<CommittedEvent>,
     pub realtime: saluran_ws::RealtimeHub,
     pub tokens: crate::auth::TokenCache,
@@ -101,7 +112,16 @@ impl App {
         if settings.pusher_secret == crate::config::Settings::default().pusher_secret {
             tracing::warn!("SALURAN_PUSHER_SECRET is the built-in default: fine for the demo, set your own in production");
         }
-        let mut deps = Deps::new(store.clone(), clock, Arc::new(BroadcastPublisher { local: events.clone(), realtime: realtime.clone() }));
+        let redis = match &settings.redis_url {
+            Some(url) => Some(redis::Client::open(url.as_str())?),
+            None => None,
+        };
+        let backplane = redis.as_ref().map(|client| {
+            let config = BackplaneConfig { channel: settings.backplane_channel.clone(), queue: settings.backplane_queue };
+            Backplane::start(client.clone(), config, realtime.clone())
+        });
+        let publisher = BroadcastPublisher { local: events.clone(), realtime: realtime.clone(), backplane: backplane.clone() };
+        let mut deps = Deps::new(store.clone(), clock, Arc::new(publisher));
         deps.idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
         deps.auto_stop_sell_at = settings.auto_stop_sell_at;
         let presets = crate::presets::Presets::load(Some(std::path::Path::new(&settings.presets_dir))).map_err(|e| anyhow::anyhow!(e))?;
@@ -110,10 +130,6 @@ impl App {
             deps.channels = Some(Arc::new(crate::channel_wiring::Factory::new(presets.clone(), sealer.clone())?));
         }
         let (hub, registry, _join) = Hub::start(deps.clone()).await?;
-        let redis = match &settings.redis_url {
-            Some(url) => Some(redis::Client::open(url.as_str())?),
-            None => None,
-        };
         let sink = Arc::new(crate::channel_wiring::AppSink(std::sync::OnceLock::new()));
         let _ = deps.booking_sink.set(sink.clone());
         let app = App(Arc::new(AppInner {
@@ -125,6 +141,7 @@ impl App {
             prometheus: telemetry::prometheus(),
             started: Instant::now(),
             redis,
+            backplane,
             events,
             realtime,
             tokens: crate::auth::TokenCache::default(),
@@ -197,6 +214,9 @@ impl App {
     pub async fn shutdown(&self) {
         tracing::info!("draining actors");
         let _ = self.hub.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30))).await;
+        if let Some(backplane) = &self.backplane {
+            backplane.stop(Duration::from_millis(500)).await;
+        }
         tracing::info!("stopped");
     }
 }

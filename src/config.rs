@@ -19,6 +19,12 @@ pub struct Settings {
     pub listen: String,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// With `redis_url`: the Redis pub/sub channel the nodes of one
+    /// deployment share for real-time fan-out (docs/decisions/0004).
+    pub backplane_channel: String,
+    /// Real-time events waiting to go to Redis at most; more are dropped
+    /// (counted in `saluran_backplane_dropped_total`).
+    pub backplane_queue: usize,
     /// `pretty` for people, `json` for log collectors.
     pub log_format: String,
     /// Largest request body accepted, in bytes.
@@ -62,6 +68,8 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/saluran.db".into(),
             redis_url: None,
+            backplane_channel: crate::backplane::DEFAULT_CHANNEL.into(),
+            backplane_queue: 4096,
             log_format: "pretty".into(),
             body_limit_bytes: 1024 * 1024,
             idle_timeout_secs: 15 * 60,

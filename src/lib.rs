@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backplane;
 pub mod channel_wiring;
 pub mod cli;
 pub mod config;

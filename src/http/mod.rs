@@ -23,6 +23,7 @@ use error::{ApiError, ApiResult};
 use saluran_actors::PropertyHandle;
 use saluran_domain::property::Permission;
 use saluran_domain::PropertyCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -79,7 +80,11 @@ pub fn router(app: App) -> Router {
         .layer(ConcurrencyLimitLayer::new(max_in_flight))
         .with_state(app.clone())
         // The WebSocket and Pusher HTTP API routes have their own limits.
-        .merge(saluran_ws::router(app.realtime.clone()))
+        .merge(match &app.backplane {
+            // Events sent through the Pusher HTTP API go to the other nodes too.
+            Some(backplane) => saluran_ws::router_with_relay(app.realtime.clone(), Arc::new(backplane.clone())),
+            None => saluran_ws::router(app.realtime.clone()),
+        })
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {

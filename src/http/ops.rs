@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use crate::app::App;
+use crate::backplane::Link;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -26,6 +27,9 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
         })
         .await
         {
+            // Redis answers, but this node's subscription is lost (it is
+            // resubscribing): events from other nodes are not reaching it.
+            Ok(Ok(_)) if app.backplane.as_ref().is_some_and(|b| b.link() == Link::Down) => "error",
             Ok(Ok(_)) => "ok",
             _ => "error",
         },

@@ -4,6 +4,7 @@
 use crate::auth::verify_api_request;
 use crate::hub::{PublishError, RealtimeHub};
 use crate::protocol::{self, ChannelKind};
+use crate::relay::{ApiState, Relay};
 use crate::session;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -20,7 +21,12 @@ use serde_json::{json, Map, Value};
 /// All routes of the hub, with their state applied: mount with
 /// `Router::merge` (paths are absolute: `/app/{key}`, `/apps/{app_id}/…`).
 pub fn router(hub: RealtimeHub) -> Router {
-    let body_limit = hub.config().max_api_body_bytes;
+    routes(ApiState::new(hub, None))
+}
+
+/// The routes over `state` (see [`crate::relay::router_with_relay`]).
+pub(crate) fn routes(state: ApiState) -> Router {
+    let body_limit = state.hub.config().max_api_body_bytes;
     Router::new()
         .route("/app/{key}", get(ws_endpoint))
         .route("/apps/{app_id}/events", post(events))
@@ -29,7 +35,7 @@ pub fn router(hub: RealtimeHub) -> Router {
         .route("/apps/{app_id}/channels/{channel}", get(channel))
         .route("/apps/{app_id}/channels/{channel}/users", get(channel_users))
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(hub)
+        .with_state(state)
 }
 
 /// `{"error":{"code","message"}}`, the project's error shape.
@@ -197,6 +203,7 @@ fn is_socket_id(s: &str) -> bool {
 /// `POST /apps/{app_id}/events` `{"name","data","channels"|"channel","socket_id"?,"info"?}`.
 async fn events(
     State(hub): State<RealtimeHub>,
+    State(relay): State<Relay>,
     Path(app_id): Path<String>,
     method: Method,
     uri: OriginalUri,
@@ -224,6 +231,7 @@ async fn events(
     }
     for channel in &channels {
         hub.publish_encoded(channel, &ev.name, &encoded, ev.socket_id.as_deref());
+        relay.relay(channel, &ev.name, &encoded, ev.socket_id.as_deref());
     }
     if ev.info.is_none() {
         return Ok(Json(json!({})));
@@ -236,6 +244,7 @@ async fn events(
 /// `POST /apps/{app_id}/batch_events` `{"batch":[{"channel","name","data","socket_id"?,"info"?}]}`.
 async fn batch_events(
     State(hub): State<RealtimeHub>,
+    State(relay): State<Relay>,
     Path(app_id): Path<String>,
     method: Method,
     uri: OriginalUri,
@@ -258,6 +267,7 @@ async fn batch_events(
     let any_info = batch.batch.iter().any(|i| i.info.is_some());
     for (item, (encoded, _)) in batch.batch.iter().zip(&checked) {
         hub.publish_encoded(&item.channel, &item.name, encoded, item.socket_id.as_deref());
+        relay.relay(&item.channel, &item.name, encoded, item.socket_id.as_deref());
     }
     if !any_info {
         return Ok(Json(json!({})));

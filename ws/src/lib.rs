@@ -27,6 +27,7 @@ mod config;
 mod conn;
 mod hub;
 mod protocol;
+mod relay;
 mod session;
 
 pub use api::router;
@@ -34,3 +35,4 @@ pub use auth::{body_md5, channel_auth, sign_api_query, ApiAuthError};
 pub use config::HubConfig;
 pub use hub::{ChannelInfo, HubStats, PublishError, RealtimeHub, StreamPosition};
 pub use protocol::{codes, valid_channel_name, valid_event_name, ChannelKind};
+pub use relay::{encode_data, router_with_relay, EventRelay, RelayEvent};
