@@ -20,7 +20,7 @@ pub struct Settings {
     pub database_url: String,
     pub redis_url: Option<String>,
     /// With `redis_url`: the Redis pub/sub channel the nodes of one
-    /// deployment share for real-time fan-out (docs/decisions/0004).
+    /// deployment share for real-time fan-out (docs/decisions/0005).
     pub backplane_channel: String,
     /// Real-time events waiting to go to Redis at most; more are dropped
     /// (counted in `saluran_backplane_dropped_total`).
