@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
             timezone: "Asia/Jakarta".into(),
             currency: Currency::IDR,
             night_audit_time: "02:00".into(),
+            marks_no_shows: false,
         };
         store.create_property(&property).await?;
         for r in 1..=5 {

@@ -34,6 +34,9 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         timezone: "Asia/Makassar".into(),
         currency: Currency::IDR,
         night_audit_time: "02:00".into(),
+        // The demo is driven through the front desk (check-in/out), so its
+        // night audit may mark no-shows.
+        marks_no_shows: true,
     };
     app.store.create_property(&property).await?;
     let h = app.property(&code).await?;

@@ -31,12 +31,22 @@ fn settings() -> saluran::config::Settings {
     saluran::config::Settings { idle_timeout_secs: 1, ..test_settings() }
 }
 
-/// A property in Asia/Jakarta auditing at `audit`: STD (`std_rooms` rooms
-/// S1…) and DLX (rooms D1, D2), one BAR plan each, rates for 30 days from D1.
+/// A property in Asia/Jakarta auditing at `audit` and marking no-shows:
+/// STD (`std_rooms` rooms S1…) and DLX (rooms D1, D2), one BAR plan each,
+/// rates for 30 days from D1.
 async fn property(app: &TestApp, code: &str, audit: &str, std_rooms: usize) {
+    property_marking(app, code, audit, std_rooms, Some(true)).await
+}
+
+/// As `property`; `marks_no_shows` None leaves the field out of the body.
+async fn property_marking(app: &TestApp, code: &str, audit: &str, std_rooms: usize, marks_no_shows: Option<bool>) {
     let p = format!("/api/v1/properties/{code}");
-    let body = json!({"code": code, "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR", "night_audit_time": audit});
-    app.ok_json(app.post("/api/v1/properties", &body).await, StatusCode::CREATED).await;
+    let mut body = json!({"code": code, "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR", "night_audit_time": audit});
+    if let Some(on) = marks_no_shows {
+        body["marks_no_shows"] = json!(on);
+    }
+    let created = app.ok_json(app.post("/api/v1/properties", &body).await, StatusCode::CREATED).await;
+    assert_eq!(created["marks_no_shows"], marks_no_shows.unwrap_or(false), "{created}");
     for (rt, n, prefix) in [("STD", std_rooms, "S"), ("DLX", 2, "D")] {
         let r = app.post(&format!("{p}/room-types"), &json!({"code": rt, "name": rt, "max_occupancy": 2})).await;
         app.ok_json(r, StatusCode::CREATED).await;
@@ -320,6 +330,167 @@ async fn night_audit_marks_unchecked_arrivals_no_show_and_releases_their_remaini
     wait_for("the second audit", || async move { reservation(app_r, "NS", id).await["status"] == "no_show" }).await;
     assert_eq!(reservation(&app, "NS", &arrived).await["status"], "confirmed");
     assert_eq!(sold_on(&store, "NS", "STD", &[d2, d3]).await, [2, 0], "D3 freed by `tomorrow`; D2 is history");
+    app.stop().await;
+}
+
+/// Waits for the `night_audit.completed` of `business_date` (reading the
+/// property meanwhile, so that it is active and audits) and answers its
+/// payload, with every other event seen meanwhile.
+async fn audit_event(
+    app: &TestApp,
+    code: &str,
+    events: &mut tokio::sync::broadcast::Receiver<CommittedEvent>,
+    business_date: Date,
+) -> (Value, Vec<CommittedEvent>) {
+    let mut seen = Vec::new();
+    for _ in 0..150 {
+        loop {
+            match events.try_recv() {
+                Ok(e) if e.kind == "night_audit.completed" && e.payload["business_date"] == json!(business_date) => {
+                    return (e.payload, seen);
+                }
+                Ok(e) => seen.push(e),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        app.ok_json(app.get(&format!("/api/v1/properties/{code}")).await, StatusCode::OK).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no night audit for {business_date}");
+}
+
+/// A property that does not mark no-shows (the default: nothing in the
+/// create body) still rolls its business date and dirties occupied rooms,
+/// but its unchecked arrivals stay confirmed and nothing is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn night_audit_leaves_unchecked_arrivals_alone_when_the_property_does_not_mark_no_shows() {
+    let clock = Arc::new(ManualClock::new(at(D1, 10, 0)));
+    let store = saluran::testing::fresh_sqlite().await;
+    let app = spawn_app_clocked(store.clone(), settings(), clock.clone()).await;
+    property_marking(&app, "OFF", "02:30", 4, None).await;
+    let cfg = app.ok_json(app.get("/api/v1/properties/OFF").await, StatusCode::OK).await;
+    assert_eq!(cfg["marks_no_shows"], false);
+    let mut events = app.app.events.subscribe();
+    let (d2, d3) = (plus(D1, 1), plus(D1, 2));
+    let unchecked = book(&app, "OFF", "STD", D1, 3).await; // in house, but the PMS never told saluran
+    let arrived = book(&app, "OFF", "STD", D1, 2).await;
+    let one_night = book(&app, "OFF", "DLX", D1, 1).await;
+    assert_eq!(act(&app, &app.admin, "OFF", &arrived, "check-in", Some(r#"{"room": "S1"}"#)).await.0, StatusCode::OK);
+    assert_eq!(sold_on(&store, "OFF", "STD", &[D1, d2, d3]).await, [2, 2, 1]);
+
+    clock.set(at(d2, 2, 31));
+    let (audit, seen) = audit_event(&app, "OFF", &mut events, d2).await;
+    assert_eq!(audit["no_shows"], json!([]), "{audit}");
+    assert_eq!(audit["marks_no_shows"], false, "{audit}");
+    assert_eq!(audit["rooms_dirtied"], json!(["S1"]), "{audit}");
+    assert_eq!(store.get_business_date(&PropertyCode::parse("OFF").unwrap()).await.unwrap(), Some(d2));
+    assert_eq!(room_status(&app, "OFF", "S1").await, "occupied_dirty", "the audit still dirties occupied rooms");
+    // Give a stray sweep every chance to show itself.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for id in [&unchecked, &arrived, &one_night] {
+        assert_eq!(reservation(&app, "OFF", id).await["status"], "confirmed", "{id}");
+    }
+    assert_eq!(sold_on(&store, "OFF", "STD", &[D1, d2, d3]).await, [2, 2, 1], "nothing released");
+    assert_eq!(sold(&store, "OFF", "DLX", D1).await, 1);
+    let evs: Vec<CommittedEvent> = seen.into_iter().chain(drain(&mut events)).collect();
+    assert!(evs.iter().all(|e| e.kind != "booking.no_show" && e.kind != "night_audit.completed"), "{evs:?}");
+    // The guest in house can still be checked in after the audit.
+    assert_eq!(act(&app, &app.admin, "OFF", &unchecked, "check-in", None).await.0, StatusCode::OK);
+    app.stop().await;
+}
+
+/// `PATCH /properties/{p}` turns no-show marking on and off: admin only,
+/// strict body, and the running property follows it at its next audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patching_marks_no_shows_is_admin_only_strict_and_counts_at_the_next_audit() {
+    let clock = Arc::new(ManualClock::new(at(D1, 10, 0)));
+    let store = saluran::testing::fresh_sqlite().await;
+    let app = spawn_app_clocked(store.clone(), settings(), clock.clone()).await;
+    property_marking(&app, "PT", "02:30", 4, Some(false)).await;
+    let code = PropertyCode::parse("PT").unwrap();
+    let patch = |token: &str, body: &str| {
+        app.client
+            .patch(format!("{}/api/v1/properties/PT", app.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let (d2, d3, d4) = (plus(D1, 1), plus(D1, 2), plus(D1, 3));
+
+    // Who may: admin only.
+    for role in [Role::RevenueManager, Role::FrontDesk, Role::Housekeeping] {
+        let t = app.token(role, "default", &["PT"]).await;
+        let r = patch(&t, r#"{"marks_no_shows": true}"#).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role:?}");
+    }
+    let elsewhere = app.token(Role::Admin, "default", &["ELSEWHERE"]).await;
+    assert_eq!(patch(&elsewhere, r#"{"marks_no_shows": true}"#).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(patch("slr_nope", r#"{"marks_no_shows": true}"#).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // A strict body.
+    for bad in [
+        r#"{}"#,
+        r#"{"marks_no_shows": "yes"}"#,
+        r#"{"marks_no_shows": 1}"#,
+        r#"{"marks_no_shows": null}"#,
+        r#"{"marks_no_shows": true, "night_audit_time": "03:00"}"#,
+    ] {
+        let r = patch(&app.admin, bad).await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or_default();
+        assert_eq!((status, code_of(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{bad}: {v}");
+    }
+    assert_eq!(patch(&app.admin, "{").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let r = app
+        .client
+        .patch(format!("{}/api/v1/properties/NOPE", app.base))
+        .bearer_auth(&app.admin)
+        .json(&json!({"marks_no_shows": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!store.find_property(&code).await.unwrap().unwrap().marks_no_shows, "refused calls change nothing");
+
+    // Off: the audit of D2 marks nothing.
+    let mut events = app.app.events.subscribe();
+    let first = book(&app, "PT", "STD", D1, 3).await;
+    clock.set(at(d2, 2, 31));
+    let (audit, _) = audit_event(&app, "PT", &mut events, d2).await;
+    assert_eq!((audit["no_shows"].clone(), audit["marks_no_shows"].clone()), (json!([]), json!(false)));
+    assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed");
+
+    // On, while the property is running: the GET (the actor's config) shows
+    // it at once and the next audit marks. Turning it on also sweeps earlier
+    // arrivals never checked in (`first`): decision 0004.
+    let second = book(&app, "PT", "STD", d2, 2).await;
+    let r = patch(&app.admin, r#"{"marks_no_shows": true}"#).await.unwrap();
+    let v = app.ok_json(r, StatusCode::OK).await;
+    assert_eq!((v["code"].clone(), v["marks_no_shows"].clone()), (json!("PT"), json!(true)), "{v}");
+    let cfg = app.ok_json(app.get("/api/v1/properties/PT").await, StatusCode::OK).await;
+    assert_eq!(cfg["marks_no_shows"], true);
+    assert!(store.find_property(&code).await.unwrap().unwrap().marks_no_shows);
+    assert_eq!(sold_on(&store, "PT", "STD", &[d2, d3]).await, [2, 2]);
+    clock.set(at(d3, 2, 31));
+    let (audit, _) = audit_event(&app, "PT", &mut events, d3).await;
+    assert_eq!(audit["marks_no_shows"], true, "{audit}");
+    let mut named: Vec<String> = serde_json::from_value(audit["no_shows"].clone()).unwrap();
+    named.sort();
+    let mut want = vec![first.clone(), second.clone()];
+    want.sort();
+    assert_eq!(named, want);
+    assert_eq!(sold_on(&store, "PT", "STD", &[d2, d3]).await, [2, 0], "D3 released, D2 is history");
+
+    // Off again: the next audit leaves the next unchecked arrival alone.
+    let third = book(&app, "PT", "STD", d3, 2).await;
+    let v = app.ok_json(patch(&app.admin, r#"{"marks_no_shows": false}"#).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(v["marks_no_shows"], false);
+    clock.set(at(d4, 2, 31));
+    let (audit, _) = audit_event(&app, "PT", &mut events, d4).await;
+    assert_eq!((audit["no_shows"].clone(), audit["marks_no_shows"].clone()), (json!([]), json!(false)));
+    assert_eq!(reservation(&app, "PT", &third).await["status"], "confirmed");
+    assert_eq!(sold(&store, "PT", "STD", d4).await, 1);
     app.stop().await;
 }
 

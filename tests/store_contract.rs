@@ -39,6 +39,7 @@ macro_rules! contract_tests {
 
 contract_tests! {
     properties_are_created_found_and_unique => case_properties,
+    marks_no_shows_round_trips_and_is_changed_per_property => case_marks_no_shows,
     setup_round_trips_through_load_config => case_setup,
     committed_cells_load_back_exactly => case_cells_round_trip,
     stale_version_conflicts_and_writes_nothing => case_stale_version,
@@ -98,6 +99,7 @@ fn property(code: &str, tenant: &str) -> Property {
         timezone: "Asia/Makassar".into(),
         currency: Currency::IDR,
         night_audit_time: "02:30".into(),
+        marks_no_shows: false,
     }
 }
 
@@ -271,6 +273,35 @@ async fn case_properties(store: Arc<dyn Store>) {
     let config = store.load_config(&pc(HTL)).await.unwrap().unwrap();
     assert_eq!(config.property, p);
     assert!(config.room_types.is_empty() && config.rooms.is_empty() && config.rate_plans.is_empty());
+}
+
+async fn case_marks_no_shows(store: Arc<dyn Store>) {
+    let marking = |code: &str| {
+        let store = store.clone();
+        let code = pc(code);
+        async move {
+            let found = store.find_property(&code).await.unwrap().unwrap().marks_no_shows;
+            let loaded = store.load_config(&code).await.unwrap().unwrap().property.marks_no_shows;
+            assert_eq!(found, loaded, "find_property and load_config agree on {code}");
+            found
+        }
+    };
+    let on = Property { marks_no_shows: true, ..property(HTL, "default") };
+    store.create_property(&on).await.unwrap();
+    store.create_property(&property("HTL2", "default")).await.unwrap();
+    assert_eq!(store.find_property(&pc(HTL)).await.unwrap(), Some(on));
+    assert!(marking(HTL).await);
+    assert!(!marking("HTL2").await);
+
+    store.set_marks_no_shows(&pc("HTL2"), true).await.unwrap();
+    assert!(marking("HTL2").await);
+    store.set_marks_no_shows(&pc("HTL2"), true).await.unwrap(); // the same value again is fine
+    assert!(marking("HTL2").await);
+    store.set_marks_no_shows(&pc(HTL), false).await.unwrap();
+    assert!(!marking(HTL).await);
+    assert!(marking("HTL2").await, "one property's setting leaves the other's alone");
+    let unknown = store.set_marks_no_shows(&pc("NOPE"), true).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
 }
 
 async fn case_setup(store: Arc<dyn Store>) {

@@ -12,7 +12,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::ChannelConfig;
-use saluran_domain::property::{PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
+use saluran_domain::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::Intent;
 use saluran_domain::{ChannelCode, DomainError, PropertyCode, RoomNumber, RoomTypeCode};
@@ -81,6 +81,12 @@ pub enum PropertyMsg {
     CheckOut {
         id: String,
         reply: RpcReplyPort<Result<Reservation, ActorError>>,
+    },
+    /// Turns the night audit's no-show marking on or off (stored, then the
+    /// running actor's config reloaded); answers the property as it now is.
+    SetMarksNoShows {
+        on: bool,
+        reply: RpcReplyPort<Result<Property, ActorError>>,
     },
 }
 
@@ -216,6 +222,16 @@ impl Actor for PropertyActor {
             }
             PropertyMsg::CheckOut { id, reply } => {
                 let r = crate::arrivals::check_out(state, id).await;
+                let _ = reply.send(r);
+            }
+            PropertyMsg::SetMarksNoShows { on, reply } => {
+                let r = async {
+                    state.deps.store.set_marks_no_shows(state.handle.code(), on).await?;
+                    refresh_config(state).await?;
+                    tracing::info!(property = %state.handle.code(), marks_no_shows = on, "no-show marking changed");
+                    Ok(state.handle.config().property.clone())
+                }
+                .await;
                 let _ = reply.send(r);
             }
             PropertyMsg::Committed { room_type, from, to, urgent } => {
@@ -363,10 +379,15 @@ pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumbe
 ///    exactly one wins, and only the winner does step 2 and announces the
 ///    audit with `night_audit.completed`);
 /// 2. turns every occupied clean room occupied dirty;
-/// 3. marks the no-shows of the closed business date (today − 1) and every
-///    earlier one: confirmed, not checked-in reservations arriving on or
-///    before it become `no_show` and give back their nights from today on,
-///    through their shards (committed, then pushed to the OTAs).
+/// 3. if the property marks no-shows (`Property::marks_no_shows`, off
+///    unless the hotel turned it on), marks the no-shows of the closed
+///    business date (today − 1) and every earlier one: confirmed, not
+///    checked-in reservations arriving on or before it become `no_show` and
+///    give back their nights from today on, through their shards
+///    (committed, then pushed to the OTAs). Otherwise it marks nothing.
+///
+/// The property's config is re-read from the store first, so a setting
+/// changed on another node (or rooms added there) counts at this audit.
 ///
 /// Step 3 also runs on a node that finds the day already rolled (it lost
 /// the race, or it restarted after a crash between steps 1 and 3): each
@@ -396,6 +417,8 @@ async fn night_audit_if_due(state: &mut PropertyState) {
 
 async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Result<(), ActorError> {
     let code = state.handle.code().clone();
+    refresh_config(state).await?;
+    let marks_no_shows = state.handle.config().property.marks_no_shows;
     let previous = state.deps.store.get_business_date(&code).await?;
     let mut won = false;
     if previous.is_none_or(|d| d < today) {
@@ -418,17 +441,22 @@ async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Res
             }
         }
     }
-    let swept = crate::arrivals::mark_no_shows(state, today).await;
+    // A hotel whose check-ins do not reach saluran would see every in-house
+    // guest as a no-show: without the setting, nothing is marked.
+    let swept = if marks_no_shows { crate::arrivals::mark_no_shows(state, today).await } else { Ok(Vec::new()) };
     if won {
         let no_shows = swept.as_ref().map(|v| v.as_slice()).unwrap_or_default();
-        tracing::info!(property = %code, business_date = %today, rooms = dirtied.len(), no_shows = no_shows.len(), "night audit completed");
+        tracing::info!(
+            property = %code, business_date = %today, rooms = dirtied.len(), no_shows = no_shows.len(), marks_no_shows,
+            "night audit completed"
+        );
         state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
             property: code,
             seq: 0,
             kind: "night_audit.completed".into(),
             payload: json!({
                 "business_date": today.to_string(), "previous": previous.map(|d| d.to_string()),
-                "rooms_dirtied": dirtied, "no_shows": no_shows,
+                "rooms_dirtied": dirtied, "no_shows": no_shows, "marks_no_shows": marks_no_shows,
             }),
         });
     }

@@ -16,6 +16,12 @@ pub struct Property {
     pub currency: Currency,
     /// Local time of the night audit, `HH:MM`.
     pub night_audit_time: String,
+    /// Whether the night audit marks no-shows (and releases their nights).
+    /// Off unless the hotel asks for it: only a hotel whose check-ins reach
+    /// saluran (`POST …/check-in`) can tell a no-show from an in-house guest.
+    /// See docs/decisions/0004-no-shows.md.
+    #[serde(default)]
+    pub marks_no_shows: bool,
 }
 
 impl Property {
@@ -221,7 +227,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::RevenueManager => !matches!(p, CreateProperty),
+            Role::RevenueManager => !matches!(p, CreateProperty | ConfigureProperty),
             Role::FrontDesk => matches!(p, ReadProperty | ReadCalendar | Search | Book | UpdateRoomStatus),
             Role::Housekeeping => matches!(p, ReadProperty | UpdateRoomStatus),
         }
@@ -231,6 +237,9 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
     CreateProperty,
+    /// Property-wide settings such as whether the night audit marks
+    /// no-shows: admin only.
+    ConfigureProperty,
     ReadProperty,
     ManageSetup,
     WriteAri,

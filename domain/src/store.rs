@@ -110,6 +110,9 @@ pub trait Store: Send + Sync + 'static {
     // Setup. Codes are unique: a duplicate is `Conflict`.
     async fn create_property(&self, p: &Property) -> Result<(), StoreError>;
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError>;
+    /// Turns the night audit's no-show marking on or off; `NotFound` for an
+    /// unknown property.
+    async fn set_marks_no_shows(&self, property: &PropertyCode, on: bool) -> Result<(), StoreError>;
     async fn count_properties(&self) -> Result<i64, StoreError>;
     async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError>;
     /// Adds a room and increments its room type's physical count and version.

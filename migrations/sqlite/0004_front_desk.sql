@@ -6,5 +6,11 @@ ALTER TABLE reservations ADD COLUMN checked_in_at INTEGER;
 ALTER TABLE reservations ADD COLUMN checked_out_at INTEGER;
 ALTER TABLE reservations ADD COLUMN room TEXT;
 
+-- Whether the night audit marks no-shows (decision 0004): off for every
+-- property that existed before this migration and, unless asked for, for
+-- new ones. Only a hotel whose check-ins reach saluran can tell a no-show
+-- from an in-house guest.
+ALTER TABLE properties ADD COLUMN marks_no_shows INTEGER NOT NULL DEFAULT FALSE;
+
 -- The no-show sweep: confirmed arrivals up to a date, per property.
 CREATE INDEX reservations_arrivals ON reservations (property_id, status, check_in);

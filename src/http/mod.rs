@@ -43,7 +43,7 @@ pub fn router(app: App) -> Router {
     let max_in_flight = app.settings.max_concurrent_requests.max(1);
     let api = Router::new()
         .route("/properties", post(setup::create_property))
-        .route("/properties/{property}", get(setup::get_property))
+        .route("/properties/{property}", get(setup::get_property).patch(setup::update_property))
         .route("/properties/{property}/room-types", post(setup::create_room_type))
         .route("/properties/{property}/rooms", post(setup::create_room))
         .route("/properties/{property}/rooms/{number}", axum::routing::patch(setup::set_room_status))

@@ -27,12 +27,14 @@ pub struct NewProperty {
     timezone: String,
     currency: String,
     night_audit_time: Option<String>,
+    /// Absent: off (saluran cannot know whether check-ins reach it).
+    marks_no_shows: Option<bool>,
 }
 
 pub fn property_json(p: &Property) -> Value {
     json!({
         "code": p.code, "name": p.name, "timezone": p.timezone, "currency": p.currency,
-        "night_audit_time": p.night_audit_time, "tenant": p.tenant,
+        "night_audit_time": p.night_audit_time, "marks_no_shows": p.marks_no_shows, "tenant": p.tenant,
     })
 }
 
@@ -77,6 +79,7 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
         timezone: parse_timezone(&body.timezone)?,
         currency: Currency::parse(&body.currency)?,
         night_audit_time: parse_audit_time(body.night_audit_time.as_deref().unwrap_or("02:00"))?,
+        marks_no_shows: body.marks_no_shows.unwrap_or(false),
     };
     app.store.create_property(&property).await?;
     tracing::info!(property = %property.code, tenant = %property.tenant, "property created");
@@ -86,6 +89,28 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
 pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
     Ok(Json(config_json(&h.config())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropertySettings {
+    marks_no_shows: bool,
+}
+
+/// `PATCH /properties/{property}`: property-wide settings (admin only). The
+/// running property actor stores the change and reloads its config, so the
+/// next night audit follows it without a restart.
+pub async fn update_property(
+    State(app): State<App>,
+    caller: Caller,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<PropertySettings>,
+) -> ApiResult<Json<Value>> {
+    let h = property_for(&app, &caller, &code, Permission::ConfigureProperty).await?;
+    let on = body.marks_no_shows;
+    let property = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, reply }).await??;
+    tracing::info!(property = %property.code, marks_no_shows = on, "property settings changed");
+    Ok(Json(property_json(&property)))
 }
 
 #[derive(Deserialize)]

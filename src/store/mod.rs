@@ -294,6 +294,7 @@ pub(crate) struct PropertyRow {
     pub timezone: String,
     pub currency: String,
     pub night_audit_time: String,
+    pub marks_no_shows: bool,
 }
 
 impl PropertyRow {
@@ -305,6 +306,7 @@ impl PropertyRow {
             timezone: self.timezone,
             currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
             night_audit_time: self.night_audit_time,
+            marks_no_shows: self.marks_no_shows,
         })
     }
 }

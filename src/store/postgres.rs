@@ -459,8 +459,8 @@ impl Store for PostgresStore {
 
     async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(p.code.as_str())
         .bind(p.tenant.as_str())
@@ -468,6 +468,7 @@ impl Store for PostgresStore {
         .bind(&p.timezone)
         .bind(p.currency.as_str())
         .bind(&p.night_audit_time)
+        .bind(p.marks_no_shows)
         .bind(now_nanos())
         .execute(&self.pool)
         .await
@@ -476,17 +477,30 @@ impl Store for PostgresStore {
     }
 
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
-        let row = sqlx::query_as::<_, (String, String, String, String, String, String)>(
-            "SELECT tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = $1",
+        let row = sqlx::query_as::<_, (String, String, String, String, String, String, bool)>(
+            "SELECT tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = $1",
         )
         .bind(code.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.map(|(tenant, code, name, timezone, currency, night_audit_time)| {
-            PropertyRow { tenant, code, name, timezone, currency, night_audit_time }.into_domain()
+        row.map(|(tenant, code, name, timezone, currency, night_audit_time, marks_no_shows)| {
+            PropertyRow { tenant, code, name, timezone, currency, night_audit_time, marks_no_shows }.into_domain()
         })
         .transpose()
+    }
+
+    async fn set_marks_no_shows(&self, property: &PropertyCode, on: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE properties SET marks_no_shows = $1 WHERE code = $2")
+            .bind(on)
+            .bind(property.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("property {property}")));
+        }
+        Ok(())
     }
 
     async fn count_properties(&self) -> Result<i64, StoreError> {
@@ -596,11 +610,13 @@ impl Store for PostgresStore {
 
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?;
-        let row = sqlx::query("SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = $1")
-            .bind(property.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = $1",
+        )
+        .bind(property.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let property_id: i64 = get(&row, 0)?;
         let prop = PropertyRow {
@@ -610,6 +626,7 @@ impl Store for PostgresStore {
             timezone: get(&row, 4)?,
             currency: get(&row, 5)?,
             night_audit_time: get(&row, 6)?,
+            marks_no_shows: get(&row, 7)?,
         }
         .into_domain()?;
 

@@ -614,8 +614,8 @@ impl Store for SqliteStore {
 
     async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.code.as_str())
         .bind(p.tenant.as_str())
@@ -623,6 +623,7 @@ impl Store for SqliteStore {
         .bind(&p.timezone)
         .bind(p.currency.as_str())
         .bind(&p.night_audit_time)
+        .bind(p.marks_no_shows)
         .bind(now_nanos())
         .execute(&self.writer)
         .await
@@ -631,17 +632,30 @@ impl Store for SqliteStore {
     }
 
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
-        let row = sqlx::query_as::<_, (String, String, String, String, String, String)>(
-            "SELECT tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = ?",
+        let row = sqlx::query_as::<_, (String, String, String, String, String, String, bool)>(
+            "SELECT tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = ?",
         )
         .bind(code.as_str())
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
-        row.map(|(tenant, code, name, timezone, currency, night_audit_time)| {
-            PropertyRow { tenant, code, name, timezone, currency, night_audit_time }.into_domain()
+        row.map(|(tenant, code, name, timezone, currency, night_audit_time, marks_no_shows)| {
+            PropertyRow { tenant, code, name, timezone, currency, night_audit_time, marks_no_shows }.into_domain()
         })
         .transpose()
+    }
+
+    async fn set_marks_no_shows(&self, property: &PropertyCode, on: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE properties SET marks_no_shows = ? WHERE code = ?")
+            .bind(on)
+            .bind(property.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("property {property}")));
+        }
+        Ok(())
     }
 
     async fn count_properties(&self) -> Result<i64, StoreError> {
@@ -747,11 +761,13 @@ impl Store for SqliteStore {
 
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
         let mut tx = self.reader.begin().await.map_err(db_err)?;
-        let row = sqlx::query("SELECT id, tenant, code, name, timezone, currency, night_audit_time FROM properties WHERE code = ?")
-            .bind(property.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = ?",
+        )
+        .bind(property.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let property_id: i64 = get(&row, 0)?;
         let prop = PropertyRow {
@@ -761,6 +777,7 @@ impl Store for SqliteStore {
             timezone: get(&row, 4)?,
             currency: get(&row, 5)?,
             night_audit_time: get(&row, 6)?,
+            marks_no_shows: get(&row, 7)?,
         }
         .into_domain()?;
 
@@ -1499,6 +1516,7 @@ mod tests {
                 timezone: "Asia/Makassar".into(),
                 currency: Currency::IDR,
                 night_audit_time: "02:30".into(),
+                marks_no_shows: false,
             })
             .await
             .unwrap();
