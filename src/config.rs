@@ -149,6 +149,22 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_file_is_the_defaults_and_websocket_limits_come_from_the_environment() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/saluran.toml");
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
+            let d = Settings::default();
+            assert_eq!((s.ws_max_connections, s.tcp_nodelay), (d.ws_max_connections, d.tcp_nodelay));
+            assert_eq!((s.backplane_channel.as_str(), s.backplane_queue), (d.backplane_channel.as_str(), d.backplane_queue));
+            jail.set_env("SALURAN_WS_MAX_CONNECTIONS", "50000");
+            jail.set_env("SALURAN_TCP_NODELAY", "false");
+            let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
+            assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_bad_value_is_a_clear_error() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SALURAN_IDLE_TIMEOUT_SECS", "soon");
