@@ -226,9 +226,14 @@ impl Actor for PropertyActor {
             }
             PropertyMsg::SetMarksNoShows { on, reply } => {
                 let r = async {
-                    state.deps.store.set_marks_no_shows(state.handle.code(), on).await?;
+                    // Marking starts today (the property's local date): the
+                    // sweep never takes an arrival from before it was on. The
+                    // store keeps the date of a property already marking.
+                    let from = on.then(|| state.handle.config().property.local_date(state.deps.clock.now()));
+                    state.deps.store.set_marks_no_shows(state.handle.code(), from).await?;
                     refresh_config(state).await?;
-                    tracing::info!(property = %state.handle.code(), marks_no_shows = on, "no-show marking changed");
+                    let from = state.handle.config().property.no_shows_from;
+                    tracing::info!(property = %state.handle.code(), marks_no_shows = on, no_shows_from = ?from, "no-show marking changed");
                     Ok(state.handle.config().property.clone())
                 }
                 .await;
@@ -381,8 +386,9 @@ pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumbe
 /// 2. turns every occupied clean room occupied dirty;
 /// 3. if the property marks no-shows (`Property::marks_no_shows`, off
 ///    unless the hotel turned it on), marks the no-shows of the closed
-///    business date (today − 1) and every earlier one: confirmed, not
-///    checked-in reservations arriving on or before it become `no_show` and
+///    business date (today − 1) and every earlier one since marking began
+///    (`Property::no_shows_from`): confirmed, not checked-in reservations
+///    arriving in that span become `no_show` and
 ///    give back their nights from today on, through their shards
 ///    (committed, then pushed to the OTAs). Otherwise it marks nothing.
 ///
