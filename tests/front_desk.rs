@@ -444,11 +444,25 @@ async fn patching_marks_no_shows_is_admin_only_strict_and_counts_from_its_day_at
         r#"{"marks_no_shows": 1}"#,
         r#"{"marks_no_shows": null}"#,
         r#"{"marks_no_shows": true, "night_audit_time": "03:00"}"#,
+        r#"{"marks_no_shows": true, "no_shows_from": "10/03/2027"}"#,
+        r#"{"marks_no_shows": true, "no_shows_from": 20270310}"#,
     ] {
         let r = patch(&app.admin, bad).await.unwrap();
         let status = r.status();
         let v: Value = r.json().await.unwrap_or_default();
         assert_eq!((status, code_of(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{bad}: {v}");
+    }
+    // An explicit start date: only with marking on, and not in the future
+    // (the property's local date is D1).
+    for bad in [json!({"marks_no_shows": false, "no_shows_from": D1}), json!({"marks_no_shows": true, "no_shows_from": d2})] {
+        let r = patch(&app.admin, &bad.to_string()).await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or_default();
+        assert_eq!(
+            (status, code_of(&v), v["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("no_shows_from")),
+            "{bad}: {v}"
+        );
     }
     assert_eq!(patch(&app.admin, "{").await.unwrap().status(), StatusCode::BAD_REQUEST);
     let r = app
@@ -509,6 +523,16 @@ async fn patching_marks_no_shows_is_admin_only_strict_and_counts_from_its_day_at
     assert_eq!((audit["no_shows"].clone(), audit["marks_no_shows"].clone()), (json!([]), json!(false)));
     assert_eq!(reservation(&app, "PT", &third).await["status"], "confirmed");
     assert_eq!(sold(&store, "PT", "STD", d4).await, 1);
+    assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed");
+
+    // On again on D4, backdated to D3 by the operator (their D3 arrivals did
+    // reach saluran): the D5 audit marks `third` (D3), still not `first`.
+    let body = json!({"marks_no_shows": true, "no_shows_from": d3}).to_string();
+    let v = app.ok_json(patch(&app.admin, &body).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((v["marks_no_shows"].clone(), v["no_shows_from"].clone()), (json!(true), json!(d3)), "{v}");
+    clock.set(at(plus(D1, 4), 2, 31));
+    let (audit, _) = audit_event(&app, "PT", &mut events, plus(D1, 4)).await;
+    assert_eq!(audit["no_shows"], json!([third]), "{audit}");
     assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed");
     app.stop().await;
 }

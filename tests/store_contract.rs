@@ -295,25 +295,29 @@ async fn case_marks_no_shows(store: Arc<dyn Store>) {
     assert_eq!(marking(HTL).await, (true, Some(day(3))));
     assert_eq!(marking("HTL2").await, (false, None));
 
-    store.set_marks_no_shows(&pc("HTL2"), Some(day(5))).await.unwrap();
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(5)), true).await.unwrap();
     assert_eq!(marking("HTL2").await, (true, Some(day(5))));
-    store.set_marks_no_shows(&pc("HTL2"), Some(day(7))).await.unwrap();
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(7)), true).await.unwrap();
     assert_eq!(marking("HTL2").await, (true, Some(day(5))), "already on: the date marking began is kept");
-    store.set_marks_no_shows(&pc(HTL), None).await.unwrap();
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(2)), false).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(2))), "without keep_date the given date replaces it");
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(5)), true).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(2))));
+    store.set_marks_no_shows(&pc(HTL), None, true).await.unwrap();
     assert_eq!(marking(HTL).await, (false, None), "off clears the date");
-    assert_eq!(marking("HTL2").await, (true, Some(day(5))), "one property's setting leaves the other's alone");
-    store.set_marks_no_shows(&pc(HTL), Some(day(8))).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(2))), "one property's setting leaves the other's alone");
+    store.set_marks_no_shows(&pc(HTL), Some(day(8)), true).await.unwrap();
     assert_eq!(marking(HTL).await, (true, Some(day(8))), "off then on: marking begins again on the new date");
 
     // On without a date (written by hand): turning it on gives it one.
     store.create_property(&Property { marks_no_shows: true, ..property("HTL3", "default") }).await.unwrap();
     assert_eq!(marking("HTL3").await, (true, None));
-    store.set_marks_no_shows(&pc("HTL3"), Some(day(4))).await.unwrap();
+    store.set_marks_no_shows(&pc("HTL3"), Some(day(4)), true).await.unwrap();
     assert_eq!(marking("HTL3").await, (true, Some(day(4))));
 
-    let unknown = store.set_marks_no_shows(&pc("NOPE"), Some(day(1))).await;
+    let unknown = store.set_marks_no_shows(&pc("NOPE"), Some(day(1)), true).await;
     assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
-    let unknown = store.set_marks_no_shows(&pc("NOPE"), None).await;
+    let unknown = store.set_marks_no_shows(&pc("NOPE"), None, true).await;
     assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
 }
 

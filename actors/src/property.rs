@@ -86,6 +86,9 @@ pub enum PropertyMsg {
     /// running actor's config reloaded); answers the property as it now is.
     SetMarksNoShows {
         on: bool,
+        /// With `on`: marking begins on this date, replacing any stored one
+        /// (an operator backdating it). None: today, unless already on.
+        from: Option<jiff::civil::Date>,
         reply: RpcReplyPort<Result<Property, ActorError>>,
     },
 }
@@ -224,13 +227,19 @@ impl Actor for PropertyActor {
                 let r = crate::arrivals::check_out(state, id).await;
                 let _ = reply.send(r);
             }
-            PropertyMsg::SetMarksNoShows { on, reply } => {
+            PropertyMsg::SetMarksNoShows { on, from, reply } => {
                 let r = async {
                     // Marking starts today (the property's local date): the
                     // sweep never takes an arrival from before it was on. The
-                    // store keeps the date of a property already marking.
-                    let from = on.then(|| state.handle.config().property.local_date(state.deps.clock.now()));
-                    state.deps.store.set_marks_no_shows(state.handle.code(), from).await?;
+                    // store keeps the date of a property already marking,
+                    // unless one was given.
+                    let today = state.handle.config().property.local_date(state.deps.clock.now());
+                    let (from, keep_date) = match (on, from) {
+                        (false, _) => (None, false),
+                        (true, Some(d)) => (Some(d), false),
+                        (true, None) => (Some(today), true),
+                    };
+                    state.deps.store.set_marks_no_shows(state.handle.code(), from, keep_date).await?;
                     refresh_config(state).await?;
                     let from = state.handle.config().property.no_shows_from;
                     tracing::info!(property = %state.handle.code(), marks_no_shows = on, no_shows_from = ?from, "no-show marking changed");

@@ -112,10 +112,10 @@ pub trait Store: Send + Sync + 'static {
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError>;
     /// Turns the night audit's no-show marking on or off, in one statement
     /// with its start date (`Property::no_shows_from`): `Some(from)` turns it
-    /// on from `from`, unless it is already on, in which case the stored date
-    /// is kept; `None` turns it off and clears the date. `NotFound` for an
-    /// unknown property.
-    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>) -> Result<(), StoreError>;
+    /// on from `from` (if it is already on and `keep_date`, the stored date
+    /// is kept instead); `None` turns it off and clears the date. `NotFound`
+    /// for an unknown property.
+    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError>;
     async fn count_properties(&self) -> Result<i64, StoreError>;
     async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError>;
     /// Adds a room and increments its room type's physical count and version.

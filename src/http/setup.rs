@@ -102,6 +102,12 @@ pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Pa
 #[serde(deny_unknown_fields)]
 pub struct PropertySettings {
     marks_no_shows: bool,
+    /// With `marks_no_shows: true`: the first arrival date the sweep may mark
+    /// (backdating, for a hotel whose earlier check-ins did reach saluran);
+    /// not after the property's local today. Absent: today, or the stored
+    /// date if marking is already on.
+    #[serde(default)]
+    no_shows_from: Option<jiff::civil::Date>,
 }
 
 /// `PATCH /properties/{property}`: property-wide settings (admin only). The
@@ -115,7 +121,16 @@ pub async fn update_property(
 ) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ConfigureProperty).await?;
     let on = body.marks_no_shows;
-    let property = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, reply }).await??;
+    let from = body.no_shows_from;
+    if let Some(d) = from {
+        if !on {
+            return Err(DomainError::invalid("no_shows_from", "only with marks_no_shows true").into());
+        }
+        if d > h.config().property.local_date(app.deps.clock.now()) {
+            return Err(DomainError::invalid("no_shows_from", "must not be after the property's local date today").into());
+        }
+    }
+    let property = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, from, reply }).await??;
     tracing::info!(property = %property.code, marks_no_shows = on, "property settings changed");
     Ok(Json(property_json(&property)))
 }

@@ -491,19 +491,21 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>) -> Result<(), StoreError> {
+    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError> {
         // One statement: the right-hand sides see the row as it was, so an
         // already-on property keeps its date, whoever turned it on.
         let done = sqlx::query(
             "UPDATE properties SET \
-             no_shows_from = CASE WHEN $1::date IS NULL THEN NULL WHEN marks_no_shows THEN COALESCE(no_shows_from, $1::date) ELSE $1::date END, \
+             no_shows_from = CASE WHEN $1::date IS NULL THEN NULL \
+             WHEN marks_no_shows AND $3 THEN COALESCE(no_shows_from, $1::date) ELSE $1::date END, \
              marks_no_shows = ($1::date IS NOT NULL) WHERE code = $2",
         )
         .bind(from.map(date_str))
         .bind(property.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        .bind(keep_date)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("property {property}")));
         }

@@ -646,16 +646,18 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>) -> Result<(), StoreError> {
+    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError> {
         // One statement: the right-hand sides see the row as it was, so an
         // already-on property keeps its date, whoever turned it on.
         let from = from.map(date_str);
         let done = sqlx::query(
             "UPDATE properties SET \
-             no_shows_from = CASE WHEN ? IS NULL THEN NULL WHEN marks_no_shows THEN COALESCE(no_shows_from, ?) ELSE ? END, \
+             no_shows_from = CASE WHEN ? IS NULL THEN NULL \
+             WHEN marks_no_shows AND ? THEN COALESCE(no_shows_from, ?) ELSE ? END, \
              marks_no_shows = (? IS NOT NULL) WHERE code = ?",
         )
         .bind(&from)
+        .bind(keep_date)
         .bind(&from)
         .bind(&from)
         .bind(&from)
