@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
             currency: Currency::IDR,
             night_audit_time: "02:00".into(),
             marks_no_shows: false,
+            no_shows_from: None,
         };
         store.create_property(&property).await?;
         for r in 1..=5 {

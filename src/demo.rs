@@ -37,7 +37,9 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         // The demo is driven through the front desk (check-in/out), so its
         // night audit may mark no-shows.
         marks_no_shows: true,
+        no_shows_from: None,
     };
+    let property = Property { no_shows_from: Some(property.local_date(app.deps.clock.now())), ..property };
     app.store.create_property(&property).await?;
     let h = app.property(&code).await?;
     let t = app.deps.call_timeout;

@@ -39,6 +39,8 @@ async fn property(app: &TestApp, code: &str, audit: &str, std_rooms: usize) {
 }
 
 /// As `property`; `marks_no_shows` None leaves the field out of the body.
+/// Created with marking on, marking begins on D1 (the tests' clocks start
+/// there): arrivals from D1 on may become no-shows.
 async fn property_marking(app: &TestApp, code: &str, audit: &str, std_rooms: usize, marks_no_shows: Option<bool>) {
     let p = format!("/api/v1/properties/{code}");
     let mut body = json!({"code": code, "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR", "night_audit_time": audit});
@@ -47,6 +49,8 @@ async fn property_marking(app: &TestApp, code: &str, audit: &str, std_rooms: usi
     }
     let created = app.ok_json(app.post("/api/v1/properties", &body).await, StatusCode::CREATED).await;
     assert_eq!(created["marks_no_shows"], marks_no_shows.unwrap_or(false), "{created}");
+    let from = if marks_no_shows == Some(true) { json!(D1) } else { Value::Null };
+    assert_eq!(created["no_shows_from"], from, "{created}");
     for (rt, n, prefix) in [("STD", std_rooms, "S"), ("DLX", 2, "D")] {
         let r = app.post(&format!("{p}/room-types"), &json!({"code": rt, "name": rt, "max_occupancy": 2})).await;
         app.ok_json(r, StatusCode::CREATED).await;
@@ -88,6 +92,10 @@ fn code_of(v: &Value) -> &str {
 
 async fn reservation(app: &TestApp, code: &str, id: &str) -> Value {
     app.ok_json(app.get(&format!("/api/v1/properties/{code}/reservations/{id}")).await, StatusCode::OK).await
+}
+
+async fn v_of(app: &TestApp, code: &str) -> Value {
+    app.ok_json(app.get(&format!("/api/v1/properties/{code}")).await, StatusCode::OK).await
 }
 
 async fn room_status(app: &TestApp, code: &str, number: &str) -> String {
@@ -401,9 +409,10 @@ async fn night_audit_leaves_unchecked_arrivals_alone_when_the_property_does_not_
 }
 
 /// `PATCH /properties/{p}` turns no-show marking on and off: admin only,
-/// strict body, and the running property follows it at its next audit.
+/// strict body, and the running property follows it at its next audit, for
+/// arrivals from the day it was turned on only (`no_shows_from`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patching_marks_no_shows_is_admin_only_strict_and_counts_at_the_next_audit() {
+async fn patching_marks_no_shows_is_admin_only_strict_and_counts_from_its_day_at_the_next_audit() {
     let clock = Arc::new(ManualClock::new(at(D1, 10, 0)));
     let store = saluran::testing::fresh_sqlite().await;
     let app = spawn_app_clocked(store.clone(), settings(), clock.clone()).await;
@@ -435,11 +444,25 @@ async fn patching_marks_no_shows_is_admin_only_strict_and_counts_at_the_next_aud
         r#"{"marks_no_shows": 1}"#,
         r#"{"marks_no_shows": null}"#,
         r#"{"marks_no_shows": true, "night_audit_time": "03:00"}"#,
+        r#"{"marks_no_shows": true, "no_shows_from": "10/03/2027"}"#,
+        r#"{"marks_no_shows": true, "no_shows_from": 20270310}"#,
     ] {
         let r = patch(&app.admin, bad).await.unwrap();
         let status = r.status();
         let v: Value = r.json().await.unwrap_or_default();
         assert_eq!((status, code_of(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{bad}: {v}");
+    }
+    // An explicit start date: only with marking on, and not in the future
+    // (the property's local date is D1).
+    for bad in [json!({"marks_no_shows": false, "no_shows_from": D1}), json!({"marks_no_shows": true, "no_shows_from": d2})] {
+        let r = patch(&app.admin, &bad.to_string()).await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or_default();
+        assert_eq!(
+            (status, code_of(&v), v["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("no_shows_from")),
+            "{bad}: {v}"
+        );
     }
     assert_eq!(patch(&app.admin, "{").await.unwrap().status(), StatusCode::BAD_REQUEST);
     let r = app
@@ -461,36 +484,56 @@ async fn patching_marks_no_shows_is_admin_only_strict_and_counts_at_the_next_aud
     assert_eq!((audit["no_shows"].clone(), audit["marks_no_shows"].clone()), (json!([]), json!(false)));
     assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed");
 
-    // On, while the property is running: the GET (the actor's config) shows
-    // it at once and the next audit marks. Turning it on also sweeps earlier
-    // arrivals never checked in (`first`): decision 0004.
+    // On, while the property is running, on D2 (local): the GET (the
+    // actor's config) shows it at once, and marking begins on D2. The next
+    // audit marks the D2 arrival never checked in, but not `first`, which
+    // arrived before marking was on (in house, as far as saluran can tell):
+    // it stays confirmed and keeps its nights (decision 0004).
+    assert_eq!(v_of(&app, "PT").await["no_shows_from"], Value::Null);
     let second = book(&app, "PT", "STD", d2, 2).await;
     let r = patch(&app.admin, r#"{"marks_no_shows": true}"#).await.unwrap();
     let v = app.ok_json(r, StatusCode::OK).await;
-    assert_eq!((v["code"].clone(), v["marks_no_shows"].clone()), (json!("PT"), json!(true)), "{v}");
-    let cfg = app.ok_json(app.get("/api/v1/properties/PT").await, StatusCode::OK).await;
-    assert_eq!(cfg["marks_no_shows"], true);
-    assert!(store.find_property(&code).await.unwrap().unwrap().marks_no_shows);
+    assert_eq!((v["code"].clone(), v["marks_no_shows"].clone(), v["no_shows_from"].clone()), (json!("PT"), json!(true), json!(d2)), "{v}");
+    let cfg = v_of(&app, "PT").await;
+    assert_eq!((cfg["marks_no_shows"].clone(), cfg["no_shows_from"].clone()), (json!(true), json!(d2)));
+    let stored = store.find_property(&code).await.unwrap().unwrap();
+    assert_eq!((stored.marks_no_shows, stored.no_shows_from), (true, Some(d2)));
     assert_eq!(sold_on(&store, "PT", "STD", &[d2, d3]).await, [2, 2]);
     clock.set(at(d3, 2, 31));
     let (audit, _) = audit_event(&app, "PT", &mut events, d3).await;
     assert_eq!(audit["marks_no_shows"], true, "{audit}");
-    let mut named: Vec<String> = serde_json::from_value(audit["no_shows"].clone()).unwrap();
-    named.sort();
-    let mut want = vec![first.clone(), second.clone()];
-    want.sort();
-    assert_eq!(named, want);
-    assert_eq!(sold_on(&store, "PT", "STD", &[d2, d3]).await, [2, 0], "D3 released, D2 is history");
+    let named: Vec<String> = serde_json::from_value(audit["no_shows"].clone()).unwrap();
+    assert_eq!(named, vec![second.clone()], "only the arrival since marking began");
+    assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed", "an arrival before marking began is never swept");
+    assert_eq!(reservation(&app, "PT", &second).await["status"], "no_show");
+    assert_eq!(sold_on(&store, "PT", "STD", &[d2, d3]).await, [2, 1], "second's D3 released, first's kept; D2 is history");
 
-    // Off again: the next audit leaves the next unchecked arrival alone.
+    // On again while on (a day later): the day marking began is kept.
+    let v = app.ok_json(patch(&app.admin, r#"{"marks_no_shows": true}"#).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((v["marks_no_shows"].clone(), v["no_shows_from"].clone()), (json!(true), json!(d2)), "{v}");
+
+    // Off again: the date is cleared and the next audit leaves the next
+    // unchecked arrival alone.
     let third = book(&app, "PT", "STD", d3, 2).await;
     let v = app.ok_json(patch(&app.admin, r#"{"marks_no_shows": false}"#).await.unwrap(), StatusCode::OK).await;
-    assert_eq!(v["marks_no_shows"], false);
+    assert_eq!((v["marks_no_shows"].clone(), v["no_shows_from"].clone()), (json!(false), Value::Null), "{v}");
+    assert_eq!(store.find_property(&code).await.unwrap().unwrap().no_shows_from, None);
     clock.set(at(d4, 2, 31));
     let (audit, _) = audit_event(&app, "PT", &mut events, d4).await;
     assert_eq!((audit["no_shows"].clone(), audit["marks_no_shows"].clone()), (json!([]), json!(false)));
     assert_eq!(reservation(&app, "PT", &third).await["status"], "confirmed");
     assert_eq!(sold(&store, "PT", "STD", d4).await, 1);
+    assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed");
+
+    // On again on D4, backdated to D3 by the operator (their D3 arrivals did
+    // reach saluran): the D5 audit marks `third` (D3), still not `first`.
+    let body = json!({"marks_no_shows": true, "no_shows_from": d3}).to_string();
+    let v = app.ok_json(patch(&app.admin, &body).await.unwrap(), StatusCode::OK).await;
+    assert_eq!((v["marks_no_shows"].clone(), v["no_shows_from"].clone()), (json!(true), json!(d3)), "{v}");
+    clock.set(at(plus(D1, 4), 2, 31));
+    let (audit, _) = audit_event(&app, "PT", &mut events, plus(D1, 4)).await;
+    assert_eq!(audit["no_shows"], json!([third]), "{audit}");
+    assert_eq!(reservation(&app, "PT", &first).await["status"], "confirmed");
     app.stop().await;
 }
 

@@ -39,7 +39,7 @@ macro_rules! contract_tests {
 
 contract_tests! {
     properties_are_created_found_and_unique => case_properties,
-    marks_no_shows_round_trips_and_is_changed_per_property => case_marks_no_shows,
+    marks_no_shows_and_its_start_date_round_trip_and_change_per_property => case_marks_no_shows,
     setup_round_trips_through_load_config => case_setup,
     committed_cells_load_back_exactly => case_cells_round_trip,
     stale_version_conflicts_and_writes_nothing => case_stale_version,
@@ -67,7 +67,7 @@ contract_tests! {
     housekeeping_tasks_round_trip_and_update_optimistically => case_tasks,
     business_date_is_compare_and_set => case_business_date,
     front_desk_state_round_trips => case_front_desk_round_trip,
-    no_show_candidates_are_unchecked_confirmed_arrivals_up_to_the_date => case_no_show_candidates,
+    no_show_candidates_are_unchecked_confirmed_arrivals_between_the_dates => case_no_show_candidates,
 }
 
 // ---------------------------------------------------------------------------
@@ -100,6 +100,7 @@ fn property(code: &str, tenant: &str) -> Property {
         currency: Currency::IDR,
         night_audit_time: "02:30".into(),
         marks_no_shows: false,
+        no_shows_from: None,
     }
 }
 
@@ -280,27 +281,43 @@ async fn case_marks_no_shows(store: Arc<dyn Store>) {
         let store = store.clone();
         let code = pc(code);
         async move {
-            let found = store.find_property(&code).await.unwrap().unwrap().marks_no_shows;
-            let loaded = store.load_config(&code).await.unwrap().unwrap().property.marks_no_shows;
-            assert_eq!(found, loaded, "find_property and load_config agree on {code}");
+            let found = store.find_property(&code).await.unwrap().unwrap();
+            let loaded = store.load_config(&code).await.unwrap().unwrap().property;
+            let found = (found.marks_no_shows, found.no_shows_from);
+            assert_eq!(found, (loaded.marks_no_shows, loaded.no_shows_from), "find_property and load_config agree on {code}");
             found
         }
     };
-    let on = Property { marks_no_shows: true, ..property(HTL, "default") };
+    let on = Property { marks_no_shows: true, no_shows_from: Some(day(3)), ..property(HTL, "default") };
     store.create_property(&on).await.unwrap();
     store.create_property(&property("HTL2", "default")).await.unwrap();
     assert_eq!(store.find_property(&pc(HTL)).await.unwrap(), Some(on));
-    assert!(marking(HTL).await);
-    assert!(!marking("HTL2").await);
+    assert_eq!(marking(HTL).await, (true, Some(day(3))));
+    assert_eq!(marking("HTL2").await, (false, None));
 
-    store.set_marks_no_shows(&pc("HTL2"), true).await.unwrap();
-    assert!(marking("HTL2").await);
-    store.set_marks_no_shows(&pc("HTL2"), true).await.unwrap(); // the same value again is fine
-    assert!(marking("HTL2").await);
-    store.set_marks_no_shows(&pc(HTL), false).await.unwrap();
-    assert!(!marking(HTL).await);
-    assert!(marking("HTL2").await, "one property's setting leaves the other's alone");
-    let unknown = store.set_marks_no_shows(&pc("NOPE"), true).await;
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(5)), true).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(5))));
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(7)), true).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(5))), "already on: the date marking began is kept");
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(2)), false).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(2))), "without keep_date the given date replaces it");
+    store.set_marks_no_shows(&pc("HTL2"), Some(day(5)), true).await.unwrap();
+    assert_eq!(marking("HTL2").await, (true, Some(day(2))));
+    store.set_marks_no_shows(&pc(HTL), None, true).await.unwrap();
+    assert_eq!(marking(HTL).await, (false, None), "off clears the date");
+    assert_eq!(marking("HTL2").await, (true, Some(day(2))), "one property's setting leaves the other's alone");
+    store.set_marks_no_shows(&pc(HTL), Some(day(8)), true).await.unwrap();
+    assert_eq!(marking(HTL).await, (true, Some(day(8))), "off then on: marking begins again on the new date");
+
+    // On without a date (written by hand): turning it on gives it one.
+    store.create_property(&Property { marks_no_shows: true, ..property("HTL3", "default") }).await.unwrap();
+    assert_eq!(marking("HTL3").await, (true, None));
+    store.set_marks_no_shows(&pc("HTL3"), Some(day(4)), true).await.unwrap();
+    assert_eq!(marking("HTL3").await, (true, Some(day(4))));
+
+    let unknown = store.set_marks_no_shows(&pc("NOPE"), Some(day(1)), true).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
+    let unknown = store.set_marks_no_shows(&pc("NOPE"), None, true).await;
     assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
 }
 
@@ -1564,12 +1581,20 @@ async fn case_no_show_candidates(store: Arc<dyn Store>) {
         .unwrap();
 
     // Room type code order (bytewise), then check-in, then id.
-    assert_eq!(store.no_show_candidates(&p, day(10)).await.unwrap(), vec![earlier_dlx.clone(), on_the_day, earlier.clone()]);
-    assert_eq!(store.no_show_candidates(&p, day(9)).await.unwrap(), vec![earlier_dlx, earlier]);
-    assert!(store.no_show_candidates(&p, day(7)).await.unwrap().is_empty());
+    let all = day(-365);
+    assert_eq!(store.no_show_candidates(&p, all, day(10)).await.unwrap(), vec![earlier_dlx.clone(), on_the_day.clone(), earlier.clone()]);
+    assert_eq!(store.no_show_candidates(&p, all, day(9)).await.unwrap(), vec![earlier_dlx.clone(), earlier.clone()]);
+    assert!(store.no_show_candidates(&p, all, day(7)).await.unwrap().is_empty());
+    // The lower bound (when marking began) is inclusive; earlier arrivals
+    // are never candidates.
+    assert_eq!(store.no_show_candidates(&p, day(8), day(10)).await.unwrap(), vec![earlier_dlx.clone(), on_the_day.clone(), earlier]);
+    assert_eq!(store.no_show_candidates(&p, day(9), day(10)).await.unwrap(), vec![earlier_dlx.clone(), on_the_day.clone()]);
+    assert_eq!(store.no_show_candidates(&p, day(10), day(10)).await.unwrap(), vec![on_the_day]);
+    assert_eq!(store.no_show_candidates(&p, day(9), day(9)).await.unwrap(), vec![earlier_dlx]);
+    assert!(store.no_show_candidates(&p, day(11), day(10)).await.unwrap().is_empty());
     // Another property's reservations are not its candidates; an unknown
     // property has none.
     store.create_property(&property("HTL2", "other")).await.unwrap();
-    assert!(store.no_show_candidates(&pc("HTL2"), day(10)).await.unwrap().is_empty());
-    assert!(store.no_show_candidates(&pc("NOPE"), day(10)).await.unwrap().is_empty());
+    assert!(store.no_show_candidates(&pc("HTL2"), all, day(10)).await.unwrap().is_empty());
+    assert!(store.no_show_candidates(&pc("NOPE"), all, day(10)).await.unwrap().is_empty());
 }

@@ -89,7 +89,9 @@ pub(crate) async fn check_out(state: &mut PropertyState, id: String) -> Result<R
 }
 
 /// Marks the no-shows once business date `today` is open: every confirmed,
-/// not checked-in reservation arriving on or before `today − 1`. Each
+/// not checked-in reservation arriving on or before `today − 1` and on or
+/// after `Property::no_shows_from` (the day marking was turned on: earlier
+/// arrivals are never swept; without a date nothing is). Each
 /// room type's candidates go to its shard in one message (one commit),
 /// which re-checks them and releases their nights from `today` on.
 /// Answers the ids marked; fails if any room type failed (the others stay
@@ -98,7 +100,14 @@ pub(crate) async fn mark_no_shows(state: &PropertyState, today: jiff::civil::Dat
     let Ok(closed) = today.yesterday() else {
         return Ok(Vec::new());
     };
-    let candidates = state.deps.store.no_show_candidates(state.handle.code(), closed).await?;
+    let Some(from) = state.handle.config().property.no_shows_from else {
+        tracing::warn!(property = %state.handle.code(), "marks no-shows but has no start date: nothing marked");
+        return Ok(Vec::new());
+    };
+    if from > closed {
+        return Ok(Vec::new());
+    }
+    let candidates = state.deps.store.no_show_candidates(state.handle.code(), from, closed).await?;
     let mut by_room_type: BTreeMap<RoomTypeCode, Vec<String>> = BTreeMap::new();
     for r in candidates {
         by_room_type.entry(r.room_type).or_default().push(r.id);

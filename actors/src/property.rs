@@ -86,6 +86,9 @@ pub enum PropertyMsg {
     /// running actor's config reloaded); answers the property as it now is.
     SetMarksNoShows {
         on: bool,
+        /// With `on`: marking begins on this date, replacing any stored one
+        /// (an operator backdating it). None: today, unless already on.
+        from: Option<jiff::civil::Date>,
         reply: RpcReplyPort<Result<Property, ActorError>>,
     },
 }
@@ -224,11 +227,22 @@ impl Actor for PropertyActor {
                 let r = crate::arrivals::check_out(state, id).await;
                 let _ = reply.send(r);
             }
-            PropertyMsg::SetMarksNoShows { on, reply } => {
+            PropertyMsg::SetMarksNoShows { on, from, reply } => {
                 let r = async {
-                    state.deps.store.set_marks_no_shows(state.handle.code(), on).await?;
+                    // Marking starts today (the property's local date): the
+                    // sweep never takes an arrival from before it was on. The
+                    // store keeps the date of a property already marking,
+                    // unless one was given.
+                    let today = state.handle.config().property.local_date(state.deps.clock.now());
+                    let (from, keep_date) = match (on, from) {
+                        (false, _) => (None, false),
+                        (true, Some(d)) => (Some(d), false),
+                        (true, None) => (Some(today), true),
+                    };
+                    state.deps.store.set_marks_no_shows(state.handle.code(), from, keep_date).await?;
                     refresh_config(state).await?;
-                    tracing::info!(property = %state.handle.code(), marks_no_shows = on, "no-show marking changed");
+                    let from = state.handle.config().property.no_shows_from;
+                    tracing::info!(property = %state.handle.code(), marks_no_shows = on, no_shows_from = ?from, "no-show marking changed");
                     Ok(state.handle.config().property.clone())
                 }
                 .await;
@@ -381,8 +395,9 @@ pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumbe
 /// 2. turns every occupied clean room occupied dirty;
 /// 3. if the property marks no-shows (`Property::marks_no_shows`, off
 ///    unless the hotel turned it on), marks the no-shows of the closed
-///    business date (today − 1) and every earlier one: confirmed, not
-///    checked-in reservations arriving on or before it become `no_show` and
+///    business date (today − 1) and every earlier one since marking began
+///    (`Property::no_shows_from`): confirmed, not checked-in reservations
+///    arriving in that span become `no_show` and
 ///    give back their nights from today on, through their shards
 ///    (committed, then pushed to the OTAs). Otherwise it marks nothing.
 ///

@@ -22,6 +22,13 @@ pub struct Property {
     /// See docs/decisions/0004-no-shows.md.
     #[serde(default)]
     pub marks_no_shows: bool,
+    /// The first arrival date the no-show sweep may mark: the property's
+    /// local date when marking was turned on (or the property created with
+    /// it on). Arrivals before it are never swept, so turning marking on
+    /// does not call the guests already in house no-shows. `None` while
+    /// marking is off. See docs/decisions/0004-no-shows.md.
+    #[serde(default)]
+    pub no_shows_from: Option<jiff::civil::Date>,
 }
 
 impl Property {

@@ -110,9 +110,12 @@ pub trait Store: Send + Sync + 'static {
     // Setup. Codes are unique: a duplicate is `Conflict`.
     async fn create_property(&self, p: &Property) -> Result<(), StoreError>;
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError>;
-    /// Turns the night audit's no-show marking on or off; `NotFound` for an
-    /// unknown property.
-    async fn set_marks_no_shows(&self, property: &PropertyCode, on: bool) -> Result<(), StoreError>;
+    /// Turns the night audit's no-show marking on or off, in one statement
+    /// with its start date (`Property::no_shows_from`): `Some(from)` turns it
+    /// on from `from` (if it is already on and `keep_date`, the stored date
+    /// is kept instead); `None` turns it off and clears the date. `NotFound`
+    /// for an unknown property.
+    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError>;
     async fn count_properties(&self) -> Result<i64, StoreError>;
     async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError>;
     /// Adds a room and increments its room type's physical count and version.
@@ -144,11 +147,12 @@ pub trait Store: Send + Sync + 'static {
     async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError>;
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError>;
     /// The night audit's no-show candidates: the property's reservations
-    /// that are `confirmed`, not checked in and arrive on or before `closed`
-    /// (the business date the audit closes), ordered by room type code
-    /// (bytewise), check-in, id. `NotFound` is never returned: an unknown
-    /// property simply has none.
-    async fn no_show_candidates(&self, property: &PropertyCode, closed: Date) -> Result<Vec<Reservation>, StoreError>;
+    /// that are `confirmed`, not checked in and arrive on or after `from`
+    /// (when marking began, `Property::no_shows_from`) and on or before
+    /// `closed` (the business date the audit closes), ordered by room type
+    /// code (bytewise), check-in, id. `NotFound` is never returned: an
+    /// unknown property simply has none.
+    async fn no_show_candidates(&self, property: &PropertyCode, from: Date, closed: Date) -> Result<Vec<Reservation>, StoreError>;
 
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;

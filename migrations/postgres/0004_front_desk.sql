@@ -12,5 +12,10 @@ ALTER TABLE reservations ADD COLUMN room TEXT;
 -- from an in-house guest.
 ALTER TABLE properties ADD COLUMN marks_no_shows BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- The first arrival date the sweep may mark: the property's local date
+-- when marking was turned on. Earlier arrivals are never swept (guests in
+-- house whose check-in never reached saluran). NULL while marking is off.
+ALTER TABLE properties ADD COLUMN no_shows_from DATE;
+
 -- The no-show sweep: confirmed arrivals up to a date, per property.
 CREATE INDEX reservations_arrivals ON reservations (property_id, status, check_in);

@@ -34,7 +34,8 @@ pub struct NewProperty {
 pub fn property_json(p: &Property) -> Value {
     json!({
         "code": p.code, "name": p.name, "timezone": p.timezone, "currency": p.currency,
-        "night_audit_time": p.night_audit_time, "marks_no_shows": p.marks_no_shows, "tenant": p.tenant,
+        "night_audit_time": p.night_audit_time, "marks_no_shows": p.marks_no_shows,
+        "no_shows_from": p.no_shows_from.map(|d| d.to_string()), "tenant": p.tenant,
     })
 }
 
@@ -72,7 +73,7 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
     if !caller.scope.properties.is_empty() && !caller.scope.properties.contains(&code) {
         return Err(ApiError::forbidden("this token does not reach that property"));
     }
-    let property = Property {
+    let mut property = Property {
         tenant: caller.scope.tenant.clone(),
         code,
         name: parse_name("name", &body.name, 200)?,
@@ -80,7 +81,13 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
         currency: Currency::parse(&body.currency)?,
         night_audit_time: parse_audit_time(body.night_audit_time.as_deref().unwrap_or("02:00"))?,
         marks_no_shows: body.marks_no_shows.unwrap_or(false),
+        no_shows_from: None,
     };
+    // As when turned on later: marking covers arrivals from the property's
+    // local date on, never earlier ones (decision 0004).
+    if property.marks_no_shows {
+        property.no_shows_from = Some(property.local_date(app.deps.clock.now()));
+    }
     app.store.create_property(&property).await?;
     tracing::info!(property = %property.code, tenant = %property.tenant, "property created");
     Ok((StatusCode::CREATED, Json(property_json(&property))))
@@ -95,6 +102,12 @@ pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Pa
 #[serde(deny_unknown_fields)]
 pub struct PropertySettings {
     marks_no_shows: bool,
+    /// With `marks_no_shows: true`: the first arrival date the sweep may mark
+    /// (backdating, for a hotel whose earlier check-ins did reach saluran);
+    /// not after the property's local today. Absent: today, or the stored
+    /// date if marking is already on.
+    #[serde(default)]
+    no_shows_from: Option<jiff::civil::Date>,
 }
 
 /// `PATCH /properties/{property}`: property-wide settings (admin only). The
@@ -108,7 +121,16 @@ pub async fn update_property(
 ) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ConfigureProperty).await?;
     let on = body.marks_no_shows;
-    let property = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, reply }).await??;
+    let from = body.no_shows_from;
+    if let Some(d) = from {
+        if !on {
+            return Err(DomainError::invalid("no_shows_from", "only with marks_no_shows true").into());
+        }
+        if d > h.config().property.local_date(app.deps.clock.now()) {
+            return Err(DomainError::invalid("no_shows_from", "must not be after the property's local date today").into());
+        }
+    }
+    let property = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, from, reply }).await??;
     tracing::info!(property = %property.code, marks_no_shows = on, "property settings changed");
     Ok(Json(property_json(&property)))
 }

@@ -295,6 +295,7 @@ pub(crate) struct PropertyRow {
     pub currency: String,
     pub night_audit_time: String,
     pub marks_no_shows: bool,
+    pub no_shows_from: Option<String>,
 }
 
 impl PropertyRow {
@@ -307,6 +308,7 @@ impl PropertyRow {
             currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
             night_audit_time: self.night_audit_time,
             marks_no_shows: self.marks_no_shows,
+            no_shows_from: self.no_shows_from.as_deref().map(parse_date).transpose()?,
         })
     }
 }

@@ -459,8 +459,8 @@ impl Store for PostgresStore {
 
     async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::date, $9)",
         )
         .bind(p.code.as_str())
         .bind(p.tenant.as_str())
@@ -469,6 +469,7 @@ impl Store for PostgresStore {
         .bind(p.currency.as_str())
         .bind(&p.night_audit_time)
         .bind(p.marks_no_shows)
+        .bind(p.no_shows_from.map(date_str))
         .bind(now_nanos())
         .execute(&self.pool)
         .await
@@ -477,26 +478,34 @@ impl Store for PostgresStore {
     }
 
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
-        let row = sqlx::query_as::<_, (String, String, String, String, String, String, bool)>(
-            "SELECT tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = $1",
+        let row = sqlx::query_as::<_, (String, String, String, String, String, String, bool, Option<String>)>(
+            "SELECT tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from::text FROM properties WHERE code = $1",
         )
         .bind(code.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.map(|(tenant, code, name, timezone, currency, night_audit_time, marks_no_shows)| {
-            PropertyRow { tenant, code, name, timezone, currency, night_audit_time, marks_no_shows }.into_domain()
+        row.map(|(tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from)| {
+            PropertyRow { tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from }.into_domain()
         })
         .transpose()
     }
 
-    async fn set_marks_no_shows(&self, property: &PropertyCode, on: bool) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE properties SET marks_no_shows = $1 WHERE code = $2")
-            .bind(on)
-            .bind(property.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError> {
+        // One statement: the right-hand sides see the row as it was, so an
+        // already-on property keeps its date, whoever turned it on.
+        let done = sqlx::query(
+            "UPDATE properties SET \
+             no_shows_from = CASE WHEN $1::date IS NULL THEN NULL \
+             WHEN marks_no_shows AND $3 THEN COALESCE(no_shows_from, $1::date) ELSE $1::date END, \
+             marks_no_shows = ($1::date IS NOT NULL) WHERE code = $2",
+        )
+        .bind(from.map(date_str))
+        .bind(property.as_str())
+        .bind(keep_date)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("property {property}")));
         }
@@ -611,7 +620,7 @@ impl Store for PostgresStore {
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?;
         let row = sqlx::query(
-            "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = $1",
+            "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from::text FROM properties WHERE code = $1",
         )
         .bind(property.as_str())
         .fetch_optional(&mut *tx)
@@ -627,6 +636,7 @@ impl Store for PostgresStore {
             currency: get(&row, 5)?,
             night_audit_time: get(&row, 6)?,
             marks_no_shows: get(&row, 7)?,
+            no_shows_from: get(&row, 8)?,
         }
         .into_domain()?;
 
@@ -912,12 +922,18 @@ impl Store for PostgresStore {
         rows.iter().map(reservation_from).collect()
     }
 
-    async fn no_show_candidates(&self, property: &PropertyCode, closed: Date) -> Result<Vec<Reservation>, StoreError> {
+    async fn no_show_candidates(&self, property: &PropertyCode, from: Date, closed: Date) -> Result<Vec<Reservation>, StoreError> {
         let sql = format!(
             "SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND r.status = 'confirmed' AND r.checked_in_at IS NULL \
-             AND r.check_in <= $2::date ORDER BY rt.code COLLATE \"C\", r.check_in, r.id"
+             AND r.check_in >= $2::date AND r.check_in <= $3::date ORDER BY rt.code COLLATE \"C\", r.check_in, r.id"
         );
-        let rows = sqlx::query(&sql).bind(property.as_str()).bind(date_str(closed)).fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(date_str(from))
+            .bind(date_str(closed))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(reservation_from).collect()
     }
 

@@ -614,8 +614,8 @@ impl Store for SqliteStore {
 
     async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.code.as_str())
         .bind(p.tenant.as_str())
@@ -624,6 +624,7 @@ impl Store for SqliteStore {
         .bind(p.currency.as_str())
         .bind(&p.night_audit_time)
         .bind(p.marks_no_shows)
+        .bind(p.no_shows_from.map(date_str))
         .bind(now_nanos())
         .execute(&self.writer)
         .await
@@ -632,26 +633,38 @@ impl Store for SqliteStore {
     }
 
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
-        let row = sqlx::query_as::<_, (String, String, String, String, String, String, bool)>(
-            "SELECT tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = ?",
+        let row = sqlx::query_as::<_, (String, String, String, String, String, String, bool, Option<String>)>(
+            "SELECT tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from FROM properties WHERE code = ?",
         )
         .bind(code.as_str())
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
-        row.map(|(tenant, code, name, timezone, currency, night_audit_time, marks_no_shows)| {
-            PropertyRow { tenant, code, name, timezone, currency, night_audit_time, marks_no_shows }.into_domain()
+        row.map(|(tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from)| {
+            PropertyRow { tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from }.into_domain()
         })
         .transpose()
     }
 
-    async fn set_marks_no_shows(&self, property: &PropertyCode, on: bool) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE properties SET marks_no_shows = ? WHERE code = ?")
-            .bind(on)
-            .bind(property.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
+    async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError> {
+        // One statement: the right-hand sides see the row as it was, so an
+        // already-on property keeps its date, whoever turned it on.
+        let from = from.map(date_str);
+        let done = sqlx::query(
+            "UPDATE properties SET \
+             no_shows_from = CASE WHEN ? IS NULL THEN NULL \
+             WHEN marks_no_shows AND ? THEN COALESCE(no_shows_from, ?) ELSE ? END, \
+             marks_no_shows = (? IS NOT NULL) WHERE code = ?",
+        )
+        .bind(&from)
+        .bind(keep_date)
+        .bind(&from)
+        .bind(&from)
+        .bind(&from)
+        .bind(property.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("property {property}")));
         }
@@ -762,7 +775,7 @@ impl Store for SqliteStore {
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError> {
         let mut tx = self.reader.begin().await.map_err(db_err)?;
         let row = sqlx::query(
-            "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows FROM properties WHERE code = ?",
+            "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, no_shows_from FROM properties WHERE code = ?",
         )
         .bind(property.as_str())
         .fetch_optional(&mut *tx)
@@ -778,6 +791,7 @@ impl Store for SqliteStore {
             currency: get(&row, 5)?,
             night_audit_time: get(&row, 6)?,
             marks_no_shows: get(&row, 7)?,
+            no_shows_from: get(&row, 8)?,
         }
         .into_domain()?;
 
@@ -960,12 +974,18 @@ impl Store for SqliteStore {
         rows.iter().map(reservation_from).collect()
     }
 
-    async fn no_show_candidates(&self, property: &PropertyCode, closed: Date) -> Result<Vec<Reservation>, StoreError> {
+    async fn no_show_candidates(&self, property: &PropertyCode, from: Date, closed: Date) -> Result<Vec<Reservation>, StoreError> {
         let sql = format!(
             "SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND r.status = 'confirmed' AND r.checked_in_at IS NULL \
-             AND r.check_in <= ? ORDER BY rt.code, r.check_in, r.id"
+             AND r.check_in >= ? AND r.check_in <= ? ORDER BY rt.code, r.check_in, r.id"
         );
-        let rows = sqlx::query(&sql).bind(property.as_str()).bind(date_str(closed)).fetch_all(&self.reader).await.map_err(db_err)?;
+        let rows = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(date_str(from))
+            .bind(date_str(closed))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(reservation_from).collect()
     }
 
@@ -1517,6 +1537,7 @@ mod tests {
                 currency: Currency::IDR,
                 night_audit_time: "02:30".into(),
                 marks_no_shows: false,
+                no_shows_from: None,
             })
             .await
             .unwrap();
