@@ -232,6 +232,7 @@ async fn bad_input_is_refused_and_nothing_applies() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.headers().get("connection").and_then(|v| v.to_str().ok()), Some("close"), "the unread body spoils the connection");
     assert_eq!(app.ok_json(r, StatusCode::PAYLOAD_TOO_LARGE).await["error"]["code"], "payload_too_large");
     let r = app.post(&format!("{p}/ari"), &json!({"updates": []})).await;
     assert_eq!(app.ok_json(r, StatusCode::UNPROCESSABLE_ENTITY).await["error"]["code"], "invalid_field");

@@ -75,6 +75,7 @@ pub fn router(app: App) -> Router {
         .route("/sw.js", get(pages::service_worker))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn(record_metrics))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(ConcurrencyLimitLayer::new(max_in_flight))
@@ -85,6 +86,18 @@ pub fn router(app: App) -> Router {
             Some(backplane) => saluran_ws::router_with_relay(app.realtime.clone(), Arc::new(backplane.clone())),
             None => saluran_ws::router(app.realtime.clone()),
         })
+}
+
+/// A 413 is sent before the body was read: the rest of it is still on the
+/// wire, so the connection cannot carry another request. Saying so
+/// (`Connection: close`) keeps clients from reusing it and failing their next
+/// request on a socket the server is closing.
+async fn close_after_unread_body(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
