@@ -58,7 +58,7 @@ impl Publisher for BroadcastPublisher {
         // Encoded once for every channel and for the backplane.
         let encoded = saluran_ws::encode_data(&data);
         for channel in realtime_channels(&event) {
-            self.realtime.publish(&channel, &event.kind, serde_json::Value::String(encoded.clone()));
+            self.realtime.publish_data(&channel, &event.kind, &encoded);
             if let Some(backplane) = &self.backplane {
                 backplane.offer(&channel, &event.kind, &encoded, None);
             }

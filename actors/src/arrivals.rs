@@ -15,10 +15,6 @@ use saluran_domain::stay::StayRefusal;
 use saluran_domain::{DomainError, RoomNumber, RoomTypeCode};
 use std::collections::BTreeMap;
 
-fn refused(why: StayRefusal) -> ActorError {
-    ActorError::Shard(ShardError::Invalid(DomainError::Stay(why)))
-}
-
 async fn find(state: &PropertyState, id: &str) -> Result<Reservation, ActorError> {
     state
         .deps
@@ -34,7 +30,7 @@ pub(crate) async fn check_in(state: &mut PropertyState, id: String, room: Option
     let stored = find(state, &id).await?;
     // The reservation's own refusal (already in, cancelled, too early) says
     // more than one about the room; the shard decides again, authoritatively.
-    stored.may_check_in(today).map_err(refused)?;
+    stored.may_check_in(today).map_err(ShardError::from)?;
     if let Some(number) = &room {
         let r = cfg
             .rooms
@@ -51,7 +47,7 @@ pub(crate) async fn check_in(state: &mut PropertyState, id: String, room: Option
             .into());
         }
         if !matches!(r.status, RoomStatus::VacantClean | RoomStatus::Inspected) {
-            return Err(refused(StayRefusal::RoomNotReady { room: number.to_string(), status: r.status.as_str().into() }));
+            return Err(ShardError::from(StayRefusal::RoomNotReady { room: number.to_string(), status: r.status.as_str().into() }).into());
         }
     }
     let rt = stored.room_type.clone();
@@ -73,7 +69,7 @@ pub(crate) async fn check_in(state: &mut PropertyState, id: String, room: Option
 
 pub(crate) async fn check_out(state: &mut PropertyState, id: String) -> Result<Reservation, ActorError> {
     let stored = find(state, &id).await?;
-    stored.may_check_out().map_err(refused)?;
+    stored.may_check_out().map_err(ShardError::from)?;
     let rt = stored.room_type.clone();
     let res = state
         .handle

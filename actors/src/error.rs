@@ -17,6 +17,13 @@ pub enum ShardError {
     Store(String),
 }
 
+/// A front-desk rule refused the change (409 at the HTTP edge).
+impl From<saluran_domain::stay::StayRefusal> for ShardError {
+    fn from(why: saluran_domain::stay::StayRefusal) -> Self {
+        ShardError::Invalid(DomainError::Stay(why))
+    }
+}
+
 impl From<StoreError> for ShardError {
     fn from(e: StoreError) -> Self {
         ShardError::Store(e.to_string())

@@ -8,7 +8,7 @@
 use crate::error::ShardError;
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::NewEvent;
-use saluran_domain::{DomainError, RoomNumber};
+use saluran_domain::RoomNumber;
 use serde_json::json;
 
 fn found(current: Option<Reservation>, id: &str) -> Result<Reservation, ShardError> {
@@ -36,7 +36,7 @@ pub(crate) fn check_in(
     now: jiff::Timestamp,
 ) -> Result<Reservation, ShardError> {
     let mut res = found(current, id)?;
-    res.may_check_in(today).map_err(|why| ShardError::Invalid(DomainError::Stay(why)))?;
+    res.may_check_in(today)?;
     res.checked_in_at = Some(now);
     res.room = room;
     res.revision += 1;
@@ -53,7 +53,7 @@ pub(crate) fn check_out(
     now: jiff::Timestamp,
 ) -> Result<Reservation, ShardError> {
     let mut res = found(current, id)?;
-    res.may_check_out().map_err(|why| ShardError::Invalid(DomainError::Stay(why)))?;
+    res.may_check_out()?;
     res.checked_out_at = Some(now);
     res.revision += 1;
     res.updated_at = now;

@@ -18,7 +18,7 @@ use saluran_domain::property::Property;
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::stay::StayRefusal;
 use saluran_domain::store::{NewEvent, ShardCommit, StoreError};
-use saluran_domain::{ChannelCode, DomainError, RoomNumber, RoomTypeCode};
+use saluran_domain::{ChannelCode, RoomNumber, RoomTypeCode};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -586,10 +586,8 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
                     Some(res) if res.status == ReservationStatus::Cancelled => Ok(res),
                     // A no-show's future nights are released already; an
                     // in-house guest's booking is ended by check-out.
-                    Some(res) if res.status == ReservationStatus::NoShow => {
-                        Err(ShardError::Invalid(DomainError::Stay(StayRefusal::NoShow)))
-                    }
-                    Some(res) if res.checked_in_at.is_some() => Err(ShardError::Invalid(DomainError::Stay(StayRefusal::AlreadyCheckedIn))),
+                    Some(res) if res.status == ReservationStatus::NoShow => Err(StayRefusal::NoShow.into()),
+                    Some(res) if res.checked_in_at.is_some() => Err(StayRefusal::AlreadyCheckedIn.into()),
                     Some(mut res) => {
                         for d in res.stay().night_dates().days() {
                             let mut inv = ev.changes.inventory_day(cal, d);

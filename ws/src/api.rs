@@ -230,8 +230,7 @@ async fn events(
         encoded = hub.check_event(channel, &ev.name, &ev.data)?;
     }
     for channel in &channels {
-        hub.publish_encoded(channel, &ev.name, &encoded, ev.socket_id.as_deref());
-        relay.relay(channel, &ev.name, &encoded, ev.socket_id.as_deref());
+        relay.publish(&hub, channel, &ev.name, &encoded, ev.socket_id.as_deref());
     }
     if ev.info.is_none() {
         return Ok(Json(json!({})));
@@ -266,8 +265,7 @@ async fn batch_events(
     }
     let any_info = batch.batch.iter().any(|i| i.info.is_some());
     for (item, (encoded, _)) in batch.batch.iter().zip(&checked) {
-        hub.publish_encoded(&item.channel, &item.name, encoded, item.socket_id.as_deref());
-        relay.relay(&item.channel, &item.name, encoded, item.socket_id.as_deref());
+        relay.publish(&hub, &item.channel, &item.name, encoded, item.socket_id.as_deref());
     }
     if !any_info {
         return Ok(Json(json!({})));

@@ -182,18 +182,32 @@ impl RealtimeHub {
     }
 
     pub(crate) fn check_event(&self, channel: &str, event_name: &str, data: &Value) -> Result<String, PublishError> {
+        let encoded = protocol::encode_data(data);
+        self.check_encoded(channel, event_name, &encoded)?;
+        Ok(encoded)
+    }
+
+    /// The checks of an untrusted event whose `data` is already encoded:
+    /// channel and event names, and the size.
+    pub(crate) fn check_encoded(&self, channel: &str, event_name: &str, encoded: &str) -> Result<(), PublishError> {
         if !protocol::valid_channel_name(channel) {
             return Err(PublishError::ChannelName(channel.chars().take(200).collect()));
         }
         if !protocol::valid_event_name(event_name) {
             return Err(PublishError::EventName);
         }
-        let encoded = protocol::encode_data(data);
         let max = self.inner.config.max_event_bytes;
         if encoded.len() > max {
             return Err(PublishError::TooLarge { size: encoded.len(), max });
         }
-        Ok(encoded)
+        Ok(())
+    }
+
+    /// As [`RealtimeHub::publish`] for `data` already encoded (see
+    /// [`crate::encode_data`]): a caller that sends one event to several
+    /// channels, or elsewhere too, encodes it once.
+    pub fn publish_data(&self, channel: &str, event_name: &str, encoded: &str) -> StreamPosition {
+        self.publish_encoded(channel, event_name, encoded, None)
     }
 
     pub(crate) fn publish_encoded(&self, channel: &str, event_name: &str, data: &str, except_socket_id: Option<&str>) -> StreamPosition {

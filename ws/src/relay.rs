@@ -62,16 +62,7 @@ impl RealtimeHub {
         data: &str,
         except_socket_id: Option<&str>,
     ) -> Result<StreamPosition, PublishError> {
-        if !protocol::valid_channel_name(channel) {
-            return Err(PublishError::ChannelName(channel.chars().take(200).collect()));
-        }
-        if !protocol::valid_event_name(event_name) {
-            return Err(PublishError::EventName);
-        }
-        let max = self.config().max_event_bytes;
-        if data.len() > max {
-            return Err(PublishError::TooLarge { size: data.len(), max });
-        }
+        self.check_encoded(channel, event_name, data)?;
         Ok(self.publish_encoded(channel, event_name, data, except_socket_id))
     }
 }
@@ -89,7 +80,10 @@ pub(crate) struct ApiState {
 pub(crate) struct Relay(Option<Arc<dyn EventRelay>>);
 
 impl Relay {
-    pub fn relay(&self, channel: &str, event: &str, data: &str, except_socket_id: Option<&str>) {
+    /// Publishes an accepted (checked) event on `hub`, then hands it to the
+    /// relay, if there is one.
+    pub fn publish(&self, hub: &RealtimeHub, channel: &str, event: &str, data: &str, except_socket_id: Option<&str>) {
+        hub.publish_encoded(channel, event, data, except_socket_id);
         if let Some(r) = &self.0 {
             r.relay(RelayEvent { channel, event, data, except_socket_id });
         }
