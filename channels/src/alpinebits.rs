@@ -18,6 +18,13 @@
 //! sent as 0). A complete set starts with `UniqueID Type="16" ID="1" Instance="CompleteSet"`;
 //! an empty complete set is the "reset" message (one empty `Inventory`).
 //!
+//! **What this profile carries** ([`CARRIES`]): availability only, with a stop-sell
+//! folded into it (count 0; lifting the stop-sell sends the real count again, so a
+//! clear is explicit). FreeRooms has no element for rates or restrictions, and the
+//! RatePlans action (which would carry them) is not implemented: rates, minimum and
+//! maximum stays, CTA and CTD are **not sent** over AlpineBits and stay as the
+//! property keeps them in the OTA's own extranet.
+//!
 //! [`parse_freerooms`] applies AlpineBits' rules beyond the schema (those of the
 //! official validation corpus): `HotelCode` or `HotelName` is required; a single empty
 //! `Inventory` (reset) needs `CompleteSet`; otherwise every `Inventory` needs a
@@ -48,11 +55,15 @@
 //! confirmation id, so none is sent.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{AriRange, AriValues, BookingAction, InboundBooking};
+use crate::model::{AriField, AriRange, AriValues, BookingAction, InboundBooking};
 use crate::opentravel::{collect_errors, is_xs_datetime, ota_error_code, read_reservation, split_name};
 use crate::xml::{self, fmt_amount, parse_bool, parse_date, parse_uint, Element, Limits, XmlWriter};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+
+/// The ARI values this profile carries: FreeRooms availability, with the stop-sell
+/// sent as 0 available (see the module docs for what is not carried).
+pub const CARRIES: &[AriField] = &[AriField::Availability, AriField::StopSell];
 
 /// The AlpineBits version spoken.
 pub const PROTOCOL_VERSION: &str = "2020-10";

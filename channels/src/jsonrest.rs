@@ -12,7 +12,7 @@
 //!    "date_from": "2025-07-01", "date_to": "2025-07-03",
 //!    "availability": 5, "rate": "1250000.50",
 //!    "rates": [{"occupancy": 1, "rate": "1100000"}, {"occupancy": 2, "rate": "1250000.50"}],
-//!    "min_stay_arrival": 2, "max_stay": 14,
+//!    "min_stay_arrival": 2, "min_stay_through": 1, "max_stay": 14,
 //!    "closed_to_arrival": false, "closed_to_departure": false, "stop_sell": false}
 //! ]}
 //! ```
@@ -21,8 +21,11 @@
 //! the time the hub read the state it sends (a receiver may ignore older batches).
 //!
 //! One entry per [`AriRange`] (`date_to` inclusive). `rate_plan_id` and every value
-//! are optional (absent = not touched); `max_stay: 0` means no maximum. Unknown fields
-//! are refused.
+//! are optional (absent = not touched); `max_stay: 0` means no maximum, a minimum stay
+//! of 0 or 1 means no minimum. Absence never clears (the batch is a delta): the hub
+//! states every restriction of every range it sends, cleared ones included
+//! (`"min_stay_arrival": 1`, `"max_stay": 0`, `"closed_to_arrival": false`, …).
+//! Carries every [`AriField`] ([`CARRIES`]). Unknown fields are refused.
 //!
 //! ## Booking-revisions feed (OTA → hub), `GET …/booking_revisions/feed`
 //!
@@ -61,7 +64,7 @@
 //! signed as described in [`crate::signature`]; it only tells the hub to pull the feed.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{days_between, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
+use crate::model::{AriField, days_between, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
 use crate::xml::{fmt_amount, parse_amount, parse_date, Limits};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -70,6 +73,9 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// The event name of a booking notification.
+/// The ARI values this profile carries: all of them.
+pub const CARRIES: &[AriField] = &AriField::ALL;
+
 pub const EVENT_BOOKING_REVISION: &str = "booking_revision";
 
 fn check_size(body: &[u8], limits: &Limits) -> Result<(), CodecError> {
@@ -123,6 +129,9 @@ pub fn ari_batch(property_id: &str, ranges: &[AriRange]) -> Value {
             if let Some(x) = v.min_stay {
                 m.insert("min_stay_arrival".into(), json!(x));
             }
+            if let Some(x) = v.min_stay_through {
+                m.insert("min_stay_through".into(), json!(x));
+            }
             if let Some(x) = v.max_stay {
                 m.insert("max_stay".into(), json!(x));
             }
@@ -166,6 +175,8 @@ struct AriValueJson {
     rates: Option<Vec<OccupancyRateJson>>,
     #[serde(default)]
     min_stay_arrival: Option<u16>,
+    #[serde(default)]
+    min_stay_through: Option<u16>,
     #[serde(default)]
     max_stay: Option<u16>,
     #[serde(default)]
@@ -236,6 +247,7 @@ pub fn parse_ari_batch(body: &[u8], limits: &Limits) -> Result<AriBatch, CodecEr
             rate,
             occupancy_rates,
             min_stay: v.min_stay_arrival,
+            min_stay_through: v.min_stay_through,
             max_stay: v.max_stay,
             closed_to_arrival: v.closed_to_arrival,
             closed_to_departure: v.closed_to_departure,

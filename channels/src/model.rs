@@ -25,7 +25,13 @@ impl AriRange {
     }
 }
 
-/// The values of one date. `None` means "not stated / not touched" (a delta).
+/// The values of one date. `None` means "not stated / not touched" (a delta):
+/// what a message leaves out stays as the OTA had it. A **cleared** restriction
+/// is therefore never `None` but an explicit value (DESIGN §5 "Deltas clear
+/// explicitly"): `min_stay`/`min_stay_through` `Some(0)` or `Some(1)` (no minimum:
+/// every stay is at least one night), `max_stay` `Some(0)` (no maximum), the flags
+/// `Some(false)`. Each codec writes these clears in its own form (see
+/// [`AriField`] and each profile's `CARRIES`).
 #[derive(Default, Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct AriValues {
     /// Rooms left to sell (`BookingLimit` / `InvCount`).
@@ -34,7 +40,11 @@ pub struct AriValues {
     pub rate: Option<Decimal>,
     /// Adults → rate (`BaseByGuestAmt NumberOfGuests`), ascending by adults.
     pub occupancy_rates: Vec<(u8, Decimal)>,
+    /// Minimum stay counted from the arrival date (`Some(0 | 1)`: no minimum).
     pub min_stay: Option<u16>,
+    /// Minimum stay for every stay that covers the date ("through"; `Some(0 | 1)`: no minimum).
+    #[serde(default)]
+    pub min_stay_through: Option<u16>,
     /// `Some(0)` means "no maximum".
     pub max_stay: Option<u16>,
     pub closed_to_arrival: Option<bool>,
@@ -48,6 +58,7 @@ impl AriValues {
     pub fn has_availability_part(&self) -> bool {
         self.available.is_some()
             || self.min_stay.is_some()
+            || self.min_stay_through.is_some()
             || self.max_stay.is_some()
             || self.closed_to_arrival.is_some()
             || self.closed_to_departure.is_some()
@@ -63,6 +74,39 @@ impl AriValues {
     pub fn is_empty(&self) -> bool {
         !self.has_availability_part() && !self.has_rate_part()
     }
+}
+
+/// One kind of value an ARI message can carry. Each profile states which it
+/// carries in its `CARRIES` constant ([`crate::opentravel::CARRIES`],
+/// [`crate::alpinebits::CARRIES`], [`crate::jsonrest::CARRIES`]); a field a profile
+/// does not carry is never sent to that OTA (its own extranet keeps it), and the
+/// convergence tests compare exactly the fields a profile carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AriField {
+    Availability,
+    Rate,
+    OccupancyRates,
+    MinStayArrival,
+    MinStayThrough,
+    MaxStay,
+    ClosedToArrival,
+    ClosedToDeparture,
+    StopSell,
+}
+
+impl AriField {
+    pub const ALL: [AriField; 9] = [
+        AriField::Availability,
+        AriField::Rate,
+        AriField::OccupancyRates,
+        AriField::MinStayArrival,
+        AriField::MinStayThrough,
+        AriField::MaxStay,
+        AriField::ClosedToArrival,
+        AriField::ClosedToDeparture,
+        AriField::StopSell,
+    ];
 }
 
 /// What an inbound booking message asks for.

@@ -15,11 +15,18 @@
 //!
 //! - `OTA_HotelAvailNotifRQ`: one `AvailStatusMessage` carrying `BookingLimit`
 //!   (`available`, with `BookingLimitMessageType="SetLimit"`), `LengthsOfStay`
-//!   (`SetMinLOS` / `SetMaxLOS`, `Time` in days; `max_stay = 0` is sent as `RemoveMaxLOS`)
-//!   and the stop-sell as `RestrictionStatus Restriction="Master" Status="Close|Open"`;
-//!   the schema allows one `RestrictionStatus` per message, so CTA and CTD each get their
-//!   own `AvailStatusMessage` (`Restriction="Arrival"` / `"Departure"`). Ranges without
-//!   any of these values are left out.
+//!   (`SetMinLOS` / `SetMaxLOS`, `Time` in days) and the stop-sell as
+//!   `RestrictionStatus Restriction="Master" Status="Close|Open"`; the schema allows one
+//!   `RestrictionStatus` per message, so CTA and CTD each get their own
+//!   `AvailStatusMessage` (`Restriction="Arrival"` / `"Departure"`), and so does the
+//!   minimum stay *through* (`LengthsOfStay ArrivalDateBased="false"` with `SetMinLOS`;
+//!   without the attribute, or with `"true"`, a minimum stay counts from arrival).
+//!   Ranges without any of these values are left out.
+//! - **Clears are explicit** (messages are deltas: what is left out stays as the OTA
+//!   had it): no minimum stay (`min_stay` 0 or 1) is `SetMinLOS Time="1"`, no maximum
+//!   (`max_stay` 0) is `RemoveMaxLOS`, CTA/CTD/stop-sell off is `Status="Open"`. On
+//!   reading, `RemoveMinLOS` is a minimum of 0.
+//! - Carries every [`AriField`] ([`CARRIES`]).
 //! - `OTA_HotelRateAmountNotifRQ`: one `RateAmountMessage` per range with a price;
 //!   `BaseByGuestAmt` without `NumberOfGuests` is the base rate, one with
 //!   `NumberOfGuests="n" AgeQualifyingCode="10"` is the price for `n` adults.
@@ -54,12 +61,15 @@
 //!   (when every room has one); currency from the first `CurrencyCode` found there.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{days_between, next_day, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
+use crate::model::{days_between, next_day, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
 use crate::xml::{self, fmt_timestamp, parse_amount, parse_bool, parse_date, parse_uint, Element, Limits, XmlWriter};
 use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+
+/// The ARI values this profile carries: all of them.
+pub const CARRIES: &[AriField] = &AriField::ALL;
 
 /// `Version` written on every message.
 pub const VERSION: &str = "1.000";
@@ -222,6 +232,13 @@ fn open_close(closed: bool) -> &'static str {
     }
 }
 
+/// `SetMinLOS`; a minimum of 0 (none) goes as `Time="1"`: every stay is at least
+/// one night, and `Time="0"` is not a length of stay an OTA accepts.
+fn write_min_los(w: &mut XmlWriter, min: u16) {
+    let t = min.max(1).to_string();
+    w.empty("LengthOfStay", &[("Time", Some(&t)), ("TimeUnit", Some("Day")), ("MinMaxMessageType", Some("SetMinLOS"))]);
+}
+
 /// `OTA_HotelAvailNotifRQ` for the availability/restriction part of `ranges`
 /// (see the module docs for the mapping). Ranges without such values are skipped;
 /// when none is left, the message has no `AvailStatusMessages` (check
@@ -248,8 +265,7 @@ pub fn avail_notif_rq(hotel_code: &str, ranges: &[AriRange], echo_token: &str, t
                 if v.min_stay.is_some() || v.max_stay.is_some() {
                     w.open("LengthsOfStay", &[]);
                     if let Some(min) = v.min_stay {
-                        let t = min.to_string();
-                        w.empty("LengthOfStay", &[("Time", Some(&t)), ("TimeUnit", Some("Day")), ("MinMaxMessageType", Some("SetMinLOS"))]);
+                        write_min_los(&mut w, min);
                     }
                     match v.max_stay {
                         Some(0) => w.empty("LengthOfStay", &[("MinMaxMessageType", Some("RemoveMaxLOS"))]),
@@ -267,6 +283,14 @@ pub fn avail_notif_rq(hotel_code: &str, ranges: &[AriRange], echo_token: &str, t
                 if let Some(stop) = v.stop_sell {
                     w.empty("RestrictionStatus", &[("Status", Some(open_close(stop))), ("Restriction", Some("Master"))]);
                 }
+                w.close();
+            }
+            if let Some(min) = v.min_stay_through {
+                w.open("AvailStatusMessage", &[]);
+                sac.write(&mut w);
+                w.open("LengthsOfStay", &[("ArrivalDateBased", Some("false"))]);
+                write_min_los(&mut w, min);
+                w.close();
                 w.close();
             }
             for (flag, restriction) in [(v.closed_to_arrival, "Arrival"), (v.closed_to_departure, "Departure")] {
@@ -407,6 +431,10 @@ pub fn parse_avail_notif(body: &[u8], limits: &Limits) -> Result<AriNotif, Codec
         if let Some(limit) = msg.attr("BookingLimit") {
             set_once(&mut v.available, parse_uint("AvailStatusMessage@BookingLimit", limit)?, "BookingLimit")?;
         }
+        let through = match msg.child("LengthsOfStay").and_then(|l| l.attr("ArrivalDateBased")) {
+            None => false,
+            Some(b) => !parse_bool("LengthsOfStay@ArrivalDateBased", b)?,
+        };
         for los in msg.all_at(&["LengthsOfStay", "LengthOfStay"]) {
             let kind = los.req_attr("MinMaxMessageType")?;
             if let Some(unit) = los.attr("TimeUnit") {
@@ -416,6 +444,14 @@ pub fn parse_avail_notif(body: &[u8], limits: &Limits) -> Result<AriNotif, Codec
             }
             let time = || -> Result<u16, CodecError> { parse_uint("LengthOfStay@Time", los.req_attr("Time")?) };
             match kind {
+                "SetMinLOS" | "MinLOS" if through => set_once(&mut v.min_stay_through, time()?, "SetMinLOS through")?,
+                "RemoveMinLOS" if through => set_once(&mut v.min_stay_through, 0, "RemoveMinLOS through")?,
+                "SetMaxLOS" | "MaxLOS" | "RemoveMaxLOS" if through => {
+                    return Err(CodecError::invalid(
+                        "LengthsOfStay@ArrivalDateBased",
+                        "a maximum stay through is not supported (maximum stays count from arrival)",
+                    ))
+                }
                 "SetMinLOS" | "MinLOS" => set_once(&mut v.min_stay, time()?, "SetMinLOS")?,
                 "SetMaxLOS" | "MaxLOS" => set_once(&mut v.max_stay, time()?, "SetMaxLOS")?,
                 "RemoveMinLOS" => set_once(&mut v.min_stay, 0, "RemoveMinLOS")?,

@@ -102,6 +102,7 @@ fn sample_ranges() -> Vec<AriRange> {
                 rate: Some(dec("1250000.50")),
                 occupancy_rates: vec![(1, dec("1100000")), (2, dec("1250000.50")), (3, dec("1400000"))],
                 min_stay: Some(2),
+                min_stay_through: Some(3),
                 max_stay: Some(14),
                 closed_to_arrival: Some(true),
                 closed_to_departure: Some(false),
@@ -116,7 +117,62 @@ fn sample_ranges() -> Vec<AriRange> {
             AriValues { rate: Some(dec("850000")), stop_sell: Some(false), max_stay: Some(0), ..Default::default() },
         ),
         range("STD", Some("NRF"), date(2026, 1, 3), date(2026, 1, 3), AriValues { closed_to_departure: Some(true), ..Default::default() }),
+        // Every restriction cleared, explicitly.
+        range("STD", Some("BAR"), date(2026, 2, 1), date(2026, 2, 5), cleared()),
     ]
+}
+
+/// Every restriction cleared: how the hub states "none" (DESIGN §5 "Deltas clear explicitly").
+fn cleared() -> AriValues {
+    AriValues {
+        available: Some(2),
+        min_stay: Some(1),
+        min_stay_through: Some(1),
+        max_stay: Some(0),
+        closed_to_arrival: Some(false),
+        closed_to_departure: Some(false),
+        stop_sell: Some(false),
+        ..Default::default()
+    }
+}
+
+/// A cleared restriction is sent as a value in every profile that carries it: an OTA
+/// that had 3 / 7 nights, CTA, CTD and a stop-sell ends with none of them.
+#[test]
+fn clears_are_explicit_in_every_profile() {
+    let d = date(2026, 3, 1);
+    let zeros = AriValues { min_stay: Some(0), min_stay_through: Some(0), ..cleared() };
+    for values in [cleared(), zeros] {
+        let r = vec![range("DLX", Some("BAR"), d, d, values)];
+        let xml = opentravel::avail_notif_rq("H1", &r, "e", ts());
+        assert!(xml.contains(r#"MinMaxMessageType="RemoveMaxLOS""#), "{xml}");
+        assert_eq!(xml.matches(r#"Time="1" TimeUnit="Day" MinMaxMessageType="SetMinLOS""#).count(), 2, "arrival and through: {xml}");
+        assert!(xml.contains(r#"ArrivalDateBased="false""#), "{xml}");
+        for restriction in ["Master", "Arrival", "Departure"] {
+            assert!(xml.contains(&format!(r#"Status="Open" Restriction="{restriction}""#)), "{restriction}: {xml}");
+        }
+        let got = opentravel::parse_avail_notif(xml.as_bytes(), &limits()).unwrap().ranges;
+        assert_eq!(got.len(), 1);
+        let v = &got[0].values;
+        assert_eq!((v.min_stay, v.min_stay_through, v.max_stay), (Some(1), Some(1), Some(0)));
+        assert_eq!((v.closed_to_arrival, v.closed_to_departure, v.stop_sell), (Some(false), Some(false), Some(false)));
+        validate(&[("clears", xml)], false);
+
+        let json = jsonrest::ari_batch("H1", &r);
+        let entry = &json["values"][0];
+        for field in ["min_stay_arrival", "min_stay_through", "max_stay", "closed_to_arrival", "closed_to_departure", "stop_sell"] {
+            assert!(!entry[field].is_null(), "{field} stated explicitly: {entry}");
+        }
+        assert_eq!(entry["max_stay"], 0);
+        let parsed = jsonrest::parse_ari_batch(&serde_json::to_vec(&json).unwrap(), &limits()).unwrap().ranges;
+        assert_eq!(parsed, r);
+    }
+    // AlpineBits carries availability and the stop-sell (as 0): lifting it sends the count.
+    assert_eq!(alpinebits::CARRIES, &[saluran_channels::AriField::Availability, saluran_channels::AriField::StopSell]);
+    let lifted = alpinebits::freerooms_rq("H1", &[range("DLX", None, d, d, cleared())], false).unwrap();
+    assert!(lifted.contains(r#"CountType="2" Count="2""#), "{lifted}");
+    assert_eq!(opentravel::CARRIES.len(), 9);
+    assert_eq!(jsonrest::CARRIES.len(), 9);
 }
 
 fn sample_booking(action: BookingAction) -> InboundBooking {
@@ -755,14 +811,17 @@ mod generated {
     fn values() -> impl Strategy<Value = AriValues> {
         (
             (option::of(0u32..500), option::of(amount()), btree_map(1u8..7, amount(), 0..4)),
-            (option::of(0u16..30), option::of(0u16..60)),
+            // Minimum stays from 1: a minimum of 0 (none) is written as 1, see
+            // `clears_are_explicit_in_every_profile`.
+            (option::of(1u16..30), option::of(1u16..30), option::of(0u16..60)),
             (option::of(any::<bool>()), option::of(any::<bool>()), option::of(any::<bool>())),
         )
-            .prop_map(|((available, rate, occ), (min_stay, max_stay), (cta, ctd, stop))| AriValues {
+            .prop_map(|((available, rate, occ), (min_stay, min_stay_through, max_stay), (cta, ctd, stop))| AriValues {
                 available,
                 rate,
                 occupancy_rates: occ.into_iter().collect(),
                 min_stay,
+                min_stay_through,
                 max_stay,
                 closed_to_arrival: cta,
                 closed_to_departure: ctd,

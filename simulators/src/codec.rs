@@ -81,6 +81,7 @@ fn update(r: AriRange) -> AriUpdate {
         rate_amount: r.values.rate,
         occupancy_rates: r.values.occupancy_rates,
         min_stay: r.values.min_stay,
+        min_stay_through: r.values.min_stay_through,
         max_stay: r.values.max_stay,
         cta: r.values.closed_to_arrival,
         ctd: r.values.closed_to_departure,

@@ -22,6 +22,8 @@ pub struct AriUpdate {
     pub rate_amount: Option<Decimal>,
     pub occupancy_rates: Vec<(u8, Decimal)>,
     pub min_stay: Option<u16>,
+    pub min_stay_through: Option<u16>,
+    /// `Some(0)`: no maximum (an explicit clear).
     pub max_stay: Option<u16>,
     pub cta: Option<bool>,
     pub ctd: Option<bool>,
@@ -52,6 +54,7 @@ enum Field {
     Rate,
     Occupancy,
     MinStay,
+    MinStayThrough,
     MaxStay,
     Cta,
     Ctd,
@@ -64,6 +67,7 @@ struct Cell {
     rate_amount: Option<Decimal>,
     occupancy_rates: Vec<(u8, Decimal)>,
     min_stay: Option<u16>,
+    min_stay_through: Option<u16>,
     max_stay: Option<u16>,
     cta: Option<bool>,
     ctd: Option<bool>,
@@ -81,6 +85,7 @@ impl Cell {
             && self.rate_amount.is_none()
             && self.occupancy_rates.is_empty()
             && self.min_stay.is_none()
+            && self.min_stay_through.is_none()
             && self.max_stay.is_none()
             && self.cta.is_none()
             && self.ctd.is_none()
@@ -102,6 +107,8 @@ pub struct CellView {
     #[serde(default)]
     pub occupancy_rates: Vec<(u8, Decimal)>,
     pub min_stay: Option<u16>,
+    pub min_stay_through: Option<u16>,
+    /// `Some(0)`: no maximum (an explicit clear).
     pub max_stay: Option<u16>,
     pub cta: Option<bool>,
     pub ctd: Option<bool>,
@@ -204,6 +211,10 @@ impl View {
                     set(Field::MinStay, cell);
                     cell.min_stay = Some(v);
                 }
+                if let Some(v) = u.min_stay_through {
+                    set(Field::MinStayThrough, cell);
+                    cell.min_stay_through = Some(v);
+                }
                 if let Some(v) = u.max_stay {
                     set(Field::MaxStay, cell);
                     cell.max_stay = Some(v);
@@ -293,6 +304,7 @@ impl View {
                     rate_amount: c.rate_amount,
                     occupancy_rates: c.occupancy_rates.clone(),
                     min_stay: c.min_stay,
+                    min_stay_through: c.min_stay_through,
                     max_stay: c.max_stay,
                     cta: c.cta,
                     ctd: c.ctd,
