@@ -441,7 +441,11 @@ fn pending_cells(dirty: &DirtySet, mappings: &[Mapping]) -> usize {
 }
 
 /// The values an OTA gets for one mapping on one date, read from the
-/// committed calendar.
+/// committed calendar. Every value is stated, cleared restrictions included
+/// (DESIGN §5 "Deltas clear explicitly"): no minimum stay is `Some(1)`, no
+/// maximum `Some(0)`, a lifted flag `Some(false)`; leaving one out would
+/// leave the OTA on its old value. Each profile's transport then keeps what
+/// it carries (`CARRIES` in the codecs).
 pub fn ota_values(cal: &RoomTypeCalendar, m: &Mapping, d: Date) -> AriValues {
     let inv = cal.inventory.get_or_default(d);
     let available = inv.available(cal.room_type.physical_rooms);
@@ -450,8 +454,9 @@ pub fn ota_values(cal: &RoomTypeCalendar, m: &Mapping, d: Date) -> AriValues {
         available: Some(available.max(0) as u32),
         rate: eff.rate,
         occupancy_rates: eff.occupancy_rates.clone(),
-        min_stay: (eff.min_stay_arrival > 0).then_some(eff.min_stay_arrival),
-        max_stay: eff.max_stay.filter(|m| *m > 0),
+        min_stay: Some(eff.min_stay_arrival.max(1)),
+        min_stay_through: Some(eff.min_stay_through.max(1)),
+        max_stay: Some(eff.max_stay.unwrap_or(0)),
         closed_to_arrival: Some(eff.closed_to_arrival),
         closed_to_departure: Some(eff.closed_to_departure),
         stop_sell: Some(inv.stop_sell || eff.stop_sell),
