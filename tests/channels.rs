@@ -90,40 +90,94 @@ async fn hub_calendar(app: &TestApp, property: &str, from: i64, to: i64) -> Valu
     app.ok_json(app.get(&format!("/api/v1/properties/{property}/ari?from={}&to={}", day(from), day(to))).await, StatusCode::OK).await
 }
 
-/// Differences between what a simulator believes and the hub's state.
+/// What an OTA should believe for one room/rate on one date, per the hub, in
+/// the form the hub sends it (DESIGN §5): a minimum stay of none is 1, a
+/// maximum of none is 0, flags are stated.
+#[derive(Debug, Clone, PartialEq)]
+struct Expected {
+    available: u32,
+    rate: Option<rust_decimal::Decimal>,
+    occupancy_rates: Vec<(u8, rust_decimal::Decimal)>,
+    min_stay: u16,
+    min_stay_through: u16,
+    max_stay: u16,
+    cta: bool,
+    ctd: bool,
+    stop_sell: bool,
+}
+
+fn expected(inv: &Value, rate: &Value) -> Expected {
+    let num = |v: &Value| v.as_u64().unwrap_or(0) as u16;
+    let mut occupancy_rates: Vec<(u8, rust_decimal::Decimal)> = rate["occupancy_rates"]
+        .as_object()
+        .map(|m| m.iter().map(|(a, r)| (a.parse().unwrap(), r.as_str().unwrap().parse().unwrap())).collect())
+        .unwrap_or_default();
+    occupancy_rates.sort_by_key(|(a, _)| *a);
+    Expected {
+        available: inv["available"].as_i64().unwrap().max(0) as u32,
+        rate: rate["rate"].as_str().map(|s| s.parse().unwrap()),
+        occupancy_rates,
+        min_stay: num(&rate["min_stay"]).max(1),
+        min_stay_through: num(&rate["min_stay_through"]).max(1),
+        max_stay: num(&rate["max_stay"]),
+        cta: rate["closed_to_arrival"].as_bool().unwrap(),
+        ctd: rate["closed_to_departure"].as_bool().unwrap(),
+        stop_sell: inv["stop_sell"].as_bool().unwrap() || rate["stop_sell"].as_bool().unwrap(),
+    }
+}
+
+/// Differences between what a simulator believes and the hub's state, on
+/// every field the simulator's profile carries (`CARRIES` in the codecs):
+/// availability, rates per occupancy, min stay (arrival and through), max
+/// stay, CTA, CTD, stop-sell. A cleared restriction must be believed cleared:
+/// an OTA that was never told (a value left out) still has the old one.
 fn differences(sim: &SimHandle, cal: &Value) -> Vec<String> {
+    use saluran_channels::AriField as F;
     let view = sim.view();
+    let carries: &[F] = match sim.profile() {
+        Profile::Opentravel => saluran_channels::opentravel::CARRIES,
+        Profile::Alpinebits => saluran_channels::alpinebits::CARRIES,
+        Profile::Jsonrest => saluran_channels::jsonrest::CARRIES,
+    };
     let mut out = Vec::new();
     for rt in cal["room_types"].as_array().unwrap() {
         let room = format!("{}1", rt["code"].as_str().unwrap());
         let bar = &rt["rate_plans"][0];
         for (inv, rate) in rt["days"].as_array().unwrap().iter().zip(bar["days"].as_array().unwrap()) {
             let date: jiff::civil::Date = inv["date"].as_str().unwrap().parse().unwrap();
-            let stop = inv["stop_sell"].as_bool().unwrap() || rate["stop_sell"].as_bool().unwrap();
-            let available = inv["available"].as_i64().unwrap().max(0) as u32;
-            let hub_rate: Option<rust_decimal::Decimal> = rate["rate"].as_str().map(|s| s.parse().unwrap());
-            match sim.profile() {
-                Profile::Alpinebits => {
-                    let want = if stop { 0 } else { available };
-                    let got = view.cell(&room, "", date).and_then(|c| c.available);
-                    if got != Some(want) {
-                        out.push(format!("alpinebits {room} {date}: sim {got:?} hub {want}"));
-                    }
+            let want = expected(inv, rate);
+            if sim.profile() == Profile::Alpinebits {
+                let want = if want.stop_sell { 0 } else { want.available };
+                let got = view.cell(&room, "", date).and_then(|c| c.available);
+                if got != Some(want) {
+                    out.push(format!("alpinebits {room} {date}: sim {got:?} hub {want}"));
                 }
-                _ => {
-                    let cell = view.cell(&room, "BAR1", date).or_else(|| view.cell(&room, "", date));
-                    let got_avail = cell.and_then(|c| c.available);
-                    let got_rate = view.cell(&room, "BAR1", date).and_then(|c| c.rate_amount);
-                    let got_stop = view.cell(&room, "BAR1", date).and_then(|c| c.stop_sell).unwrap_or(false)
-                        || cell.and_then(|c| c.stop_sell).unwrap_or(false);
-                    if got_avail != Some(available) || got_rate != hub_rate || got_stop != stop {
-                        out.push(format!(
-                            "{:?} {room} {date}: sim ({got_avail:?}, {got_rate:?}, stop {got_stop}) hub ({available}, {hub_rate:?}, stop {stop})",
-                            sim.profile()
-                        ));
-                    }
-                }
+                continue;
             }
+            let rate_cell = view.cell(&room, "BAR1", date);
+            let cell = rate_cell.or_else(|| view.cell(&room, "", date));
+            let got = |f: &dyn Fn(&saluran_sim::CellView) -> Option<String>| rate_cell.and_then(f).or_else(|| cell.and_then(f));
+            let mut diff = |field: F, got: Option<String>, want: String| {
+                if carries.contains(&field) && got.as_deref() != Some(want.as_str()) {
+                    out.push(format!("{:?} {room} {date} {field:?}: sim {got:?} hub {want}", sim.profile()));
+                }
+            };
+            diff(F::Availability, got(&|c| c.available.map(|a| a.to_string())), want.available.to_string());
+            diff(F::Rate, got(&|c| c.rate_amount.map(|r| r.normalize().to_string())).or(Some("none".into())), {
+                want.rate.map_or("none".into(), |r| r.normalize().to_string())
+            });
+            let occ = |v: &[(u8, rust_decimal::Decimal)]| format!("{:?}", v.iter().map(|(a, r)| (*a, r.normalize())).collect::<Vec<_>>());
+            diff(F::OccupancyRates, got(&|c| (!c.occupancy_rates.is_empty()).then(|| occ(&c.occupancy_rates))).or(Some(occ(&[]))), {
+                occ(&want.occupancy_rates)
+            });
+            diff(F::MinStayArrival, got(&|c| c.min_stay.map(|m| m.to_string())), want.min_stay.to_string());
+            diff(F::MinStayThrough, got(&|c| c.min_stay_through.map(|m| m.to_string())), want.min_stay_through.to_string());
+            diff(F::MaxStay, got(&|c| c.max_stay.map(|m| m.to_string())), want.max_stay.to_string());
+            diff(F::ClosedToArrival, got(&|c| c.cta.map(|b| b.to_string())), want.cta.to_string());
+            diff(F::ClosedToDeparture, got(&|c| c.ctd.map(|b| b.to_string())), want.ctd.to_string());
+            // A stop-sell may sit on the room or on the rate at the OTA.
+            let sim_stop = rate_cell.and_then(|c| c.stop_sell).unwrap_or(false) || cell.and_then(|c| c.stop_sell).unwrap_or(false);
+            diff(F::StopSell, Some(sim_stop.to_string()), want.stop_sell.to_string());
         }
     }
     out
@@ -189,6 +243,48 @@ async fn ari_reaches_every_profile_and_channel_status_is_reported() {
     app.stop().await;
 }
 
+/// Issue 8 item 1: restrictions set, then cleared (min 3 → 0, max 7 → 0,
+/// min through 2 → 0, CTA/CTD/stop-sell on → off) reach every profile that
+/// carries them. OTA messages are deltas: a clear left out of the message
+/// leaves the OTA on the old value for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleared_restrictions_reach_every_profile() {
+    let app = spawn().await;
+    app.seed_property("CLEAR", 4).await;
+    let sims = connect(&app, "CLEAR").await;
+    let all = [&sims.ot, &sims.ab, &sims.jr];
+    wait_converged(&app, "CLEAR", &all, 0, 30, Duration::from_secs(20)).await.expect("initial full sync");
+    let set = json!({"updates": [
+        {"room_type": "STD", "rate_plan": "STD-BAR", "from": day(3), "to": day(9), "min_stay": 3, "max_stay": 7, "min_stay_through": 2,
+         "closed_to_arrival": true, "closed_to_departure": true, "stop_sell": true},
+        {"room_type": "DLX", "from": day(4), "to": day(5), "stop_sell": true},
+    ]});
+    app.ok_json(app.post("/api/v1/properties/CLEAR/ari", &set).await, StatusCode::OK).await;
+    wait_converged(&app, "CLEAR", &all, 0, 30, Duration::from_secs(20)).await.expect("restrictions set");
+    let cell = sims.ot.view().cell("STD1", "BAR1", day(5).parse().unwrap()).cloned().expect("cell");
+    assert_eq!((cell.min_stay, cell.max_stay, cell.min_stay_through, cell.cta, cell.ctd), (Some(3), Some(7), Some(2), Some(true), Some(true)));
+    let clear = json!({"updates": [
+        {"room_type": "STD", "rate_plan": "STD-BAR", "from": day(3), "to": day(9), "min_stay": 0, "max_stay": 0, "min_stay_through": 0,
+         "closed_to_arrival": false, "closed_to_departure": false, "stop_sell": false},
+        {"room_type": "DLX", "from": day(4), "to": day(5), "stop_sell": false},
+    ]});
+    app.ok_json(app.post("/api/v1/properties/CLEAR/ari", &clear).await, StatusCode::OK).await;
+    wait_converged(&app, "CLEAR", &all, 0, 30, Duration::from_secs(20)).await.expect("clears reached every OTA");
+    for s in [&sims.ot, &sims.jr] {
+        let cell = s.view().cell("STD1", "BAR1", day(5).parse().unwrap()).cloned().expect("cell");
+        assert_eq!(
+            (cell.min_stay, cell.min_stay_through, cell.max_stay, cell.cta, cell.ctd, cell.stop_sell),
+            (Some(1), Some(1), Some(0), Some(false), Some(false), Some(false)),
+            "{:?}",
+            s.profile()
+        );
+    }
+    sims.ot.stop().await;
+    sims.ab.stop().await;
+    sims.jr.stop().await;
+    app.stop().await;
+}
+
 /// I4: with 30 % of calls failing (429, 5xx, timeouts, resets), random ARI
 /// edits; once the faults stop, every simulator converges to the hub, and
 /// no simulator ever took an older state over a newer one.
@@ -212,15 +308,24 @@ async fn otas_converge_after_faults_and_never_regress() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         seed >> 33
     };
-    for i in 0..40 {
+    for i in 0..60 {
         let from = (next() % 50) as i64;
         let len = (next() % 5) as i64;
-        let update = match i % 3 {
+        // Rates, availability, stop-sells, and restrictions set AND cleared
+        // (0 / false), on the rate plan and on the room.
+        let set = next() % 2 == 0;
+        let n = |set: bool, v: u64| if set { v } else { 0 };
+        let update = match i % 5 {
             0 => {
                 json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(from), "to": day(from + len), "rate": format!("{}", 800_000 + next() % 400_000)})
             }
             1 => json!({"room_type": "STD", "from": day(from), "to": day(from + len), "availability": next() % 6}),
-            _ => json!({"room_type": "DLX", "from": day(from), "to": day(from + len), "stop_sell": next() % 2 == 0}),
+            2 => json!({"room_type": "DLX", "from": day(from), "to": day(from + len), "stop_sell": set}),
+            3 => json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(from), "to": day(from + len),
+                        "min_stay": n(set, 2 + next() % 2), "min_stay_through": n(set, 2), "max_stay": n(set, 7 + next() % 3),
+                        "closed_to_arrival": set, "stop_sell": next() % 3 == 0}),
+            _ => json!({"room_type": "DLX", "rate_plan": "DLX-BAR", "from": day(from), "to": day(from + len),
+                        "closed_to_departure": set, "min_stay": n(next() % 2 == 0, 3), "max_stay": n(set, 10)}),
         };
         app.ok_json(app.post("/api/v1/properties/FAULTY/ari", &json!({"updates": [update]})).await, StatusCode::OK).await;
         if i % 10 == 0 {
