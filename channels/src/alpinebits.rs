@@ -44,8 +44,15 @@
 //! without `Age` counts as adults); quote requests (`"Requested"`) are returned apart,
 //! as inquiries, because they are not bookings; a reservation that cannot be read is
 //! returned apart too, with its error, so that one bad entry never hides the others.
-//! **Revision** = `HotelReservation@CreateDateTime` (AlpineBits has no modification
-//! timestamp), else the root `TimeStamp`, else a content digest. AlpineBits carries no
+//! **Revision** = `HotelReservation@LastModifyDateTime` where the message has it (OTA
+//! 2015A feeds and later AlpineBits versions do; 2020-10 has only `CreateDateTime`),
+//! else `HotelReservation@CreateDateTime`, else the root `TimeStamp`, else a content
+//! digest. Timestamps are **parsed** (xs:dateTime; any offset, fractional seconds; one
+//! without an offset is read as UTC) and written as the UTC instant
+//! (`2025-06-01T01:29:59.5Z`), so revisions compare as instants, not as text: a
+//! modification that keeps the original `CreateDateTime` but has a later
+//! `LastModifyDateTime` is newer. A timestamp that does not parse makes that
+//! reservation unreadable (returned apart with its error), never a panic. AlpineBits carries no
 //! per-night prices (`nightly` is empty) and no booking total (it is the sum of the
 //! room totals when every room has one).
 //!
@@ -596,12 +603,41 @@ pub fn parse_res_retrieve_rs(body: &[u8], limits: &Limits) -> Result<ResRetrieve
                 continue;
             }
         };
-        match read_reservation(res, action, ts, limits) {
+        let read = read_reservation(res, action, ts, limits).and_then(|mut b| {
+            if let Some(revision) = revision_instant(res, ts)? {
+                b.revision = revision;
+            }
+            Ok(b)
+        });
+        match read {
             Ok(b) => out.bookings.push(b),
             Err(e) => out.invalid.push((id, e)),
         }
     }
     Ok(out)
+}
+
+/// The revision of a pulled reservation as a UTC instant: `LastModifyDateTime`, else
+/// `CreateDateTime`, else the root `TimeStamp` (see the module docs); `None` when the
+/// message has none of them.
+fn revision_instant(res: &Element, root_timestamp: Option<&str>) -> Result<Option<String>, CodecError> {
+    let stated = [
+        ("HotelReservation@LastModifyDateTime", res.attr("LastModifyDateTime")),
+        ("HotelReservation@CreateDateTime", res.attr("CreateDateTime")),
+        ("OTA_ResRetrieveRS@TimeStamp", root_timestamp),
+    ];
+    let Some((field, text)) = stated.into_iter().find_map(|(f, v)| v.map(|v| (f, v))) else {
+        return Ok(None);
+    };
+    parse_instant(text)
+        .map(|t| Some(t.to_string()))
+        .ok_or_else(|| CodecError::invalid(field, format!("{:?} is not an xs:dateTime", excerpt(text))))
+}
+
+/// An xs:dateTime as an instant: with an offset (`Z`, `+07:00`) as given, without
+/// one as UTC; fractional seconds kept.
+pub fn parse_instant(s: &str) -> Option<jiff::Timestamp> {
+    saluran_domain::channel::revision_instant(s)
 }
 
 /// `OTA_ResRetrieveRS` listing `bookings` (simulator side). The revision is written as
@@ -861,6 +897,47 @@ mod tests {
         assert_eq!(back, acks);
         assert_eq!(parse_notif_report_rq(notif_report_rq(&[]).as_bytes(), &Limits::default()).unwrap(), vec![]);
         assert_eq!(parse_notif_report_rs(notif_report_rs_success().as_bytes(), &Limits::default()), Ok(()));
+    }
+
+    fn retrieve(reservations: &[(&str, &str, &str)]) -> String {
+        let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><OTA_ResRetrieveRS xmlns="http://www.opentravel.org/OTA/2003/05" Version="7.000"><Success/><ReservationsList>"#);
+        for (id, status, stamps) in reservations {
+            xml.push_str(&format!(
+                r#"<HotelReservation {stamps} ResStatus="{status}"><UniqueID Type="14" ID="{id}"/><RoomStays><RoomStay><RoomTypes><RoomType RoomTypeCode="DBL"/></RoomTypes><GuestCounts><GuestCount Count="2"/></GuestCounts><TimeSpan Start="2030-01-01" End="2030-01-03"/></RoomStay></RoomStays></HotelReservation>"#
+            ));
+        }
+        xml.push_str("</ReservationsList></OTA_ResRetrieveRS>");
+        xml
+    }
+
+    #[test]
+    fn revisions_are_instants_and_prefer_last_modify() {
+        let body = retrieve(&[
+            ("A", "Reserved", r#"CreateDateTime="2030-01-01T10:00:00+07:00""#),
+            ("A", "Modify", r#"CreateDateTime="2030-01-01T10:00:00+07:00" LastModifyDateTime="2030-01-01T03:30:00.250Z""#),
+            ("B", "Reserved", r#"CreateDateTime="2030-01-01T10:00:00""#),
+        ]);
+        let rr = parse_res_retrieve_rs(body.as_bytes(), &Limits::default()).unwrap();
+        assert!(rr.invalid.is_empty(), "{:?}", rr.invalid);
+        let revs: Vec<&str> = rr.bookings.iter().map(|b| b.revision.as_str()).collect();
+        assert_eq!(revs, ["2030-01-01T03:00:00Z", "2030-01-01T03:30:00.25Z", "2030-01-01T10:00:00Z"]);
+        // The modification keeps the creation time but is later: newer, not stale.
+        let order = saluran_domain::channel::revision_order(revs[1], revs[0]);
+        assert_eq!(order, std::cmp::Ordering::Greater);
+    }
+
+    #[test]
+    fn an_unparseable_revision_makes_only_that_reservation_unreadable() {
+        let body = retrieve(&[
+            ("BAD", "Reserved", r#"CreateDateTime="2030-01-01T10:00:00Z" LastModifyDateTime="2030-13-45T99:00:00Z""#),
+            ("OK", "Reserved", r#"CreateDateTime="2030-01-01T10:00:00Z""#),
+        ]);
+        let rr = parse_res_retrieve_rs(body.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(rr.bookings.len(), 1);
+        assert_eq!(rr.bookings[0].ota_reservation_id, "OK");
+        assert_eq!(rr.invalid.len(), 1);
+        assert_eq!(rr.invalid[0].0, "BAD");
+        assert!(rr.invalid[0].1.to_string().contains("LastModifyDateTime"), "{}", rr.invalid[0].1);
     }
 
     #[test]

@@ -160,9 +160,29 @@ pub enum InboundDecision {
     CreateCancelled,
 }
 
+/// An xs:dateTime / RFC 3339 revision as an instant: with an offset (`Z`,
+/// `+07:00`) as given, without one as UTC; fractional seconds kept. `None`
+/// for anything else (a version number, an opaque id).
+pub fn revision_instant(s: &str) -> Option<jiff::Timestamp> {
+    let s = s.trim();
+    if s.as_bytes().get(10) != Some(&b'T') || s.contains('[') {
+        return None;
+    }
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    let civil = s.parse::<jiff::civil::DateTime>().ok()?;
+    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+/// How two revisions of one OTA booking order: timestamps as instants
+/// (whatever their offsets or fractional seconds: `…10:00:00+07:00` is before
+/// `…03:30:00Z`, `…10:00:00.5Z` after `…10:00:00Z`), numbers numerically
+/// (whatever their widths), anything else as text.
 pub fn revision_order(a: &str, b: &str) -> std::cmp::Ordering {
-    // Numbers of different widths compare numerically; everything else
-    // (ISO timestamps) lexicographically.
+    if let (Some(x), Some(y)) = (revision_instant(a), revision_instant(b)) {
+        return x.cmp(&y);
+    }
     match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(x), Ok(y)) => x.cmp(&y),
         _ => a.cmp(b),
@@ -268,6 +288,21 @@ mod tests {
     fn a_redelivery_replays_its_ack() {
         let h = vec![rec(InboundAction::New, "1", Some("R"))];
         assert_eq!(decide(&h, InboundAction::New, "1"), InboundDecision::Replay("ack-1".into()));
+    }
+
+    #[test]
+    fn timestamp_revisions_compare_as_instants_not_text() {
+        use std::cmp::Ordering::*;
+        // Text would say Less ('.' < 'Z'): the fraction makes it later.
+        assert_eq!(revision_order("2026-01-01T10:00:00.5Z", "2026-01-01T10:00:00Z"), Greater);
+        // Text would say Greater ("10" > "03"): +07:00 makes it 03:00Z, before 03:30Z.
+        assert_eq!(revision_order("2026-01-01T10:00:00+07:00", "2026-01-01T03:30:00Z"), Less);
+        assert_eq!(revision_order("2026-01-01T10:00:00+07:00", "2026-01-01T03:00:00Z"), Equal);
+        assert_eq!(revision_order("2026-01-01T10:00:00", "2026-01-01T10:00:00Z"), Equal);
+        // A modification keeping the creation time, ordered by its later modification time.
+        let h = vec![rec(InboundAction::New, "2026-01-01T10:00:00+07:00", Some("R"))];
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-01T03:00:00.001Z"), InboundDecision::Modify);
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-01T02:59:59Z"), InboundDecision::Stale);
     }
 
     #[test]
