@@ -724,3 +724,86 @@ async fn connected_properties_start_at_boot() {
     sims.jr.stop().await;
     app.stop().await;
 }
+
+/// A minimal AlpineBits OTA on loopback that hands out canned
+/// `OTA_ResRetrieveRS` answers, one after the other as each is acknowledged
+/// (an OTA written from the OpenTravel side: `LastModifyDateTime` on a
+/// modification that keeps its `CreateDateTime`).
+async fn canned_alpinebits(answers: Vec<String>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>, tokio::task::JoinHandle<()>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let answers = Arc::new(answers);
+    let state = (acked.clone(), answers);
+    let app = axum::Router::new().route(
+        "/alpinebits",
+        axum::routing::post(|axum::extract::State((acked, answers)): axum::extract::State<(Arc<AtomicUsize>, Arc<Vec<String>>)>, body: String| async move {
+            let xml = |s: String| ([("content-type", "application/xml")], s);
+            if body.contains(saluran_channels::alpinebits::ACTION_READ_GUEST_REQUESTS) {
+                let n = acked.load(Ordering::SeqCst);
+                return xml(answers.get(n).cloned().unwrap_or_else(|| saluran_channels::alpinebits::res_retrieve_rs(&[])));
+            }
+            if body.contains(saluran_channels::alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS) {
+                acked.fetch_add(1, Ordering::SeqCst);
+                return xml(saluran_channels::alpinebits::notif_report_rs_success());
+            }
+            xml(saluran_channels::alpinebits::freerooms_rs_success())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let join = tokio::spawn(async move {
+        let _ = axum::serve(listener, app.with_state(state)).await;
+    });
+    (base, acked, join)
+}
+
+fn retrieve_rs(status: &str, stamps: &str, check_in: i64, check_out: i64) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><OTA_ResRetrieveRS xmlns="http://www.opentravel.org/OTA/2003/05" Version="7.000"><Success/><ReservationsList><HotelReservation {stamps} ResStatus="{status}"><UniqueID Type="14" ID="AB-1"/><RoomStays><RoomStay><RoomTypes><RoomType RoomTypeCode="STD1"/></RoomTypes><RatePlans><RatePlan RatePlanCode="BAR1"/></RatePlans><GuestCounts><GuestCount Count="2"/></GuestCounts><TimeSpan Start="{}" End="{}"/></RoomStay></RoomStays><ResGuests><ResGuest><Profiles><ProfileInfo><Profile><Customer><PersonName><GivenName>Made</GivenName><Surname>Wirawan</Surname></PersonName></Customer></Profile></ProfileInfo></Profiles></ResGuest></ResGuests><ResGlobalInfo><BasicPropertyInfo HotelCode="H-AB"/></ResGlobalInfo></HotelReservation></ReservationsList></OTA_ResRetrieveRS>"#,
+        day(check_in),
+        day(check_out)
+    )
+}
+
+/// Issue 8 item 4: a pulled AlpineBits modification that keeps the original
+/// `CreateDateTime` (written with an offset) and has a later
+/// `LastModifyDateTime` (UTC, fractional seconds) is applied, not
+/// acknowledged as stale and dropped (text order put it before the new).
+/// On SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_alpinebits_modification_ordered_by_last_modify_instant() {
+    for (backend, store) in saluran::testing::backends().await {
+        let mut s = test_settings();
+        s.presets_dir = fast_presets();
+        let app = spawn_app_with(store, s).await;
+        app.seed_property("PULL", 4).await;
+        let created = r#"CreateDateTime="2030-01-01T10:00:00+07:00""#;
+        let modified = r#"CreateDateTime="2030-01-01T10:00:00+07:00" LastModifyDateTime="2030-01-01T03:00:00.5Z""#;
+        let (base, acked, join) = canned_alpinebits(vec![retrieve_rs("Reserved", created, 10, 12), retrieve_rs("Modify", modified, 10, 14)]).await;
+        let r = app
+            .post(
+                "/api/v1/properties/PULL/channels",
+                &json!({"code": "TKT", "profile": "alpinebits", "preset": "tiketcom", "endpoint": format!("{base}/alpinebits"),
+                        "hotel_code": "H-AB", "credentials": {"username": "hub", "password": "ota-pass"},
+                        "webhook_auth": {"username": "tkt-hook", "password": WEBHOOK_PASSWORD},
+                        "mappings": [{"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"}]}),
+            )
+            .await;
+        app.ok_json(r, StatusCode::CREATED).await;
+        let started = Instant::now();
+        while acked.load(std::sync::atomic::Ordering::SeqCst) < 2 && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(acked.load(std::sync::atomic::Ordering::SeqCst) >= 2, "{backend}: both answers acknowledged");
+        let property = saluran_domain::PropertyCode::parse("PULL").unwrap();
+        let channel = saluran_domain::ChannelCode::parse("TKT").unwrap();
+        let res = app.store.find_reservation_by_external(&property, &channel, "AB-1").await.unwrap().expect("pulled booking stored");
+        assert_eq!(res.check_out.to_string(), day(14), "{backend}: the modification was applied, not dropped as stale");
+        let history = app.store.inbound_history(&property, &channel, "AB-1").await.unwrap();
+        let outcomes: Vec<(&str, &str)> = history.iter().map(|r| (r.revision.as_str(), r.outcome.as_str())).collect();
+        assert!(outcomes.contains(&("2030-01-01T03:00:00.5Z", "applied")), "{backend}: {outcomes:?}");
+        join.abort();
+        app.stop().await;
+    }
+}
