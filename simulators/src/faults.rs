@@ -22,6 +22,12 @@ pub enum FaultKind {
     /// Drop the connection without any response.
     #[serde(rename = "reset")]
     Reset,
+    /// 200 with an endless-looking answer: `oversized_bytes` of filler, streamed
+    /// (never held in the simulator's memory), without a `Content-Length`. A client
+    /// that reads it whole buffers all of it; `Stats::oversized_bytes_sent` counts
+    /// what the client actually pulled.
+    #[serde(rename = "oversized")]
+    Oversized,
 }
 
 impl FaultKind {
@@ -32,6 +38,7 @@ impl FaultKind {
             FaultKind::Unavailable => "503",
             FaultKind::Timeout => "timeout",
             FaultKind::Reset => "reset",
+            FaultKind::Oversized => "oversized",
         }
     }
 }
@@ -39,6 +46,14 @@ impl FaultKind {
 fn default_timeout_ms() -> u64 {
     35_000
 }
+
+/// 200 MiB: the size of the answer that grew a hub by 526 MB a minute (issue 8).
+fn default_oversized_bytes() -> u64 {
+    200 << 20
+}
+
+/// Largest `oversized_bytes` accepted (64 GiB: streamed, so it costs nothing here).
+const MAX_OVERSIZED_BYTES: u64 = 64 << 30;
 
 /// `POST /_sim/faults` body (the whole configuration is replaced each time;
 /// `{"fraction":0}` stops faults and latency).
@@ -57,11 +72,20 @@ pub struct FaultConfig {
     /// How long a `timeout` fault holds the request before dropping it.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How large an `oversized` answer is.
+    #[serde(default = "default_oversized_bytes")]
+    pub oversized_bytes: u64,
 }
 
 impl Default for FaultConfig {
     fn default() -> Self {
-        FaultConfig { fraction: 0.0, kinds: Vec::new(), latency_ms: 0, timeout_ms: default_timeout_ms() }
+        FaultConfig {
+            fraction: 0.0,
+            kinds: Vec::new(),
+            latency_ms: 0,
+            timeout_ms: default_timeout_ms(),
+            oversized_bytes: default_oversized_bytes(),
+        }
     }
 }
 
@@ -84,6 +108,9 @@ impl FaultConfig {
         }
         if self.latency_ms > 600_000 || self.timeout_ms > 600_000 {
             return Err("latency_ms and timeout_ms must be at most 600000".into());
+        }
+        if self.oversized_bytes > MAX_OVERSIZED_BYTES {
+            return Err(format!("oversized_bytes must be at most {MAX_OVERSIZED_BYTES}"));
         }
         Ok(())
     }
@@ -120,6 +147,9 @@ pub struct Stats {
     pub bookings_created: u64,
     /// Booking pushes/notifies sent to the hub (every attempt).
     pub pushes_sent: u64,
+    /// Bytes of `oversized` answers the clients actually read (pulled from the stream).
+    #[serde(default)]
+    pub oversized_bytes_sent: u64,
 }
 
 impl Stats {
@@ -153,6 +183,10 @@ mod tests {
         assert!(off.validate().is_ok());
         assert_eq!(off.roll(), None);
         assert_eq!(FaultConfig::always(FaultKind::Reset).roll(), Some(FaultKind::Reset));
+        let big: FaultConfig = serde_json::from_str(r#"{"fraction":1,"kinds":["oversized"],"oversized_bytes":1048576}"#).expect("parse");
+        assert_eq!((big.roll(), big.oversized_bytes), (Some(FaultKind::Oversized), 1 << 20));
+        assert_eq!(FaultConfig::none().oversized_bytes, 200 << 20);
+        assert!(FaultConfig { oversized_bytes: u64::MAX, ..FaultConfig::none() }.validate().is_err());
         assert!(serde_json::from_str::<FaultConfig>(r#"{"fraction":2,"kinds":["500"]}"#).expect("parse").validate().is_err());
     }
 }

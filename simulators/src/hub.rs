@@ -139,6 +139,7 @@ where
                 reset_response()
             }
             FaultKind::Reset => reset_response(),
+            FaultKind::Oversized => oversized_response(sh.clone(), faults.oversized_bytes),
         };
         return (resp, kind.as_str().to_string());
     }
@@ -183,6 +184,20 @@ where
         sh.stats.lock().messages_refused += 1;
     }
     (resp, status.as_u16().to_string())
+}
+
+/// 200 with `bytes` of filler, streamed in 64 KiB chunks as the client reads (no
+/// `Content-Length`): the simulator holds one chunk, whatever the size.
+fn oversized_response(sh: Sh, bytes: u64) -> Response {
+    const CHUNK: usize = 64 << 10;
+    static FILLER: [u8; CHUNK] = [b' '; CHUNK];
+    let chunks = bytes.div_ceil(CHUNK as u64);
+    let stream = futures_util::stream::iter((0..chunks).map(move |i| {
+        let len = if i + 1 == chunks { (bytes - i * CHUNK as u64) as usize } else { CHUNK };
+        sh.stats.lock().oversized_bytes_sent += len as u64;
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(&FILLER[..len]))
+    }));
+    (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(XML))], Body::from_stream(stream)).into_response()
 }
 
 /// A message without a timestamp of its own takes the `X-Saluran-Timestamp` header's.
