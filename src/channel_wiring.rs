@@ -21,6 +21,20 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Largest OTA answer to an ARI push (or an acknowledgement) read, in bytes.
+/// Such answers are a success or error RS of a few hundred bytes; 1 MiB is the
+/// body cap DESIGN §5 sets for what the OTAs send us.
+pub const ARI_ANSWER_CAP: usize = 1 << 20;
+/// Largest pulled booking feed read (`OTA_ResRetrieveRS`, booking-revisions
+/// feed), in bytes: a feed lists many bookings at once (hundreds of KiB for a
+/// busy property), so it gets 8 MiB, and its parser the same cap.
+pub const FEED_ANSWER_CAP: usize = 8 << 20;
+
+/// Parser limits for a pulled feed: [`FEED_ANSWER_CAP`] bytes, the rest as for any message.
+fn feed_limits() -> saluran_channels::Limits {
+    saluran_channels::Limits { max_bytes: FEED_ANSWER_CAP, ..saluran_channels::Limits::default() }
+}
+
 pub struct Factory {
     presets: Presets,
     sealer: Sealer,
@@ -52,8 +66,10 @@ impl ChannelFactory for Factory {
         let account_limiter = NonZeroU32::new(preset.account_requests_per_minute).map(|n| {
             self.accounts.lock().entry(account_key).or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_minute(n)))).clone()
         });
+        let policy = preset.push_policy();
         let target = || HttpTarget {
             http: self.http.clone(),
+            timeout: policy.timeout,
             endpoint: config.endpoint.clone(),
             hotel_code: config.hotel_code.clone(),
             user: user.clone(),
@@ -67,12 +83,15 @@ impl ChannelFactory for Factory {
             }
             Profile::Jsonrest => (Arc::new(JsonRest(target())), Some((Arc::new(JsonRest(target())) as Arc<dyn BookingPuller>, every))),
         };
-        Ok(ChannelWiring { transport, policy: preset.push_policy(), account_limiter, puller })
+        Ok(ChannelWiring { transport, policy, account_limiter, puller })
     }
 }
 
 struct HttpTarget {
     http: reqwest::Client,
+    /// Time limit of one OTA call, from connecting until the answer's body is
+    /// read (the preset's `timeout_secs`): pulls and acknowledgements too.
+    timeout: Duration,
     endpoint: String,
     hotel_code: String,
     user: String,
@@ -85,7 +104,7 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 
 /// Maps an HTTP outcome to the push pipeline's error kinds.
 async fn classify(result: reqwest::Result<reqwest::Response>, success: impl Fn(&str) -> Result<(), String>) -> Result<(), PushError> {
-    let body = text_of(result).await?;
+    let body = text_of(result, ARI_ANSWER_CAP).await?;
     success(&body).map_err(PushError::Rejected)
 }
 
@@ -133,6 +152,7 @@ impl AriTransport for OpenTravel {
         let r = t
             .http
             .post(format!("{}/{path}", t.endpoint))
+            .timeout(t.timeout)
             .basic_auth(&t.user, Some(&t.secret))
             .header("content-type", "application/xml")
             .body(body)
@@ -167,7 +187,7 @@ impl AriTransport for AlpineBits {
         let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, &message.ranges, false) else {
             return Ok(());
         };
-        let body = t.alpinebits(alpinebits::ACTION_FREEROOMS, request, Some(stamp)).await?;
+        let body = t.alpinebits(alpinebits::ACTION_FREEROOMS, request, Some(stamp), ARI_ANSWER_CAP).await?;
         alpinebits::parse_freerooms_rs(body.as_bytes()).map_err(|e| PushError::Rejected(e.join("; ")))
     }
 }
@@ -184,7 +204,7 @@ impl AriTransport for JsonRest {
         use saluran_channels::jsonrest;
         let t = &self.0;
         let body = jsonrest::ari_batch_at(&t.hotel_code, &message.ranges, stamp);
-        let r = t.http.post(format!("{}/ari", t.endpoint)).header("X-Api-Key", &t.secret).json(&body).send().await;
+        let r = t.http.post(format!("{}/ari", t.endpoint)).timeout(t.timeout).header("X-Api-Key", &t.secret).json(&body).send().await;
         classify(r, |_| Ok(())).await
     }
 }
@@ -198,15 +218,34 @@ fn report_unreadable(source: &str, invalid: &[(String, saluran_channels::CodecEr
 }
 
 /// The answer's body, or the push pipeline's error kind for it: 429 →
-/// rate limited, transport errors, 408 and 5xx → transient (retry), other
-/// non-2xx → rejected.
-async fn text_of(result: reqwest::Result<reqwest::Response>) -> Result<String, PushError> {
-    let resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
+/// rate limited, transport errors (the call's time limit included), 408 and
+/// 5xx → transient (retry), other non-2xx → rejected. The body is read in
+/// chunks and at most `cap` bytes of it are ever held: a larger answer (by its
+/// `Content-Length` or as it streams) stops the read there and is a transient
+/// failure, retried with backoff like a 5xx (issue 8: a 200 MB answer used to
+/// be buffered whole, every minute).
+async fn text_of(result: reqwest::Result<reqwest::Response>, cap: usize) -> Result<String, PushError> {
+    let mut resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
     let status = resp.status();
     if status.as_u16() == 429 {
         return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
     }
-    let body = resp.text().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))?;
+    let too_large = || {
+        metrics::counter!("saluran_channel_oversized_answers_total").increment(1);
+        tracing::warn!(%status, cap, "OTA answer over the size cap; not read further");
+        PushError::Transient(format!("HTTP {}: answer larger than {cap} bytes", status.as_u16()))
+    };
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body: Vec<u8> = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize).min(cap));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = String::from_utf8_lossy(&body).into_owned();
     if status.is_server_error() || status.as_u16() == 408 {
         return Err(PushError::Transient(format!("HTTP {status}")));
     }
@@ -220,17 +259,24 @@ impl HttpTarget {
     /// One AlpineBits request: multipart `action` + `request`, HTTP Basic.
     /// `stamp` (when the state was read) goes in a header, as FreeRooms has
     /// no time stamp of its own.
-    async fn alpinebits(&self, action: &'static str, request: String, stamp: Option<jiff::Timestamp>) -> Result<String, PushError> {
+    async fn alpinebits(
+        &self,
+        action: &'static str,
+        request: String,
+        stamp: Option<jiff::Timestamp>,
+        cap: usize,
+    ) -> Result<String, PushError> {
         let form = reqwest::multipart::Form::new().text("action", action).text("request", request);
         let mut req = self
             .http
             .post(&self.endpoint)
+            .timeout(self.timeout)
             .basic_auth(&self.user, Some(&self.secret))
             .header("X-AlpineBits-ClientProtocolVersion", "2020-10");
         if let Some(stamp) = stamp {
             req = req.header(saluran_channels::signature::TIMESTAMP_HEADER, stamp.to_string());
         }
-        text_of(req.multipart(form).send().await).await
+        text_of(req.multipart(form).send().await, cap).await
     }
 }
 
@@ -239,8 +285,8 @@ impl BookingPuller for AlpineBits {
     async fn pull(&self) -> Result<Vec<InboundBooking>, PushError> {
         use saluran_channels::alpinebits;
         let t = &self.0;
-        let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None).await?;
-        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &saluran_channels::Limits::default())
+        let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, FEED_ANSWER_CAP).await?;
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits())
             .map_err(|e| PushError::Rejected(e.to_string()))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
@@ -254,7 +300,7 @@ impl BookingPuller for AlpineBits {
             .iter()
             .map(|b| NotifAck { ota_id: b.ota_reservation_id.clone(), cancellation: b.action == BookingAction::Cancel, refused: None })
             .collect();
-        let body = t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None).await?;
+        let body = t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None, ARI_ANSWER_CAP).await?;
         alpinebits::parse_notif_report_rs(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(e.to_string()))
     }
@@ -268,11 +314,12 @@ impl BookingPuller for JsonRest {
         let r = t
             .http
             .get(format!("{}{}", t.endpoint, jsonrest::revisions_feed_path(&t.hotel_code)))
+            .timeout(t.timeout)
             .header("X-Api-Key", &t.secret)
             .send()
             .await;
-        let body = text_of(r).await?;
-        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &saluran_channels::Limits::default())
+        let body = text_of(r, FEED_ANSWER_CAP).await?;
+        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits())
             .map_err(|e| PushError::Rejected(e.to_string()))?;
         report_unreadable("booking revisions feed", &feed.invalid);
         Ok(feed.revisions)
@@ -285,10 +332,11 @@ impl BookingPuller for JsonRest {
             let r = t
                 .http
                 .post(format!("{}{}", t.endpoint, jsonrest::revision_ack_path(&b.revision)))
+                .timeout(t.timeout)
                 .header("X-Api-Key", &t.secret)
                 .send()
                 .await;
-            text_of(r).await?;
+            text_of(r, ARI_ANSWER_CAP).await?;
         }
         Ok(())
     }
@@ -320,6 +368,7 @@ mod tests {
     fn opentravel_rates_carry_the_property_currency() {
         let target = HttpTarget {
             http: reqwest::Client::new(),
+            timeout: Duration::from_secs(1),
             endpoint: "http://127.0.0.1:9".into(),
             hotel_code: "H1".into(),
             user: "u".into(),
@@ -344,6 +393,7 @@ mod tests {
     fn alpinebits_plans_one_free_room_range_per_room_whatever_the_rate_mappings() {
         let target = HttpTarget {
             http: reqwest::Client::new(),
+            timeout: Duration::from_secs(1),
             endpoint: "http://127.0.0.1:9".into(),
             hotel_code: "H1".into(),
             user: "u".into(),
@@ -366,4 +416,77 @@ mod tests {
         assert_eq!(r.len(), 1, "no overlapping periods for one room: {r:?}");
         assert_eq!((r[0].start, r[0].end, r[0].ota_rate.as_deref(), r[0].values.available), (d(1), d(5), None, Some(3)));
     }
+
+    fn sim_target(endpoint: String, password: &str, timeout: Duration) -> HttpTarget {
+        HttpTarget { http: reqwest::Client::new(), timeout, endpoint, hotel_code: "H1".into(), user: "hub".into(), secret: password.into() }
+    }
+
+    fn one_range() -> Vec<AriRange> {
+        let day = jiff::civil::date(2030, 1, 1);
+        vec![AriRange {
+            ota_room: "R".into(),
+            ota_rate: Some("BAR".into()),
+            start: day,
+            end: day,
+            values: AriValues { available: Some(3), ..AriValues::default() },
+        }]
+    }
+
+    /// Issue 8 item 9: a 64 MiB answer to an ARI push is a transient failure
+    /// (retried like a 5xx) with a short reason, and the hub stops reading at
+    /// the cap: the simulator streamed only what the hub pulled.
+    #[tokio::test]
+    async fn an_oversized_ari_answer_is_a_transient_failure_read_only_up_to_the_cap() {
+        use saluran_sim::{FaultConfig, FaultKind, Profile, Sim, SimConfig};
+        let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H1", "hub", "ota-pass")).await.unwrap();
+        let size: u64 = 64 << 20;
+        sim.set_faults(FaultConfig { oversized_bytes: size, ..FaultConfig::always(FaultKind::Oversized) }).unwrap();
+        let ot = OpenTravel { target: sim_target(sim.base_url(), "ota-pass", Duration::from_secs(10)), currency: "IDR".into() };
+        let message = OtaMessage { kind: "avail", ranges: one_range() };
+        let err = ot.send(&message, jiff::Timestamp::now()).await.expect_err("an oversized answer is no success");
+        match &err {
+            PushError::Transient(reason) => {
+                assert!(reason.contains(&format!("larger than {ARI_ANSWER_CAP} bytes")), "{reason}");
+                assert!(reason.len() < 100, "short reason: {reason}");
+            }
+            other => panic!("expected a transient failure, got {other:?}"),
+        }
+        // What the hub pulled: the cap plus what the loopback socket buffers
+        // hold, far below the whole answer.
+        let sent = sim.stats().oversized_bytes_sent;
+        assert!(sent < 16 << 20, "the hub read {sent} of {size} bytes");
+        sim.stop().await;
+    }
+
+    /// A pulled feed gets the larger feed cap, and an answer over it fails the
+    /// pull the same way.
+    #[tokio::test]
+    async fn an_oversized_booking_feed_fails_the_pull_at_the_feed_cap() {
+        use saluran_sim::{FaultConfig, FaultKind, Profile, Sim, SimConfig};
+        let sim = Sim::start(SimConfig::new(Profile::Jsonrest, "H1", "hub", "ota-key")).await.unwrap();
+        let size: u64 = 256 << 20;
+        sim.set_faults(FaultConfig { oversized_bytes: size, ..FaultConfig::always(FaultKind::Oversized) }).unwrap();
+        let jr = JsonRest(sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10)));
+        let err = jr.pull().await.expect_err("an oversized feed is no success");
+        assert!(matches!(&err, PushError::Transient(r) if r.contains(&format!("larger than {FEED_ANSWER_CAP} bytes"))), "{err:?}");
+        let sent = sim.stats().oversized_bytes_sent;
+        assert!(sent >= FEED_ANSWER_CAP as u64 && sent < (FEED_ANSWER_CAP as u64) + (16 << 20), "the hub read {sent} of {size} bytes");
+        sim.stop().await;
+    }
+
+    /// Every OTA call has a time limit, pulls included (the push pipeline had
+    /// its own; a pull that never answered held the poller for good).
+    #[tokio::test]
+    async fn a_pull_that_never_answers_fails_within_the_call_time_limit() {
+        use saluran_sim::{FaultConfig, FaultKind, Profile, Sim, SimConfig};
+        let sim = Sim::start(SimConfig::new(Profile::Alpinebits, "H1", "hub", "ota-pass")).await.unwrap();
+        sim.set_faults(FaultConfig { timeout_ms: 30_000, ..FaultConfig::always(FaultKind::Timeout) }).unwrap();
+        let ab = AlpineBits(sim_target(format!("{}/alpinebits", sim.base_url()), "ota-pass", Duration::from_millis(300)));
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(10), ab.pull()).await.expect("the call's own limit ends it").expect_err("no answer");
+        assert!(matches!(err, PushError::Transient(_)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        sim.stop().await;
+    }
+
 }
