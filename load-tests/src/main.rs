@@ -7,7 +7,8 @@
 //! - `ari`     full-horizon ARI batches, one after another;
 //! - `channel-latency` ARI change → visible at in-process OTA simulators;
 //! - `full-sync-count` HTTP requests of one channel's initial full sync;
-//! - `webhook` open-loop OTA booking deliveries (and `--find-peak`).
+//! - `webhook` open-loop OTA booking deliveries (and `--find-peak`);
+//! - `oversized-answers` the server's memory while an OTA answers every call with a huge body.
 //!
 //! Each prints a table and a final `RESULT {json}` line. Every loop is bounded
 //! in time and count, and only loopback targets are accepted.
@@ -17,6 +18,7 @@ mod chanlat;
 mod client;
 mod fullsync;
 mod ota;
+mod oversized;
 mod plan;
 mod report;
 mod reserve;
@@ -94,6 +96,9 @@ enum Cmd {
     FullSyncCount(fullsync::Opts),
     /// Open loop: OTA booking deliveries to the OpenTravel webhook; `--find-peak`.
     Webhook(webhook::Opts),
+    /// Channels: the server's memory (RSS) while an OTA answers every call
+    /// with a huge body (`--bytes`, default 200 MiB); needs `--server-pid`.
+    OversizedAnswers(oversized::Opts),
 }
 
 fn main() {
@@ -106,6 +111,7 @@ fn main() {
         Cmd::ChannelLatency(o) => &o.common,
         Cmd::FullSyncCount(o) => &o.common,
         Cmd::Webhook(o) => &o.common,
+        Cmd::OversizedAnswers(o) => &o.common,
     };
     if let Err(e) = common.check() {
         eprintln!("error: {e:#}");
@@ -125,6 +131,7 @@ fn main() {
             Cmd::ChannelLatency(o) => chanlat::run(o).await,
             Cmd::FullSyncCount(o) => fullsync::run(o).await,
             Cmd::Webhook(o) => webhook::run(o).await,
+            Cmd::OversizedAnswers(o) => oversized::run(o).await,
         }
     });
     // Connection tasks may still be parked; do not wait for them.
