@@ -286,8 +286,7 @@ impl BookingPuller for AlpineBits {
         use saluran_channels::alpinebits;
         let t = &self.0;
         let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, FEED_ANSWER_CAP).await?;
-        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits())
-            .map_err(|e| PushError::Rejected(e.to_string()))?;
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(e.to_string()))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
     }
@@ -300,7 +299,8 @@ impl BookingPuller for AlpineBits {
             .iter()
             .map(|b| NotifAck { ota_id: b.ota_reservation_id.clone(), cancellation: b.action == BookingAction::Cancel, refused: None })
             .collect();
-        let body = t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None, ARI_ANSWER_CAP).await?;
+        let body =
+            t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None, ARI_ANSWER_CAP).await?;
         alpinebits::parse_notif_report_rs(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(e.to_string()))
     }
@@ -319,8 +319,7 @@ impl BookingPuller for JsonRest {
             .send()
             .await;
         let body = text_of(r, FEED_ANSWER_CAP).await?;
-        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits())
-            .map_err(|e| PushError::Rejected(e.to_string()))?;
+        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(e.to_string()))?;
         report_unreadable("booking revisions feed", &feed.invalid);
         Ok(feed.revisions)
     }
@@ -483,10 +482,10 @@ mod tests {
         sim.set_faults(FaultConfig { timeout_ms: 30_000, ..FaultConfig::always(FaultKind::Timeout) }).unwrap();
         let ab = AlpineBits(sim_target(format!("{}/alpinebits", sim.base_url()), "ota-pass", Duration::from_millis(300)));
         let started = std::time::Instant::now();
-        let err = tokio::time::timeout(Duration::from_secs(10), ab.pull()).await.expect("the call's own limit ends it").expect_err("no answer");
+        let err =
+            tokio::time::timeout(Duration::from_secs(10), ab.pull()).await.expect("the call's own limit ends it").expect_err("no answer");
         assert!(matches!(err, PushError::Transient(_)), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
         sim.stop().await;
     }
-
 }

@@ -262,7 +262,10 @@ async fn cleared_restrictions_reach_every_profile() {
     app.ok_json(app.post("/api/v1/properties/CLEAR/ari", &set).await, StatusCode::OK).await;
     wait_converged(&app, "CLEAR", &all, 0, 30, Duration::from_secs(20)).await.expect("restrictions set");
     let cell = sims.ot.view().cell("STD1", "BAR1", day(5).parse().unwrap()).cloned().expect("cell");
-    assert_eq!((cell.min_stay, cell.max_stay, cell.min_stay_through, cell.cta, cell.ctd), (Some(3), Some(7), Some(2), Some(true), Some(true)));
+    assert_eq!(
+        (cell.min_stay, cell.max_stay, cell.min_stay_through, cell.cta, cell.ctd),
+        (Some(3), Some(7), Some(2), Some(true), Some(true))
+    );
     let clear = json!({"updates": [
         {"room_type": "STD", "rate_plan": "STD-BAR", "from": day(3), "to": day(9), "min_stay": 0, "max_stay": 0, "min_stay_through": 0,
          "closed_to_arrival": false, "closed_to_departure": false, "stop_sell": false},
@@ -737,18 +740,20 @@ async fn canned_alpinebits(answers: Vec<String>) -> (String, std::sync::Arc<std:
     let state = (acked.clone(), answers);
     let app = axum::Router::new().route(
         "/alpinebits",
-        axum::routing::post(|axum::extract::State((acked, answers)): axum::extract::State<(Arc<AtomicUsize>, Arc<Vec<String>>)>, body: String| async move {
-            let xml = |s: String| ([("content-type", "application/xml")], s);
-            if body.contains(saluran_channels::alpinebits::ACTION_READ_GUEST_REQUESTS) {
-                let n = acked.load(Ordering::SeqCst);
-                return xml(answers.get(n).cloned().unwrap_or_else(|| saluran_channels::alpinebits::res_retrieve_rs(&[])));
-            }
-            if body.contains(saluran_channels::alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS) {
-                acked.fetch_add(1, Ordering::SeqCst);
-                return xml(saluran_channels::alpinebits::notif_report_rs_success());
-            }
-            xml(saluran_channels::alpinebits::freerooms_rs_success())
-        }),
+        axum::routing::post(
+            |axum::extract::State((acked, answers)): axum::extract::State<(Arc<AtomicUsize>, Arc<Vec<String>>)>, body: String| async move {
+                let xml = |s: String| ([("content-type", "application/xml")], s);
+                if body.contains(saluran_channels::alpinebits::ACTION_READ_GUEST_REQUESTS) {
+                    let n = acked.load(Ordering::SeqCst);
+                    return xml(answers.get(n).cloned().unwrap_or_else(|| saluran_channels::alpinebits::res_retrieve_rs(&[])));
+                }
+                if body.contains(saluran_channels::alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS) {
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    return xml(saluran_channels::alpinebits::notif_report_rs_success());
+                }
+                xml(saluran_channels::alpinebits::freerooms_rs_success())
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -780,7 +785,8 @@ async fn pulled_alpinebits_modification_ordered_by_last_modify_instant() {
         app.seed_property("PULL", 4).await;
         let created = r#"CreateDateTime="2030-01-01T10:00:00+07:00""#;
         let modified = r#"CreateDateTime="2030-01-01T10:00:00+07:00" LastModifyDateTime="2030-01-01T03:00:00.5Z""#;
-        let (base, acked, join) = canned_alpinebits(vec![retrieve_rs("Reserved", created, 10, 12), retrieve_rs("Modify", modified, 10, 14)]).await;
+        let (base, acked, join) =
+            canned_alpinebits(vec![retrieve_rs("Reserved", created, 10, 12), retrieve_rs("Modify", modified, 10, 14)]).await;
         let r = app
             .post(
                 "/api/v1/properties/PULL/channels",

@@ -900,7 +900,9 @@ mod tests {
     }
 
     fn retrieve(reservations: &[(&str, &str, &str)]) -> String {
-        let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><OTA_ResRetrieveRS xmlns="http://www.opentravel.org/OTA/2003/05" Version="7.000"><Success/><ReservationsList>"#);
+        let mut xml = String::from(
+            r#"<?xml version="1.0" encoding="UTF-8"?><OTA_ResRetrieveRS xmlns="http://www.opentravel.org/OTA/2003/05" Version="7.000"><Success/><ReservationsList>"#,
+        );
         for (id, status, stamps) in reservations {
             xml.push_str(&format!(
                 r#"<HotelReservation {stamps} ResStatus="{status}"><UniqueID Type="14" ID="{id}"/><RoomStays><RoomStay><RoomTypes><RoomType RoomTypeCode="DBL"/></RoomTypes><GuestCounts><GuestCount Count="2"/></GuestCounts><TimeSpan Start="2030-01-01" End="2030-01-03"/></RoomStay></RoomStays></HotelReservation>"#

@@ -64,7 +64,7 @@
 //! signed as described in [`crate::signature`]; it only tells the hub to pull the feed.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{AriField, days_between, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
+use crate::model::{days_between, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
 use crate::xml::{fmt_amount, parse_amount, parse_date, Limits};
 use jiff::civil::Date;
 use rust_decimal::Decimal;

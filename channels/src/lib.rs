@@ -20,6 +20,7 @@ pub mod xml;
 
 pub use error::CodecError;
 pub use model::{
-    chunk_ranges, chunk_ranges_by_days, compress, expand, to_ranges, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking,
+    chunk_ranges, chunk_ranges_by_days, compress, expand, to_ranges, AriField, AriRange, AriValues, BookedRoom, BookingAction,
+    InboundBooking,
 };
 pub use xml::Limits;

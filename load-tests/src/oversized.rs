@@ -50,7 +50,8 @@ fn memory_kib(pid: u32) -> Option<(u64, u64)> {
 pub async fn run(o: Opts) -> Result<()> {
     let Some(pid) = o.common.server_pid else { bail!("--server-pid is required: the scenario reads the server's memory") };
     memory_kib(pid).with_context(|| format!("/proc/{pid}/status is not readable"))?;
-    let fleet = Fleet { properties: 1, prefix: o.prefix.clone(), room_types: 1, rate_plans: 1, rooms_per_type: 5, timezone: "Asia/Jakarta".into() };
+    let fleet =
+        Fleet { properties: 1, prefix: o.prefix.clone(), room_types: 1, rate_plans: 1, rooms_per_type: 5, timezone: "Asia/Jakarta".into() };
     fleet.check()?;
     let target = o.common.target().await?;
     let property = fleet.property_code(0);
@@ -60,7 +61,8 @@ pub async fn run(o: Opts) -> Result<()> {
     let hook = Hook::default();
     let spec = SimSpec::new(Profile::Jsonrest, &target.base, &property, "JR", &hook);
     let sim = spec.start().await?;
-    sim.set_faults(FaultConfig { oversized_bytes: o.bytes, ..FaultConfig::always(FaultKind::Oversized) }).map_err(|e| anyhow::anyhow!(e))?;
+    sim.set_faults(FaultConfig { oversized_bytes: o.bytes, ..FaultConfig::always(FaultKind::Oversized) })
+        .map_err(|e| anyhow::anyhow!(e))?;
     let rt = plan::room_type_code(1);
     let bar = plan::rate_plans(1, 1)[0].body["code"].as_str().unwrap_or_default().to_string();
     let mappings = [ota::mapping(&rt, &bar, &rt, "BAR")];
