@@ -299,9 +299,11 @@ async fn otas_converge_after_faults_and_never_regress() {
     let all = [&sims.ot, &sims.ab, &sims.jr];
     let faults = FaultConfig {
         fraction: 0.3,
-        kinds: vec![FaultKind::TooManyRequests, FaultKind::ServerError, FaultKind::Timeout, FaultKind::Reset],
+        kinds: vec![FaultKind::TooManyRequests, FaultKind::ServerError, FaultKind::Timeout, FaultKind::Reset, FaultKind::Oversized],
         latency_ms: 5,
         timeout_ms: 1500,
+        // Over the 1 MiB cap on ARI answers: a failed try, retried.
+        oversized_bytes: 2 << 20,
     };
     for s in all {
         s.set_faults(faults.clone()).unwrap();
