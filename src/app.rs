@@ -150,6 +150,10 @@ impl App {
             xml_limits: saluran_channels::xml::Limits::default(),
         }));
         let _ = sink.0.set(app.clone());
+        tokio::spawn(http::idempotency::expire_loop(
+            Arc::downgrade(&app.store),
+            Duration::from_secs(app.settings.idempotency_ttl_secs.max(1)),
+        ));
         if app.settings.channels_enabled {
             // Connected properties push, poll and reconcile on their own: start
             // them now rather than on their first request.

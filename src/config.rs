@@ -59,6 +59,9 @@ pub struct Settings {
     pub ws_max_connections: usize,
     /// TCP_NODELAY on accepted connections (SALURAN_TCP_NODELAY).
     pub tcp_nodelay: bool,
+    /// Idempotency keys are kept this long, then their rows are deleted
+    /// (SALURAN_IDEMPOTENCY_TTL_SECS; default 24 h).
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             ws_max_connections: 20_000,
             tcp_nodelay: true,
+            idempotency_ttl_secs: 24 * 3600,
         }
     }
 }
@@ -204,10 +208,13 @@ mod tests {
             let d = Settings::default();
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (d.ws_max_connections, d.tcp_nodelay));
             assert_eq!((s.backplane_channel.as_str(), s.backplane_queue), (d.backplane_channel.as_str(), d.backplane_queue));
+            assert_eq!(s.idempotency_ttl_secs, d.idempotency_ttl_secs);
+            jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
             jail.set_env("SALURAN_WS_MAX_CONNECTIONS", "50000");
             jail.set_env("SALURAN_TCP_NODELAY", "false");
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
+            assert_eq!(s.idempotency_ttl_secs, 60);
             Ok(())
         });
     }
