@@ -59,6 +59,19 @@ pub struct Settings {
     pub ws_max_connections: usize,
     /// TCP_NODELAY on accepted connections (SALURAN_TCP_NODELAY).
     pub tcp_nodelay: bool,
+    /// An HTTP connection must send its first request head within this many
+    /// seconds (SALURAN_HTTP_HEADER_TIMEOUT_SECS; slowloris).
+    pub http_header_timeout_secs: u64,
+    /// A keep-alive connection with no request in flight is closed after
+    /// this many seconds (SALURAN_HTTP_IDLE_TIMEOUT_SECS). WebSockets are
+    /// not HTTP connections once upgraded: this does not apply to them.
+    pub http_idle_timeout_secs: u64,
+    /// A request body must arrive whole within this many seconds of its
+    /// head (SALURAN_HTTP_BODY_TIMEOUT_SECS).
+    pub http_body_timeout_secs: u64,
+    /// HTTP connections served at once (SALURAN_MAX_HTTP_CONNECTIONS); at
+    /// the cap the oldest idle connection is closed to make room.
+    pub max_http_connections: usize,
     /// Idempotency keys are kept this long, then their rows are deleted
     /// (SALURAN_IDEMPOTENCY_TTL_SECS; default 24 h).
     pub idempotency_ttl_secs: u64,
@@ -91,6 +104,10 @@ impl Default for Settings {
             ws_max_connections: 20_000,
             tcp_nodelay: true,
             idempotency_ttl_secs: 24 * 3600,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_body_timeout_secs: 30,
+            max_http_connections: 10_000,
         }
     }
 }
@@ -209,12 +226,21 @@ mod tests {
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (d.ws_max_connections, d.tcp_nodelay));
             assert_eq!((s.backplane_channel.as_str(), s.backplane_queue), (d.backplane_channel.as_str(), d.backplane_queue));
             assert_eq!(s.idempotency_ttl_secs, d.idempotency_ttl_secs);
+            assert_eq!(
+                (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
+                (d.http_header_timeout_secs, d.http_idle_timeout_secs, d.http_body_timeout_secs, d.max_http_connections)
+            );
             jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
+            jail.set_env("SALURAN_HTTP_HEADER_TIMEOUT_SECS", "3");
+            jail.set_env("SALURAN_HTTP_IDLE_TIMEOUT_SECS", "4");
+            jail.set_env("SALURAN_HTTP_BODY_TIMEOUT_SECS", "5");
+            jail.set_env("SALURAN_MAX_HTTP_CONNECTIONS", "6");
             jail.set_env("SALURAN_WS_MAX_CONNECTIONS", "50000");
             jail.set_env("SALURAN_TCP_NODELAY", "false");
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
             assert_eq!(s.idempotency_ttl_secs, 60);
+            assert_eq!((s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections), (3, 4, 5, 6));
             Ok(())
         });
     }

@@ -141,3 +141,190 @@ async fn pusher_credentials_come_from_the_environment() {
     }
     stop(child);
 }
+
+// ---- HTTP connection limits (header / idle / body timeouts, cap) ----
+
+use common::{spawn_app_with, test_settings, TestApp};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn app_with(f: impl FnOnce(&mut saluran::config::Settings)) -> TestApp {
+    let mut s = test_settings();
+    f(&mut s);
+    spawn_app_with(saluran::testing::fresh_sqlite().await, s).await
+}
+
+fn addr(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection or `within` passes;
+/// returns when it closed (None: still open). Data read is discarded.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), tcp.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A client that sends part of its headers and then nothing (slowloris) is
+/// closed once `http_header_timeout_secs` has passed, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_closed_after_the_header_timeout() {
+    let app = app_with(|s| s.http_header_timeout_secs = 1).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let closed = closed_within(&mut tcp, Duration::from_secs(5)).await.expect("closed after the header timeout");
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+    app.stop().await;
+
+    let app = app_with(|s| s.http_header_timeout_secs = 10).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    assert_eq!(closed_within(&mut tcp, Duration::from_secs(2)).await, None, "10 s: still open after 2 s");
+    app.stop().await;
+}
+
+/// A keep-alive connection is closed `http_idle_timeout_secs` after its last
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connections_close_after_the_idle_timeout() {
+    for (idle, closes) in [(1, true), (10, false)] {
+        let app = app_with(|s| s.http_idle_timeout_secs = idle).await;
+        let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+        tcp.write_all(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        // Read the whole answer (its Content-Length) first.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        let complete = |got: &[u8]| {
+            let text = String::from_utf8_lossy(got);
+            let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+            let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()));
+            len.is_some_and(|len| body.len() >= len)
+        };
+        while !complete(&got) {
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "closed before the answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..40]));
+        let closed = closed_within(&mut tcp, Duration::from_secs(3)).await;
+        assert_eq!(closed.is_some(), closes, "idle timeout {idle} s: closed after {closed:?}");
+        app.stop().await;
+    }
+}
+
+/// A request body that does not arrive whole within
+/// `http_body_timeout_secs` is refused and its connection closed (not held
+/// for the 30 s request timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_cut_after_the_body_timeout() {
+    let app = app_with(|s| s.http_body_timeout_secs = 1).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/properties HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"code\":",
+        app.admin
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await {
+            Err(_) => panic!("no answer or close within 5 s: {}", String::from_utf8_lossy(&got)),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(text.starts_with("HTTP/1.1 4"), "a 4xx answer, then close: {text}");
+    app.stop().await;
+}
+
+/// At `max_http_connections`, a new connection closes the oldest idle one:
+/// idle sockets beyond the cap cannot keep `/health` out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_the_cap_do_not_keep_health_out() {
+    let app = app_with(|s| {
+        s.max_http_connections = 20;
+        s.http_header_timeout_secs = 60;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(tokio::net::TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    let started = Instant::now();
+    let r = reqwest::Client::new().get(format!("{}/health", app.base)).timeout(Duration::from_secs(5)).send().await;
+    let r = r.expect("/health answers with idle sockets beyond the cap");
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // The oldest idle sockets were closed to make room; the newest are open.
+    assert!(closed_within(&mut idle[0], Duration::from_secs(2)).await.is_some(), "the oldest idle socket is closed");
+    let mut open = 0;
+    for tcp in idle.iter_mut().rev().take(25) {
+        if closed_within(tcp, Duration::from_millis(20)).await.is_none() {
+            open += 1;
+        }
+    }
+    assert!(open >= 15 && open < 20, "about the cap of the newest stay open: {open}");
+    app.stop().await;
+}
+
+/// WebSockets are not HTTP connections once upgraded: the HTTP idle and
+/// header timeouts do not cut them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_outlive_the_http_idle_timeout() {
+    let app = app_with(|s| {
+        s.http_idle_timeout_secs = 1;
+        s.http_header_timeout_secs = 1;
+    })
+    .await;
+    let url = format!("{}/app/saluran-key?protocol=7&client=test&version=1", app.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("pusher:connection_established"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"event":"pusher:ping","data":{}}"#)).await.unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("an answer").expect("open").expect("frame");
+    assert!(pong.to_text().unwrap().contains("pusher:pong"), "{pong:?}");
+    app.stop().await;
+}
+
+/// The process has 512 descriptors and 600 sockets sit idle on it: the
+/// accept loop survives EMFILE, closes idle connections to make room, and
+/// `/health` answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_with_600_idle_sockets_and_512_descriptors() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let port = free_port();
+    let bin = env!("CARGO_BIN_EXE_saluran");
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!("ulimit -n 512 && exec {bin} serve --listen 127.0.0.1:{port} --database-url {url}")]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SALURAN_") && !k.starts_with("SALURAN_TEST_") {
+            sh.env_remove(k);
+        }
+    }
+    let mut child = Proc(sh.env("SALURAN_CHANNELS_ENABLED", "false").stderr(Stdio::null()).spawn().unwrap());
+    assert!(wait_up(&mut child.0, port));
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let r = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/health")).timeout(Duration::from_secs(5)).send().await;
+    let took = started.elapsed();
+    let r = r.unwrap_or_else(|e| panic!("/health did not answer in {took:?}: {e}"));
+    assert_eq!(r.status(), 200);
+    eprintln!("/health with 600 idle sockets, 512 descriptors: {took:?}");
+    drop(idle);
+    stop(child);
+}
