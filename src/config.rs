@@ -121,11 +121,7 @@ impl Settings {
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
             None => fig = fig.merge(Toml::file("config/saluran.toml")),
         }
-        let fig = fig.merge(Env::prefixed("SALURAN_")).merge(Env::raw().only(&[
-            "DATABASE_URL",
-            "REDIS_URL",
-            "APP_MODE",
-        ]));
+        let fig = fig.merge(Env::prefixed("SALURAN_")).merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL", "APP_MODE"]));
         let mut s: Settings = fig.extract().map_err(Box::new)?;
         if s.redis_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             s.redis_url = None;
@@ -240,7 +236,10 @@ mod tests {
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
             assert_eq!(s.idempotency_ttl_secs, 60);
-            assert_eq!((s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections), (3, 4, 5, 6));
+            assert_eq!(
+                (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
+                (3, 4, 5, 6)
+            );
             Ok(())
         });
     }

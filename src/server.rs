@@ -16,9 +16,9 @@
 //!   no longer apply to them (they have their own, `ws_max_connections`).
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use axum::body::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -134,10 +134,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-    )
+    matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset)
 }
 
 /// The open connections, oldest first, each with a flag "no request in

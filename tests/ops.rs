@@ -244,7 +244,8 @@ async fn demo_serves_a_seeded_property() {
         assert!(synced, "{channel} pushed its first full sync");
     }
     // The printed hint works when pasted into a shell with TOKEN set.
-    let hint = printed.iter().find_map(|l| l.split_once("channel status:").map(|(_, c)| c.trim().to_owned())).expect("a channel status hint");
+    let hint =
+        printed.iter().find_map(|l| l.split_once("channel status:").map(|(_, c)| c.trim().to_owned())).expect("a channel status hint");
     let out = std::process::Command::new("sh").args(["-c", &hint]).env("TOKEN", &token).output().unwrap();
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -294,7 +295,8 @@ async fn migrate_does_not_print_the_database_password() {
     // The test server trusts local connections: any password gets in.
     let Some(rest) = url.strip_prefix("postgres://postgres@") else { return };
     let with_password = format!("postgres://postgres:hunter2-s3cret@{rest}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_saluran")).args(["migrate", "--database-url", &with_password]).output().unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_saluran")).args(["migrate", "--database-url", &with_password]).output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{printed}");
     assert!(!printed.contains("hunter2-s3cret"), "{printed}");

@@ -204,7 +204,9 @@ async fn keep_alive_connections_close_after_the_idle_timeout() {
         let complete = |got: &[u8]| {
             let text = String::from_utf8_lossy(got);
             let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
-            let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()));
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()));
             len.is_some_and(|len| body.len() >= len)
         };
         while !complete(&got) {
@@ -273,7 +275,7 @@ async fn idle_connections_beyond_the_cap_do_not_keep_health_out() {
             open += 1;
         }
     }
-    assert!(open >= 15 && open < 20, "about the cap of the newest stay open: {open}");
+    assert!((15..=20).contains(&open), "about the cap of the newest stay open: {open}");
     app.stop().await;
 }
 
