@@ -106,22 +106,37 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
                     cap_warned = Some(Instant::now());
                     tracing::warn!(max_connections = limits.max_connections, evicted, "HTTP connection cap reached");
                 }
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = &mut shutdown => break,
+                // Every connection busy: wait for a slot, and look again
+                // now and then for one that has gone idle.
+                let mut waited = None;
+                loop {
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => {
+                            waited = p.ok();
+                            break;
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                            registry.evict_idle(1);
+                        }
+                        _ = &mut shutdown => break,
+                    }
+                }
+                match waited {
+                    Some(p) => p,
+                    None => break,
                 }
             }
         };
         if let Err(e) = tcp.set_nodelay(limits.tcp_nodelay) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        // Registered here, not in the task: the next accept may need to
+        // evict it before the task has run.
+        let (id, ctl) = registry.register();
         let conn = Connection { router: router.clone(), limits, registry: registry.clone(), close: close_rx.clone() };
         let done = done_tx.clone();
         tokio::spawn(async move {
-            conn.run(tcp, remote).await;
+            conn.run(tcp, remote, id, ctl).await;
             drop(permit);
             drop(done);
         });
@@ -190,9 +205,8 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, tcp: TcpStream, remote: SocketAddr) {
+    async fn run(mut self, tcp: TcpStream, remote: SocketAddr, id: u64, ctl: Arc<Control>) {
         metrics::gauge!("saluran_http_connections").increment(1.0);
-        let (id, ctl) = self.registry.register();
         let (phase_tx, mut phase_rx) = watch::channel(Phase { busy: 0, since: Instant::now(), served: 0 });
         let phase = Arc::new(PhaseTx { tx: phase_tx, ctl: ctl.clone() });
         let router = self.router.clone();
