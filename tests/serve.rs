@@ -246,6 +246,15 @@ async fn a_slow_body_is_cut_after_the_body_timeout() {
     let text = String::from_utf8_lossy(&got);
     assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
     assert!(text.starts_with("HTTP/1.1 4"), "a 4xx answer, then close: {text}");
+    let first_admin = app.admin.clone();
+    app.stop().await;
+
+    // With 10 s the same request is still waiting for its body after 2 s.
+    let app = app_with(|s| s.http_body_timeout_secs = 10).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    let head = head.replace(&first_admin, &app.admin);
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(closed_within(&mut tcp, Duration::from_secs(2)).await, None);
     app.stop().await;
 }
 
@@ -276,6 +285,17 @@ async fn idle_connections_beyond_the_cap_do_not_keep_health_out() {
         }
     }
     assert!((15..=20).contains(&open), "about the cap of the newest stay open: {open}");
+    app.stop().await;
+
+    // Under the cap nothing is closed.
+    let app = app_with(|s| s.http_header_timeout_secs = 60).await;
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(tokio::net::TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    let r = reqwest::Client::new().get(format!("{}/health", app.base)).timeout(Duration::from_secs(5)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(closed_within(&mut idle[0], Duration::from_millis(500)).await, None, "default cap: the oldest stays open");
     app.stop().await;
 }
 
