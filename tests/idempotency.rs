@@ -201,3 +201,21 @@ async fn idempotency_keys_expire() {
         app.stop().await;
     }
 }
+
+/// The store port: `idempotency_expire` deletes keys older than asked, done
+/// or still in progress, and keeps younger ones (both backends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_expires_old_keys_only() {
+    use saluran_domain::store::IdempotencyBegin;
+    for (backend, store) in saluran::testing::backends().await {
+        assert_eq!(store.idempotency_begin("s", "done", "h").await.unwrap(), IdempotencyBegin::Fresh);
+        store.idempotency_complete("s", "done", 201, b"{}").await.unwrap();
+        assert_eq!(store.idempotency_begin("s", "running", "h").await.unwrap(), IdempotencyBegin::Fresh);
+        assert_eq!(store.idempotency_expire(Duration::from_secs(3600)).await.unwrap(), 0, "{backend}: young keys stay");
+        assert!(matches!(store.idempotency_begin("s", "done", "h").await.unwrap(), IdempotencyBegin::Replay { status: 201, .. }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(store.idempotency_expire(Duration::from_millis(10)).await.unwrap(), 2, "{backend}: both old keys go");
+        assert_eq!(store.idempotency_begin("s", "done", "other").await.unwrap(), IdempotencyBegin::Fresh, "{backend}");
+        assert_eq!(store.idempotency_begin("s", "running", "h").await.unwrap(), IdempotencyBegin::Fresh, "{backend}");
+    }
+}
