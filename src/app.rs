@@ -11,7 +11,6 @@ use saluran_actors::{Deps, Hub, HubMsg, PropertyHandle, Registry};
 use saluran_domain::ports::{Clock, CommittedEvent, Publisher, SystemClock};
 use saluran_domain::store::Store;
 use saluran_domain::PropertyCode;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -150,6 +149,10 @@ impl App {
             xml_limits: saluran_channels::xml::Limits::default(),
         }));
         let _ = sink.0.set(app.clone());
+        tokio::spawn(http::idempotency::expire_loop(
+            Arc::downgrade(&app.store),
+            Duration::from_secs(app.settings.idempotency_ttl_secs.max(1)),
+        ));
         if app.settings.channels_enabled {
             // Connected properties push, poll and reconcile on their own: start
             // them now rather than on their first request.
@@ -188,25 +191,18 @@ impl App {
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, backend = self.store.backend(), "saluran serving");
-        let router = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        // Upgraded WebSockets are not tracked by axum's drain: close them
+        // Upgraded WebSockets are not tracked by the HTTP drain: close them
         // (4200, "reconnect") as soon as the signal comes.
         let realtime = self.realtime.clone();
         let shutdown = async move {
             shutdown.await;
             realtime.shutdown(Duration::from_secs(2)).await;
         };
-        // No Nagle: a WebSocket event or an API answer is one small write
-        // that must leave now, not wait up to a delayed ACK (40 ms) for the
-        // previous one to be acknowledged.
-        use axum::serve::ListenerExt;
-        let nodelay = self.settings.tcp_nodelay;
-        let listener = listener.tap_io(move |tcp| {
-            if let Err(e) = tcp.set_nodelay(nodelay) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // Header / idle / body timeouts, a connection cap, an accept loop
+        // that survives EMFILE; no Nagle (a WebSocket event or an API answer
+        // is one small write that must leave now, not wait up to a delayed
+        // ACK for the previous one).
+        crate::server::serve(listener, self.router(), crate::server::Limits::from_settings(&self.settings), shutdown).await;
         self.shutdown().await;
         Ok(())
     }

@@ -59,6 +59,22 @@ pub struct Settings {
     pub ws_max_connections: usize,
     /// TCP_NODELAY on accepted connections (SALURAN_TCP_NODELAY).
     pub tcp_nodelay: bool,
+    /// An HTTP connection must send its first request head within this many
+    /// seconds (SALURAN_HTTP_HEADER_TIMEOUT_SECS; slowloris).
+    pub http_header_timeout_secs: u64,
+    /// A keep-alive connection with no request in flight is closed after
+    /// this many seconds (SALURAN_HTTP_IDLE_TIMEOUT_SECS). WebSockets are
+    /// not HTTP connections once upgraded: this does not apply to them.
+    pub http_idle_timeout_secs: u64,
+    /// A request body must arrive whole within this many seconds of its
+    /// head (SALURAN_HTTP_BODY_TIMEOUT_SECS).
+    pub http_body_timeout_secs: u64,
+    /// HTTP connections served at once (SALURAN_MAX_HTTP_CONNECTIONS); at
+    /// the cap the oldest idle connection is closed to make room.
+    pub max_http_connections: usize,
+    /// Idempotency keys are kept this long, then their rows are deleted
+    /// (SALURAN_IDEMPOTENCY_TTL_SECS; default 24 h).
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -87,6 +103,11 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             ws_max_connections: 20_000,
             tcp_nodelay: true,
+            idempotency_ttl_secs: 24 * 3600,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_body_timeout_secs: 30,
+            max_http_connections: 10_000,
         }
     }
 }
@@ -100,17 +121,61 @@ impl Settings {
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
             None => fig = fig.merge(Toml::file("config/saluran.toml")),
         }
-        let fig = fig.merge(Env::prefixed("SALURAN_").ignore(&["PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET"])).merge(Env::raw().only(&[
-            "DATABASE_URL",
-            "REDIS_URL",
-            "APP_MODE",
-        ]));
+        let fig = fig.merge(Env::prefixed("SALURAN_")).merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL", "APP_MODE"]));
         let mut s: Settings = fig.extract().map_err(Box::new)?;
         if s.redis_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             s.redis_url = None;
         }
         Ok(s)
     }
+}
+
+impl Settings {
+    /// `serve`'s guard: the built-in Pusher secret is public (it is in the
+    /// source), so anyone who can reach the server could sign events and
+    /// subscribe to any private channel with it. It is accepted only when
+    /// the server listens on loopback (the demo, a developer's machine).
+    pub fn check_pusher_secret(&self, bound: std::net::SocketAddr) -> Result<(), String> {
+        if self.pusher_secret != Settings::default().pusher_secret || bound.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to serve on {bound} with the built-in Pusher secret: set SALURAN_PUSHER_SECRET (or pusher_secret in the \
+             config file) to a secret of your own, or listen on loopback only (e.g. 127.0.0.1)"
+        ))
+    }
+}
+
+/// `url` with the password of its user info (and a `password=` query
+/// parameter) replaced by `***`, for printing and logging.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let (head, rest) = url.split_at(scheme_end);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{head}{authority}{tail}")
 }
 
 #[cfg(test)]
@@ -156,12 +221,62 @@ mod tests {
             let d = Settings::default();
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (d.ws_max_connections, d.tcp_nodelay));
             assert_eq!((s.backplane_channel.as_str(), s.backplane_queue), (d.backplane_channel.as_str(), d.backplane_queue));
+            assert_eq!(s.idempotency_ttl_secs, d.idempotency_ttl_secs);
+            assert_eq!(
+                (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
+                (d.http_header_timeout_secs, d.http_idle_timeout_secs, d.http_body_timeout_secs, d.max_http_connections)
+            );
+            jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
+            jail.set_env("SALURAN_HTTP_HEADER_TIMEOUT_SECS", "3");
+            jail.set_env("SALURAN_HTTP_IDLE_TIMEOUT_SECS", "4");
+            jail.set_env("SALURAN_HTTP_BODY_TIMEOUT_SECS", "5");
+            jail.set_env("SALURAN_MAX_HTTP_CONNECTIONS", "6");
             jail.set_env("SALURAN_WS_MAX_CONNECTIONS", "50000");
             jail.set_env("SALURAN_TCP_NODELAY", "false");
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
+            assert_eq!(s.idempotency_ttl_secs, 60);
+            assert_eq!(
+                (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
+                (3, 4, 5, 6)
+            );
             Ok(())
         });
+    }
+
+    #[test]
+    fn pusher_credentials_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SALURAN_PUSHER_APP_ID", "app-9");
+            jail.set_env("SALURAN_PUSHER_KEY", "key-9");
+            jail.set_env("SALURAN_PUSHER_SECRET", "secret-9");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!((s.pusher_app_id.as_str(), s.pusher_key.as_str(), s.pusher_secret.as_str()), ("app-9", "key-9", "secret-9"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_built_in_pusher_secret_is_refused_off_loopback_only() {
+        let d = Settings::default();
+        let at = |a: &str| a.parse::<std::net::SocketAddr>().unwrap();
+        assert!(d.check_pusher_secret(at("127.0.0.1:8080")).is_ok());
+        assert!(d.check_pusher_secret(at("[::1]:8080")).is_ok());
+        let e = d.check_pusher_secret(at("0.0.0.0:8080")).unwrap_err();
+        assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("0.0.0.0:8080"), "{e}");
+        assert!(d.check_pusher_secret(at("192.168.1.5:80")).is_err());
+        let own = Settings { pusher_secret: "ours".into(), ..Settings::default() };
+        assert!(own.check_pusher_secret(at("0.0.0.0:8080")).is_ok());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://saluran:s3cret@db:5432/saluran"), "postgres://saluran:***@db:5432/saluran");
+        assert_eq!(redact_url("postgres://u:p%40ss@db/x?sslmode=require"), "postgres://u:***@db/x?sslmode=require");
+        assert_eq!(redact_url("postgres://u@db/x?password=s3cret&sslmode=require"), "postgres://u@db/x?password=***&sslmode=require");
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact_url("sqlite://data/saluran.db"), "sqlite://data/saluran.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
     }
 
     #[test]

@@ -208,11 +208,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     println!("                  TIKET (AlpineBits) at {}/alpinebits", sims[1].base_url());
     println!("                  TRAVELOKA (JSON REST) at {}/api", sims[2].base_url());
     println!("                  each OTA simulator sends a trickle of bookings; see {}/_sim/view", sims[0].base_url());
-    println!("  channel status: curl -H 'Authorization: Bearer $TOKEN' {base}/api/v1/properties/{DEMO_PROPERTY}/channels/BOOKING");
+    println!("  channel status: curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/properties/{DEMO_PROPERTY}/channels/BOOKING");
     println!("  health:         {base}/health");
     println!("  metrics:        {base}/metrics");
     println!("  API document:   {base}/api/openapi.json");
-    println!("  admin token (TOKEN):");
+    println!("  admin token (set it first: TOKEN=<the line below>):");
     println!("{token}");
     let result = server.await.map_err(|e| anyhow::anyhow!("server task: {e}"))?;
     drop(stop_tx);

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ingest;
 pub mod presets;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod testing;

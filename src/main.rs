@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_logging(&s.log_format);
             let st = store::connect(&s.database_url, &store_options(&s)).await.context("opening the database")?;
             let listener = tokio::net::TcpListener::bind(&s.listen).await.with_context(|| format!("binding {}", s.listen))?;
+            s.check_pusher_secret(listener.local_addr()?).map_err(|e| anyhow::anyhow!(e))?;
             let app = app::App::build(s, st).await?;
             app.serve(listener, app::shutdown_signal()).await
         }
@@ -38,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
             let s = settings(config.as_deref(), database_url)?;
             telemetry::init_logging(&s.log_format);
             store::migrate(&s.database_url).await.context("migrating")?;
-            println!("migrated {}", s.database_url);
+            println!("migrated {}", saluran::config::redact_url(&s.database_url));
             Ok(())
         }
         Command::Token { command: TokenCommand::Create { role, tenant, properties, config, database_url } } => {

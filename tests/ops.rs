@@ -205,7 +205,7 @@ async fn demo_serves_a_seeded_property() {
         .unwrap();
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
+    let mut printed: Vec<String> = Vec::new();
     let token = loop {
         let line = lines.next().expect("demo printed its token").unwrap();
         printed.push(line.clone());
@@ -243,6 +243,62 @@ async fn demo_serves_a_seeded_property() {
         }
         assert!(synced, "{channel} pushed its first full sync");
     }
+    // The printed hint works when pasted into a shell with TOKEN set.
+    let hint =
+        printed.iter().find_map(|l| l.split_once("channel status:").map(|(_, c)| c.trim().to_owned())).expect("a channel status hint");
+    let out = std::process::Command::new("sh").args(["-c", &hint]).env("TOKEN", &token).output().unwrap();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
+    assert_eq!(answer["code"], "BOOKING", "`{hint}` printed {answer} ({})", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `/health` says what is true: saluran needs no licence key, and a queue
+/// count that could not be read is `null` with status `degraded`, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_a_failed_queue_count_as_failed() {
+    let mut urls = vec![saluran::testing::fresh_sqlite_url()];
+    urls.extend(saluran::testing::fresh_postgres_url().await);
+    for url in urls {
+        let store = saluran::store::connect(&url, &saluran::testing::test_store_options()).await.unwrap();
+        let mut s = test_settings();
+        s.database_url = url.clone();
+        let app = spawn_app_with(store, s).await;
+        let (status, v) = health(&app.base).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {v}");
+        assert_eq!(v["checks"]["license"], "not_required", "{v}");
+        assert_eq!((v["checks"]["queue_pending"].as_i64(), v["checks"]["queue_failed"].as_i64()), (Some(0), Some(0)), "{v}");
+        assert_eq!(v["status"], "ok", "{v}");
+
+        // Break the queue count only (the database itself still answers).
+        let drop = "DROP TABLE channel_dead_letters";
+        if url.starts_with("sqlite://") {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(drop).execute(&mut c).await.unwrap();
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(drop).execute(&mut c).await.unwrap();
+        }
+        let (status, v) = health(&app.base).await;
+        assert_eq!(status, StatusCode::OK, "the queue is not a required check: {v}");
+        assert_eq!(v["checks"]["database"], "ok", "{v}");
+        assert!(v["checks"]["queue_pending"].is_null() && v["checks"]["queue_failed"].is_null(), "{url}: {v}");
+        assert_eq!(v["status"], "degraded", "{v}");
+        app.stop().await;
+    }
+}
+
+/// `saluran migrate` names the database it migrated without its password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_does_not_print_the_database_password() {
+    let Some(url) = saluran::testing::fresh_postgres_url().await else { return };
+    // The test server trusts local connections: any password gets in.
+    let Some(rest) = url.strip_prefix("postgres://postgres@") else { return };
+    let with_password = format!("postgres://postgres:hunter2-s3cret@{rest}");
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_saluran")).args(["migrate", "--database-url", &with_password]).output().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{printed}");
+    assert!(!printed.contains("hunter2-s3cret"), "{printed}");
+    assert!(printed.contains(&format!("postgres://postgres:***@{rest}")), "{printed}");
 }

@@ -164,6 +164,9 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError>;
     async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+    /// Deletes the keys (done or still in progress) created more than
+    /// `older_than` ago, by the store's clock; returns how many.
+    async fn idempotency_expire(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
 
     // Channels (property × OTA connections).
     /// A duplicate (property, code) is `Conflict`; mappings are stored with it.

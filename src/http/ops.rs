@@ -13,7 +13,9 @@ use std::time::Duration;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health`, exactly the PMS's contract (DESIGN §7): 503 when a
-/// required check (database, storage) fails; Redis is optional.
+/// required check (database, storage) fails; Redis and the channel queue
+/// count are optional: when they fail the status is `degraded` (and the
+/// counts are `null`).
 pub async fn health(State(app): State<App>) -> impl IntoResponse {
     let database = match tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => "ok",
@@ -35,14 +37,22 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
         },
     };
     let storage = if storage_ok(&app) { "ok" } else { "error" };
+    // A count that could not be read is `null`, never a reassuring 0.
     let (queue_pending, queue_failed) = match tokio::time::timeout(CHECK_TIMEOUT, app.store.channel_queue_totals()).await {
-        Ok(Ok(t)) => t,
-        _ => (0, 0),
+        Ok(Ok((pending, failed))) => (Some(pending), Some(failed)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: channel queue count failed");
+            (None, None)
+        }
+        Err(_) => {
+            tracing::warn!("health: channel queue count timed out");
+            (None, None)
+        }
     };
     let healthy = database == "ok" && storage == "ok";
     let status = if !healthy {
         "error"
-    } else if redis == "error" {
+    } else if redis == "error" || queue_pending.is_none() {
         "degraded"
     } else {
         "ok"
@@ -55,7 +65,10 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
         "uptime_seconds": app.started.elapsed().as_secs(),
         "checks": {
             "database": database, "redis": redis, "storage": storage,
-            "queue_pending": queue_pending, "queue_failed": queue_failed, "license": "valid",
+            "queue_pending": queue_pending, "queue_failed": queue_failed,
+            // saluran is open source: there is no licence key to check
+            // (docs/decisions/0006-health-reporting.md).
+            "license": "not_required",
         },
         "timestamp": timestamp,
     });

@@ -1064,6 +1064,14 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn idempotency_expire(&self, older_than: std::time::Duration) -> Result<u64, StoreError> {
+        let older_than = i64::try_from(older_than.as_nanos()).unwrap_or(i64::MAX);
+        let cutoff = now_nanos().saturating_sub(older_than);
+        let gone =
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff).execute(&self.pool).await.map_err(db_err)?;
+        Ok(gone.rows_affected())
+    }
+
     async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError> {
         let property_id = self.property_id(&channel.property).await?;
         let n = channel.mappings.len();

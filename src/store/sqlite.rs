@@ -1114,6 +1114,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn idempotency_expire(&self, older_than: std::time::Duration) -> Result<u64, StoreError> {
+        let older_than = i64::try_from(older_than.as_nanos()).unwrap_or(i64::MAX);
+        let cutoff = now_nanos().saturating_sub(older_than);
+        let gone =
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?").bind(cutoff).execute(&self.writer).await.map_err(db_err)?;
+        Ok(gone.rows_affected())
+    }
+
     async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError> {
         let property_id = self.property_id(&channel.property).await?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;

@@ -1,0 +1,221 @@
+//! Idempotency keys against a real server, on SQLite and PostgreSQL: a
+//! client that hangs up does not leave its key in progress, keys are recorded
+//! only for authenticated callers, and they expire.
+
+mod common;
+
+use common::{day, spawn_app_with, test_settings, TestApp};
+use reqwest::StatusCode;
+use saluran_domain::{PropertyCode, RoomTypeCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+/// One fresh database URL per backend available.
+async fn urls() -> Vec<String> {
+    let mut urls = vec![saluran::testing::fresh_sqlite_url()];
+    urls.extend(saluran::testing::fresh_postgres_url().await);
+    urls
+}
+
+async fn app_on(url: &str, settings: saluran::config::Settings) -> TestApp {
+    let store = saluran::store::connect(url, &saluran::testing::test_store_options()).await.unwrap();
+    spawn_app_with(store, saluran::config::Settings { database_url: url.to_owned(), ..settings }).await
+}
+
+async fn key_rows(url: &str) -> i64 {
+    let q = "SELECT COUNT(*) FROM idempotency_keys";
+    if url.starts_with("sqlite://") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar::<_, i64>(q).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar::<_, i64>(q).fetch_one(&mut c).await.unwrap()
+    }
+}
+
+/// Holds the database so that nothing can write `table` until `release`:
+/// SQLite: the whole database (an exclusive transaction); PostgreSQL: that
+/// table.
+enum Hold {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Hold {
+    async fn take(url: &str, table: &str) -> Hold {
+        if url.starts_with("sqlite://") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE").execute(&mut c).await.unwrap();
+            Hold::Sqlite(c)
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+            sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).execute(&mut c).await.unwrap();
+            Hold::Postgres(c)
+        }
+    }
+    async fn release(self) {
+        match self {
+            Hold::Sqlite(mut c) => sqlx::query("COMMIT").execute(&mut c).await.map(drop).unwrap(),
+            Hold::Postgres(mut c) => sqlx::query("COMMIT").execute(&mut c).await.map(drop).unwrap(),
+        }
+    }
+}
+
+fn booking(name: &str) -> Value {
+    json!({"room_type": "STD", "rate_plan": "STD-BAR", "check_in": day(3), "check_out": day(4), "adults": 2, "guest": {"name": name}})
+}
+
+async fn reservations(app: &TestApp, code: &str) -> usize {
+    app.store.list_reservations(&PropertyCode::parse(code).unwrap(), &RoomTypeCode::parse("STD").unwrap()).await.unwrap().len()
+}
+
+/// A client sends a booking with a key and hangs up before the answer: the
+/// booking still finishes and is recorded, and a retry with the same key
+/// gets its 201 (one booking, not two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_gets_the_stored_answer_on_retry() {
+    for url in urls().await {
+        let app = app_on(&url, test_settings()).await;
+        app.seed_property("HANG", 5).await;
+        // The property and its shard are active before the hold.
+        app.ok_json(app.post("/api/v1/properties/HANG/reservations", &booking("Warm Up")).await, StatusCode::CREATED).await;
+        assert_eq!(reservations(&app, "HANG").await, 1);
+
+        let body = booking("Hang Up").to_string();
+        let hold = Hold::take(&url, "reservations").await;
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "POST /api/v1/properties/HANG/reservations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Idempotency-Key: hang-1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            app.admin,
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        drop(tcp); // hang up before the answer
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        hold.release().await;
+
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let (status, replayed, answer) = loop {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/properties/HANG/reservations", app.base))
+                .bearer_auth(&app.admin)
+                .header("Idempotency-Key", "hang-1")
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let replayed = r.headers().get("idempotent-replayed").is_some();
+            let answer: Value = r.json().await.unwrap_or_default();
+            if status != StatusCode::CONFLICT || Instant::now() > deadline {
+                break (status, replayed, answer);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(status, StatusCode::CREATED, "{url}: the retry gets the stored answer: {answer}");
+        assert!(replayed, "{url}: replayed, not booked again: {answer}");
+        assert_eq!(answer["guest"]["name"], "Hang Up", "{answer}");
+        assert_eq!(reservations(&app, "HANG").await, 2, "{url}: exactly one booking from the hung-up request");
+        app.stop().await;
+    }
+}
+
+/// Keys are recorded only once the token is known: a bogus token gets 401
+/// without the idempotency table being touched (it answers at once while
+/// the table cannot be written) and leaves no row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bogus_token_leaves_no_idempotency_row() {
+    for url in urls().await {
+        let app = app_on(&url, test_settings()).await;
+        app.seed_property("BOGUS", 2).await;
+        let hold = Hold::take(&url, "idempotency_keys").await;
+        for (i, token) in ["slr_bogus", "not-even-a-token"].iter().enumerate() {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/properties/BOGUS/reservations", app.base))
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("bogus-{i}"))
+                .timeout(Duration::from_secs(2))
+                .json(&booking("Nobody"))
+                .send()
+                .await;
+            let r = r.unwrap_or_else(|e| panic!("{url}: a bogus token waited for the idempotency table: {e}"));
+            assert_eq!(app.ok_json(r, StatusCode::UNAUTHORIZED).await["error"]["code"], "unauthorized");
+        }
+        hold.release().await;
+        assert_eq!(key_rows(&url).await, 0, "{url}");
+        // A known token's key is recorded.
+        let r = app
+            .client
+            .post(format!("{}/api/v1/properties/BOGUS/reservations", app.base))
+            .bearer_auth(&app.admin)
+            .header("Idempotency-Key", "good-1")
+            .json(&booking("Somebody"))
+            .send()
+            .await
+            .unwrap();
+        app.ok_json(r, StatusCode::CREATED).await;
+        assert_eq!(key_rows(&url).await, 1, "{url}");
+        app.stop().await;
+    }
+}
+
+/// Keys expire after `idempotency_ttl_secs` (default 24 h): their rows are
+/// cleaned, and the key can then be used for another request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_expire() {
+    for url in urls().await {
+        let app = app_on(&url, saluran::config::Settings { idempotency_ttl_secs: 1, ..test_settings() }).await;
+        app.seed_property("EXPIRE", 5).await;
+        let send = |b: Value| {
+            app.client
+                .post(format!("{}/api/v1/properties/EXPIRE/reservations", app.base))
+                .bearer_auth(&app.admin)
+                .header("Idempotency-Key", "exp-1")
+                .json(&b)
+                .send()
+        };
+        app.ok_json(send(booking("First")).await.unwrap(), StatusCode::CREATED).await;
+        let r = send(booking("Second")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "still known");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while key_rows(&url).await > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(key_rows(&url).await, 0, "{url}: the expired key's row is cleaned");
+        let second = app.ok_json(send(booking("Second")).await.unwrap(), StatusCode::CREATED).await;
+        assert_eq!(second["guest"]["name"], "Second");
+        app.stop().await;
+
+        // With the default TTL the key is kept.
+        let app = app_on(&saluran::testing::fresh_sqlite_url(), test_settings()).await;
+        assert_eq!(app.app.settings.idempotency_ttl_secs, 24 * 3600);
+        app.stop().await;
+    }
+}
+
+/// The store port: `idempotency_expire` deletes keys older than asked, done
+/// or still in progress, and keeps younger ones (both backends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_expires_old_keys_only() {
+    use saluran_domain::store::IdempotencyBegin;
+    for (backend, store) in saluran::testing::backends().await {
+        assert_eq!(store.idempotency_begin("s", "done", "h").await.unwrap(), IdempotencyBegin::Fresh);
+        store.idempotency_complete("s", "done", 201, b"{}").await.unwrap();
+        assert_eq!(store.idempotency_begin("s", "running", "h").await.unwrap(), IdempotencyBegin::Fresh);
+        assert_eq!(store.idempotency_expire(Duration::from_secs(3600)).await.unwrap(), 0, "{backend}: young keys stay");
+        assert!(matches!(store.idempotency_begin("s", "done", "h").await.unwrap(), IdempotencyBegin::Replay { status: 201, .. }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(store.idempotency_expire(Duration::from_millis(10)).await.unwrap(), 2, "{backend}: both old keys go");
+        assert_eq!(store.idempotency_begin("s", "done", "other").await.unwrap(), IdempotencyBegin::Fresh, "{backend}");
+        assert_eq!(store.idempotency_begin("s", "running", "h").await.unwrap(), IdempotencyBegin::Fresh, "{backend}");
+    }
+}

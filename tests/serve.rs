@@ -1,0 +1,352 @@
+//! `saluran serve` as a real process: what it refuses to start with, and
+//! what it does to connections that send nothing.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `saluran serve` with none of the caller's SALURAN_* settings leaking in.
+fn serve(listen: &str, url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_saluran"));
+    cmd.args(["serve", "--listen", listen, "--database-url", url]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SALURAN_") && !k.starts_with("SALURAN_TEST_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("REDIS_URL").env("SALURAN_CHANNELS_ENABLED", "false");
+    cmd
+}
+
+/// Waits until `port` accepts connections or the child exits.
+fn wait_up(child: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Waits for the child to exit (at most `secs`); kills it if it does not.
+fn exit_within(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A child process that is killed if the test fails before stopping it.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn stop(mut child: Proc) {
+    let _ = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    if exit_within(&mut child.0, 20).is_none() {
+        panic!("serve did not stop on SIGTERM");
+    }
+}
+
+/// The built-in Pusher secret is public: `serve` refuses it on anything but
+/// loopback, with a clear error and a non-zero exit.
+#[test]
+fn serve_refuses_the_built_in_pusher_secret_off_loopback() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let port = free_port();
+    let mut child = Proc(serve(&format!("0.0.0.0:{port}"), &url).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    let status = exit_within(&mut child.0, 30).expect("serve exits instead of serving with the public secret");
+    let mut err = String::new();
+    use std::io::Read;
+    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("SALURAN_PUSHER_SECRET") && err.contains("loopback"), "{err}");
+
+    // On loopback the built-in secret is accepted.
+    let port = free_port();
+    let mut child = Proc(serve(&format!("127.0.0.1:{port}"), &url).stderr(Stdio::null()).spawn().unwrap());
+    assert!(wait_up(&mut child.0, port), "serve on loopback starts with the built-in secret");
+    stop(child);
+
+    // Off loopback with its own secret it starts too.
+    let port = free_port();
+    let mut child = Proc(
+        serve(&format!("0.0.0.0:{port}"), &url)
+            .env("SALURAN_PUSHER_SECRET", "a-secret-of-our-own-0123456789")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_up(&mut child.0, port), "serve on 0.0.0.0 starts with its own secret");
+    stop(child);
+}
+
+/// SALURAN_PUSHER_APP_ID, _KEY and _SECRET are what the events API checks:
+/// an event signed with them is taken; one signed with the defaults is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pusher_credentials_come_from_the_environment() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let port = free_port();
+    let mut child = Proc(
+        serve(&format!("127.0.0.1:{port}"), &url)
+            .env("SALURAN_PUSHER_APP_ID", "app-from-env")
+            .env("SALURAN_PUSHER_KEY", "key-from-env")
+            .env("SALURAN_PUSHER_SECRET", "secret-from-env")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_up(&mut child.0, port));
+    let client = reqwest::Client::new();
+    let send = |app_id: &str, key: &str, secret: &str| {
+        let path = format!("/apps/{app_id}/events");
+        let body = serde_json::json!({"name": "hello", "channel": "public-test", "data": "{}"}).to_string().into_bytes();
+        let query = saluran_ws::sign_api_query(key, secret, "POST", &path, &[], &body, jiff::Timestamp::now().as_second());
+        client.post(format!("http://127.0.0.1:{port}{path}?{query}")).header("content-type", "application/json").body(body).send()
+    };
+    let d = saluran::config::Settings::default();
+    let ok = send("app-from-env", "key-from-env", "secret-from-env").await.unwrap();
+    assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap_or_default());
+    for (app_id, key, secret) in [
+        (d.pusher_app_id.as_str(), "key-from-env", "secret-from-env"),
+        ("app-from-env", d.pusher_key.as_str(), "secret-from-env"),
+        ("app-from-env", "key-from-env", d.pusher_secret.as_str()),
+        (d.pusher_app_id.as_str(), d.pusher_key.as_str(), d.pusher_secret.as_str()),
+    ] {
+        let r = send(app_id, key, secret).await.unwrap();
+        assert!(r.status().is_client_error(), "{app_id}/{key}/{secret}: {}", r.status());
+    }
+    stop(child);
+}
+
+// ---- HTTP connection limits (header / idle / body timeouts, cap) ----
+
+use common::{spawn_app_with, test_settings, TestApp};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn app_with(f: impl FnOnce(&mut saluran::config::Settings)) -> TestApp {
+    let mut s = test_settings();
+    f(&mut s);
+    spawn_app_with(saluran::testing::fresh_sqlite().await, s).await
+}
+
+fn addr(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection or `within` passes;
+/// returns when it closed (None: still open). Data read is discarded.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), tcp.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A client that sends part of its headers and then nothing (slowloris) is
+/// closed once `http_header_timeout_secs` has passed, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_closed_after_the_header_timeout() {
+    let app = app_with(|s| s.http_header_timeout_secs = 1).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let closed = closed_within(&mut tcp, Duration::from_secs(5)).await.expect("closed after the header timeout");
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+    app.stop().await;
+
+    let app = app_with(|s| s.http_header_timeout_secs = 10).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    assert_eq!(closed_within(&mut tcp, Duration::from_secs(2)).await, None, "10 s: still open after 2 s");
+    app.stop().await;
+}
+
+/// A keep-alive connection is closed `http_idle_timeout_secs` after its last
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connections_close_after_the_idle_timeout() {
+    for (idle, closes) in [(1, true), (10, false)] {
+        let app = app_with(|s| s.http_idle_timeout_secs = idle).await;
+        let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+        tcp.write_all(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        // Read the whole answer (its Content-Length) first.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        let complete = |got: &[u8]| {
+            let text = String::from_utf8_lossy(got);
+            let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()));
+            len.is_some_and(|len| body.len() >= len)
+        };
+        while !complete(&got) {
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "closed before the answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..40]));
+        let closed = closed_within(&mut tcp, Duration::from_secs(3)).await;
+        assert_eq!(closed.is_some(), closes, "idle timeout {idle} s: closed after {closed:?}");
+        app.stop().await;
+    }
+}
+
+/// A request body that does not arrive whole within
+/// `http_body_timeout_secs` is refused and its connection closed (not held
+/// for the 30 s request timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_cut_after_the_body_timeout() {
+    let app = app_with(|s| s.http_body_timeout_secs = 1).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/properties HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"code\":",
+        app.admin
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await {
+            Err(_) => panic!("no answer or close within 5 s: {}", String::from_utf8_lossy(&got)),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(text.starts_with("HTTP/1.1 4"), "a 4xx answer, then close: {text}");
+    let first_admin = app.admin.clone();
+    app.stop().await;
+
+    // With 10 s the same request is still waiting for its body after 2 s.
+    let app = app_with(|s| s.http_body_timeout_secs = 10).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    let head = head.replace(&first_admin, &app.admin);
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(closed_within(&mut tcp, Duration::from_secs(2)).await, None);
+    app.stop().await;
+}
+
+/// At `max_http_connections`, a new connection closes the oldest idle one:
+/// idle sockets beyond the cap cannot keep `/health` out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_the_cap_do_not_keep_health_out() {
+    let app = app_with(|s| {
+        s.max_http_connections = 20;
+        s.http_header_timeout_secs = 60;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(tokio::net::TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    let started = Instant::now();
+    let r = reqwest::Client::new().get(format!("{}/health", app.base)).timeout(Duration::from_secs(5)).send().await;
+    let r = r.expect("/health answers with idle sockets beyond the cap");
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // The oldest idle sockets were closed to make room; the newest are open.
+    assert!(closed_within(&mut idle[0], Duration::from_secs(2)).await.is_some(), "the oldest idle socket is closed");
+    let mut open = 0;
+    for tcp in idle.iter_mut().rev().take(25) {
+        if closed_within(tcp, Duration::from_millis(20)).await.is_none() {
+            open += 1;
+        }
+    }
+    assert!((15..=20).contains(&open), "about the cap of the newest stay open: {open}");
+    app.stop().await;
+
+    // Under the cap nothing is closed.
+    let app = app_with(|s| s.http_header_timeout_secs = 60).await;
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(tokio::net::TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    let r = reqwest::Client::new().get(format!("{}/health", app.base)).timeout(Duration::from_secs(5)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(closed_within(&mut idle[0], Duration::from_millis(500)).await, None, "default cap: the oldest stays open");
+    app.stop().await;
+}
+
+/// WebSockets are not HTTP connections once upgraded: the HTTP idle and
+/// header timeouts do not cut them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_outlive_the_http_idle_timeout() {
+    let app = app_with(|s| {
+        s.http_idle_timeout_secs = 1;
+        s.http_header_timeout_secs = 1;
+    })
+    .await;
+    let url = format!("{}/app/saluran-key?protocol=7&client=test&version=1", app.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("pusher:connection_established"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"event":"pusher:ping","data":{}}"#)).await.unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("an answer").expect("open").expect("frame");
+    assert!(pong.to_text().unwrap().contains("pusher:pong"), "{pong:?}");
+    app.stop().await;
+}
+
+/// The process has 512 descriptors and 600 sockets sit idle on it: the
+/// accept loop survives EMFILE, closes idle connections to make room, and
+/// `/health` answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_with_600_idle_sockets_and_512_descriptors() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let port = free_port();
+    let bin = env!("CARGO_BIN_EXE_saluran");
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!("ulimit -n 512 && exec {bin} serve --listen 127.0.0.1:{port} --database-url {url}")]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SALURAN_") && !k.starts_with("SALURAN_TEST_") {
+            sh.env_remove(k);
+        }
+    }
+    let mut child = Proc(sh.env("SALURAN_CHANNELS_ENABLED", "false").stderr(Stdio::null()).spawn().unwrap());
+    assert!(wait_up(&mut child.0, port));
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let r = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/health")).timeout(Duration::from_secs(5)).send().await;
+    let took = started.elapsed();
+    let r = r.unwrap_or_else(|e| panic!("/health did not answer in {took:?}: {e}"));
+    assert_eq!(r.status(), 200);
+    eprintln!("/health with 600 idle sockets, 512 descriptors: {took:?}");
+    drop(idle);
+    stop(child);
+}
