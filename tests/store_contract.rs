@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran::testing::backends;
 use saluran_domain::ari::CellChanges;
-use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
 use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
@@ -402,10 +402,18 @@ async fn case_cells_round_trip(store: Arc<dyn Store>) {
     setup(&store).await;
     let v = version_of(&store, "DLX").await;
     let mut changes = CellChanges::default();
-    let inv_a = InventoryDay { out_of_order: 1, sold: 3, held: 2, allotment: Some(7), stop_sell: false };
-    let inv_b = InventoryDay { out_of_order: 0, sold: 0, held: 0, allotment: None, stop_sell: true };
+    let inv_a = InventoryDay { out_of_order: 1, sold: 3, held: 2, allotment: Some(7), ..Default::default() };
+    let mut inv_b = InventoryDay::default();
+    inv_b.close(StopSellSource::Manual);
     changes.inventory.insert(day(0), inv_a);
     changes.inventory.insert(day(1), inv_b);
+    // Who closed a date survives the round trip (auto-replenish lifts only
+    // saluran's own stop-sells, also after a restart).
+    for (i, source) in [StopSellSource::Overbooking, StopSellSource::AutoThreshold].into_iter().enumerate() {
+        let mut inv = InventoryDay { sold: 2, ..Default::default() };
+        inv.close(source);
+        changes.inventory.insert(day(3 + i as i64), inv);
+    }
     changes.inventory.insert(day(40), InventoryDay { sold: 65535, ..Default::default() });
     let full = RateDay {
         rate: Some(dec("850000.5")),

@@ -11,7 +11,7 @@ use crate::handle::CalendarView;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use saluran_domain::ari::{plan_changes, AriUpdate, CellChanges};
 use saluran_domain::availability::{Overlay, Quote, Unavailable};
-use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::calendar::{RoomTypeCalendar, StopSellSource};
 use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRecord};
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
@@ -628,7 +628,35 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
             }
         }
     }
+    replenish(state, cal, &mut ev);
     ev
+}
+
+/// Auto-replenish: every date this evaluation changed that saluran itself
+/// closed (overbooking, auto threshold) and that has rooms again is opened,
+/// in the same commit; the channels are told of it with the other changed
+/// dates. A person's stop-sell is never lifted.
+fn replenish(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation) {
+    let physical = cal.room_type.physical_rooms;
+    let mut lifted = Vec::new();
+    for (d, inv) in ev.changes.inventory.iter_mut() {
+        let source = inv.closed_by();
+        if inv.replenish(physical, state.deps.auto_stop_sell_at) {
+            lifted.push((*d, source));
+        }
+    }
+    if lifted.is_empty() {
+        return;
+    }
+    metrics::counter!("saluran_stop_sells_lifted_total").increment(lifted.len() as u64);
+    tracing::info!(property = %state.property.code, room_type = %state.room_type, dates = lifted.len(), "lifting automatic stop-sells");
+    ev.events.push(NewEvent {
+        kind: "stop_sell.lifted".into(),
+        payload: json!({
+            "room_type": state.room_type,
+            "dates": lifted.iter().map(|(d, s)| json!({"date": d, "source": s.as_str()})).collect::<Vec<_>>(),
+        }),
+    });
 }
 
 fn book(
@@ -659,13 +687,13 @@ fn take_nights(
         if available < 0 {
             overbooked = true;
             if close_when_oversold {
-                inv.stop_sell = true;
+                inv.close(StopSellSource::Overbooking);
             }
         }
         // Auto stop-sell: close the date on every channel once availability
         // falls to the configured threshold.
         if threshold.is_some_and(|t| available <= t) && !inv.stop_sell {
-            inv.stop_sell = true;
+            inv.close(StopSellSource::AutoThreshold);
             metrics::counter!("saluran_auto_stop_sells_total").increment(1);
         }
         ev.changes.inventory.insert(d, inv);

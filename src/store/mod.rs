@@ -12,7 +12,7 @@ pub mod sqlite;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
 use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
@@ -126,6 +126,12 @@ pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
         file: "0004_front_desk.sql",
         sql: include_str!("../../migrations/sqlite/0004_front_desk.sql"),
     },
+    EmbeddedMigration {
+        version: 5,
+        description: "inventory sources",
+        file: "0005_inventory_sources.sql",
+        sql: include_str!("../../migrations/sqlite/0005_inventory_sources.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
@@ -152,6 +158,12 @@ pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
         description: "front desk",
         file: "0004_front_desk.sql",
         sql: include_str!("../../migrations/postgres/0004_front_desk.sql"),
+    },
+    EmbeddedMigration {
+        version: 5,
+        description: "inventory sources",
+        file: "0005_inventory_sources.sql",
+        sql: include_str!("../../migrations/postgres/0005_inventory_sources.sql"),
     },
 ];
 
@@ -361,6 +373,7 @@ pub(crate) fn inventory_day_from(
     held: i64,
     allotment: Option<i64>,
     stop_sell: bool,
+    stop_sell_source: &str,
 ) -> Result<InventoryDay, StoreError> {
     Ok(InventoryDay {
         out_of_order: to_u16(out_of_order, "out_of_order")?,
@@ -368,6 +381,8 @@ pub(crate) fn inventory_day_from(
         held: to_u16(held, "held")?,
         allotment: opt_u16(allotment, "allotment")?,
         stop_sell,
+        stop_sell_source: StopSellSource::parse(stop_sell_source)
+            .ok_or_else(|| corrupt(format!("stop_sell_source {stop_sell_source:?}")))?,
     })
 }
 

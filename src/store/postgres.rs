@@ -245,6 +245,7 @@ impl PostgresStore {
             return Ok(());
         }
         let n = inv.len();
+        let mut source = Vec::with_capacity(n);
         let (mut days, mut ooo, mut sold, mut held, mut allot, mut stop) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -260,14 +261,16 @@ impl PostgresStore {
             held.push(i32::from(d.held));
             allot.push(opt_i32(d.allotment));
             stop.push(d.stop_sell);
+            source.push(d.closed_by().as_str());
         }
         sqlx::query(
-            "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) \
-             SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss \
-             FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[]) AS t(d, o, s, h, a, ss) \
+            "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) \
+             SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
+             FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], $8::text[]) \
+             AS t(d, o, s, h, a, ss, src) \
              ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
              sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
-             stop_sell = EXCLUDED.stop_sell",
+             stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source",
         )
         .bind(room_type_id)
         .bind(days)
@@ -276,6 +279,7 @@ impl PostgresStore {
         .bind(held)
         .bind(allot)
         .bind(stop)
+        .bind(source)
         .execute(conn)
         .await
         .map_err(db_err)?;
@@ -741,7 +745,7 @@ impl Store for PostgresStore {
         cal.version = version;
 
         let inv_rows = sqlx::query(
-            "SELECT day::text, out_of_order, sold, held, allotment, stop_sell FROM inventory_days \
+            "SELECT day::text, out_of_order, sold, held, allotment, stop_sell, stop_sell_source FROM inventory_days \
              WHERE room_type_id = $1 AND day >= $2::date ORDER BY day",
         )
         .bind(room_type_id)
@@ -751,7 +755,14 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         for row in &inv_rows {
             let day = parse_date(&get::<String>(row, 0)?)?;
-            let inv = inventory_day_from(get_i32(row, 1)?, get_i32(row, 2)?, get_i32(row, 3)?, get_opt_i32(row, 4)?, get(row, 5)?)?;
+            let inv = inventory_day_from(
+                get_i32(row, 1)?,
+                get_i32(row, 2)?,
+                get_i32(row, 3)?,
+                get_opt_i32(row, 4)?,
+                get(row, 5)?,
+                &get::<String>(row, 6)?,
+            )?;
             cal.inventory.set(day, inv);
         }
 

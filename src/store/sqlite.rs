@@ -435,8 +435,9 @@ impl SqliteStore {
     async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
         let mut rows = commit.changes.inventory.iter();
         for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) ",
+            );
             qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
                 b.push_bind(room_type_id)
                     .push_bind(date_str(*day))
@@ -444,12 +445,13 @@ impl SqliteStore {
                     .push_bind(i64::from(inv.sold))
                     .push_bind(i64::from(inv.held))
                     .push_bind(inv.allotment.map(i64::from))
-                    .push_bind(inv.stop_sell);
+                    .push_bind(inv.stop_sell)
+                    .push_bind(inv.closed_by().as_str());
             });
             qb.push(
                 " ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = excluded.out_of_order, \
                  sold = excluded.sold, held = excluded.held, allotment = excluded.allotment, \
-                 stop_sell = excluded.stop_sell",
+                 stop_sell = excluded.stop_sell, stop_sell_source = excluded.stop_sell_source",
             );
             qb.build().execute(&mut *conn).await.map_err(db_err)?;
         }
@@ -896,7 +898,7 @@ impl Store for SqliteStore {
         cal.version = version;
 
         let inv_rows = sqlx::query(
-            "SELECT day, out_of_order, sold, held, allotment, stop_sell FROM inventory_days \
+            "SELECT day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source FROM inventory_days \
              WHERE room_type_id = ? AND day >= ? ORDER BY day",
         )
         .bind(room_type_id)
@@ -906,7 +908,7 @@ impl Store for SqliteStore {
         .map_err(db_err)?;
         for row in &inv_rows {
             let day = parse_date(&get::<String>(row, 0)?)?;
-            let inv = inventory_day_from(get(row, 1)?, get(row, 2)?, get(row, 3)?, get(row, 4)?, get(row, 5)?)?;
+            let inv = inventory_day_from(get(row, 1)?, get(row, 2)?, get(row, 3)?, get(row, 4)?, get(row, 5)?, &get::<String>(row, 6)?)?;
             cal.inventory.set(day, inv);
         }
 
