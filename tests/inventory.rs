@@ -239,3 +239,125 @@ async fn threshold_stop_sells_are_lifted_when_rooms_come_back() {
         threshold_stop_sell_is_lifted_by_cancellation(store).await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 8: OTA bookings outside the calendar horizon.
+
+/// `(inventory len, Σ plan days len, inventory extent)` of a room type's
+/// published calendar: the memory the dense calendar holds.
+fn calendar_size(app: &TestApp, property: &str, rt: &str) -> (usize, usize, Option<(jiff::civil::Date, jiff::civil::Date)>) {
+    let h = app.app.0.registry.get(property).expect("active property");
+    let view = h.calendar(rt).expect("room type");
+    let cal = view.read();
+    (cal.inventory.len(), cal.plans.iter().map(|p| p.days.len()).sum(), cal.inventory.extent())
+}
+
+async fn reservation_json(app: &TestApp, property: &str, id: &str) -> Value {
+    app.ok_json(app.get(&format!("/api/v1/properties/{property}/reservations/{id}")).await, StatusCode::OK).await
+}
+
+async fn sold(app: &TestApp, property: &str, offset: i64) -> i64 {
+    app.inventory(property, "STD", offset).await["sold"].as_i64().unwrap()
+}
+
+/// Stays in 9999 and 1900 are stored, acknowledged, flagged and alerted,
+/// and the calendar does not grow; a stay half past the horizon takes only
+/// its nights inside, and its cancellation gives back exactly those.
+async fn bookings_outside_the_horizon(store: Arc<dyn Store>) {
+    let app = spawn_app_with(store.clone(), settings()).await;
+    app.seed_property("HOR", 2).await;
+    let sim = connect_ot(&app, "HOR").await;
+    post_ota(&app, "HOR", ota(New, "IN-1", "2026-11-02T08:00:00Z", date(3), 2)).await;
+    let before = calendar_size(&app, "HOR", "STD");
+    assert!(before.0 > 0 && before.1 > 0, "{before:?}");
+
+    for (id, check_in) in [("FAR-9999", jiff::civil::date(9999, 12, 30)), ("PAST-1900", jiff::civil::date(1900, 1, 1))] {
+        let ack = post_ota(&app, "HOR", ota(New, id, "2026-11-02T08:00:00Z", check_in, 1)).await;
+        let res = by_external(&store, "HOR", id).await;
+        assert!(ack.contains(&res.id), "the ack carries our confirmation id: {ack}");
+        assert_eq!((res.check_in, res.outside_horizon, res.calendar_nights), (check_in, true, None), "{id}");
+        let body = reservation_json(&app, "HOR", &res.id).await;
+        assert_eq!((body["outside_horizon"].as_bool(), body["calendar_nights"].is_null()), (Some(true), true), "{body}");
+        // A redelivery is acknowledged the same and changes nothing.
+        let again = post_ota(&app, "HOR", ota(New, id, "2026-11-02T08:00:00Z", check_in, 1)).await;
+        assert!(again.contains(&res.id));
+    }
+    assert_eq!(calendar_size(&app, "HOR", "STD"), before, "the dense calendar did not grow");
+    let events = store.events_after(&saluran_domain::PropertyCode::parse("HOR").unwrap(), 0, 10_000).await.unwrap();
+    let alerts: Vec<_> = events.iter().filter(|e| e.kind == "booking.outside_horizon").collect();
+    assert_eq!(alerts.len(), 2, "one alert per booking: {alerts:?}");
+    assert_eq!(alerts[0].payload["nights_outside"], 1);
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("saluran_bookings_outside_horizon_total"), "alert metric");
+
+    // Half inside: nights 728..=732, the horizon ends at day 730.
+    post_ota(&app, "HOR", ota(New, "HALF-1", "2026-11-02T08:00:00Z", date(728), 5)).await;
+    let half = by_external(&store, "HOR", "HALF-1").await;
+    assert!(half.outside_horizon);
+    let held = half.calendar_nights.expect("some nights held");
+    assert_eq!((held.start(), held.end()), (date(728), date(730)));
+    let mut got = Vec::new();
+    for o in 727..=733 {
+        got.push(sold(&app, "HOR", o).await);
+    }
+    assert_eq!(got, [0, 1, 1, 1, 0, 0, 0], "only the nights inside the horizon are taken");
+    let size = calendar_size(&app, "HOR", "STD");
+    assert!(size.2.is_some_and(|(_, last)| last <= date(730)), "nothing past the horizon: {size:?}");
+
+    // Cancellations give back exactly what was held, nothing outside.
+    for id in ["HALF-1", "FAR-9999", "PAST-1900"] {
+        post_ota(&app, "HOR", ota(Cancel, id, "2026-11-02T09:00:00Z", date(728), 0)).await;
+    }
+    let mut got = Vec::new();
+    for o in 727..=733 {
+        got.push(sold(&app, "HOR", o).await);
+    }
+    assert_eq!(got, [0; 7]);
+    assert_eq!(sold(&app, "HOR", 3).await, 1, "other bookings untouched");
+    assert!(calendar_size(&app, "HOR", "STD").2.is_some_and(|(_, last)| last <= date(730)));
+    sim.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ota_bookings_outside_the_horizon_are_kept_flagged_and_not_materialized() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("backend {backend}");
+        bookings_outside_the_horizon(store).await;
+    }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Measurement (docs/reliability/b.md): RSS before and after 100 OTA
+/// bookings in years 1..9999 on both room types. Fails if memory grows by
+/// more than 32 MB (the dense calendar grew ~42 MB per room type and far
+/// date before issue 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: run alone (cargo nextest run --run-ignored only ... rss)"]
+async fn rss_after_100_bookings_outside_the_horizon() {
+    let app = spawn_app_with(saluran::testing::fresh_sqlite().await, settings()).await;
+    app.seed_property("RSS", 2).await;
+    let sim = connect_ot(&app, "RSS").await;
+    post_ota(&app, "RSS", ota(New, "WARM", "2026-11-02T08:00:00Z", date(1), 1)).await;
+    let before = rss_kb();
+    for i in 0..100 {
+        let years = [1i16, 1900, 9999, 5000];
+        let d = jiff::civil::date(years[i % years.len()], 1 + (i % 12) as i8, 1 + (i % 28) as i8);
+        post_ota(&app, "RSS", ota(New, &format!("H-{i}"), "2026-11-02T08:00:00Z", d, 1)).await;
+    }
+    let after = rss_kb();
+    let size = calendar_size(&app, "RSS", "STD");
+    eprintln!(
+        "RSS before {before} kB, after 100 bookings outside the horizon {after} kB (+{} kB); STD calendar {size:?}",
+        after.saturating_sub(before)
+    );
+    assert!(after.saturating_sub(before) < 32 * 1024, "memory grew by {} kB", after - before);
+    sim.stop().await;
+    app.stop().await;
+}

@@ -173,6 +173,8 @@ fn reservation(id: &str, rt: &str, revision: u32) -> Reservation {
         checked_in_at: None,
         checked_out_at: None,
         room: None,
+        outside_horizon: false,
+        calendar_nights: None,
     }
 }
 
@@ -557,13 +559,31 @@ async fn case_reservations(store: Arc<dyn Store>) {
     r2.external_id = None;
     r2.source = "direct".into();
     r2.overbooked = true;
+    // OTA bookings with nights outside the calendar window: the flag and
+    // the nights held (some, or none) round-trip.
+    let mut r3 = reservation("R3", "DLX", 1);
+    r3.check_in = day(729);
+    r3.check_out = day(733);
+    r3.outside_horizon = true;
+    r3.calendar_nights = Some(saluran_domain::dates::DateRange::new(day(729), day(730)).unwrap());
+    let mut r4 = reservation("R4", "DLX", 1);
+    r4.check_in = jiff::civil::date(9999, 12, 30);
+    r4.check_out = jiff::civil::date(9999, 12, 31);
+    r4.outside_horizon = true;
     let out = store
-        .commit_shard(&ShardCommit { reservations: vec![r1.clone(), r2.clone()], ..commit_for("DLX", version_of(&store, "DLX").await) })
+        .commit_shard(&ShardCommit {
+            reservations: vec![r1.clone(), r2.clone(), r3.clone(), r4.clone()],
+            ..commit_for("DLX", version_of(&store, "DLX").await)
+        })
         .await
         .unwrap();
+    assert_eq!(store.find_reservation(&p, "R3").await.unwrap(), Some(r3.clone()), "outside the horizon, some nights held");
+    assert_eq!(store.find_reservation(&p, "R4").await.unwrap(), Some(r4.clone()), "outside the horizon, no night held");
+    let mut all = store.list_reservations(&p, &rtc("DLX")).await.unwrap();
+    all.retain(|r| r.id != "R3" && r.id != "R4");
     assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1.clone()), "exact round trip incl. timestamps");
     assert_eq!(store.find_reservation(&p, "R2").await.unwrap(), Some(r2.clone()));
-    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap(), vec![r2.clone(), r1.clone()], "by check-in");
+    assert_eq!(all, vec![r2.clone(), r1.clone()], "by check-in");
     assert!(store.list_reservations(&p, &rtc("STD")).await.unwrap().is_empty());
     assert_eq!(store.find_reservation(&p, "R404").await.unwrap(), None);
 
@@ -580,7 +600,7 @@ async fn case_reservations(store: Arc<dyn Store>) {
     assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1b.clone()));
     store.commit_shard(&ShardCommit { expected_version: out.version, ..commit }).await.unwrap();
     assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1b));
-    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap().len(), 2);
+    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap().len(), 4);
 
     // Another property neither sees nor can overwrite them.
     store.create_property(&property("HTL2", "other")).await.unwrap();

@@ -13,6 +13,7 @@ use saluran_domain::ari::{plan_changes, AriUpdate, CellChanges};
 use saluran_domain::availability::{Overlay, Quote, Unavailable};
 use saluran_domain::calendar::{RoomTypeCalendar, StopSellSource};
 use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRecord};
+use saluran_domain::dates::calendar_window;
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
@@ -589,11 +590,7 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
                     Some(res) if res.status == ReservationStatus::NoShow => Err(StayRefusal::NoShow.into()),
                     Some(res) if res.checked_in_at.is_some() => Err(StayRefusal::AlreadyCheckedIn.into()),
                     Some(mut res) => {
-                        for d in res.stay().night_dates().days() {
-                            let mut inv = ev.changes.inventory_day(cal, d);
-                            inv.sold = inv.sold.saturating_sub(1);
-                            ev.changes.inventory.insert(d, inv);
-                        }
+                        release_nights(cal, &mut ev, &res);
                         res.status = ReservationStatus::Cancelled;
                         res.revision += 1;
                         res.updated_at = now;
@@ -672,15 +669,13 @@ fn book(
 /// Takes one room on every night of the stay; for OTA bookings past
 /// availability, flags the overbooking and closes the oversold nights
 /// (stop-sell, pushed to every channel at once: I2).
-fn take_nights(
-    cal: &RoomTypeCalendar,
-    ev: &mut Evaluation,
-    req: &BookingRequest,
-    close_when_oversold: bool,
-    threshold: Option<i32>,
-) -> bool {
+fn take_nights(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, req: &BookingRequest, close_when_oversold: bool) -> Taken {
+    let threshold = state.deps.auto_stop_sell_at;
+    let today = state.property.local_date(state.deps.clock.now());
+    let inside = req.stay.nights_within(calendar_window(today));
+    let outside_horizon = inside != Some(req.stay.night_dates());
     let mut overbooked = false;
-    for d in req.stay.night_dates().days() {
+    for d in inside.iter().flat_map(|r| r.days()) {
         let mut inv = ev.changes.inventory_day(cal, d);
         inv.sold = inv.sold.saturating_add(1);
         let available = inv.available(cal.room_type.physical_rooms);
@@ -698,11 +693,52 @@ fn take_nights(
         }
         ev.changes.inventory.insert(d, inv);
     }
-    overbooked
+    Taken { overbooked, outside_horizon, calendar_nights: if outside_horizon { inside } else { None } }
+}
+
+/// What `take_nights` did.
+struct Taken {
+    overbooked: bool,
+    /// Some nights were outside the calendar window: not materialized.
+    outside_horizon: bool,
+    /// With `outside_horizon`, the nights taken (if any).
+    calendar_nights: Option<saluran_domain::dates::DateRange>,
+}
+
+impl Taken {
+    fn mark(&self, res: &mut Reservation) {
+        res.overbooked = self.overbooked;
+        res.outside_horizon = self.outside_horizon;
+        res.calendar_nights = self.calendar_nights;
+    }
+}
+
+/// Alerts a booking with nights outside the calendar window (event, metric,
+/// log); the flag is on the reservation.
+fn alert_outside_horizon(state: &ShardState, ev: &mut Evaluation, res: &Reservation) {
+    if !res.outside_horizon {
+        return;
+    }
+    let held = res.held_nights().len();
+    let nights = res.stay().nights();
+    metrics::counter!("saluran_bookings_outside_horizon_total").increment(1);
+    tracing::warn!(
+        property = %state.property.code, room_type = %res.room_type, reservation = %res.id, source = %res.source,
+        check_in = %res.check_in, check_out = %res.check_out, nights_held = held,
+        "booking with nights outside the calendar horizon: kept on the booking, not in the calendar"
+    );
+    ev.events.push(NewEvent {
+        kind: "booking.outside_horizon".into(),
+        payload: json!({
+            "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out,
+            "source": res.source, "external_id": res.external_id, "nights": nights, "nights_held": held,
+            "nights_outside": nights - held as i64, "calendar_nights": res.calendar_nights,
+        }),
+    });
 }
 
 fn release_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, res: &Reservation) {
-    for d in res.stay().night_dates().days() {
+    for d in res.held_nights() {
         let mut inv = ev.changes.inventory_day(cal, d);
         inv.sold = inv.sold.saturating_sub(1);
         ev.changes.inventory.insert(d, inv);
@@ -725,8 +761,9 @@ fn book_with_id(
         Err(why) if !cmd.allow_overbooking => return Err(ShardError::Unavailable(why)),
         Err(_) => lenient_quote(&overlay, req),
     };
-    let overbooked = take_nights(cal, ev, req, cmd.allow_overbooking, state.deps.auto_stop_sell_at);
-    let res = Reservation {
+    let taken = take_nights(state, cal, ev, req, cmd.allow_overbooking);
+    let overbooked = taken.overbooked;
+    let mut res = Reservation {
         id,
         property: state.property.code.clone(),
         room_type: req.room_type.clone(),
@@ -748,7 +785,10 @@ fn book_with_id(
         checked_in_at: None,
         checked_out_at: None,
         room: None,
+        outside_horizon: false,
+        calendar_nights: None,
     };
+    taken.mark(&mut res);
     ev.events.push(NewEvent {
         kind: "booking.created".into(),
         payload: json!({
@@ -764,6 +804,7 @@ fn book_with_id(
             payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
         });
     }
+    alert_outside_horizon(state, ev, &res);
     ev.reservations.push(res.clone());
     Ok(res)
 }
@@ -875,6 +916,9 @@ fn deliver(
                 checked_in_at: None,
                 checked_out_at: None,
                 room: None,
+                // Stored cancelled: it holds no night, in or out of the window.
+                outside_horizon: false,
+                calendar_nights: None,
             };
             let ack = (d.ack)(Some(&res.id));
             ev.inbound.push(record("applied", Some(res.id.clone()), &ack));
@@ -893,7 +937,9 @@ fn deliver(
                 release_nights(cal, ev, &res);
             }
             let quote = quote_leniently(cal, ev, &req);
-            let overbooked = take_nights(cal, ev, &req, true, state.deps.auto_stop_sell_at);
+            let taken = take_nights(state, cal, ev, &req, true);
+            let overbooked = taken.overbooked;
+            taken.mark(&mut res);
             res.room_type = req.room_type.clone();
             res.rate_plan = req.rate_plan.clone();
             res.check_in = req.stay.check_in;
@@ -903,7 +949,6 @@ fn deliver(
             res.total = quote.total;
             res.nightly = quote.nightly;
             res.status = ReservationStatus::Confirmed;
-            res.overbooked = overbooked;
             res.revision += 1;
             res.updated_at = now;
             ev.events.push(NewEvent {
@@ -917,6 +962,7 @@ fn deliver(
                     payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
                 });
             }
+            alert_outside_horizon(state, ev, &res);
             let ack = (d.ack)(Some(&res.id));
             let outcome = if overbooked { "overbooked" } else { "applied" };
             ev.inbound.push(record(outcome, Some(res.id.clone()), &ack));

@@ -228,6 +228,13 @@ impl<T: Clone + Default> DayVec<T> {
     pub fn len(&self) -> usize {
         self.days.len()
     }
+    /// The first and last date stored (the memory this holds is one value
+    /// per date in between).
+    pub fn extent(&self) -> Option<(Date, Date)> {
+        let origin = self.origin?;
+        let last = origin.checked_add(jiff::Span::new().days(self.days.len().saturating_sub(1) as i64)).ok()?;
+        Some((origin, last))
+    }
     pub fn is_empty(&self) -> bool {
         self.days.is_empty()
     }

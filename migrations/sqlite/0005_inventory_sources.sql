@@ -8,3 +8,11 @@
 ALTER TABLE inventory_days ADD COLUMN stop_sell_source TEXT NOT NULL DEFAULT 'none'
     CHECK (stop_sell_source IN ('none', 'manual', 'overbooking', 'auto_threshold'));
 UPDATE inventory_days SET stop_sell_source = 'manual' WHERE stop_sell = 1;
+
+-- Bookings an OTA took with nights outside the calendar window (before the
+-- business date, past the 730-day horizon): the flag, and the nights the
+-- calendar does hold (both NULL: none). Without the flag every night of
+-- the stay is held, as before this migration.
+ALTER TABLE reservations ADD COLUMN outside_horizon INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reservations ADD COLUMN calendar_from TEXT;
+ALTER TABLE reservations ADD COLUMN calendar_to TEXT;

@@ -436,6 +436,9 @@ pub(crate) struct ReservationRow {
     pub checked_in_at: Option<i64>,
     pub checked_out_at: Option<i64>,
     pub room: Option<String>,
+    pub outside_horizon: bool,
+    pub calendar_from: Option<String>,
+    pub calendar_to: Option<String>,
 }
 
 impl ReservationRow {
@@ -462,6 +465,15 @@ impl ReservationRow {
             checked_in_at: opt_ts_from_nanos(self.checked_in_at)?,
             checked_out_at: opt_ts_from_nanos(self.checked_out_at)?,
             room: self.room.map(|n| parse_code(RoomNumber::try_from, n)).transpose()?,
+            outside_horizon: self.outside_horizon,
+            calendar_nights: match (self.calendar_from, self.calendar_to) {
+                (Some(a), Some(b)) => Some(
+                    saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
+                        .map_err(|e| corrupt(format!("reservation calendar nights: {e}")))?,
+                ),
+                (None, None) => None,
+                _ => return Err(corrupt("reservation calendar nights: one end only")),
+            },
             id: self.id,
         })
     }

@@ -71,7 +71,8 @@ fn get_opt_i32(row: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
 
 const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in::text, r.check_out::text, \
      r.adults, r.guest_name, r.status, r.currency, r.total, r.nightly::text, r.source, r.external_id, r.revision, \
-     r.overbooked, r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room \
+     r.overbooked, r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room, \
+     r.outside_horizon, r.calendar_from::text, r.calendar_to::text \
      FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
 fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
@@ -97,6 +98,9 @@ fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
         checked_in_at: get(row, 18)?,
         checked_out_at: get(row, 19)?,
         room: get(row, 20)?,
+        outside_horizon: get(row, 21)?,
+        calendar_from: get(row, 22)?,
+        calendar_to: get(row, 23)?,
     }
     .into_domain()
 }
@@ -366,16 +370,18 @@ impl PostgresStore {
         let result = sqlx::query(
             "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
              guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-             updated_at, checked_in_at, checked_out_at, room) \
+             updated_at, checked_in_at, checked_out_at, room, outside_horizon, calendar_from, calendar_to) \
              VALUES ($1, $2, $3, $4, $5::date, $6::date, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21) \
+             $15, $16, $17, $18, $19, $20, $21, $22, $23::date, $24::date) \
              ON CONFLICT (id) DO UPDATE SET room_type_id = EXCLUDED.room_type_id, rate_plan = EXCLUDED.rate_plan, \
              check_in = EXCLUDED.check_in, check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, \
              guest_name = EXCLUDED.guest_name, status = EXCLUDED.status, currency = EXCLUDED.currency, \
              total = EXCLUDED.total, nightly = EXCLUDED.nightly, source = EXCLUDED.source, \
              external_id = EXCLUDED.external_id, revision = EXCLUDED.revision, overbooked = EXCLUDED.overbooked, \
              created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
-             checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room \
+             checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room, \
+             outside_horizon = EXCLUDED.outside_horizon, calendar_from = EXCLUDED.calendar_from, \
+             calendar_to = EXCLUDED.calendar_to \
              WHERE reservations.property_id = EXCLUDED.property_id",
         )
         .bind(&r.id)
@@ -399,6 +405,9 @@ impl PostgresStore {
         .bind(opt_ts_to_nanos(r.checked_in_at)?)
         .bind(opt_ts_to_nanos(r.checked_out_at)?)
         .bind(r.room.as_ref().map(|n| n.as_str()))
+        .bind(r.outside_horizon)
+        .bind(r.calendar_nights.map(|n| date_str(n.start())))
+        .bind(r.calendar_nights.map(|n| date_str(n.end())))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;

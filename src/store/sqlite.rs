@@ -156,7 +156,8 @@ fn get_opt_decimal(row: &SqliteRow, i: usize) -> Result<Option<Decimal>, StoreEr
 
 const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in, r.check_out, r.adults, \
      r.guest_name, r.status, r.currency, r.total, r.nightly, r.source, r.external_id, r.revision, r.overbooked, \
-     r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room \
+     r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room, \
+     r.outside_horizon, r.calendar_from, r.calendar_to \
      FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
 fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
@@ -182,6 +183,9 @@ fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
         checked_in_at: get(row, 18)?,
         checked_out_at: get(row, 19)?,
         room: get(row, 20)?,
+        outside_horizon: get(row, 21)?,
+        calendar_from: get(row, 22)?,
+        calendar_to: get(row, 23)?,
     }
     .into_domain()
 }
@@ -520,15 +524,17 @@ impl SqliteStore {
         let result = sqlx::query(
             "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
              guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-             updated_at, checked_in_at, checked_out_at, room) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             updated_at, checked_in_at, checked_out_at, room, outside_horizon, calendar_from, calendar_to) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET room_type_id = excluded.room_type_id, rate_plan = excluded.rate_plan, \
              check_in = excluded.check_in, check_out = excluded.check_out, adults = excluded.adults, \
              guest_name = excluded.guest_name, status = excluded.status, currency = excluded.currency, \
              total = excluded.total, nightly = excluded.nightly, source = excluded.source, \
              external_id = excluded.external_id, revision = excluded.revision, overbooked = excluded.overbooked, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             checked_in_at = excluded.checked_in_at, checked_out_at = excluded.checked_out_at, room = excluded.room \
+             checked_in_at = excluded.checked_in_at, checked_out_at = excluded.checked_out_at, room = excluded.room, \
+             outside_horizon = excluded.outside_horizon, calendar_from = excluded.calendar_from, \
+             calendar_to = excluded.calendar_to \
              WHERE reservations.property_id = excluded.property_id",
         )
         .bind(&r.id)
@@ -552,6 +558,9 @@ impl SqliteStore {
         .bind(opt_ts_to_nanos(r.checked_in_at)?)
         .bind(opt_ts_to_nanos(r.checked_out_at)?)
         .bind(r.room.as_ref().map(|n| n.as_str()))
+        .bind(r.outside_horizon)
+        .bind(r.calendar_nights.map(|n| date_str(n.start())))
+        .bind(r.calendar_nights.map(|n| date_str(n.end())))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
