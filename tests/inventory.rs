@@ -361,3 +361,234 @@ async fn rss_after_100_bookings_outside_the_horizon() {
     sim.stop().await;
     app.stop().await;
 }
+
+// ---------------------------------------------------------------------------
+// Item 3: out of order by date range, in one commit with the room.
+
+/// One fresh store per backend with its URL (for fault injection).
+async fn backends_with_urls() -> Vec<(&'static str, String, Arc<dyn Store>)> {
+    let opts = saluran::testing::test_store_options();
+    let url = saluran::testing::fresh_sqlite_url();
+    let mut out = vec![("sqlite", url.clone(), saluran::store::connect(&url, &opts).await.unwrap())];
+    if let Some(url) = saluran::testing::fresh_postgres_url().await {
+        out.push(("postgres", url.clone(), saluran::store::connect(&url, &opts).await.unwrap()));
+    }
+    out
+}
+
+/// Runs SQL on the test database behind the store's back.
+async fn exec_sql(url: &str, sql: &[&str]) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        for s in sql {
+            sqlx::query(s).execute(&mut c).await.unwrap();
+        }
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        for s in sql {
+            sqlx::query(s).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// Makes every UPDATE of a room fail (`on`) or work again.
+async fn fail_room_updates(url: &str, on: bool) {
+    let sqlite = url.starts_with("sqlite");
+    match (sqlite, on) {
+        (true, true) => {
+            exec_sql(url, &["CREATE TRIGGER fail_rooms BEFORE UPDATE ON rooms BEGIN SELECT RAISE(ABORT, 'injected fault'); END"]).await
+        }
+        (true, false) => exec_sql(url, &["DROP TRIGGER fail_rooms"]).await,
+        (false, true) => {
+            exec_sql(
+                url,
+                &[
+                    "CREATE FUNCTION fail_rooms() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER fail_rooms BEFORE UPDATE ON rooms FOR EACH ROW EXECUTE FUNCTION fail_rooms()",
+                ],
+            )
+            .await
+        }
+        (false, false) => exec_sql(url, &["DROP TRIGGER fail_rooms ON rooms", "DROP FUNCTION fail_rooms()"]).await,
+    }
+}
+
+async fn patch_room(app: &TestApp, property: &str, number: &str, body: Value) -> reqwest::Response {
+    app.client
+        .patch(format!("{}/api/v1/properties/{property}/rooms/{number}", app.base))
+        .bearer_auth(&app.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// STD's `out_of_order` on each of the offsets.
+async fn ooo_on(app: &TestApp, property: &str, offsets: std::ops::RangeInclusive<i64>) -> Vec<i64> {
+    let cal = app
+        .ok_json(
+            app.get(&format!("/api/v1/properties/{property}/ari?from={}&to={}", day(*offsets.start()), day(*offsets.end()))).await,
+            StatusCode::OK,
+        )
+        .await;
+    let std = cal["room_types"].as_array().unwrap().iter().find(|r| r["code"] == "STD").unwrap().clone();
+    std["days"].as_array().unwrap().iter().map(|d| d["out_of_order"].as_i64().unwrap()).collect()
+}
+
+async fn stored_room(store: &Arc<dyn Store>, property: &str, number: &str) -> saluran_domain::property::Room {
+    let cfg = store.load_config(&saluran_domain::PropertyCode::parse(property).unwrap()).await.unwrap().unwrap();
+    cfg.rooms.into_iter().find(|r| r.number.as_str() == number).unwrap()
+}
+
+/// A failure of the room write after the calendar change (before: two
+/// separate writes, so the retry counted the room out of order twice), a
+/// repeated PATCH, a restart in between and concurrent PATCHes: the room is
+/// counted out of order once, and released once.
+async fn out_of_order_is_counted_once(url: String, store: Arc<dyn Store>) {
+    let s = settings();
+    let app = spawn_app_with(store.clone(), s.clone()).await;
+    app.seed_property("OOO", 3).await;
+    let before = ooo_on(&app, "OOO", 0..=3).await;
+    assert_eq!(before, [0, 0, 0, 0]);
+
+    fail_room_updates(&url, true).await;
+    let r = patch_room(&app, "OOO", "STD0", json!({"status": "out_of_order"})).await;
+    assert!(r.status().is_server_error(), "the store failed: {}", r.status());
+    fail_room_updates(&url, false).await;
+    assert_eq!(ooo_on(&app, "OOO", 0..=3).await, [0, 0, 0, 0], "a failed change applies nothing");
+    assert_eq!(stored_room(&store, "OOO", "STD0").await.status.as_str(), "vacant_clean");
+
+    // The retry, and a repeat: counted once.
+    for _ in 0..2 {
+        let r = patch_room(&app, "OOO", "STD0", json!({"status": "out_of_order"})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(ooo_on(&app, "OOO", 0..=3).await, [1, 1, 1, 1]);
+    // Concurrent PATCHes of another room: counted once.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (client, base, admin) = (app.client.clone(), app.base.clone(), app.admin.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .patch(format!("{base}/api/v1/properties/OOO/rooms/STD1"))
+                .bearer_auth(admin)
+                .json(&json!({"status": "out_of_order"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(ooo_on(&app, "OOO", 0..=3).await, [2, 2, 2, 2]);
+
+    // Restart, then repeat: still once each; back in service releases once.
+    app.stop().await;
+    let app = spawn_app_with(store.clone(), s).await;
+    let r = patch_room(&app, "OOO", "STD0", json!({"status": "out_of_order"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(ooo_on(&app, "OOO", 0..=3).await, [2, 2, 2, 2]);
+    for _ in 0..2 {
+        for n in ["STD0", "STD1"] {
+            let r = patch_room(&app, "OOO", n, json!({"status": "vacant_dirty"})).await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+    assert_eq!(ooo_on(&app, "OOO", 0..=3).await, [0, 0, 0, 0]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_is_counted_out_of_order_once_whatever_fails_or_repeats() {
+    for (backend, url, store) in backends_with_urls().await {
+        eprintln!("backend {backend}");
+        out_of_order_is_counted_once(url, store).await;
+    }
+}
+
+/// Out of order on a range takes the room out of availability on those
+/// dates only; a new range moves exactly the difference; back in service
+/// releases exactly what it held; out of service takes nothing; bad dates
+/// are refused with a typed error and apply nothing. The range is stored
+/// on the room (and survives a restart).
+async fn out_of_order_ranges(store: Arc<dyn Store>) {
+    let s = settings();
+    let app = spawn_app_with(store.clone(), s.clone()).await;
+    app.seed_property("RNG", 3).await;
+    let sim = connect_ot(&app, "RNG").await;
+    let r = patch_room(&app, "RNG", "STD0", json!({"status": "out_of_order", "from": day(5), "to": day(7)})).await;
+    let body = app.ok_json(r, StatusCode::OK).await;
+    assert_eq!(body["out_of_order"], json!({"from": day(5), "to": day(7)}), "{body}");
+    assert_eq!(ooo_on(&app, "RNG", 3..=9).await, [0, 0, 1, 1, 1, 0, 0]);
+    assert_eq!(app.inventory("RNG", "STD", 6).await["available"], 2);
+    assert_eq!(app.inventory("RNG", "STD", 8).await["available"], 3);
+    // The OTA hears of it.
+    let started = Instant::now();
+    loop {
+        let view = sim.view();
+        let seen = view
+            .cell("STD1", "BAR1", date(6))
+            .and_then(|c| c.available)
+            .or_else(|| view.cell("STD1", "", date(6)).and_then(|c| c.available));
+        if seen == Some(2) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the OTA did not see the room out of order");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Out of service: sellable, nothing taken.
+    let r = patch_room(&app, "RNG", "STD2", json!({"status": "out_of_service"})).await;
+    app.ok_json(r, StatusCode::OK).await;
+    assert_eq!(ooo_on(&app, "RNG", 3..=9).await, [0, 0, 1, 1, 1, 0, 0]);
+
+    // Bad input: typed errors, nothing applied.
+    for (body, code) in [
+        (json!({"status": "out_of_order", "from": day(9), "to": day(8)}), "invalid_date_range"),
+        (json!({"status": "out_of_order", "from": day(-3), "to": day(8)}), "date_in_past"),
+        (json!({"status": "out_of_order", "from": day(1), "to": day(731)}), "beyond_horizon"),
+        (json!({"status": "out_of_order", "from": "2027-02-30"}), "invalid_field"),
+        (json!({"status": "vacant_dirty", "from": day(1)}), "invalid_field"),
+        (json!({"status": "out_of_order", "until": day(1)}), "invalid_body"),
+    ] {
+        let r = patch_room(&app, "RNG", "STD1", body.clone()).await;
+        assert!(r.status().is_client_error(), "{body}: {}", r.status());
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{body}: {v}");
+    }
+    assert_eq!(stored_room(&store, "RNG", "STD1").await.status.as_str(), "vacant_clean");
+    assert_eq!(ooo_on(&app, "RNG", 3..=9).await, [0, 0, 1, 1, 1, 0, 0]);
+
+    // Restart: the range is on the room; a new range moves the difference.
+    app.stop().await;
+    let app = spawn_app_with(store.clone(), s).await;
+    let room = stored_room(&store, "RNG", "STD0").await;
+    assert_eq!(room.out_of_order.map(|r| (r.start(), r.end())), Some((date(5), date(7))));
+    let r = patch_room(&app, "RNG", "STD0", json!({"status": "out_of_order", "from": day(6), "to": day(8)})).await;
+    app.ok_json(r, StatusCode::OK).await;
+    assert_eq!(ooo_on(&app, "RNG", 3..=9).await, [0, 0, 0, 1, 1, 1, 0]);
+    // Back in service: exactly those dates come back.
+    let r = patch_room(&app, "RNG", "STD0", json!({"status": "vacant_dirty"})).await;
+    let body = app.ok_json(r, StatusCode::OK).await;
+    assert!(body["out_of_order"].is_null());
+    assert_eq!(ooo_on(&app, "RNG", 3..=9).await, [0; 7]);
+    assert_eq!(stored_room(&store, "RNG", "STD0").await.out_of_order, None);
+    // Without dates: from today to the end of the horizon.
+    let r = patch_room(&app, "RNG", "STD1", json!({"status": "out_of_order"})).await;
+    let body = app.ok_json(r, StatusCode::OK).await;
+    assert_eq!(body["out_of_order"], json!({"from": day(0), "to": day(730)}));
+    assert_eq!(ooo_on(&app, "RNG", 729..=730).await, [1, 1]);
+    sim.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_takes_a_date_range_out_of_service_takes_nothing() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("backend {backend}");
+        out_of_order_ranges(store).await;
+    }
+}

@@ -68,6 +68,7 @@ contract_tests! {
     business_date_is_compare_and_set => case_business_date,
     front_desk_state_round_trips => case_front_desk_round_trip,
     no_show_candidates_are_unchecked_confirmed_arrivals_between_the_dates => case_no_show_candidates,
+    room_changes_commit_with_their_cells_or_not_at_all => case_room_changes,
 }
 
 // ---------------------------------------------------------------------------
@@ -109,7 +110,7 @@ fn room_type(code: &str, max: u8) -> RoomType {
 }
 
 fn room(number: &str, rt: &str, floor: i16) -> Room {
-    Room { number: RoomNumber::parse(number).unwrap(), room_type: rtc(rt), floor, status: RoomStatus::VacantClean }
+    Room { number: RoomNumber::parse(number).unwrap(), room_type: rtc(rt), floor, status: RoomStatus::VacantClean, out_of_order: None }
 }
 
 fn plan(code: &str, rt: &str, derived: Option<(&str, Adjustment)>) -> RatePlan {
@@ -1625,4 +1626,57 @@ async fn case_no_show_candidates(store: Arc<dyn Store>) {
     store.create_property(&property("HTL2", "other")).await.unwrap();
     assert!(store.no_show_candidates(&pc("HTL2"), all, day(10)).await.unwrap().is_empty());
     assert!(store.no_show_candidates(&pc("NOPE"), all, day(10)).await.unwrap().is_empty());
+}
+
+/// A room status change (out of order, with its range) is written with its
+/// calendar cells in one commit, only if the stored room is still as
+/// expected: otherwise `Conflict` and nothing (cells, version) is written.
+async fn case_room_changes(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let stored = |store: Arc<dyn Store>| async move {
+        store.load_config(&pc(HTL)).await.unwrap().unwrap().rooms.into_iter().find(|r| r.number.as_str() == "101").unwrap()
+    };
+    let before = stored(store.clone()).await;
+    assert_eq!(before.out_of_order, None);
+    let range = saluran_domain::dates::DateRange::new(day(5), day(7)).unwrap();
+    let ooo = Room { status: RoomStatus::OutOfOrder, out_of_order: Some(range), ..before.clone() };
+    let mut changes = CellChanges::default();
+    for d in range.days() {
+        changes.inventory.insert(d, InventoryDay { out_of_order: 1, ..Default::default() });
+    }
+    let v = version_of(&store, "DLX").await;
+    let commit = ShardCommit {
+        changes: changes.clone(),
+        rooms: vec![saluran_domain::store::RoomChange { expected: before.clone(), room: ooo.clone() }],
+        ..commit_for("DLX", v)
+    };
+    store.commit_shard(&commit).await.unwrap();
+    assert_eq!(stored(store.clone()).await, ooo, "status and range round-trip");
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.inventory.get_or_default(day(6)).out_of_order, 1);
+
+    // The same change again (the room is no longer as expected): refused whole.
+    let again = ShardCommit { expected_version: v + 1, changes: CellChanges::default(), ..commit.clone() };
+    let mut more = CellChanges::default();
+    more.inventory.insert(day(6), InventoryDay { out_of_order: 2, ..Default::default() });
+    assert_conflict(store.commit_shard(&ShardCommit { changes: more, ..again }).await, "room changed meanwhile");
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!((cal.version, cal.inventory.get_or_default(day(6)).out_of_order), (v + 1, 1), "nothing written");
+
+    // Back in service from the stored state: range cleared, cells released.
+    let back = Room { status: RoomStatus::VacantDirty, out_of_order: None, ..before.clone() };
+    let mut release = CellChanges::default();
+    for d in range.days() {
+        release.inventory.insert(d, InventoryDay::default());
+    }
+    let commit = ShardCommit {
+        changes: release,
+        rooms: vec![saluran_domain::store::RoomChange { expected: ooo, room: back.clone() }],
+        ..commit_for("DLX", v + 1)
+    };
+    store.commit_shard(&commit).await.unwrap();
+    assert_eq!(stored(store.clone()).await, back);
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.inventory.get_or_default(day(6)).out_of_order, 0);
 }

@@ -14,11 +14,13 @@ use saluran_domain::availability::{Overlay, Quote, Unavailable};
 use saluran_domain::calendar::{RoomTypeCalendar, StopSellSource};
 use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRecord};
 use saluran_domain::dates::calendar_window;
+use saluran_domain::dates::DateRange;
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
+use saluran_domain::property::{Room, RoomStatus};
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::stay::StayRefusal;
-use saluran_domain::store::{NewEvent, ShardCommit, StoreError};
+use saluran_domain::store::{NewEvent, RoomChange, ShardCommit, StoreError};
 use saluran_domain::{ChannelCode, RoomNumber, RoomTypeCode};
 use serde_json::json;
 use std::collections::HashMap;
@@ -119,12 +121,15 @@ pub enum ShardMsg {
         intent: Option<String>,
         reply: RpcReplyPort<Result<AriApplied, ShardError>>,
     },
-    /// A room went out of order (`delta` +1) or came back (−1), from `from`
-    /// to the end of the horizon.
-    OutOfOrder {
-        delta: i32,
-        from: jiff::civil::Date,
-        reply: RpcReplyPort<Result<(), ShardError>>,
+    /// Housekeeping: room `number` (of this room type) becomes `status`;
+    /// out of order on the dates `out_of_order` (required with that status).
+    /// The room row and the calendar change in one commit, decided against
+    /// the stored room: a repeated or concurrent request counts nothing twice.
+    RoomStatus {
+        number: RoomNumber,
+        status: RoomStatus,
+        out_of_order: Option<DateRange>,
+        reply: RpcReplyPort<Result<Room, ShardError>>,
     },
     /// Re-reads the calendar from the store (after a setup change).
     Reload {
@@ -144,7 +149,7 @@ enum Op {
     NoShows(Vec<String>, jiff::civil::Date, jiff::civil::Date, RpcReplyPort<Result<Vec<Reservation>, ShardError>>),
     Deliver(Box<ChannelDelivery>, RpcReplyPort<Result<DeliveryOutcome, ShardError>>),
     Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
-    OutOfOrder(i32, jiff::civil::Date, RpcReplyPort<Result<(), ShardError>>),
+    Room(RoomNumber, RoomStatus, Option<DateRange>, RpcReplyPort<Result<Room, ShardError>>),
 }
 
 pub struct ShardArgs {
@@ -214,7 +219,7 @@ impl Actor for InventoryShard {
             ShardMsg::CheckOut { id, reply } => Op::CheckOut(id, reply),
             ShardMsg::NoShows { ids, closed, release_from, reply } => Op::NoShows(ids, closed, release_from, reply),
             ShardMsg::Deliver { delivery, reply } => Op::Deliver(Box::new(delivery), reply),
-            ShardMsg::OutOfOrder { delta, from, reply } => Op::OutOfOrder(delta, from, reply),
+            ShardMsg::RoomStatus { number, status, out_of_order, reply } => Op::Room(number, status, out_of_order, reply),
             ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
             ShardMsg::Flush => {
                 state.flush_scheduled = false;
@@ -256,13 +261,14 @@ struct Evaluation {
     events: Vec<NewEvent>,
     intents: Vec<String>,
     inbound: Vec<InboundRecord>,
+    rooms: Vec<RoomChange>,
     /// Room-type date spans whose availability changed (for channels).
     results: Vec<OpResult>,
 }
 
 enum OpResult {
     Delivery(Result<DeliveryOutcome, ShardError>),
-    Unit(Result<(), ShardError>),
+    Room(Result<Room, ShardError>),
     Reservation(Box<Result<Reservation, ShardError>>),
     Reservations(Result<Vec<Reservation>, ShardError>),
     Ari(Result<AriApplied, ShardError>),
@@ -302,16 +308,28 @@ async fn flush(state: &mut ShardState) {
         }
     };
 
+    // Room status changes are decided against the stored room, not a cached
+    // copy: the commit's compare-and-set on it then holds.
+    let mut rooms = match prefetch_rooms(state, &ops).await {
+        Ok(r) => r,
+        Err(err) => {
+            for op in ops {
+                reply_err(op, err.clone());
+            }
+            return;
+        }
+    };
+
     let mut attempt = 0;
     let final_result: Result<(ShardCommit, Vec<OpResult>, i64, Vec<i64>), ShardError> = loop {
         attempt += 1;
         let eval = {
             let cal = state.view.read();
-            evaluate(state, &cal, &ops, &known, &deliveries)
+            evaluate(state, &cal, &ops, &known, &deliveries, &rooms)
         };
         // The evaluation moves into the commit: what the store writes is
         // what the view then installs, with no copy in between.
-        let Evaluation { changes, reservations, events, intents, inbound, results } = eval;
+        let Evaluation { changes, reservations, events, intents, inbound, rooms: room_changes, results } = eval;
         let commit = ShardCommit {
             property: Some(state.property.code.clone()),
             room_type: Some(state.room_type.clone()),
@@ -321,12 +339,14 @@ async fn flush(state: &mut ShardState) {
             events,
             intents_done: intents,
             inbound,
+            rooms: room_changes,
         };
         let nothing_to_write = commit.changes.is_empty()
             && commit.reservations.is_empty()
             && commit.events.is_empty()
             && commit.intents_done.is_empty()
-            && commit.inbound.is_empty();
+            && commit.inbound.is_empty()
+            && commit.rooms.is_empty();
         if nothing_to_write {
             let v = commit.expected_version;
             break Ok((commit, results, v, Vec::new()));
@@ -345,6 +365,18 @@ async fn flush(state: &mut ShardState) {
                 // the calendar, so they are at least as new as its version.
                 match prefetch_known(state, &ops).await {
                     Ok(k) => known = k,
+                    Err(e) => break Err(e),
+                }
+                match prefetch_rooms(state, &ops).await {
+                    Ok(r) => rooms = r,
+                    Err(e) => break Err(e),
+                }
+            }
+            Err(StoreError::Conflict(why)) if attempt < MAX_CONFLICT_RETRIES && why.starts_with(ROOM_CHANGED) => {
+                // A room changed underneath (another node): re-read, decide again.
+                tracing::info!(property = %state.property.code, room_type = %state.room_type, %why, "re-deciding room status changes");
+                match prefetch_rooms(state, &ops).await {
+                    Ok(r) => rooms = r,
                     Err(e) => break Err(e),
                 }
             }
@@ -418,7 +450,7 @@ fn reply(op: Op, result: Option<OpResult>) {
         (Op::Deliver(_, r), Some(OpResult::Delivery(v))) => {
             let _ = r.send(v);
         }
-        (Op::OutOfOrder(_, _, r), Some(OpResult::Unit(v))) => {
+        (Op::Room(_, _, _, r), Some(OpResult::Room(v))) => {
             let _ = r.send(v);
         }
         (op, _) => reply_err(op, ShardError::Store("internal: result mismatch".into())),
@@ -439,7 +471,7 @@ fn reply_err(op: Op, e: ShardError) {
         Op::Deliver(_, r) => {
             let _ = r.send(Err(e));
         }
-        Op::OutOfOrder(_, _, r) => {
+        Op::Room(_, _, _, r) => {
             let _ = r.send(Err(e));
         }
     }
@@ -481,6 +513,24 @@ fn current(state: &ShardState, ev: &Evaluation, known: &KnownReservations, id: &
         .filter(|r| r.room_type == state.room_type)
 }
 
+/// The stored rooms the queued room status changes act on, by number.
+type KnownRooms = HashMap<RoomNumber, Option<Room>>;
+
+async fn prefetch_rooms(state: &ShardState, ops: &[Op]) -> Result<KnownRooms, ShardError> {
+    let mut out = KnownRooms::new();
+    if !ops.iter().any(|o| matches!(o, Op::Room(..))) {
+        return Ok(out);
+    }
+    let cfg = state.deps.store.load_config(&state.property.code).await?;
+    let stored = cfg.map(|c| c.rooms).unwrap_or_default();
+    for op in ops {
+        if let Op::Room(number, ..) = op {
+            out.insert(number.clone(), stored.iter().find(|r| &r.number == number).cloned());
+        }
+    }
+    Ok(out)
+}
+
 async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryContext, ShardError> {
     let mut out: DeliveryContext = HashMap::new();
     for op in ops {
@@ -504,7 +554,14 @@ async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryC
     Ok(out)
 }
 
-fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &KnownReservations, deliveries: &DeliveryContext) -> Evaluation {
+fn evaluate(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ops: &[Op],
+    known: &KnownReservations,
+    deliveries: &DeliveryContext,
+    rooms: &KnownRooms,
+) -> Evaluation {
     let mut ev = Evaluation::default();
     let now = state.deps.clock.now();
     for op in ops {
@@ -517,24 +574,9 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
                 let r = deliver(state, cal, &mut ev, d, deliveries, now);
                 ev.results.push(OpResult::Delivery(r));
             }
-            Op::OutOfOrder(delta, from, _) => {
-                let physical = i32::from(cal.room_type.physical_rooms);
-                let mut d = *from;
-                let last = from.checked_add(jiff::Span::new().days(saluran_domain::dates::HORIZON_DAYS)).unwrap_or(*from);
-                while d <= last {
-                    let mut inv = ev.changes.inventory_day(cal, d);
-                    inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
-                    ev.changes.inventory.insert(d, inv);
-                    match d.tomorrow() {
-                        Ok(n) => d = n,
-                        Err(_) => break,
-                    }
-                }
-                ev.events.push(NewEvent {
-                    kind: "ari.changed".into(),
-                    payload: json!({"room_type": state.room_type, "from": from, "to": last, "reason": "out_of_order"}),
-                });
-                ev.results.push(OpResult::Unit(Ok(())));
+            Op::Room(number, status, range, _) => {
+                let r = room_status(state, cal, &mut ev, rooms, number, *status, *range);
+                ev.results.push(OpResult::Room(r));
             }
             Op::CheckIn(id, room, today, _) => {
                 let r = crate::front_desk::check_in(current(state, &ev, known, id), id, room.clone(), *today, &mut ev.events, now);
@@ -627,6 +669,101 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
     }
     replenish(state, cal, &mut ev);
     ev
+}
+
+/// The prefix of the store's `Conflict` when a room changed underneath.
+const ROOM_CHANGED: &str = "room changed meanwhile";
+
+/// The dates a room holds out of order in the calendar: its stored range,
+/// or for a room out of order since before ranges were stored, today to the
+/// end of the horizon (what it was counted on then).
+fn held_out_of_order(room: &Room, today: jiff::civil::Date) -> Option<DateRange> {
+    if room.status != RoomStatus::OutOfOrder {
+        return None;
+    }
+    room.out_of_order.or_else(|| {
+        let w = calendar_window(today);
+        DateRange::new(today, w.end()).ok()
+    })
+}
+
+/// A room status change: the room row (compare-and-set on the stored room)
+/// and its out-of-order dates, decided together. Releasing the dates the
+/// room held and taking the new ones makes a repeated request a no-op and
+/// a changed range move exactly the difference.
+fn room_status(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ev: &mut Evaluation,
+    rooms: &KnownRooms,
+    number: &RoomNumber,
+    status: RoomStatus,
+    range: Option<DateRange>,
+) -> Result<Room, ShardError> {
+    let current = ev
+        .rooms
+        .iter()
+        .rev()
+        .find(|c| &c.room.number == number)
+        .map(|c| c.room.clone())
+        .or_else(|| rooms.get(number).cloned().flatten())
+        .filter(|r| r.room_type == state.room_type)
+        .ok_or_else(|| ShardError::Invalid(saluran_domain::DomainError::invalid("room", "unknown room")))?;
+    if !current.status.can_become(status) {
+        return Err(ShardError::Invalid(saluran_domain::DomainError::InvalidTransition(
+            current.status.as_str().into(),
+            status.as_str().into(),
+        )));
+    }
+    let today = state.property.local_date(state.deps.clock.now());
+    let window = calendar_window(today);
+    let new_range = match (status, range) {
+        (RoomStatus::OutOfOrder, Some(r)) => Some(r),
+        (RoomStatus::OutOfOrder, None) => {
+            return Err(saluran_domain::DomainError::invalid("from", "out of order needs its dates").into());
+        }
+        (_, Some(_)) => return Err(saluran_domain::DomainError::invalid("from", "dates go with out_of_order only").into()),
+        (_, None) => None,
+    };
+    let next = Room { status, out_of_order: new_range, ..current.clone() };
+    if next == current {
+        // Repeated request: already so, nothing to count again.
+        return Ok(current);
+    }
+    let old_held = held_out_of_order(&current, today);
+    let physical = i32::from(cal.room_type.physical_rooms);
+    let mut touched: Option<(jiff::civil::Date, jiff::civil::Date)> = None;
+    let mut bump = |ev: &mut Evaluation, r: DateRange, delta: i32| {
+        // Only the materialized window: past dates are history.
+        let Ok(r) = DateRange::new(r.start().max(window.start()), r.end().min(window.end())) else { return };
+        for d in r.days() {
+            let mut inv = ev.changes.inventory_day(cal, d);
+            inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
+            ev.changes.inventory.insert(d, inv);
+        }
+        touched = Some(match touched {
+            None => (r.start(), r.end()),
+            Some((a, b)) => (a.min(r.start()), b.max(r.end())),
+        });
+    };
+    if let Some(r) = old_held {
+        bump(ev, r, -1);
+    }
+    if let Some(r) = held_out_of_order(&next, today) {
+        bump(ev, r, 1);
+    }
+    if let Some((from, to)) = touched {
+        ev.events.push(NewEvent {
+            kind: "ari.changed".into(),
+            payload: json!({"room_type": state.room_type, "from": from, "to": to, "reason": "out_of_order", "room": number}),
+        });
+    }
+    tracing::info!(
+        property = %state.property.code, room = %number, from = current.status.as_str(), to = status.as_str(),
+        out_of_order = ?new_range, "room status"
+    );
+    ev.rooms.push(RoomChange { expected: current, room: next.clone() });
+    Ok(next)
 }
 
 /// Auto-replenish: every date this evaluation changed that saluran itself

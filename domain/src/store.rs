@@ -65,6 +65,20 @@ pub struct ShardCommit {
     /// OTA deliveries this commit applies, recorded in the same transaction
     /// as their effect (unique per channel, OTA id, revision and action).
     pub inbound: Vec<InboundRecord>,
+    /// Room status changes whose calendar effect (out of order) is in
+    /// `changes`: written in the same transaction, each only if the stored
+    /// room is still as `expected` (otherwise the whole commit fails with
+    /// `Conflict("room changed meanwhile: {number}")`, and the shard
+    /// re-reads the room and decides again), so a room is never counted out
+    /// of order twice nor released twice.
+    pub rooms: Vec<RoomChange>,
+}
+
+/// A room's status (and out-of-order range) moving from `expected` to `room`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomChange {
+    pub expected: Room,
+    pub room: Room,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,3 +15,11 @@ UPDATE inventory_days SET stop_sell_source = 'manual' WHERE stop_sell;
 ALTER TABLE reservations ADD COLUMN outside_horizon BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE reservations ADD COLUMN calendar_from DATE;
 ALTER TABLE reservations ADD COLUMN calendar_to DATE;
+
+-- Out of order by date range (inclusive): the dates a room out of order is
+-- counted on in its room type's calendar, written in the same transaction
+-- as those cells. NULL for rooms not out of order; a room out of order
+-- since before this migration keeps NULL and is released, when it comes
+-- back, from that day to the end of the horizon (what it was counted on).
+ALTER TABLE rooms ADD COLUMN out_of_order_from DATE;
+ALTER TABLE rooms ADD COLUMN out_of_order_to DATE;

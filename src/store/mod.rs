@@ -243,6 +243,24 @@ pub(crate) fn date_str(d: Date) -> String {
     d.to_string()
 }
 
+/// A stored out-of-order range (both ends, or neither).
+pub(crate) fn out_of_order_from(from: Option<String>, to: Option<String>) -> Result<Option<saluran_domain::dates::DateRange>, StoreError> {
+    match (from, to) {
+        (Some(a), Some(b)) => Ok(Some(
+            saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
+                .map_err(|e| corrupt(format!("room out of order range: {e}")))?,
+        )),
+        (None, None) => Ok(None),
+        _ => Err(corrupt("room out of order range: one end only")),
+    }
+}
+
+/// The `Conflict` a room's compare-and-set fails with (the shard re-reads
+/// the room on it).
+pub(crate) fn room_changed(number: &RoomNumber) -> StoreError {
+    StoreError::Conflict(format!("room changed meanwhile: {number}"))
+}
+
 pub(crate) fn parse_date(s: &str) -> Result<Date, StoreError> {
     s.parse::<Date>().map_err(|e| corrupt(format!("date {s:?}: {e}")))
 }

@@ -26,9 +26,9 @@
 use super::{
     adjustment_parts, assemble_channels, booking_exists, booking_lock_text, cancelled_meanwhile, commit_guard, corrupt, date_str, db_err,
     db_err_conflict, group_intents, inbound_key, inventory_day_from, is_tombstone, json_parse, json_str, migrator, now_nanos,
-    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, task_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow,
-    Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, TaskRow,
-    POSTGRES_MIGRATIONS,
+    occupancy_to_json, opt_ts_to_nanos, out_of_order_from, parse_code, parse_date, room_changed, room_type_from, task_from, to_u16,
+    ts_from_nanos, ts_to_nanos, ChannelRow, Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow,
+    StoreOptions, SyncStatusRow, TaskRow, POSTGRES_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -664,8 +664,9 @@ impl Store for PostgresStore {
         .map(|(code, name, max_occ, physical)| room_type_from(code, name, max_occ.into(), physical.into()))
         .collect::<Result<Vec<_>, _>>()?;
 
-        let rooms = sqlx::query_as::<_, (String, String, i32, String)>(
-            "SELECT r.number, rt.code, r.floor, r.status FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
+        let rooms = sqlx::query_as::<_, (String, String, i32, String, Option<String>, Option<String>)>(
+            "SELECT r.number, rt.code, r.floor, r.status, r.out_of_order_from::text, r.out_of_order_to::text \
+             FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
              WHERE r.property_id = $1 ORDER BY r.id",
         )
         .bind(property_id)
@@ -673,12 +674,13 @@ impl Store for PostgresStore {
         .await
         .map_err(db_err)?
         .into_iter()
-        .map(|(number, room_type, floor, status)| {
+        .map(|(number, room_type, floor, status, ooo_from, ooo_to)| {
             Ok(Room {
                 number: parse_code(RoomNumber::try_from, number)?,
                 room_type: parse_code(RoomTypeCode::try_from, room_type)?,
                 floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
                 status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+                out_of_order: out_of_order_from(ooo_from, ooo_to)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -887,6 +889,33 @@ impl Store for PostgresStore {
                 }
             };
             Self::upsert_reservation(&mut tx, pid, rtid, r, now).await?;
+        }
+
+        // (4b) Room status changes (out of order): each only if the stored
+        // room is still what the shard decided from (the row lock makes a
+        // concurrent writer wait, then re-check).
+        for change in &commit.rooms {
+            let (exp, room) = (&change.expected, &change.room);
+            let done = sqlx::query(
+                "UPDATE rooms SET status = $1, out_of_order_from = $2::date, out_of_order_to = $3::date \
+                 WHERE property_id = $4 AND room_type_id = $5 AND number = $6 AND status = $7 \
+                 AND out_of_order_from IS NOT DISTINCT FROM $8::date AND out_of_order_to IS NOT DISTINCT FROM $9::date",
+            )
+            .bind(room.status.as_str())
+            .bind(room.out_of_order.map(|r| date_str(r.start())))
+            .bind(room.out_of_order.map(|r| date_str(r.end())))
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(room.number.as_str())
+            .bind(exp.status.as_str())
+            .bind(exp.out_of_order.map(|r| date_str(r.start())))
+            .bind(exp.out_of_order.map(|r| date_str(r.end())))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if done.rows_affected() == 0 {
+                return Err(room_changed(&room.number));
+            }
         }
 
         // (5) Intents this commit completes for this room type.
