@@ -592,3 +592,43 @@ async fn out_of_order_takes_a_date_range_out_of_service_takes_nothing() {
         out_of_order_ranges(store).await;
     }
 }
+
+/// Rows older versions stored far outside the window (they materialized a
+/// 9999 stay) are not loaded: the shard's calendar stays within the window.
+async fn far_rows_are_not_loaded(store: Arc<dyn Store>) {
+    let app = spawn_app_with(store.clone(), settings()).await;
+    app.seed_property("OLD", 2).await;
+    app.stop().await;
+    let p = saluran_domain::PropertyCode::parse("OLD").unwrap();
+    let rt = saluran_domain::RoomTypeCode::parse("STD").unwrap();
+    let version = store.load_calendar(&p, &rt, date(0)).await.unwrap().version;
+    let mut changes = saluran_domain::ari::CellChanges::default();
+    let far = jiff::civil::date(9999, 12, 30);
+    changes.inventory.insert(far, saluran_domain::calendar::InventoryDay { sold: 1, ..Default::default() });
+    changes.inventory.insert(date(2), saluran_domain::calendar::InventoryDay { sold: 1, ..Default::default() });
+    let commit = saluran_domain::store::ShardCommit {
+        property: Some(p.clone()),
+        room_type: Some(rt.clone()),
+        expected_version: version,
+        changes,
+        ..Default::default()
+    };
+    store.commit_shard(&commit).await.unwrap();
+    assert_eq!(store.load_calendar(&p, &rt, date(0)).await.unwrap().inventory.get_or_default(far).sold, 1, "stored");
+    let within = store.load_calendar_until(&p, &rt, date(0), date(730)).await.unwrap();
+    assert_eq!(within.inventory.extent(), Some((date(2), date(2))));
+
+    let app = spawn_app_with(store.clone(), settings()).await;
+    assert_eq!(sold(&app, "OLD", 2).await, 1);
+    let (len, _, extent) = calendar_size(&app, "OLD", "STD");
+    assert_eq!((len, extent), (1, Some((date(2), date(2)))), "the far row is not in memory");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_rows_stored_by_older_versions_are_not_loaded() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("backend {backend}");
+        far_rows_are_not_loaded(store).await;
+    }
+}

@@ -181,8 +181,10 @@ impl InventoryShard {
 
 async fn load(state_deps: &Deps, property: &Property, room_type: &RoomTypeCode) -> Result<RoomTypeCalendar, StoreError> {
     let today = property.local_date(state_deps.clock.now());
-    let from = today.yesterday().unwrap_or(today);
-    state_deps.store.load_calendar(&property.code, room_type, from).await
+    // Only the window: dates stored outside it (e.g. by older versions,
+    // which materialized OTA stays in year 9999) are never loaded.
+    let window = calendar_window(today);
+    state_deps.store.load_calendar_until(&property.code, room_type, window.start(), window.end()).await
 }
 
 impl Actor for InventoryShard {

@@ -139,7 +139,19 @@ pub trait Store: Send + Sync + 'static {
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError>;
 
     /// A room type's calendar from `from` onwards, with its rate plans.
-    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError>;
+    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+        self.load_calendar_until(property, room_type, from, Date::MAX).await
+    }
+    /// A room type's calendar from `from` to `to` (inclusive), with its
+    /// rate plans: what a shard holds (`dates::calendar_window`), whatever
+    /// dates older data may have stored outside it.
+    async fn load_calendar_until(
+        &self,
+        property: &PropertyCode,
+        room_type: &RoomTypeCode,
+        from: Date,
+        to: Date,
+    ) -> Result<RoomTypeCalendar, StoreError>;
     /// Commits everything in `commit` in one transaction, or nothing.
     ///
     /// OTA bookings are checked against each other inside the transaction

@@ -890,8 +890,15 @@ impl Store for SqliteStore {
         Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
     }
 
-    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+    async fn load_calendar_until(
+        &self,
+        property: &PropertyCode,
+        room_type: &RoomTypeCode,
+        from: Date,
+        to: Date,
+    ) -> Result<RoomTypeCalendar, StoreError> {
         let from = date_str(from);
+        let to = date_str(to);
         let mut tx = self.reader.begin().await.map_err(db_err)?;
         let row = sqlx::query_as::<_, (i64, String, String, i64, i64, i64)>(
             "SELECT rt.id, rt.code, rt.name, rt.max_occupancy, rt.physical_rooms, rt.version \
@@ -936,10 +943,11 @@ impl Store for SqliteStore {
 
         let inv_rows = sqlx::query(
             "SELECT day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source FROM inventory_days \
-             WHERE room_type_id = ? AND day >= ? ORDER BY day",
+             WHERE room_type_id = ? AND day >= ? AND day <= ? ORDER BY day",
         )
         .bind(room_type_id)
         .bind(&from)
+        .bind(&to)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -953,10 +961,11 @@ impl Store for SqliteStore {
             "SELECT rd.rate_plan_id, rd.day, rd.rate, rd.occupancy_rates, rd.min_stay_arrival, rd.min_stay_through, \
              rd.max_stay, rd.closed_to_arrival, rd.closed_to_departure, rd.stop_sell \
              FROM rate_days rd JOIN rate_plans rp ON rp.id = rd.rate_plan_id \
-             WHERE rp.room_type_id = ? AND rd.day >= ? ORDER BY rd.rate_plan_id, rd.day",
+             WHERE rp.room_type_id = ? AND rd.day >= ? AND rd.day <= ? ORDER BY rd.rate_plan_id, rd.day",
         )
         .bind(room_type_id)
         .bind(&from)
+        .bind(&to)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
