@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
                     room_type: rt.clone(),
                     floor: r as i16,
                     status: RoomStatus::VacantClean,
+                    out_of_order: None,
                 };
                 store.create_room(&code, &room).await?;
             }

@@ -31,12 +31,12 @@ pub fn realtime_channels(event: &CommittedEvent) -> Vec<String> {
     let code = &event.property;
     let ch = |name: &str| format!("private-property.{code}.{name}");
     match event.kind.as_str() {
-        "ari.changed" => vec![ch("inventory")],
+        "ari.changed" | "stop_sell.lifted" => vec![ch("inventory")],
         // A no-show gives nights back, so inventory watchers hear of it too.
         "booking.created" | "booking.modified" | "booking.cancelled" | "booking.no_show" => vec![ch("bookings"), ch("inventory")],
         // Check-in and check-out change no inventory.
         "booking.checked_in" | "booking.checked_out" => vec![ch("bookings")],
-        "overbooking" | "alert.unmapped_booking" => vec![ch("bookings")],
+        "overbooking" | "alert.unmapped_booking" | "booking.outside_horizon" => vec![ch("bookings")],
         "room.status" | "task.updated" => vec![ch("rooms"), format!("presence-property.{code}.housekeeping")],
         "night_audit.completed" => vec![ch("rooms")],
         k if k.starts_with("channel.") => vec![ch("channels")],
@@ -263,5 +263,11 @@ mod tests {
         assert_eq!(channels("booking.checked_in"), ["private-property.HTL.bookings"]);
         assert_eq!(channels("booking.checked_out"), ["private-property.HTL.bookings"]);
         assert_eq!(channels("booking.no_show"), ["private-property.HTL.bookings", "private-property.HTL.inventory"]);
+    }
+
+    #[test]
+    fn inventory_alerts_reach_their_channels() {
+        assert_eq!(channels("stop_sell.lifted"), ["private-property.HTL.inventory"]);
+        assert_eq!(channels("booking.outside_horizon"), ["private-property.HTL.bookings"]);
     }
 }

@@ -56,6 +56,7 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
                 room_type: rtc.clone(),
                 floor,
                 status: RoomStatus::VacantClean,
+                out_of_order: None,
             };
             h.call(t, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
         }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran::testing::backends;
 use saluran_domain::ari::CellChanges;
-use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
 use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
@@ -68,6 +68,7 @@ contract_tests! {
     business_date_is_compare_and_set => case_business_date,
     front_desk_state_round_trips => case_front_desk_round_trip,
     no_show_candidates_are_unchecked_confirmed_arrivals_between_the_dates => case_no_show_candidates,
+    room_changes_commit_with_their_cells_or_not_at_all => case_room_changes,
 }
 
 // ---------------------------------------------------------------------------
@@ -109,7 +110,7 @@ fn room_type(code: &str, max: u8) -> RoomType {
 }
 
 fn room(number: &str, rt: &str, floor: i16) -> Room {
-    Room { number: RoomNumber::parse(number).unwrap(), room_type: rtc(rt), floor, status: RoomStatus::VacantClean }
+    Room { number: RoomNumber::parse(number).unwrap(), room_type: rtc(rt), floor, status: RoomStatus::VacantClean, out_of_order: None }
 }
 
 fn plan(code: &str, rt: &str, derived: Option<(&str, Adjustment)>) -> RatePlan {
@@ -173,6 +174,8 @@ fn reservation(id: &str, rt: &str, revision: u32) -> Reservation {
         checked_in_at: None,
         checked_out_at: None,
         room: None,
+        outside_horizon: false,
+        calendar_nights: None,
     }
 }
 
@@ -402,10 +405,18 @@ async fn case_cells_round_trip(store: Arc<dyn Store>) {
     setup(&store).await;
     let v = version_of(&store, "DLX").await;
     let mut changes = CellChanges::default();
-    let inv_a = InventoryDay { out_of_order: 1, sold: 3, held: 2, allotment: Some(7), stop_sell: false };
-    let inv_b = InventoryDay { out_of_order: 0, sold: 0, held: 0, allotment: None, stop_sell: true };
+    let inv_a = InventoryDay { out_of_order: 1, sold: 3, held: 2, allotment: Some(7), ..Default::default() };
+    let mut inv_b = InventoryDay::default();
+    inv_b.close(StopSellSource::Manual);
     changes.inventory.insert(day(0), inv_a);
     changes.inventory.insert(day(1), inv_b);
+    // Who closed a date survives the round trip (auto-replenish lifts only
+    // saluran's own stop-sells, also after a restart).
+    for (i, source) in [StopSellSource::Overbooking, StopSellSource::AutoThreshold].into_iter().enumerate() {
+        let mut inv = InventoryDay { sold: 2, ..Default::default() };
+        inv.close(source);
+        changes.inventory.insert(day(3 + i as i64), inv);
+    }
     changes.inventory.insert(day(40), InventoryDay { sold: 65535, ..Default::default() });
     let full = RateDay {
         rate: Some(dec("850000.5")),
@@ -549,13 +560,31 @@ async fn case_reservations(store: Arc<dyn Store>) {
     r2.external_id = None;
     r2.source = "direct".into();
     r2.overbooked = true;
+    // OTA bookings with nights outside the calendar window: the flag and
+    // the nights held (some, or none) round-trip.
+    let mut r3 = reservation("R3", "DLX", 1);
+    r3.check_in = day(729);
+    r3.check_out = day(733);
+    r3.outside_horizon = true;
+    r3.calendar_nights = Some(saluran_domain::dates::DateRange::new(day(729), day(730)).unwrap());
+    let mut r4 = reservation("R4", "DLX", 1);
+    r4.check_in = jiff::civil::date(9999, 12, 30);
+    r4.check_out = jiff::civil::date(9999, 12, 31);
+    r4.outside_horizon = true;
     let out = store
-        .commit_shard(&ShardCommit { reservations: vec![r1.clone(), r2.clone()], ..commit_for("DLX", version_of(&store, "DLX").await) })
+        .commit_shard(&ShardCommit {
+            reservations: vec![r1.clone(), r2.clone(), r3.clone(), r4.clone()],
+            ..commit_for("DLX", version_of(&store, "DLX").await)
+        })
         .await
         .unwrap();
+    assert_eq!(store.find_reservation(&p, "R3").await.unwrap(), Some(r3.clone()), "outside the horizon, some nights held");
+    assert_eq!(store.find_reservation(&p, "R4").await.unwrap(), Some(r4.clone()), "outside the horizon, no night held");
+    let mut all = store.list_reservations(&p, &rtc("DLX")).await.unwrap();
+    all.retain(|r| r.id != "R3" && r.id != "R4");
     assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1.clone()), "exact round trip incl. timestamps");
     assert_eq!(store.find_reservation(&p, "R2").await.unwrap(), Some(r2.clone()));
-    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap(), vec![r2.clone(), r1.clone()], "by check-in");
+    assert_eq!(all, vec![r2.clone(), r1.clone()], "by check-in");
     assert!(store.list_reservations(&p, &rtc("STD")).await.unwrap().is_empty());
     assert_eq!(store.find_reservation(&p, "R404").await.unwrap(), None);
 
@@ -572,7 +601,7 @@ async fn case_reservations(store: Arc<dyn Store>) {
     assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1b.clone()));
     store.commit_shard(&ShardCommit { expected_version: out.version, ..commit }).await.unwrap();
     assert_eq!(store.find_reservation(&p, "R1").await.unwrap(), Some(r1b));
-    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap().len(), 2);
+    assert_eq!(store.list_reservations(&p, &rtc("DLX")).await.unwrap().len(), 4);
 
     // Another property neither sees nor can overwrite them.
     store.create_property(&property("HTL2", "other")).await.unwrap();
@@ -1597,4 +1626,57 @@ async fn case_no_show_candidates(store: Arc<dyn Store>) {
     store.create_property(&property("HTL2", "other")).await.unwrap();
     assert!(store.no_show_candidates(&pc("HTL2"), all, day(10)).await.unwrap().is_empty());
     assert!(store.no_show_candidates(&pc("NOPE"), all, day(10)).await.unwrap().is_empty());
+}
+
+/// A room status change (out of order, with its range) is written with its
+/// calendar cells in one commit, only if the stored room is still as
+/// expected: otherwise `Conflict` and nothing (cells, version) is written.
+async fn case_room_changes(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let stored = |store: Arc<dyn Store>| async move {
+        store.load_config(&pc(HTL)).await.unwrap().unwrap().rooms.into_iter().find(|r| r.number.as_str() == "101").unwrap()
+    };
+    let before = stored(store.clone()).await;
+    assert_eq!(before.out_of_order, None);
+    let range = saluran_domain::dates::DateRange::new(day(5), day(7)).unwrap();
+    let ooo = Room { status: RoomStatus::OutOfOrder, out_of_order: Some(range), ..before.clone() };
+    let mut changes = CellChanges::default();
+    for d in range.days() {
+        changes.inventory.insert(d, InventoryDay { out_of_order: 1, ..Default::default() });
+    }
+    let v = version_of(&store, "DLX").await;
+    let commit = ShardCommit {
+        changes: changes.clone(),
+        rooms: vec![saluran_domain::store::RoomChange { expected: before.clone(), room: ooo.clone() }],
+        ..commit_for("DLX", v)
+    };
+    store.commit_shard(&commit).await.unwrap();
+    assert_eq!(stored(store.clone()).await, ooo, "status and range round-trip");
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.inventory.get_or_default(day(6)).out_of_order, 1);
+
+    // The same change again (the room is no longer as expected): refused whole.
+    let again = ShardCommit { expected_version: v + 1, changes: CellChanges::default(), ..commit.clone() };
+    let mut more = CellChanges::default();
+    more.inventory.insert(day(6), InventoryDay { out_of_order: 2, ..Default::default() });
+    assert_conflict(store.commit_shard(&ShardCommit { changes: more, ..again }).await, "room changed meanwhile");
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!((cal.version, cal.inventory.get_or_default(day(6)).out_of_order), (v + 1, 1), "nothing written");
+
+    // Back in service from the stored state: range cleared, cells released.
+    let back = Room { status: RoomStatus::VacantDirty, out_of_order: None, ..before.clone() };
+    let mut release = CellChanges::default();
+    for d in range.days() {
+        release.inventory.insert(d, InventoryDay::default());
+    }
+    let commit = ShardCommit {
+        changes: release,
+        rooms: vec![saluran_domain::store::RoomChange { expected: ooo, room: back.clone() }],
+        ..commit_for("DLX", v + 1)
+    };
+    store.commit_shard(&commit).await.unwrap();
+    assert_eq!(stored(store.clone()).await, back);
+    let cal = store.load_calendar(&p, &rtc("DLX"), day(0)).await.unwrap();
+    assert_eq!(cal.inventory.get_or_default(day(6)).out_of_order, 0);
 }

@@ -26,6 +26,6 @@ pub use deps::Deps;
 pub use error::{ActorError, ShardError};
 pub use handle::{PropertyHandle, Registry};
 pub use hub::{Hub, HubMsg};
-pub use property::{PropertyActor, PropertyMsg};
+pub use property::{out_of_order_range, OutOfOrderDates, PropertyActor, PropertyMsg};
 pub use restart::RestartPolicy;
 pub use shard::{InventoryShard, ShardMsg};

@@ -12,6 +12,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::ChannelConfig;
+use saluran_domain::dates::DateRange;
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::Intent;
@@ -68,6 +69,8 @@ pub enum PropertyMsg {
     SetRoomStatus {
         number: RoomNumber,
         status: RoomStatus,
+        /// With `out_of_order`: the dates (defaults: today, end of horizon).
+        dates: Option<OutOfOrderDates>,
         reply: RpcReplyPort<Result<Room, ActorError>>,
     },
     /// Front desk: checks a reservation in, optionally into a room (which
@@ -215,8 +218,8 @@ impl Actor for PropertyActor {
                 let r = apply_ari(state, updates).await;
                 let _ = reply.send(r);
             }
-            PropertyMsg::SetRoomStatus { number, status, reply } => {
-                let r = set_room_status(state, number, status).await;
+            PropertyMsg::SetRoomStatus { number, status, dates, reply } => {
+                let r = set_room_status_in(state, number, status, dates).await;
                 let _ = reply.send(r);
             }
             PropertyMsg::CheckIn { id, room, reply } => {
@@ -353,37 +356,71 @@ fn schedule_restart(
 }
 
 pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+    set_room_status_in(state, number, status, None).await
+}
+
+/// A room's status changes through its room type's shard, which writes the
+/// room row and the calendar (out of order on `out_of_order`, default: from
+/// the property's local date to the end of the horizon) in one commit.
+pub(crate) async fn set_room_status_in(
+    state: &mut PropertyState,
+    number: RoomNumber,
+    status: RoomStatus,
+    out_of_order: Option<OutOfOrderDates>,
+) -> Result<Room, ActorError> {
     let cfg = state.handle.config();
     let room = cfg.rooms.iter().find(|r| r.number == number).cloned().ok_or_else(|| ActorError::NotFound(format!("room {number}")))?;
-    if !room.status.can_become(status) {
-        return Err(ActorError::Shard(ShardError::Invalid(DomainError::InvalidTransition(
-            room.status.as_str().into(),
-            status.as_str().into(),
-        ))));
-    }
-    let delta = match (room.status.removes_from_inventory(), status.removes_from_inventory()) {
-        (false, true) => 1,
-        (true, false) => -1,
-        _ => 0,
+    let range = match (status, out_of_order) {
+        (RoomStatus::OutOfOrder, dates) => {
+            let today = cfg.property.local_date(state.deps.clock.now());
+            Some(out_of_order_range(dates.unwrap_or_default(), today).map_err(ShardError::Invalid)?)
+        }
+        (_, Some(_)) => {
+            return Err(ShardError::Invalid(DomainError::invalid("from", "from / to go with status out_of_order only")).into());
+        }
+        (_, None) => None,
     };
-    if delta != 0 {
-        let today = cfg.property.local_date(state.deps.clock.now());
-        let rt = room.room_type.clone();
-        state
-            .handle
-            .call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::OutOfOrder { delta, from: today, reply })
-            .await?
-            .map_err(ActorError::from)?;
-    }
-    state.deps.store.set_room_status(state.handle.code(), &number, status).await?;
+    let rt = room.room_type.clone();
+    let updated = state
+        .handle
+        .call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::RoomStatus {
+            number: number.clone(),
+            status,
+            out_of_order: range,
+            reply,
+        })
+        .await?
+        .map_err(ActorError::from)?;
     refresh_config(state).await?;
     state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
         property: state.handle.code().clone(),
         seq: 0,
         kind: "room.status".into(),
-        payload: json!({"room": number, "room_type": room.room_type, "from": room.status.as_str(), "status": status.as_str()}),
+        payload: json!({
+            "room": number, "room_type": room.room_type, "from": room.status.as_str(), "status": status.as_str(),
+            "out_of_order": updated.out_of_order.map(|r| json!({"from": r.start(), "to": r.end()})),
+        }),
     });
-    Ok(Room { status, ..room })
+    Ok(updated)
+}
+
+/// The dates asked for with `out_of_order` (each optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutOfOrderDates {
+    pub from: Option<jiff::civil::Date>,
+    pub to: Option<jiff::civil::Date>,
+}
+
+/// The out-of-order range: `from` defaults to the property's local date
+/// (today), `to` to the end of the horizon; `from <= to`, not in the past,
+/// not past the horizon.
+pub fn out_of_order_range(dates: OutOfOrderDates, today: jiff::civil::Date) -> Result<DateRange, DomainError> {
+    let horizon_end = today.checked_add(jiff::Span::new().days(saluran_domain::dates::HORIZON_DAYS)).unwrap_or(jiff::civil::Date::MAX);
+    let from = dates.from.unwrap_or(today);
+    let to = dates.to.unwrap_or(horizon_end.max(from));
+    let range = DateRange::new(from, to)?;
+    range.check_within_horizon(today)?;
+    Ok(range)
 }
 
 /// Runs the night audit once the property's local time has reached its

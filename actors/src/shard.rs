@@ -11,13 +11,16 @@ use crate::handle::CalendarView;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use saluran_domain::ari::{plan_changes, AriUpdate, CellChanges};
 use saluran_domain::availability::{Overlay, Quote, Unavailable};
-use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::calendar::{RoomTypeCalendar, StopSellSource};
 use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRecord};
+use saluran_domain::dates::calendar_window;
+use saluran_domain::dates::DateRange;
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
+use saluran_domain::property::{Room, RoomStatus};
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::stay::StayRefusal;
-use saluran_domain::store::{NewEvent, ShardCommit, StoreError};
+use saluran_domain::store::{NewEvent, RoomChange, ShardCommit, StoreError};
 use saluran_domain::{ChannelCode, RoomNumber, RoomTypeCode};
 use serde_json::json;
 use std::collections::HashMap;
@@ -118,12 +121,15 @@ pub enum ShardMsg {
         intent: Option<String>,
         reply: RpcReplyPort<Result<AriApplied, ShardError>>,
     },
-    /// A room went out of order (`delta` +1) or came back (−1), from `from`
-    /// to the end of the horizon.
-    OutOfOrder {
-        delta: i32,
-        from: jiff::civil::Date,
-        reply: RpcReplyPort<Result<(), ShardError>>,
+    /// Housekeeping: room `number` (of this room type) becomes `status`;
+    /// out of order on the dates `out_of_order` (required with that status).
+    /// The room row and the calendar change in one commit, decided against
+    /// the stored room: a repeated or concurrent request counts nothing twice.
+    RoomStatus {
+        number: RoomNumber,
+        status: RoomStatus,
+        out_of_order: Option<DateRange>,
+        reply: RpcReplyPort<Result<Room, ShardError>>,
     },
     /// Re-reads the calendar from the store (after a setup change).
     Reload {
@@ -143,7 +149,7 @@ enum Op {
     NoShows(Vec<String>, jiff::civil::Date, jiff::civil::Date, RpcReplyPort<Result<Vec<Reservation>, ShardError>>),
     Deliver(Box<ChannelDelivery>, RpcReplyPort<Result<DeliveryOutcome, ShardError>>),
     Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
-    OutOfOrder(i32, jiff::civil::Date, RpcReplyPort<Result<(), ShardError>>),
+    Room(RoomNumber, RoomStatus, Option<DateRange>, RpcReplyPort<Result<Room, ShardError>>),
 }
 
 pub struct ShardArgs {
@@ -175,8 +181,10 @@ impl InventoryShard {
 
 async fn load(state_deps: &Deps, property: &Property, room_type: &RoomTypeCode) -> Result<RoomTypeCalendar, StoreError> {
     let today = property.local_date(state_deps.clock.now());
-    let from = today.yesterday().unwrap_or(today);
-    state_deps.store.load_calendar(&property.code, room_type, from).await
+    // Only the window: dates stored outside it (e.g. by older versions,
+    // which materialized OTA stays in year 9999) are never loaded.
+    let window = calendar_window(today);
+    state_deps.store.load_calendar_until(&property.code, room_type, window.start(), window.end()).await
 }
 
 impl Actor for InventoryShard {
@@ -213,7 +221,7 @@ impl Actor for InventoryShard {
             ShardMsg::CheckOut { id, reply } => Op::CheckOut(id, reply),
             ShardMsg::NoShows { ids, closed, release_from, reply } => Op::NoShows(ids, closed, release_from, reply),
             ShardMsg::Deliver { delivery, reply } => Op::Deliver(Box::new(delivery), reply),
-            ShardMsg::OutOfOrder { delta, from, reply } => Op::OutOfOrder(delta, from, reply),
+            ShardMsg::RoomStatus { number, status, out_of_order, reply } => Op::Room(number, status, out_of_order, reply),
             ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
             ShardMsg::Flush => {
                 state.flush_scheduled = false;
@@ -255,13 +263,14 @@ struct Evaluation {
     events: Vec<NewEvent>,
     intents: Vec<String>,
     inbound: Vec<InboundRecord>,
+    rooms: Vec<RoomChange>,
     /// Room-type date spans whose availability changed (for channels).
     results: Vec<OpResult>,
 }
 
 enum OpResult {
     Delivery(Result<DeliveryOutcome, ShardError>),
-    Unit(Result<(), ShardError>),
+    Room(Result<Room, ShardError>),
     Reservation(Box<Result<Reservation, ShardError>>),
     Reservations(Result<Vec<Reservation>, ShardError>),
     Ari(Result<AriApplied, ShardError>),
@@ -301,16 +310,28 @@ async fn flush(state: &mut ShardState) {
         }
     };
 
+    // Room status changes are decided against the stored room, not a cached
+    // copy: the commit's compare-and-set on it then holds.
+    let mut rooms = match prefetch_rooms(state, &ops).await {
+        Ok(r) => r,
+        Err(err) => {
+            for op in ops {
+                reply_err(op, err.clone());
+            }
+            return;
+        }
+    };
+
     let mut attempt = 0;
     let final_result: Result<(ShardCommit, Vec<OpResult>, i64, Vec<i64>), ShardError> = loop {
         attempt += 1;
         let eval = {
             let cal = state.view.read();
-            evaluate(state, &cal, &ops, &known, &deliveries)
+            evaluate(state, &cal, &ops, &known, &deliveries, &rooms)
         };
         // The evaluation moves into the commit: what the store writes is
         // what the view then installs, with no copy in between.
-        let Evaluation { changes, reservations, events, intents, inbound, results } = eval;
+        let Evaluation { changes, reservations, events, intents, inbound, rooms: room_changes, results } = eval;
         let commit = ShardCommit {
             property: Some(state.property.code.clone()),
             room_type: Some(state.room_type.clone()),
@@ -320,12 +341,14 @@ async fn flush(state: &mut ShardState) {
             events,
             intents_done: intents,
             inbound,
+            rooms: room_changes,
         };
         let nothing_to_write = commit.changes.is_empty()
             && commit.reservations.is_empty()
             && commit.events.is_empty()
             && commit.intents_done.is_empty()
-            && commit.inbound.is_empty();
+            && commit.inbound.is_empty()
+            && commit.rooms.is_empty();
         if nothing_to_write {
             let v = commit.expected_version;
             break Ok((commit, results, v, Vec::new()));
@@ -344,6 +367,18 @@ async fn flush(state: &mut ShardState) {
                 // the calendar, so they are at least as new as its version.
                 match prefetch_known(state, &ops).await {
                     Ok(k) => known = k,
+                    Err(e) => break Err(e),
+                }
+                match prefetch_rooms(state, &ops).await {
+                    Ok(r) => rooms = r,
+                    Err(e) => break Err(e),
+                }
+            }
+            Err(StoreError::Conflict(why)) if attempt < MAX_CONFLICT_RETRIES && why.starts_with(ROOM_CHANGED) => {
+                // A room changed underneath (another node): re-read, decide again.
+                tracing::info!(property = %state.property.code, room_type = %state.room_type, %why, "re-deciding room status changes");
+                match prefetch_rooms(state, &ops).await {
+                    Ok(r) => rooms = r,
                     Err(e) => break Err(e),
                 }
             }
@@ -417,7 +452,7 @@ fn reply(op: Op, result: Option<OpResult>) {
         (Op::Deliver(_, r), Some(OpResult::Delivery(v))) => {
             let _ = r.send(v);
         }
-        (Op::OutOfOrder(_, _, r), Some(OpResult::Unit(v))) => {
+        (Op::Room(_, _, _, r), Some(OpResult::Room(v))) => {
             let _ = r.send(v);
         }
         (op, _) => reply_err(op, ShardError::Store("internal: result mismatch".into())),
@@ -438,7 +473,7 @@ fn reply_err(op: Op, e: ShardError) {
         Op::Deliver(_, r) => {
             let _ = r.send(Err(e));
         }
-        Op::OutOfOrder(_, _, r) => {
+        Op::Room(_, _, _, r) => {
             let _ = r.send(Err(e));
         }
     }
@@ -480,6 +515,24 @@ fn current(state: &ShardState, ev: &Evaluation, known: &KnownReservations, id: &
         .filter(|r| r.room_type == state.room_type)
 }
 
+/// The stored rooms the queued room status changes act on, by number.
+type KnownRooms = HashMap<RoomNumber, Option<Room>>;
+
+async fn prefetch_rooms(state: &ShardState, ops: &[Op]) -> Result<KnownRooms, ShardError> {
+    let mut out = KnownRooms::new();
+    if !ops.iter().any(|o| matches!(o, Op::Room(..))) {
+        return Ok(out);
+    }
+    let cfg = state.deps.store.load_config(&state.property.code).await?;
+    let stored = cfg.map(|c| c.rooms).unwrap_or_default();
+    for op in ops {
+        if let Op::Room(number, ..) = op {
+            out.insert(number.clone(), stored.iter().find(|r| &r.number == number).cloned());
+        }
+    }
+    Ok(out)
+}
+
 async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryContext, ShardError> {
     let mut out: DeliveryContext = HashMap::new();
     for op in ops {
@@ -503,7 +556,14 @@ async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryC
     Ok(out)
 }
 
-fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &KnownReservations, deliveries: &DeliveryContext) -> Evaluation {
+fn evaluate(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ops: &[Op],
+    known: &KnownReservations,
+    deliveries: &DeliveryContext,
+    rooms: &KnownRooms,
+) -> Evaluation {
     let mut ev = Evaluation::default();
     let now = state.deps.clock.now();
     for op in ops {
@@ -516,24 +576,9 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
                 let r = deliver(state, cal, &mut ev, d, deliveries, now);
                 ev.results.push(OpResult::Delivery(r));
             }
-            Op::OutOfOrder(delta, from, _) => {
-                let physical = i32::from(cal.room_type.physical_rooms);
-                let mut d = *from;
-                let last = from.checked_add(jiff::Span::new().days(saluran_domain::dates::HORIZON_DAYS)).unwrap_or(*from);
-                while d <= last {
-                    let mut inv = ev.changes.inventory_day(cal, d);
-                    inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
-                    ev.changes.inventory.insert(d, inv);
-                    match d.tomorrow() {
-                        Ok(n) => d = n,
-                        Err(_) => break,
-                    }
-                }
-                ev.events.push(NewEvent {
-                    kind: "ari.changed".into(),
-                    payload: json!({"room_type": state.room_type, "from": from, "to": last, "reason": "out_of_order"}),
-                });
-                ev.results.push(OpResult::Unit(Ok(())));
+            Op::Room(number, status, range, _) => {
+                let r = room_status(state, cal, &mut ev, rooms, number, *status, *range);
+                ev.results.push(OpResult::Room(r));
             }
             Op::CheckIn(id, room, today, _) => {
                 let r = crate::front_desk::check_in(current(state, &ev, known, id), id, room.clone(), *today, &mut ev.events, now);
@@ -589,11 +634,7 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
                     Some(res) if res.status == ReservationStatus::NoShow => Err(StayRefusal::NoShow.into()),
                     Some(res) if res.checked_in_at.is_some() => Err(StayRefusal::AlreadyCheckedIn.into()),
                     Some(mut res) => {
-                        for d in res.stay().night_dates().days() {
-                            let mut inv = ev.changes.inventory_day(cal, d);
-                            inv.sold = inv.sold.saturating_sub(1);
-                            ev.changes.inventory.insert(d, inv);
-                        }
+                        release_nights(cal, &mut ev, &res);
                         res.status = ReservationStatus::Cancelled;
                         res.revision += 1;
                         res.updated_at = now;
@@ -628,7 +669,130 @@ fn evaluate(state: &ShardState, cal: &RoomTypeCalendar, ops: &[Op], known: &Know
             }
         }
     }
+    replenish(state, cal, &mut ev);
     ev
+}
+
+/// The prefix of the store's `Conflict` when a room changed underneath.
+const ROOM_CHANGED: &str = "room changed meanwhile";
+
+/// The dates a room holds out of order in the calendar: its stored range,
+/// or for a room out of order since before ranges were stored, today to the
+/// end of the horizon (what it was counted on then).
+fn held_out_of_order(room: &Room, today: jiff::civil::Date) -> Option<DateRange> {
+    if room.status != RoomStatus::OutOfOrder {
+        return None;
+    }
+    room.out_of_order.or_else(|| {
+        let w = calendar_window(today);
+        DateRange::new(today, w.end()).ok()
+    })
+}
+
+/// A room status change: the room row (compare-and-set on the stored room)
+/// and its out-of-order dates, decided together. Releasing the dates the
+/// room held and taking the new ones makes a repeated request a no-op and
+/// a changed range move exactly the difference.
+fn room_status(
+    state: &ShardState,
+    cal: &RoomTypeCalendar,
+    ev: &mut Evaluation,
+    rooms: &KnownRooms,
+    number: &RoomNumber,
+    status: RoomStatus,
+    range: Option<DateRange>,
+) -> Result<Room, ShardError> {
+    let current = ev
+        .rooms
+        .iter()
+        .rev()
+        .find(|c| &c.room.number == number)
+        .map(|c| c.room.clone())
+        .or_else(|| rooms.get(number).cloned().flatten())
+        .filter(|r| r.room_type == state.room_type)
+        .ok_or_else(|| ShardError::Invalid(saluran_domain::DomainError::invalid("room", "unknown room")))?;
+    if !current.status.can_become(status) {
+        return Err(ShardError::Invalid(saluran_domain::DomainError::InvalidTransition(
+            current.status.as_str().into(),
+            status.as_str().into(),
+        )));
+    }
+    let today = state.property.local_date(state.deps.clock.now());
+    let window = calendar_window(today);
+    let new_range = match (status, range) {
+        (RoomStatus::OutOfOrder, Some(r)) => Some(r),
+        (RoomStatus::OutOfOrder, None) => {
+            return Err(saluran_domain::DomainError::invalid("from", "out of order needs its dates").into());
+        }
+        (_, Some(_)) => return Err(saluran_domain::DomainError::invalid("from", "dates go with out_of_order only").into()),
+        (_, None) => None,
+    };
+    let next = Room { status, out_of_order: new_range, ..current.clone() };
+    if next == current {
+        // Repeated request: already so, nothing to count again.
+        return Ok(current);
+    }
+    let old_held = held_out_of_order(&current, today);
+    let physical = i32::from(cal.room_type.physical_rooms);
+    let mut touched: Option<(jiff::civil::Date, jiff::civil::Date)> = None;
+    let mut bump = |ev: &mut Evaluation, r: DateRange, delta: i32| {
+        // Only the materialized window: past dates are history.
+        let Ok(r) = DateRange::new(r.start().max(window.start()), r.end().min(window.end())) else { return };
+        for d in r.days() {
+            let mut inv = ev.changes.inventory_day(cal, d);
+            inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
+            ev.changes.inventory.insert(d, inv);
+        }
+        touched = Some(match touched {
+            None => (r.start(), r.end()),
+            Some((a, b)) => (a.min(r.start()), b.max(r.end())),
+        });
+    };
+    if let Some(r) = old_held {
+        bump(ev, r, -1);
+    }
+    if let Some(r) = held_out_of_order(&next, today) {
+        bump(ev, r, 1);
+    }
+    if let Some((from, to)) = touched {
+        ev.events.push(NewEvent {
+            kind: "ari.changed".into(),
+            payload: json!({"room_type": state.room_type, "from": from, "to": to, "reason": "out_of_order", "room": number}),
+        });
+    }
+    tracing::info!(
+        property = %state.property.code, room = %number, from = current.status.as_str(), to = status.as_str(),
+        out_of_order = ?new_range, "room status"
+    );
+    ev.rooms.push(RoomChange { expected: current, room: next.clone() });
+    Ok(next)
+}
+
+/// Auto-replenish: every date this evaluation changed that saluran itself
+/// closed (overbooking, auto threshold) and that has rooms again is opened,
+/// in the same commit; the channels are told of it with the other changed
+/// dates. A person's stop-sell is never lifted.
+fn replenish(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation) {
+    let physical = cal.room_type.physical_rooms;
+    let mut lifted = Vec::new();
+    for (d, inv) in ev.changes.inventory.iter_mut() {
+        let source = inv.closed_by();
+        if inv.replenish(physical, state.deps.auto_stop_sell_at) {
+            lifted.push((*d, source));
+        }
+    }
+    if lifted.is_empty() {
+        return;
+    }
+    metrics::counter!("saluran_stop_sells_lifted_total").increment(lifted.len() as u64);
+    tracing::info!(property = %state.property.code, room_type = %state.room_type, dates = lifted.len(), "lifting automatic stop-sells");
+    ev.events.push(NewEvent {
+        kind: "stop_sell.lifted".into(),
+        payload: json!({
+            "room_type": state.room_type,
+            "dates": lifted.iter().map(|(d, s)| json!({"date": d, "source": s.as_str()})).collect::<Vec<_>>(),
+        }),
+    });
 }
 
 fn book(
@@ -644,37 +808,76 @@ fn book(
 /// Takes one room on every night of the stay; for OTA bookings past
 /// availability, flags the overbooking and closes the oversold nights
 /// (stop-sell, pushed to every channel at once: I2).
-fn take_nights(
-    cal: &RoomTypeCalendar,
-    ev: &mut Evaluation,
-    req: &BookingRequest,
-    close_when_oversold: bool,
-    threshold: Option<i32>,
-) -> bool {
+fn take_nights(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, req: &BookingRequest, close_when_oversold: bool) -> Taken {
+    let threshold = state.deps.auto_stop_sell_at;
+    let today = state.property.local_date(state.deps.clock.now());
+    let inside = req.stay.nights_within(calendar_window(today));
+    let outside_horizon = inside != Some(req.stay.night_dates());
     let mut overbooked = false;
-    for d in req.stay.night_dates().days() {
+    for d in inside.iter().flat_map(|r| r.days()) {
         let mut inv = ev.changes.inventory_day(cal, d);
         inv.sold = inv.sold.saturating_add(1);
         let available = inv.available(cal.room_type.physical_rooms);
         if available < 0 {
             overbooked = true;
             if close_when_oversold {
-                inv.stop_sell = true;
+                inv.close(StopSellSource::Overbooking);
             }
         }
         // Auto stop-sell: close the date on every channel once availability
         // falls to the configured threshold.
         if threshold.is_some_and(|t| available <= t) && !inv.stop_sell {
-            inv.stop_sell = true;
+            inv.close(StopSellSource::AutoThreshold);
             metrics::counter!("saluran_auto_stop_sells_total").increment(1);
         }
         ev.changes.inventory.insert(d, inv);
     }
-    overbooked
+    Taken { overbooked, outside_horizon, calendar_nights: if outside_horizon { inside } else { None } }
+}
+
+/// What `take_nights` did.
+struct Taken {
+    overbooked: bool,
+    /// Some nights were outside the calendar window: not materialized.
+    outside_horizon: bool,
+    /// With `outside_horizon`, the nights taken (if any).
+    calendar_nights: Option<saluran_domain::dates::DateRange>,
+}
+
+impl Taken {
+    fn mark(&self, res: &mut Reservation) {
+        res.overbooked = self.overbooked;
+        res.outside_horizon = self.outside_horizon;
+        res.calendar_nights = self.calendar_nights;
+    }
+}
+
+/// Alerts a booking with nights outside the calendar window (event, metric,
+/// log); the flag is on the reservation.
+fn alert_outside_horizon(state: &ShardState, ev: &mut Evaluation, res: &Reservation) {
+    if !res.outside_horizon {
+        return;
+    }
+    let held = res.held_nights().len();
+    let nights = res.stay().nights();
+    metrics::counter!("saluran_bookings_outside_horizon_total").increment(1);
+    tracing::warn!(
+        property = %state.property.code, room_type = %res.room_type, reservation = %res.id, source = %res.source,
+        check_in = %res.check_in, check_out = %res.check_out, nights_held = held,
+        "booking with nights outside the calendar horizon: kept on the booking, not in the calendar"
+    );
+    ev.events.push(NewEvent {
+        kind: "booking.outside_horizon".into(),
+        payload: json!({
+            "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out,
+            "source": res.source, "external_id": res.external_id, "nights": nights, "nights_held": held,
+            "nights_outside": nights - held as i64, "calendar_nights": res.calendar_nights,
+        }),
+    });
 }
 
 fn release_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, res: &Reservation) {
-    for d in res.stay().night_dates().days() {
+    for d in res.held_nights() {
         let mut inv = ev.changes.inventory_day(cal, d);
         inv.sold = inv.sold.saturating_sub(1);
         ev.changes.inventory.insert(d, inv);
@@ -697,8 +900,9 @@ fn book_with_id(
         Err(why) if !cmd.allow_overbooking => return Err(ShardError::Unavailable(why)),
         Err(_) => lenient_quote(&overlay, req),
     };
-    let overbooked = take_nights(cal, ev, req, cmd.allow_overbooking, state.deps.auto_stop_sell_at);
-    let res = Reservation {
+    let taken = take_nights(state, cal, ev, req, cmd.allow_overbooking);
+    let overbooked = taken.overbooked;
+    let mut res = Reservation {
         id,
         property: state.property.code.clone(),
         room_type: req.room_type.clone(),
@@ -720,7 +924,10 @@ fn book_with_id(
         checked_in_at: None,
         checked_out_at: None,
         room: None,
+        outside_horizon: false,
+        calendar_nights: None,
     };
+    taken.mark(&mut res);
     ev.events.push(NewEvent {
         kind: "booking.created".into(),
         payload: json!({
@@ -736,6 +943,7 @@ fn book_with_id(
             payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
         });
     }
+    alert_outside_horizon(state, ev, &res);
     ev.reservations.push(res.clone());
     Ok(res)
 }
@@ -847,6 +1055,9 @@ fn deliver(
                 checked_in_at: None,
                 checked_out_at: None,
                 room: None,
+                // Stored cancelled: it holds no night, in or out of the window.
+                outside_horizon: false,
+                calendar_nights: None,
             };
             let ack = (d.ack)(Some(&res.id));
             ev.inbound.push(record("applied", Some(res.id.clone()), &ack));
@@ -865,7 +1076,9 @@ fn deliver(
                 release_nights(cal, ev, &res);
             }
             let quote = quote_leniently(cal, ev, &req);
-            let overbooked = take_nights(cal, ev, &req, true, state.deps.auto_stop_sell_at);
+            let taken = take_nights(state, cal, ev, &req, true);
+            let overbooked = taken.overbooked;
+            taken.mark(&mut res);
             res.room_type = req.room_type.clone();
             res.rate_plan = req.rate_plan.clone();
             res.check_in = req.stay.check_in;
@@ -875,7 +1088,6 @@ fn deliver(
             res.total = quote.total;
             res.nightly = quote.nightly;
             res.status = ReservationStatus::Confirmed;
-            res.overbooked = overbooked;
             res.revision += 1;
             res.updated_at = now;
             ev.events.push(NewEvent {
@@ -889,6 +1101,7 @@ fn deliver(
                     payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
                 });
             }
+            alert_outside_horizon(state, ev, &res);
             let ack = (d.ack)(Some(&res.id));
             let outcome = if overbooked { "overbooked" } else { "applied" };
             ev.inbound.push(record(outcome, Some(res.id.clone()), &ack));

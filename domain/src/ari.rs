@@ -1,6 +1,6 @@
 //! ARI edits: a validated update and how it changes a room type's calendar.
 
-use crate::calendar::{InventoryDay, RateDay, RoomTypeCalendar};
+use crate::calendar::{InventoryDay, RateDay, RoomTypeCalendar, StopSellSource};
 use crate::codes::{RatePlanCode, RoomTypeCode};
 use crate::dates::{DateRange, Weekdays};
 use crate::error::DomainError;
@@ -157,8 +157,12 @@ pub fn plan_changes(cal: &RoomTypeCalendar, updates: &[AriUpdate], pending: &Cel
                     inv.allotment = Some(a);
                 }
                 if u.rate_plan.is_none() {
-                    if let Some(s) = u.stop_sell {
-                        inv.stop_sell = s;
+                    // A person's stop-sell: `true` makes the date manual
+                    // (even if saluran had closed it), `false` opens it.
+                    match u.stop_sell {
+                        Some(true) => inv.close(StopSellSource::Manual),
+                        Some(false) => inv.open(),
+                        None => {}
                     }
                 }
                 out.inventory.insert(d, inv);

@@ -8,6 +8,46 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// Who closed a date (stop-sell). saluran lifts the ones it set itself
+/// (auto-replenish) once the date has rooms again; never a person's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopSellSource {
+    /// Open.
+    #[default]
+    None,
+    /// A person, through the ARI API.
+    Manual,
+    /// An OTA booking past availability (I2).
+    Overbooking,
+    /// Availability fell to the configured auto stop-sell threshold.
+    AutoThreshold,
+}
+
+impl StopSellSource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StopSellSource::None => "none",
+            StopSellSource::Manual => "manual",
+            StopSellSource::Overbooking => "overbooking",
+            StopSellSource::AutoThreshold => "auto_threshold",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(StopSellSource::None),
+            "manual" => Some(StopSellSource::Manual),
+            "overbooking" => Some(StopSellSource::Overbooking),
+            "auto_threshold" => Some(StopSellSource::AutoThreshold),
+            _ => None,
+        }
+    }
+    /// Set by saluran itself (and so lifted by it).
+    pub fn is_automatic(&self) -> bool {
+        matches!(self, StopSellSource::Overbooking | StopSellSource::AutoThreshold)
+    }
+}
+
 /// One room type on one date.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryDay {
@@ -18,9 +58,57 @@ pub struct InventoryDay {
     /// total on this date. `None`: every physical room may be sold.
     pub allotment: Option<u16>,
     pub stop_sell: bool,
+    /// Who closed the date; read it through `closed_by` (a closed date
+    /// without a source counts as closed by a person).
+    #[serde(default)]
+    pub stop_sell_source: StopSellSource,
 }
 
 impl InventoryDay {
+    /// Who closed the date: `None` when open; `Manual` for a closed date
+    /// whose source is not known (never lifted automatically).
+    pub fn closed_by(&self) -> StopSellSource {
+        match (self.stop_sell, self.stop_sell_source) {
+            (false, _) => StopSellSource::None,
+            (true, StopSellSource::None) => StopSellSource::Manual,
+            (true, s) => s,
+        }
+    }
+    /// Closes the date, recording who did. A person's stop-sell is never
+    /// turned into an automatic one (it would then be lifted).
+    pub fn close(&mut self, by: StopSellSource) {
+        if by == StopSellSource::None {
+            return self.open();
+        }
+        if self.closed_by() == StopSellSource::Manual && by.is_automatic() {
+            return;
+        }
+        if self.stop_sell && self.closed_by().is_automatic() && by.is_automatic() {
+            // Already closed by saluran: keep the first reason.
+            return;
+        }
+        self.stop_sell = true;
+        self.stop_sell_source = by;
+    }
+    pub fn open(&mut self) {
+        self.stop_sell = false;
+        self.stop_sell_source = StopSellSource::None;
+    }
+    /// Auto-replenish: lifts a stop-sell saluran set itself once the date
+    /// has rooms again (availability above 0 and above `threshold`, if one
+    /// is configured). Never lifts a person's. True when it lifted.
+    pub fn replenish(&mut self, physical: u16, threshold: Option<i32>) -> bool {
+        if !self.closed_by().is_automatic() {
+            return false;
+        }
+        let available = self.available(physical);
+        if available > 0 && threshold.is_none_or(|t| available > t) {
+            self.open();
+            return true;
+        }
+        false
+    }
+
     /// Rooms still bookable: `min(physical − out of order, allotment) − sold − held`.
     /// Negative when the date is overbooked.
     pub fn available(&self, physical: u16) -> i32 {
@@ -140,6 +228,13 @@ impl<T: Clone + Default> DayVec<T> {
     pub fn len(&self) -> usize {
         self.days.len()
     }
+    /// The first and last date stored (the memory this holds is one value
+    /// per date in between).
+    pub fn extent(&self) -> Option<(Date, Date)> {
+        let origin = self.origin?;
+        let last = origin.checked_add(jiff::Span::new().days(self.days.len().saturating_sub(1) as i64)).ok()?;
+        Some((origin, last))
+    }
     pub fn is_empty(&self) -> bool {
         self.days.is_empty()
     }
@@ -256,7 +351,7 @@ mod tests {
         fn available_is_physical_minus_ooo_sold_held_clamped(
             physical in 0u16..200, ooo in 0u16..50, sold in 0u16..250, held in 0u16..20, allot in proptest::option::of(0u16..300)
         ) {
-            let d = InventoryDay { out_of_order: ooo, sold, held, allotment: allot, stop_sell: false };
+            let d = InventoryDay { out_of_order: ooo, sold, held, allotment: allot, ..Default::default() };
             let a = d.available(physical);
             let ceiling = (i32::from(physical) - i32::from(ooo)).max(0);
             let ceiling = allot.map(|x| ceiling.min(i32::from(x))).unwrap_or(ceiling);
@@ -281,6 +376,38 @@ mod tests {
             let expected: Vec<_> = model.iter().filter(|(_, x)| **x != 0).map(|(d, x)| (*d, *x)).collect();
             prop_assert_eq!(stored, expected);
         }
+    }
+
+    #[test]
+    fn only_automatic_stop_sells_are_replenished() {
+        let mut d = InventoryDay { sold: 3, ..Default::default() };
+        d.close(StopSellSource::Overbooking);
+        assert!(!d.replenish(2, None), "still oversold");
+        d.sold = 1;
+        assert!(d.replenish(2, None));
+        assert_eq!((d.stop_sell, d.closed_by()), (false, StopSellSource::None));
+
+        // The threshold: lifted only once availability is above it.
+        let mut d = InventoryDay { sold: 1, ..Default::default() };
+        d.close(StopSellSource::AutoThreshold);
+        assert!(!d.replenish(3, Some(2)), "available 2 = threshold");
+        d.sold = 0;
+        assert!(d.replenish(3, Some(2)));
+
+        // A person's stop-sell stays, and an automatic close never takes it over.
+        let mut d = InventoryDay::default();
+        d.close(StopSellSource::Manual);
+        d.close(StopSellSource::Overbooking);
+        assert_eq!(d.closed_by(), StopSellSource::Manual);
+        assert!(!d.replenish(5, None));
+        // A closed date without a source (older data) counts as a person's.
+        let legacy = InventoryDay { stop_sell: true, ..Default::default() };
+        assert_eq!(legacy.closed_by(), StopSellSource::Manual);
+        // A person may take over an automatic one.
+        let mut d = InventoryDay::default();
+        d.close(StopSellSource::AutoThreshold);
+        d.close(StopSellSource::Manual);
+        assert_eq!(d.closed_by(), StopSellSource::Manual);
     }
 
     #[test]

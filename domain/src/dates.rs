@@ -66,6 +66,17 @@ impl DateRange {
     }
 }
 
+/// The dates a room type's calendar materializes: from the day before the
+/// property's local date (the business date until the night audit rolls
+/// it) to `HORIZON_DAYS` ahead. Bookings the OTAs take outside it (year 1,
+/// 1900, 9999: OTA bookings are never refused, I2) keep those nights on
+/// the booking only, so no input can grow the dense calendar past it.
+pub fn calendar_window(today: Date) -> DateRange {
+    let start = today.yesterday().unwrap_or(today);
+    let end = today.checked_add(jiff::Span::new().days(HORIZON_DAYS)).unwrap_or(Date::MAX);
+    DateRange { start, end }
+}
+
 /// A stay: `check_in` inclusive to `check_out` exclusive, at least one night.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StayRange {
@@ -95,6 +106,13 @@ impl StayRange {
     }
     pub fn check_within_horizon(&self, today: Date) -> Result<(), DomainError> {
         self.night_dates().check_within_horizon(today)
+    }
+    /// The nights of the stay inside `window` (contiguous, or none).
+    pub fn nights_within(&self, window: DateRange) -> Option<DateRange> {
+        let nights = self.night_dates();
+        let start = nights.start.max(window.start);
+        let end = nights.end.min(window.end);
+        (start <= end).then_some(DateRange { start, end })
     }
 }
 
@@ -181,6 +199,22 @@ mod tests {
         assert!(DateRange::new(today, last).unwrap().check_within_horizon(today).is_ok());
         let past = last.tomorrow().unwrap();
         assert!(matches!(DateRange::new(today, past).unwrap().check_within_horizon(today), Err(DomainError::BeyondHorizon(..))));
+    }
+
+    #[test]
+    fn stays_are_cut_to_the_calendar_window() {
+        let today = date(2026, 11, 25);
+        let w = calendar_window(today);
+        assert_eq!((w.start(), w.end()), (date(2026, 11, 24), date(2028, 11, 24)));
+        let stay = |a, b| StayRange::new(a, b).unwrap();
+        assert_eq!(stay(date(9999, 12, 30), date(9999, 12, 31)).nights_within(w), None);
+        assert_eq!(stay(date(1900, 1, 1), date(1900, 1, 2)).nights_within(w), None);
+        let half = stay(date(2028, 11, 23), date(2028, 11, 27)).nights_within(w).unwrap();
+        assert_eq!((half.start(), half.end()), (date(2028, 11, 23), date(2028, 11, 24)));
+        let inside = stay(date(2027, 1, 1), date(2027, 1, 3));
+        assert_eq!(inside.nights_within(w), Some(inside.night_dates()));
+        // The far end of jiff's calendar does not overflow.
+        assert_eq!(calendar_window(date(9999, 12, 31)).end(), Date::MAX);
     }
 
     #[test]

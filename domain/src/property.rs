@@ -1,6 +1,7 @@
 //! Properties and what they are made of: room types, rooms, rate plans.
 
 use crate::codes::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use crate::dates::DateRange;
 use crate::error::DomainError;
 use crate::money::Currency;
 use rust_decimal::Decimal;
@@ -132,6 +133,12 @@ pub struct Room {
     pub room_type: RoomTypeCode,
     pub floor: i16,
     pub status: RoomStatus,
+    /// While out of order: the dates it is counted out of order in the
+    /// calendar (inclusive), released exactly when it comes back. `None`
+    /// for a room out of order since before ranges were stored (then it was
+    /// counted from that day to the end of the horizon).
+    #[serde(default)]
+    pub out_of_order: Option<DateRange>,
 }
 
 /// How a derived rate plan's rate follows its parent's.

@@ -1,7 +1,7 @@
 //! Reservations and their revisions.
 
 use crate::codes::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
-use crate::dates::StayRange;
+use crate::dates::{DateRange, StayRange};
 use crate::money::Currency;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -75,6 +75,16 @@ pub struct Reservation {
     /// The room given at check-in, if the front desk named one.
     #[serde(default)]
     pub room: Option<RoomNumber>,
+    /// Some nights of the stay fell outside the calendar window when it was
+    /// booked (`dates::calendar_window`: an OTA sold a stay in the past or
+    /// past the horizon). They stay on the booking; the calendar holds only
+    /// `calendar_nights`. Alerted when taken (event + metric).
+    #[serde(default)]
+    pub outside_horizon: bool,
+    /// With `outside_horizon`: the nights the calendar holds (none if
+    /// `None`). Without it every night of the stay is held.
+    #[serde(default)]
+    pub calendar_nights: Option<DateRange>,
 }
 
 impl Reservation {
@@ -83,6 +93,16 @@ impl Reservation {
     }
     pub fn is_active(&self) -> bool {
         self.status == ReservationStatus::Confirmed
+    }
+    /// The nights this booking holds in the calendar (what a cancellation
+    /// gives back): every night of the stay, or those inside the calendar
+    /// window when it was booked.
+    pub fn held_nights(&self) -> Vec<Date> {
+        match (self.outside_horizon, self.calendar_nights) {
+            (false, _) => self.stay().night_dates().days().collect(),
+            (true, Some(r)) => r.days().collect(),
+            (true, None) => Vec::new(),
+        }
     }
 }
 

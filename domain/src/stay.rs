@@ -115,7 +115,7 @@ impl Reservation {
     /// (and are usually charged), and rewriting past cells would only push
     /// dates the OTAs no longer sell.
     pub fn nights_from(&self, from: Date) -> Vec<Date> {
-        self.stay().night_dates().days().filter(|d| *d >= from).collect()
+        self.held_nights().into_iter().filter(|d| *d >= from).collect()
     }
 }
 
@@ -150,6 +150,8 @@ mod tests {
             checked_in_at: None,
             checked_out_at: None,
             room: None,
+            outside_horizon: false,
+            calendar_nights: None,
         }
     }
 

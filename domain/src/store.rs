@@ -65,6 +65,20 @@ pub struct ShardCommit {
     /// OTA deliveries this commit applies, recorded in the same transaction
     /// as their effect (unique per channel, OTA id, revision and action).
     pub inbound: Vec<InboundRecord>,
+    /// Room status changes whose calendar effect (out of order) is in
+    /// `changes`: written in the same transaction, each only if the stored
+    /// room is still as `expected` (otherwise the whole commit fails with
+    /// `Conflict("room changed meanwhile: {number}")`, and the shard
+    /// re-reads the room and decides again), so a room is never counted out
+    /// of order twice nor released twice.
+    pub rooms: Vec<RoomChange>,
+}
+
+/// A room's status (and out-of-order range) moving from `expected` to `room`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomChange {
+    pub expected: Room,
+    pub room: Room,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +139,19 @@ pub trait Store: Send + Sync + 'static {
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError>;
 
     /// A room type's calendar from `from` onwards, with its rate plans.
-    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError>;
+    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+        self.load_calendar_until(property, room_type, from, Date::MAX).await
+    }
+    /// A room type's calendar from `from` to `to` (inclusive), with its
+    /// rate plans: what a shard holds (`dates::calendar_window`), whatever
+    /// dates older data may have stored outside it.
+    async fn load_calendar_until(
+        &self,
+        property: &PropertyCode,
+        room_type: &RoomTypeCode,
+        from: Date,
+        to: Date,
+    ) -> Result<RoomTypeCalendar, StoreError>;
     /// Commits everything in `commit` in one transaction, or nothing.
     ///
     /// OTA bookings are checked against each other inside the transaction

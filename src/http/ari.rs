@@ -143,6 +143,7 @@ pub async fn get_calendar(
                 json!({
                     "date": d, "available": inv.available(physical), "allotment": inv.allotment, "sold": inv.sold,
                     "held": inv.held, "out_of_order": inv.out_of_order, "stop_sell": inv.stop_sell,
+                    "stop_sell_source": inv.closed_by().as_str(),
                 })
             })
             .collect();

@@ -146,7 +146,7 @@ pub async fn act(
         };
         if let Some(status) = target {
             let number = updated.room.clone();
-            let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, reply }).await??;
+            let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates: None, reply }).await??;
             room_status = Some(room.status.as_str());
         }
     }

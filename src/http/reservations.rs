@@ -43,6 +43,8 @@ pub fn reservation_json(r: &Reservation) -> Value {
         "total": r.total.to_string(), "nightly": r.nightly, "source": r.source, "external_id": r.external_id,
         "revision": r.revision, "overbooked": r.overbooked, "created_at": r.created_at, "updated_at": r.updated_at,
         "checked_in_at": r.checked_in_at, "checked_out_at": r.checked_out_at, "room": r.room,
+        "outside_horizon": r.outside_horizon,
+        "calendar_nights": r.calendar_nights.map(|n| json!({"from": n.start(), "to": n.end()})),
     })
 }
 

@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use rust_decimal::Decimal;
-use saluran_actors::PropertyMsg;
+use saluran_actors::{out_of_order_range, OutOfOrderDates, PropertyMsg};
+use saluran_domain::dates::parse_date;
 use saluran_domain::property::{
     parse_audit_time, parse_name, parse_timezone, Adjustment, Derivation, Permission, Property, PropertyConfig, RatePlan, Room, RoomStatus,
     RoomType,
@@ -184,6 +185,7 @@ pub async fn create_room(
         room_type: RoomTypeCode::parse(body.room_type)?,
         floor: body.floor,
         status: RoomStatus::VacantClean,
+        out_of_order: None,
     };
     if h.config().room_type(room.room_type.as_str()).is_none() {
         return Err(DomainError::UnknownRoomType(room.room_type.to_string()).into());
@@ -258,10 +260,20 @@ pub async fn create_rate_plan(
 #[serde(deny_unknown_fields)]
 pub struct RoomStatusBody {
     status: String,
+    /// With `out_of_order` only: the first date out of order (default: the
+    /// property's local date).
+    from: Option<String>,
+    /// With `out_of_order` only: the last date out of order, inclusive
+    /// (default: the end of the 730-day horizon).
+    to: Option<String>,
 }
 
-/// `PATCH …/rooms/{number}` `{"status"}`: housekeeping. Invalid transitions
-/// are refused with 409 `invalid_transition`.
+/// `PATCH …/rooms/{number}` `{"status","from"?,"to"?}`: housekeeping.
+/// Invalid transitions are refused with 409 `invalid_transition`. Out of
+/// order takes the room out of availability on `from`..=`to` only (422
+/// `invalid_date_range` / `date_in_past` / `beyond_horizon` otherwise), in
+/// the same commit as the room's status; back in service releases exactly
+/// those dates. Out of service does not change availability.
 pub async fn set_room_status(
     State(app): State<App>,
     caller: Caller,
@@ -271,6 +283,24 @@ pub async fn set_room_status(
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
     let number = RoomNumber::parse(number).map_err(|_| ApiError::not_found("room not found"))?;
     let status = RoomStatus::parse(&body.status)?;
-    let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, reply }).await??;
-    Ok(Json(json!({"number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str()})))
+    let from = body.from.as_deref().map(|d| parse_date("from", d)).transpose()?;
+    let to = body.to.as_deref().map(|d| parse_date("to", d)).transpose()?;
+    let dates = match (status, from, to) {
+        (_, None, None) => None,
+        (RoomStatus::OutOfOrder, from, to) => Some(OutOfOrderDates { from, to }),
+        _ => return Err(DomainError::invalid(if from.is_some() { "from" } else { "to" }, "only with status out_of_order").into()),
+    };
+    if let Some(d) = dates {
+        // Refused here, before anything is asked of the property.
+        out_of_order_range(d, h.config().property.local_date(app.deps.clock.now()))?;
+    }
+    let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates, reply }).await??;
+    Ok(Json(room_json(&room)))
+}
+
+pub fn room_json(room: &Room) -> Value {
+    json!({
+        "number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str(),
+        "out_of_order": room.out_of_order.map(|r| json!({"from": r.start(), "to": r.end()})),
+    })
 }

@@ -12,7 +12,7 @@ pub mod sqlite;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use saluran_domain::calendar::{InventoryDay, RateDay};
+use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
 use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
@@ -126,6 +126,12 @@ pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
         file: "0004_front_desk.sql",
         sql: include_str!("../../migrations/sqlite/0004_front_desk.sql"),
     },
+    EmbeddedMigration {
+        version: 5,
+        description: "inventory sources",
+        file: "0005_inventory_sources.sql",
+        sql: include_str!("../../migrations/sqlite/0005_inventory_sources.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
@@ -152,6 +158,12 @@ pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
         description: "front desk",
         file: "0004_front_desk.sql",
         sql: include_str!("../../migrations/postgres/0004_front_desk.sql"),
+    },
+    EmbeddedMigration {
+        version: 5,
+        description: "inventory sources",
+        file: "0005_inventory_sources.sql",
+        sql: include_str!("../../migrations/postgres/0005_inventory_sources.sql"),
     },
 ];
 
@@ -229,6 +241,24 @@ pub(crate) fn ts_from_nanos(n: i64) -> Result<Timestamp, StoreError> {
 
 pub(crate) fn date_str(d: Date) -> String {
     d.to_string()
+}
+
+/// A stored out-of-order range (both ends, or neither).
+pub(crate) fn out_of_order_from(from: Option<String>, to: Option<String>) -> Result<Option<saluran_domain::dates::DateRange>, StoreError> {
+    match (from, to) {
+        (Some(a), Some(b)) => Ok(Some(
+            saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
+                .map_err(|e| corrupt(format!("room out of order range: {e}")))?,
+        )),
+        (None, None) => Ok(None),
+        _ => Err(corrupt("room out of order range: one end only")),
+    }
+}
+
+/// The `Conflict` a room's compare-and-set fails with (the shard re-reads
+/// the room on it).
+pub(crate) fn room_changed(number: &RoomNumber) -> StoreError {
+    StoreError::Conflict(format!("room changed meanwhile: {number}"))
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, StoreError> {
@@ -361,6 +391,7 @@ pub(crate) fn inventory_day_from(
     held: i64,
     allotment: Option<i64>,
     stop_sell: bool,
+    stop_sell_source: &str,
 ) -> Result<InventoryDay, StoreError> {
     Ok(InventoryDay {
         out_of_order: to_u16(out_of_order, "out_of_order")?,
@@ -368,6 +399,8 @@ pub(crate) fn inventory_day_from(
         held: to_u16(held, "held")?,
         allotment: opt_u16(allotment, "allotment")?,
         stop_sell,
+        stop_sell_source: StopSellSource::parse(stop_sell_source)
+            .ok_or_else(|| corrupt(format!("stop_sell_source {stop_sell_source:?}")))?,
     })
 }
 
@@ -421,6 +454,9 @@ pub(crate) struct ReservationRow {
     pub checked_in_at: Option<i64>,
     pub checked_out_at: Option<i64>,
     pub room: Option<String>,
+    pub outside_horizon: bool,
+    pub calendar_from: Option<String>,
+    pub calendar_to: Option<String>,
 }
 
 impl ReservationRow {
@@ -447,6 +483,15 @@ impl ReservationRow {
             checked_in_at: opt_ts_from_nanos(self.checked_in_at)?,
             checked_out_at: opt_ts_from_nanos(self.checked_out_at)?,
             room: self.room.map(|n| parse_code(RoomNumber::try_from, n)).transpose()?,
+            outside_horizon: self.outside_horizon,
+            calendar_nights: match (self.calendar_from, self.calendar_to) {
+                (Some(a), Some(b)) => Some(
+                    saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
+                        .map_err(|e| corrupt(format!("reservation calendar nights: {e}")))?,
+                ),
+                (None, None) => None,
+                _ => return Err(corrupt("reservation calendar nights: one end only")),
+            },
             id: self.id,
         })
     }

@@ -26,9 +26,9 @@
 use super::{
     adjustment_parts, assemble_channels, booking_exists, booking_lock_text, cancelled_meanwhile, commit_guard, corrupt, date_str, db_err,
     db_err_conflict, group_intents, inbound_key, inventory_day_from, is_tombstone, json_parse, json_str, migrator, now_nanos,
-    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, room_type_from, task_from, to_u16, ts_from_nanos, ts_to_nanos, ChannelRow,
-    Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions, SyncStatusRow, TaskRow,
-    POSTGRES_MIGRATIONS,
+    occupancy_to_json, opt_ts_to_nanos, out_of_order_from, parse_code, parse_date, room_changed, room_type_from, task_from, to_u16,
+    ts_from_nanos, ts_to_nanos, ChannelRow, Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow,
+    StoreOptions, SyncStatusRow, TaskRow, POSTGRES_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -71,7 +71,8 @@ fn get_opt_i32(row: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
 
 const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in::text, r.check_out::text, \
      r.adults, r.guest_name, r.status, r.currency, r.total, r.nightly::text, r.source, r.external_id, r.revision, \
-     r.overbooked, r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room \
+     r.overbooked, r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room, \
+     r.outside_horizon, r.calendar_from::text, r.calendar_to::text \
      FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
 fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
@@ -97,6 +98,9 @@ fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
         checked_in_at: get(row, 18)?,
         checked_out_at: get(row, 19)?,
         room: get(row, 20)?,
+        outside_horizon: get(row, 21)?,
+        calendar_from: get(row, 22)?,
+        calendar_to: get(row, 23)?,
     }
     .into_domain()
 }
@@ -245,6 +249,7 @@ impl PostgresStore {
             return Ok(());
         }
         let n = inv.len();
+        let mut source = Vec::with_capacity(n);
         let (mut days, mut ooo, mut sold, mut held, mut allot, mut stop) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -260,14 +265,16 @@ impl PostgresStore {
             held.push(i32::from(d.held));
             allot.push(opt_i32(d.allotment));
             stop.push(d.stop_sell);
+            source.push(d.closed_by().as_str());
         }
         sqlx::query(
-            "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) \
-             SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss \
-             FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[]) AS t(d, o, s, h, a, ss) \
+            "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) \
+             SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
+             FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], $8::text[]) \
+             AS t(d, o, s, h, a, ss, src) \
              ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
              sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
-             stop_sell = EXCLUDED.stop_sell",
+             stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source",
         )
         .bind(room_type_id)
         .bind(days)
@@ -276,6 +283,7 @@ impl PostgresStore {
         .bind(held)
         .bind(allot)
         .bind(stop)
+        .bind(source)
         .execute(conn)
         .await
         .map_err(db_err)?;
@@ -362,16 +370,18 @@ impl PostgresStore {
         let result = sqlx::query(
             "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
              guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-             updated_at, checked_in_at, checked_out_at, room) \
+             updated_at, checked_in_at, checked_out_at, room, outside_horizon, calendar_from, calendar_to) \
              VALUES ($1, $2, $3, $4, $5::date, $6::date, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21) \
+             $15, $16, $17, $18, $19, $20, $21, $22, $23::date, $24::date) \
              ON CONFLICT (id) DO UPDATE SET room_type_id = EXCLUDED.room_type_id, rate_plan = EXCLUDED.rate_plan, \
              check_in = EXCLUDED.check_in, check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, \
              guest_name = EXCLUDED.guest_name, status = EXCLUDED.status, currency = EXCLUDED.currency, \
              total = EXCLUDED.total, nightly = EXCLUDED.nightly, source = EXCLUDED.source, \
              external_id = EXCLUDED.external_id, revision = EXCLUDED.revision, overbooked = EXCLUDED.overbooked, \
              created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
-             checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room \
+             checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room, \
+             outside_horizon = EXCLUDED.outside_horizon, calendar_from = EXCLUDED.calendar_from, \
+             calendar_to = EXCLUDED.calendar_to \
              WHERE reservations.property_id = EXCLUDED.property_id",
         )
         .bind(&r.id)
@@ -395,6 +405,9 @@ impl PostgresStore {
         .bind(opt_ts_to_nanos(r.checked_in_at)?)
         .bind(opt_ts_to_nanos(r.checked_out_at)?)
         .bind(r.room.as_ref().map(|n| n.as_str()))
+        .bind(r.outside_horizon)
+        .bind(r.calendar_nights.map(|n| date_str(n.start())))
+        .bind(r.calendar_nights.map(|n| date_str(n.end())))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -651,8 +664,9 @@ impl Store for PostgresStore {
         .map(|(code, name, max_occ, physical)| room_type_from(code, name, max_occ.into(), physical.into()))
         .collect::<Result<Vec<_>, _>>()?;
 
-        let rooms = sqlx::query_as::<_, (String, String, i32, String)>(
-            "SELECT r.number, rt.code, r.floor, r.status FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
+        let rooms = sqlx::query_as::<_, (String, String, i32, String, Option<String>, Option<String>)>(
+            "SELECT r.number, rt.code, r.floor, r.status, r.out_of_order_from::text, r.out_of_order_to::text \
+             FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
              WHERE r.property_id = $1 ORDER BY r.id",
         )
         .bind(property_id)
@@ -660,12 +674,13 @@ impl Store for PostgresStore {
         .await
         .map_err(db_err)?
         .into_iter()
-        .map(|(number, room_type, floor, status)| {
+        .map(|(number, room_type, floor, status, ooo_from, ooo_to)| {
             Ok(Room {
                 number: parse_code(RoomNumber::try_from, number)?,
                 room_type: parse_code(RoomTypeCode::try_from, room_type)?,
                 floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
                 status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+                out_of_order: out_of_order_from(ooo_from, ooo_to)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -696,8 +711,15 @@ impl Store for PostgresStore {
         Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
     }
 
-    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+    async fn load_calendar_until(
+        &self,
+        property: &PropertyCode,
+        room_type: &RoomTypeCode,
+        from: Date,
+        to: Date,
+    ) -> Result<RoomTypeCalendar, StoreError> {
         let from = date_str(from);
+        let to = date_str(to);
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?;
         let row = sqlx::query_as::<_, (i64, String, String, i32, i32, i64)>(
             "SELECT rt.id, rt.code, rt.name, rt.max_occupancy, rt.physical_rooms, rt.version \
@@ -741,17 +763,25 @@ impl Store for PostgresStore {
         cal.version = version;
 
         let inv_rows = sqlx::query(
-            "SELECT day::text, out_of_order, sold, held, allotment, stop_sell FROM inventory_days \
-             WHERE room_type_id = $1 AND day >= $2::date ORDER BY day",
+            "SELECT day::text, out_of_order, sold, held, allotment, stop_sell, stop_sell_source FROM inventory_days \
+             WHERE room_type_id = $1 AND day >= $2::date AND day <= $3::date ORDER BY day",
         )
         .bind(room_type_id)
         .bind(&from)
+        .bind(&to)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
         for row in &inv_rows {
             let day = parse_date(&get::<String>(row, 0)?)?;
-            let inv = inventory_day_from(get_i32(row, 1)?, get_i32(row, 2)?, get_i32(row, 3)?, get_opt_i32(row, 4)?, get(row, 5)?)?;
+            let inv = inventory_day_from(
+                get_i32(row, 1)?,
+                get_i32(row, 2)?,
+                get_i32(row, 3)?,
+                get_opt_i32(row, 4)?,
+                get(row, 5)?,
+                &get::<String>(row, 6)?,
+            )?;
             cal.inventory.set(day, inv);
         }
 
@@ -759,10 +789,11 @@ impl Store for PostgresStore {
             "SELECT rd.rate_plan_id, rd.day::text, rd.rate, rd.occupancy_rates::text, rd.min_stay_arrival, \
              rd.min_stay_through, rd.max_stay, rd.closed_to_arrival, rd.closed_to_departure, rd.stop_sell \
              FROM rate_days rd JOIN rate_plans rp ON rp.id = rd.rate_plan_id \
-             WHERE rp.room_type_id = $1 AND rd.day >= $2::date ORDER BY rd.rate_plan_id, rd.day",
+             WHERE rp.room_type_id = $1 AND rd.day >= $2::date AND rd.day <= $3::date ORDER BY rd.rate_plan_id, rd.day",
         )
         .bind(room_type_id)
         .bind(&from)
+        .bind(&to)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -867,6 +898,33 @@ impl Store for PostgresStore {
                 }
             };
             Self::upsert_reservation(&mut tx, pid, rtid, r, now).await?;
+        }
+
+        // (4b) Room status changes (out of order): each only if the stored
+        // room is still what the shard decided from (the row lock makes a
+        // concurrent writer wait, then re-check).
+        for change in &commit.rooms {
+            let (exp, room) = (&change.expected, &change.room);
+            let done = sqlx::query(
+                "UPDATE rooms SET status = $1, out_of_order_from = $2::date, out_of_order_to = $3::date \
+                 WHERE property_id = $4 AND room_type_id = $5 AND number = $6 AND status = $7 \
+                 AND out_of_order_from IS NOT DISTINCT FROM $8::date AND out_of_order_to IS NOT DISTINCT FROM $9::date",
+            )
+            .bind(room.status.as_str())
+            .bind(room.out_of_order.map(|r| date_str(r.start())))
+            .bind(room.out_of_order.map(|r| date_str(r.end())))
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(room.number.as_str())
+            .bind(exp.status.as_str())
+            .bind(exp.out_of_order.map(|r| date_str(r.start())))
+            .bind(exp.out_of_order.map(|r| date_str(r.end())))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if done.rows_affected() == 0 {
+                return Err(room_changed(&room.number));
+            }
         }
 
         // (5) Intents this commit completes for this room type.

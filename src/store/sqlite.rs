@@ -19,9 +19,9 @@
 use super::{
     adjustment_parts, assemble_channels, booking_exists, cancelled_meanwhile, chunk_sizes, commit_guard, corrupt, date_str, db_err,
     db_err_conflict, group_intents, inbound_key, inventory_day_from, is_tombstone, json_parse, json_str, migrator, now_nanos,
-    occupancy_to_json, opt_ts_to_nanos, parse_code, parse_date, parse_decimal, room_type_from, task_from, to_u16, ts_from_nanos,
-    ts_to_nanos, ChannelRow, Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow, StoreOptions,
-    SyncStatusRow, TaskRow, SQLITE_MIGRATIONS,
+    occupancy_to_json, opt_ts_to_nanos, out_of_order_from, parse_code, parse_date, parse_decimal, room_changed, room_type_from, task_from,
+    to_u16, ts_from_nanos, ts_to_nanos, ChannelRow, Guard, InboundRow, MappingRow, PropertyRow, RateDayRow, RatePlanRow, ReservationRow,
+    StoreOptions, SyncStatusRow, TaskRow, SQLITE_MIGRATIONS,
 };
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -156,7 +156,8 @@ fn get_opt_decimal(row: &SqliteRow, i: usize) -> Result<Option<Decimal>, StoreEr
 
 const RESERVATION_COLUMNS: &str = "r.id, p.code, rt.code, r.rate_plan, r.check_in, r.check_out, r.adults, \
      r.guest_name, r.status, r.currency, r.total, r.nightly, r.source, r.external_id, r.revision, r.overbooked, \
-     r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room \
+     r.created_at, r.updated_at, r.checked_in_at, r.checked_out_at, r.room, \
+     r.outside_horizon, r.calendar_from, r.calendar_to \
      FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
 fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
@@ -182,6 +183,9 @@ fn reservation_from(row: &SqliteRow) -> Result<Reservation, StoreError> {
         checked_in_at: get(row, 18)?,
         checked_out_at: get(row, 19)?,
         room: get(row, 20)?,
+        outside_horizon: get(row, 21)?,
+        calendar_from: get(row, 22)?,
+        calendar_to: get(row, 23)?,
     }
     .into_domain()
 }
@@ -374,6 +378,32 @@ impl SqliteStore {
             Self::upsert_reservation(&mut *conn, pid, rtid, r, now).await?;
         }
 
+        // (4b) Room status changes (out of order): each only if the stored
+        // room is still what the shard decided from.
+        for change in &commit.rooms {
+            let (exp, room) = (&change.expected, &change.room);
+            let done = sqlx::query(
+                "UPDATE rooms SET status = ?, out_of_order_from = ?, out_of_order_to = ? \
+                 WHERE property_id = ? AND room_type_id = ? AND number = ? AND status = ? \
+                 AND out_of_order_from IS ? AND out_of_order_to IS ?",
+            )
+            .bind(room.status.as_str())
+            .bind(room.out_of_order.map(|r| date_str(r.start())))
+            .bind(room.out_of_order.map(|r| date_str(r.end())))
+            .bind(property_id)
+            .bind(room_type_id)
+            .bind(room.number.as_str())
+            .bind(exp.status.as_str())
+            .bind(exp.out_of_order.map(|r| date_str(r.start())))
+            .bind(exp.out_of_order.map(|r| date_str(r.end())))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            if done.rows_affected() == 0 {
+                return Err(room_changed(&room.number));
+            }
+        }
+
         // (5) Intents this commit completes for this room type.
         for intent in &commit.intents_done {
             sqlx::query("UPDATE intent_room_types SET done = 1 WHERE intent_id = ? AND room_type_id = ?")
@@ -435,8 +465,9 @@ impl SqliteStore {
     async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
         let mut rows = commit.changes.inventory.iter();
         for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell) ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) ",
+            );
             qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
                 b.push_bind(room_type_id)
                     .push_bind(date_str(*day))
@@ -444,12 +475,13 @@ impl SqliteStore {
                     .push_bind(i64::from(inv.sold))
                     .push_bind(i64::from(inv.held))
                     .push_bind(inv.allotment.map(i64::from))
-                    .push_bind(inv.stop_sell);
+                    .push_bind(inv.stop_sell)
+                    .push_bind(inv.closed_by().as_str());
             });
             qb.push(
                 " ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = excluded.out_of_order, \
                  sold = excluded.sold, held = excluded.held, allotment = excluded.allotment, \
-                 stop_sell = excluded.stop_sell",
+                 stop_sell = excluded.stop_sell, stop_sell_source = excluded.stop_sell_source",
             );
             qb.build().execute(&mut *conn).await.map_err(db_err)?;
         }
@@ -518,15 +550,17 @@ impl SqliteStore {
         let result = sqlx::query(
             "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
              guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-             updated_at, checked_in_at, checked_out_at, room) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             updated_at, checked_in_at, checked_out_at, room, outside_horizon, calendar_from, calendar_to) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET room_type_id = excluded.room_type_id, rate_plan = excluded.rate_plan, \
              check_in = excluded.check_in, check_out = excluded.check_out, adults = excluded.adults, \
              guest_name = excluded.guest_name, status = excluded.status, currency = excluded.currency, \
              total = excluded.total, nightly = excluded.nightly, source = excluded.source, \
              external_id = excluded.external_id, revision = excluded.revision, overbooked = excluded.overbooked, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             checked_in_at = excluded.checked_in_at, checked_out_at = excluded.checked_out_at, room = excluded.room \
+             checked_in_at = excluded.checked_in_at, checked_out_at = excluded.checked_out_at, room = excluded.room, \
+             outside_horizon = excluded.outside_horizon, calendar_from = excluded.calendar_from, \
+             calendar_to = excluded.calendar_to \
              WHERE reservations.property_id = excluded.property_id",
         )
         .bind(&r.id)
@@ -550,6 +584,9 @@ impl SqliteStore {
         .bind(opt_ts_to_nanos(r.checked_in_at)?)
         .bind(opt_ts_to_nanos(r.checked_out_at)?)
         .bind(r.room.as_ref().map(|n| n.as_str()))
+        .bind(r.outside_horizon)
+        .bind(r.calendar_nights.map(|n| date_str(n.start())))
+        .bind(r.calendar_nights.map(|n| date_str(n.end())))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -806,8 +843,9 @@ impl Store for SqliteStore {
         .map(|(code, name, max_occ, physical)| room_type_from(code, name, max_occ, physical))
         .collect::<Result<Vec<_>, _>>()?;
 
-        let rooms = sqlx::query_as::<_, (String, String, i64, String)>(
-            "SELECT r.number, rt.code, r.floor, r.status FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
+        let rooms = sqlx::query_as::<_, (String, String, i64, String, Option<String>, Option<String>)>(
+            "SELECT r.number, rt.code, r.floor, r.status, r.out_of_order_from, r.out_of_order_to \
+             FROM rooms r JOIN room_types rt ON rt.id = r.room_type_id \
              WHERE r.property_id = ? ORDER BY r.id",
         )
         .bind(property_id)
@@ -815,12 +853,13 @@ impl Store for SqliteStore {
         .await
         .map_err(db_err)?
         .into_iter()
-        .map(|(number, room_type, floor, status)| {
+        .map(|(number, room_type, floor, status, ooo_from, ooo_to)| {
             Ok(Room {
                 number: parse_code(RoomNumber::try_from, number)?,
                 room_type: parse_code(RoomTypeCode::try_from, room_type)?,
                 floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
                 status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+                out_of_order: out_of_order_from(ooo_from, ooo_to)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -851,8 +890,15 @@ impl Store for SqliteStore {
         Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
     }
 
-    async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
+    async fn load_calendar_until(
+        &self,
+        property: &PropertyCode,
+        room_type: &RoomTypeCode,
+        from: Date,
+        to: Date,
+    ) -> Result<RoomTypeCalendar, StoreError> {
         let from = date_str(from);
+        let to = date_str(to);
         let mut tx = self.reader.begin().await.map_err(db_err)?;
         let row = sqlx::query_as::<_, (i64, String, String, i64, i64, i64)>(
             "SELECT rt.id, rt.code, rt.name, rt.max_occupancy, rt.physical_rooms, rt.version \
@@ -896,17 +942,18 @@ impl Store for SqliteStore {
         cal.version = version;
 
         let inv_rows = sqlx::query(
-            "SELECT day, out_of_order, sold, held, allotment, stop_sell FROM inventory_days \
-             WHERE room_type_id = ? AND day >= ? ORDER BY day",
+            "SELECT day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source FROM inventory_days \
+             WHERE room_type_id = ? AND day >= ? AND day <= ? ORDER BY day",
         )
         .bind(room_type_id)
         .bind(&from)
+        .bind(&to)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
         for row in &inv_rows {
             let day = parse_date(&get::<String>(row, 0)?)?;
-            let inv = inventory_day_from(get(row, 1)?, get(row, 2)?, get(row, 3)?, get(row, 4)?, get(row, 5)?)?;
+            let inv = inventory_day_from(get(row, 1)?, get(row, 2)?, get(row, 3)?, get(row, 4)?, get(row, 5)?, &get::<String>(row, 6)?)?;
             cal.inventory.set(day, inv);
         }
 
@@ -914,10 +961,11 @@ impl Store for SqliteStore {
             "SELECT rd.rate_plan_id, rd.day, rd.rate, rd.occupancy_rates, rd.min_stay_arrival, rd.min_stay_through, \
              rd.max_stay, rd.closed_to_arrival, rd.closed_to_departure, rd.stop_sell \
              FROM rate_days rd JOIN rate_plans rp ON rp.id = rd.rate_plan_id \
-             WHERE rp.room_type_id = ? AND rd.day >= ? ORDER BY rd.rate_plan_id, rd.day",
+             WHERE rp.room_type_id = ? AND rd.day >= ? AND rd.day <= ? ORDER BY rd.rate_plan_id, rd.day",
         )
         .bind(room_type_id)
         .bind(&from)
+        .bind(&to)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
