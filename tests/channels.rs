@@ -189,6 +189,77 @@ async fn ari_reaches_every_profile_and_channel_status_is_reported() {
     app.stop().await;
 }
 
+/// A hostile or internal endpoint: whatever its answer's body says, only a
+/// status and a short reason reach `sync.last_error`, the dead letters and
+/// `/metrics` (an internal page was read through `last_error` before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ota_answer_bodies_never_reach_last_error() {
+    use axum::http::{StatusCode as S, Uri};
+    const SECRET: &str = "INTERNAL-SECRET-7f3a9c";
+    // One loopback server, three behaviours by path prefix.
+    let server = axum::Router::new().fallback(|uri: Uri| async move {
+        let body = format!("<html><body>{SECRET} admin password hunter2 {SECRET}</body></html>");
+        let p = uri.path();
+        if p.starts_with("/s500") {
+            (S::INTERNAL_SERVER_ERROR, body)
+        } else if p.starts_with("/s400") {
+            (S::BAD_REQUEST, body)
+        } else if p.starts_with("/xml") {
+            (S::OK, format!(r#"<OTA_HotelAvailNotifRS xmlns="http://www.opentravel.org/OTA/2003/05" Version="1.0"><Errors><Error Type="3" Code="187" ShortText="{SECRET}">{SECRET}</Error></Errors></OTA_HotelAvailNotifRS>"#))
+        } else {
+            (S::OK, body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move { axum::serve(listener, server).await });
+    let app = spawn().await;
+    app.seed_property("LEAK", 2).await;
+    let mappings = json!([{"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"}]);
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cases = [
+        ("E500", format!("{base}/s500"), "transient: HTTP 500"),
+        ("E400", format!("{base}/s400"), "rejected: HTTP 400"),
+        ("EPAGE", format!("{base}/page"), "rejected: invalid answer: xml_"),
+        ("EXML", format!("{base}/xml"), "rejected: OTA refused: 3/187"),
+        ("EDOWN", closed, "transient: connection refused"),
+    ];
+    for (code, endpoint, _) in &cases {
+        let r = app
+            .post(
+                "/api/v1/properties/LEAK/channels",
+                &json!({"code": code, "profile": "opentravel", "preset": "booking", "endpoint": endpoint,
+                        "hotel_code": "H-LEAK", "credentials": {"username": "hub", "password": "ota-pass"},
+                        "webhook_auth": {"username": "leak-hook", "password": WEBHOOK_PASSWORD}, "mappings": mappings}),
+            )
+            .await;
+        app.ok_json(r, StatusCode::CREATED).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (code, _, want) in &cases {
+        let status = loop {
+            let s = app.ok_json(app.get(&format!("/api/v1/properties/LEAK/channels/{code}")).await, StatusCode::OK).await;
+            if s["sync"]["last_error"].is_string() || Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let last_error = status["sync"]["last_error"].as_str().unwrap_or_else(|| panic!("{code}: no last_error: {status}"));
+        assert!(last_error.starts_with(want), "{code}: {last_error}");
+        for leaked in [SECRET, "hunter2", "html", "body", "admin"] {
+            assert!(!status.to_string().contains(leaked), "{code}: the answer's body leaked ({leaked}): {status}");
+        }
+    }
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains(SECRET));
+    app.stop().await;
+    served.abort();
+}
+
 /// I4: with 30 % of calls failing (429, 5xx, timeouts, resets), random ARI
 /// edits; once the faults stop, every simulator converges to the hub, and
 /// no simulator ever took an older state over a newer one.

@@ -542,7 +542,7 @@ impl PushJob {
                     match tokio::time::timeout(self.policy.timeout, self.transport.send(&message, stamp)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => return Err(e),
-                        Err(_) => return Err(PushError::Transient(format!("no answer within {:?}", self.policy.timeout))),
+                        Err(_) => return Err(PushError::Transient(format!("timeout ({} ms)", self.policy.timeout.as_millis()))),
                     }
                 }
                 Ok(PushReport { requests, cells, tries: 0 })

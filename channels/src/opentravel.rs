@@ -520,13 +520,23 @@ pub fn notif_error_rs(root: &str, echo_token: Option<&str>, code: &str, message:
 /// Reads the answer to an ARI notification: `Ok` on `Success`, the errors otherwise
 /// (including a body that is not a readable response).
 pub fn parse_notif_rs(body: &[u8]) -> Result<(), Vec<String>> {
-    let root = xml::parse_root(body, &Limits::default(), &[AVAIL_NOTIF_RS, RATE_AMOUNT_NOTIF_RS])
-        .map_err(|e| vec![format!("{}: {e}", e.code())])?;
+    match check_notif_rs(body) {
+        Ok(()) => Ok(()),
+        Err(CodecError::RemoteErrors(errors)) => Err(errors),
+        Err(e) => Err(vec![format!("{}: {e}", e.code())]),
+    }
+}
+
+/// As [`parse_notif_rs`], typed: the OTA's `Errors` become
+/// [`CodecError::RemoteErrors`], so a caller can tell them from an answer
+/// it could not read (and report the kind without quoting the answer).
+pub fn check_notif_rs(body: &[u8]) -> Result<(), CodecError> {
+    let root = xml::parse_root(body, &Limits::default(), &[AVAIL_NOTIF_RS, RATE_AMOUNT_NOTIF_RS])?;
     if root.child("Success").is_some() {
         return Ok(());
     }
     let errors = collect_errors(&root);
-    Err(if errors.is_empty() { vec!["response has neither Success nor Errors".to_owned()] } else { errors })
+    Err(CodecError::RemoteErrors(if errors.is_empty() { vec!["response has neither Success nor Errors".to_owned()] } else { errors }))
 }
 
 // ---------------------------------------------------------------------------
