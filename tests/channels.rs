@@ -610,6 +610,66 @@ fn rss_kb() -> u64 {
 
 /// Auto stop-sell: with a threshold of 1, the booking that leaves one room
 /// closes the date on every channel.
+/// OTA ids and EchoTokens are capped (OpenTravel StringLength1to64 for ids,
+/// 1to128 for EchoToken): a 500 KB EchoToken and a 70-character reservation
+/// id are refused with an error RS carrying a machine-readable code, the
+/// over-long value is not echoed, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_ota_ids_and_echo_tokens_are_refused() {
+    use saluran_channels::BookingAction::New;
+    let app = spawn().await;
+    app.seed_property("CAPS", 5).await;
+    let _sims = connect(&app, "CAPS").await;
+    let stamp = jiff::Timestamp::now();
+    let huge_echo = "E".repeat(500 * 1024);
+    let with_echo =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, "CAP-1", "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-1", stamp)
+            .replace(r#"EchoToken="echo-1""#, &format!(r#"EchoToken="{huge_echo}""#));
+    assert!(with_echo.contains(&huge_echo));
+    let long_id = "R".repeat(70);
+    let with_long_id =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, &long_id, "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-2", stamp);
+    assert!(with_long_id.contains(&long_id), "the writer keeps the id as given");
+    let long_name =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, "CAP-3", "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-3", stamp)
+            .replace("<Surname>Sudarma</Surname>", &format!("<Surname>{}</Surname>", "S".repeat(65)));
+    assert!(long_name.contains(&"S".repeat(65)), "{long_name}");
+    let long_room =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, "CAP-4", "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-4", stamp)
+            .replace(r#"RoomTypeCode="STD1""#, &format!(r#"RoomTypeCode="{}""#, "T".repeat(65)));
+    for (name, body, code) in [
+        ("500 KB EchoToken", with_echo, "value_too_long"),
+        ("70-character reservation id", with_long_id, "value_too_long"),
+        ("65-character surname", long_name, "value_too_long"),
+        ("65-character room type code", long_room, "value_too_long"),
+    ] {
+        let r = post_ota(&app, "CAPS", body, "bdc-hook", WEBHOOK_PASSWORD).await;
+        let status = r.status();
+        let rs = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {rs}");
+        assert!(rs.contains("<Errors>") && rs.contains(code), "{name}: an error RS with the code: {rs}");
+        assert!(rs.len() < 2_000, "{name}: nothing over-long is echoed ({} bytes)", rs.len());
+    }
+    assert_eq!(sold(&app, "CAPS", "STD", 4).await, 0, "nothing was booked");
+    let caps = saluran_domain::PropertyCode::parse("CAPS").unwrap();
+    let stored = app.store.list_reservations(&caps, &saluran_domain::RoomTypeCode::parse("STD").unwrap()).await.unwrap();
+    assert!(stored.is_empty(), "no reservation stored: {stored:?}");
+    let bdc = saluran_domain::ChannelCode::parse("BDC").unwrap();
+    for id in ["CAP-1", long_id.as_str(), "CAP-3", "CAP-4"] {
+        assert!(app.store.inbound_history(&caps, &bdc, id).await.unwrap().is_empty(), "no delivery recorded for {id}");
+    }
+    // At the caps, the same booking is taken.
+    let at_cap = saluran_channels::opentravel::res_notif_rq(
+        &ota_booking(New, &"R".repeat(64), "2026-11-01T10:00:00Z", "STD1", 4, 1),
+        &"E".repeat(128),
+        stamp,
+    );
+    let r = post_ota(&app, "CAPS", at_cap, "bdc-hook", WEBHOOK_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(sold(&app, "CAPS", "STD", 4).await, 1);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_stop_sell_fires_at_the_threshold() {
     let mut s = test_settings();
