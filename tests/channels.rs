@@ -260,6 +260,48 @@ async fn ota_answer_bodies_never_reach_last_error() {
     served.abort();
 }
 
+/// Channel metrics carry the property: two properties with a channel of the
+/// same code are two series, not one merged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_metrics_are_labelled_by_property() {
+    use saluran_channels::BookingAction::New;
+    let app = spawn().await;
+    let mut sims = Vec::new();
+    for p in ["MLA", "MLB"] {
+        app.seed_property(p, 3).await;
+        sims.push(connect(&app, p).await);
+    }
+    for (p, s) in ["MLA", "MLB"].iter().zip(&sims) {
+        let all = [&s.ot, &s.ab, &s.jr];
+        wait_converged(&app, p, &all, 0, 30, Duration::from_secs(20)).await.expect("initial full sync");
+        let b = saluran_channels::opentravel::res_notif_rq(
+            &ota_booking(New, &format!("{p}-1"), "2026-11-01T10:00:00Z", "STD1", 3, 1),
+            "e",
+            jiff::Timestamp::now(),
+        );
+        assert_eq!(post_ota(&app, p, b, "bdc-hook", WEBHOOK_PASSWORD).await.status(), StatusCode::OK);
+    }
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let series = |name: &str, property: &str| {
+        metrics.lines().any(|l| l.starts_with(name) && l.contains(r#"channel="BDC""#) && l.contains(&format!(r#"property="{property}""#)))
+    };
+    for name in ["saluran_channel_push_requests_total", "saluran_channel_pending_cells", "saluran_webhook_deliveries_total"] {
+        for p in ["MLA", "MLB"] {
+            assert!(
+                series(name, p),
+                "no {name} series for channel BDC of {p}:\n{}",
+                metrics.lines().filter(|l| l.starts_with(name)).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    for s in sims {
+        s.ot.stop().await;
+        s.ab.stop().await;
+        s.jr.stop().await;
+    }
+    app.stop().await;
+}
+
 /// I4: with 30 % of calls failing (429, 5xx, timeouts, resets), random ARI
 /// edits; once the faults stop, every simulator converges to the hub, and
 /// no simulator ever took an older state over a newer one.
