@@ -249,6 +249,7 @@ async fn ota_answer_bodies_never_reach_last_error() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let last_error = status["sync"]["last_error"].as_str().unwrap_or_else(|| panic!("{code}: no last_error: {status}"));
+        eprintln!("measured: {code}: last_error = {last_error:?} ({} characters)", last_error.len());
         assert!(last_error.starts_with(want), "{code}: {last_error}");
         for leaked in [SECRET, "hunter2", "html", "body", "admin"] {
             assert!(!status.to_string().contains(leaked), "{code}: the answer's body leaked ({leaked}): {status}");
@@ -688,6 +689,7 @@ async fn over_long_ota_ids_and_echo_tokens_are_refused() {
         let r = post_ota(&app, "CAPS", body, "bdc-hook", WEBHOOK_PASSWORD).await;
         let status = r.status();
         let rs = r.text().await.unwrap();
+        eprintln!("measured: {name}: HTTP {}, error RS of {} bytes", status.as_u16(), rs.len());
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {rs}");
         assert!(rs.contains("<Errors>") && rs.contains(code), "{name}: an error RS with the code: {rs}");
         assert!(rs.len() < 2_000, "{name}: nothing over-long is echoed ({} bytes)", rs.len());
