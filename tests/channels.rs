@@ -194,6 +194,13 @@ async fn ari_reaches_every_profile_and_channel_status_is_reported() {
 /// `/metrics` (an internal page was read through `last_error` before).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ota_answer_bodies_never_reach_last_error() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("measured: backend {backend}");
+        answer_bodies_stay_out_on(store).await;
+    }
+}
+
+async fn answer_bodies_stay_out_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
     use axum::http::{StatusCode as S, Uri};
     const SECRET: &str = "INTERNAL-SECRET-7f3a9c";
     // One loopback server, three behaviours by path prefix.
@@ -213,7 +220,9 @@ async fn ota_answer_bodies_never_reach_last_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = tokio::spawn(async move { axum::serve(listener, server).await });
-    let app = spawn().await;
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
     app.seed_property("LEAK", 2).await;
     let mappings = json!([{"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"}]);
     // A port nobody listens on.
@@ -251,8 +260,15 @@ async fn ota_answer_bodies_never_reach_last_error() {
         let last_error = status["sync"]["last_error"].as_str().unwrap_or_else(|| panic!("{code}: no last_error: {status}"));
         eprintln!("measured: {code}: last_error = {last_error:?} ({} characters)", last_error.len());
         assert!(last_error.starts_with(want), "{code}: {last_error}");
+        // What the store keeps (status and dead letters) says the same.
+        let (property, channel) =
+            (saluran_domain::PropertyCode::parse("LEAK").unwrap(), saluran_domain::ChannelCode::parse(*code).unwrap());
+        let stored = app.store.load_sync_status(&property, &channel).await.unwrap().expect("sync status stored");
+        assert!(stored.last_error.is_some(), "{code}: {stored:?}");
+        let stored = format!("{stored:?}");
         for leaked in [SECRET, "hunter2", "html", "body", "admin"] {
             assert!(!status.to_string().contains(leaked), "{code}: the answer's body leaked ({leaked}): {status}");
+            assert!(!stored.contains(leaked), "{code}: the stored status leaked ({leaked}): {stored}");
         }
     }
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
@@ -659,8 +675,17 @@ fn rss_kb() -> u64 {
 /// over-long value is not echoed, and nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_long_ota_ids_and_echo_tokens_are_refused() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("measured: backend {backend}");
+        over_long_values_are_refused_on(store).await;
+    }
+}
+
+async fn over_long_values_are_refused_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
     use saluran_channels::BookingAction::New;
-    let app = spawn().await;
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
     app.seed_property("CAPS", 5).await;
     let _sims = connect(&app, "CAPS").await;
     let stamp = jiff::Timestamp::now();
