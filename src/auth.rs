@@ -78,6 +78,10 @@ impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ApiError> {
+        // Already authenticated by the access layer (`http::access::enforce`).
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

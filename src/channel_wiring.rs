@@ -158,7 +158,7 @@ impl AriTransport for OpenTravel {
             .body(body)
             .send()
             .await;
-        classify(r, |b| opentravel::parse_notif_rs(b.as_bytes()).map_err(|e| e.join("; "))).await
+        classify(r, |b| opentravel::check_notif_rs(b.as_bytes()).map_err(|e| answer_reason(&e))).await
     }
 }
 
@@ -188,7 +188,9 @@ impl AriTransport for AlpineBits {
             return Ok(());
         };
         let body = t.alpinebits(alpinebits::ACTION_FREEROOMS, request, Some(stamp), ARI_ANSWER_CAP).await?;
-        alpinebits::parse_freerooms_rs(body.as_bytes()).map_err(|e| PushError::Rejected(e.join("; ")))
+        alpinebits::parse_freerooms_rs_warnings(body.as_bytes(), &saluran_channels::Limits::default())
+            .map(|_| ())
+            .map_err(|e| PushError::Rejected(answer_reason(&e)))
     }
 }
 
@@ -212,20 +214,74 @@ impl AriTransport for JsonRest {
 /// Bookings the OTA sent that we could not read: alerted, never silent.
 fn report_unreadable(source: &str, invalid: &[(String, saluran_channels::CodecError)]) {
     for (id, e) in invalid {
-        tracing::error!(source, ota_id = %id, error = %e, "unreadable booking from the OTA");
+        // The kind only at error level: the error's text quotes the answer.
+        tracing::error!(source, ota_id = %id, error_kind = e.code(), "unreadable booking from the OTA");
+        tracing::debug!(source, ota_id = %id, error = %e, "unreadable booking from the OTA (detail)");
         metrics::counter!("saluran_unreadable_bookings_total").increment(1);
+    }
+}
+
+/// Why an answer could not be used, in words that carry nothing of its body
+/// (the endpoint may be any URL an admin typed, even an internal page): the
+/// codec's error kind, or the OTA's numeric error codes.
+fn answer_reason(e: &saluran_channels::CodecError) -> String {
+    match e {
+        saluran_channels::CodecError::RemoteErrors(errors) => {
+            // Each reported error reads "Type/Code ShortText: text": only a
+            // numeric "Type/Code" is kept.
+            let codes: Vec<&str> = errors
+                .iter()
+                .map(|e| {
+                    e.split_whitespace()
+                        .next()
+                        .filter(|c| {
+                            c.len() <= 16 && c.bytes().any(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit() || b == b'/')
+                        })
+                        .unwrap_or("?")
+                })
+                .take(5)
+                .collect();
+            format!("OTA refused: {}", codes.join(", "))
+        }
+        e => format!("invalid answer: {}", e.code()),
+    }
+}
+
+/// A transport failure in a few words: never the error's text, which can
+/// quote what the other side sent.
+fn transport_reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        let refused = std::error::Error::source(e)
+            .into_iter()
+            .flat_map(|s| std::iter::successors(Some(s), |s| s.source()))
+            .any(|s| s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused));
+        if refused {
+            "connection refused"
+        } else {
+            "connection failed"
+        }
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else if e.is_body() || e.is_decode() {
+        "answer cut short"
+    } else {
+        "request failed"
     }
 }
 
 /// The answer's body, or the push pipeline's error kind for it: 429 →
 /// rate limited, transport errors (the call's time limit included), 408 and
-/// 5xx → transient (retry), other non-2xx → rejected. The body is read in
-/// chunks and at most `cap` bytes of it are ever held: a larger answer (by its
-/// `Content-Length` or as it streams) stops the read there and is a transient
-/// failure, retried with backoff like a 5xx (issue 8: a 200 MB answer used to
-/// be buffered whole, every minute).
+/// 5xx → transient (retry), other non-2xx → rejected. Errors carry the status
+/// and a short reason only; the body of a refused answer is logged (debug) by
+/// length and hash only. The body is read in chunks and at most `cap` bytes of
+/// it are ever held: a larger answer (by its `Content-Length` or as it
+/// streams) stops the read there and is a transient failure, retried with
+/// backoff like a 5xx (issue 8: a 200 MB answer used to be buffered whole,
+/// every minute).
 async fn text_of(result: reqwest::Result<reqwest::Response>, cap: usize) -> Result<String, PushError> {
-    let mut resp = result.map_err(|e| PushError::Transient(format!("transport: {e}")))?;
+    let mut resp = result.map_err(|e| PushError::Transient(transport_reason(&e).to_owned()))?;
     let status = resp.status();
     if status.as_u16() == 429 {
         return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
@@ -239,18 +295,23 @@ async fn text_of(result: reqwest::Result<reqwest::Response>, cap: usize) -> Resu
         return Err(too_large());
     }
     let mut body: Vec<u8> = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize).min(cap));
-    while let Some(chunk) = resp.chunk().await.map_err(|e| PushError::Transient(format!("reading the answer: {e}")))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| PushError::Transient(format!("reading the answer: {}", transport_reason(&e))))? {
         if body.len() + chunk.len() > cap {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     let body = String::from_utf8_lossy(&body).into_owned();
+    if !status.is_success() {
+        use sha2::Digest;
+        let hash = hex::encode(&sha2::Sha256::digest(body.as_bytes())[..4]);
+        tracing::debug!(status = status.as_u16(), body_bytes = body.len(), body_sha256 = %hash, "the OTA refused a request");
+    }
     if status.is_server_error() || status.as_u16() == 408 {
-        return Err(PushError::Transient(format!("HTTP {status}")));
+        return Err(PushError::Transient(format!("HTTP {}", status.as_u16())));
     }
     if !status.is_success() {
-        return Err(PushError::Rejected(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())));
+        return Err(PushError::Rejected(format!("HTTP {}", status.as_u16())));
     }
     Ok(body)
 }
@@ -286,7 +347,8 @@ impl BookingPuller for AlpineBits {
         use saluran_channels::alpinebits;
         let t = &self.0;
         let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, FEED_ANSWER_CAP).await?;
-        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(e.to_string()))?;
+        let got =
+            alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
     }
@@ -302,7 +364,7 @@ impl BookingPuller for AlpineBits {
         let body =
             t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None, ARI_ANSWER_CAP).await?;
         alpinebits::parse_notif_report_rs(body.as_bytes(), &saluran_channels::Limits::default())
-            .map_err(|e| PushError::Rejected(e.to_string()))
+            .map_err(|e| PushError::Rejected(answer_reason(&e)))
     }
 }
 
@@ -319,7 +381,7 @@ impl BookingPuller for JsonRest {
             .send()
             .await;
         let body = text_of(r, FEED_ANSWER_CAP).await?;
-        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(e.to_string()))?;
+        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("booking revisions feed", &feed.invalid);
         Ok(feed.revisions)
     }

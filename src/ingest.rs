@@ -53,7 +53,7 @@ pub async fn ingest(
     let action = action_of(&booking.action);
     let now = app.deps.clock.now();
     let mut out = Ingested { ack: String::new(), reservations: Vec::new(), outcomes: Vec::new() };
-    metrics::counter!("saluran_webhook_deliveries_total", "channel" => channel.code.to_string(), "action" => action.as_str()).increment(1);
+    metrics::counter!("saluran_webhook_deliveries_total", "property" => channel.property.to_string(), "channel" => channel.code.to_string(), "action" => action.as_str()).increment(1);
 
     if action == InboundAction::Cancel && booking.rooms.is_empty() {
         // A cancellation names the booking, not its rooms: cancel every line
@@ -119,7 +119,7 @@ pub async fn ingest(
         let Some(mapping) = channel.our_codes(&room.ota_room, room.ota_rate.as_deref()) else {
             // Stored and alerted, never dropped; a person maps it.
             tracing::error!(property = %handle.code(), channel = %channel.code, ota_room = %room.ota_room, ota_rate = ?room.ota_rate, ota_id = %line, "booking for an unmapped room or rate");
-            metrics::counter!("saluran_unmapped_bookings_total", "channel" => channel.code.to_string()).increment(1);
+            metrics::counter!("saluran_unmapped_bookings_total", "property" => channel.property.to_string(), "channel" => channel.code.to_string()).increment(1);
             app.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
                 property: handle.code().clone(),
                 seq: 0,

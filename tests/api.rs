@@ -268,6 +268,142 @@ async fn bad_input_is_refused_and_nothing_applies() {
     app.stop().await;
 }
 
+/// Channel setup points saluran at a URL: admin only. A revenue manager's
+/// try is refused with a machine-readable code and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_set_up_channels() {
+    let app = spawn_app().await;
+    app.seed_property("CHSET", 2).await;
+    let body = json!({"code": "RMX", "profile": "opentravel", "preset": "booking", "endpoint": "http://127.0.0.1:9/internal",
+        "hotel_code": "H1", "credentials": {}, "webhook_auth": {"username": "u", "password": "password-1"},
+        "mappings": [{"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "R", "ota_rate": "B"}]});
+    let rm = app.token(Role::RevenueManager, "default", &["CHSET"]).await;
+    let r = app.post_as(&rm, "/api/v1/properties/CHSET/channels", &body).await;
+    let e = app.ok_json(r, StatusCode::FORBIDDEN).await;
+    assert_eq!(e["error"]["code"], "forbidden", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("admin"), "names the role needed: {e}");
+    assert_eq!(app.get("/api/v1/properties/CHSET/channels/RMX").await.status(), StatusCode::NOT_FOUND, "nothing stored");
+    app.stop().await;
+}
+
+/// The role matrix, checked against the one table the router enforces and
+/// the README and the OpenAPI document are written from
+/// (`saluran::http::access::ROUTES`): every route × every role, with a token
+/// on the property: a role the table does not list gets 403 `forbidden`, a
+/// role it lists never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_role_matrix_is_the_enforced_one() {
+    use saluran::http::access::{Access, ROUTES};
+    let app = spawn_app().await;
+    app.seed_property("MTX", 2).await;
+    let booked = app.ok_json(app.book("MTX", "STD", "STD-BAR", 2, 1).await, StatusCode::CREATED).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let p = "/api/v1/properties/MTX";
+    // A request per route of the table; a route without one fails the test.
+    let sample = |method: &str, path: &str| -> Option<(String, Value)> {
+        let booking = json!({"room_type": "STD", "rate_plan": "STD-BAR", "check_in": day(1), "check_out": day(2), "adults": 1, "guest": {"name": "A"}});
+        let channel = json!({"code": "MX", "profile": "opentravel", "preset": "booking", "endpoint": "http://127.0.0.1:9/x",
+            "hotel_code": "H1", "credentials": {}, "webhook_auth": {"username": "u", "password": "password-1"}, "mappings": []});
+        Some(match (method, path) {
+            ("POST", "/api/v1/properties") => {
+                (path.into(), json!({"code": "MTX2", "name": "n", "timezone": "Asia/Jakarta", "currency": "IDR"}))
+            }
+            ("GET", "/api/v1/properties/{property}") => (p.into(), Value::Null),
+            ("PATCH", "/api/v1/properties/{property}") => (p.into(), json!({"marks_no_shows": false})),
+            ("POST", "/api/v1/properties/{property}/room-types") => {
+                (format!("{p}/room-types"), json!({"code": "NEW", "name": "n", "max_occupancy": 2}))
+            }
+            ("POST", "/api/v1/properties/{property}/rooms") => {
+                (format!("{p}/rooms"), json!({"number": "N1", "room_type": "STD", "floor": 1}))
+            }
+            ("PATCH", "/api/v1/properties/{property}/rooms/{number}") => (format!("{p}/rooms/NOPE"), json!({"status": "vacant_clean"})),
+            ("POST", "/api/v1/properties/{property}/tasks") => (format!("{p}/tasks"), json!({})),
+            ("GET", "/api/v1/properties/{property}/tasks") => (format!("{p}/tasks"), Value::Null),
+            ("POST", "/api/v1/properties/{property}/tasks/{id}/{action}") => (format!("{p}/tasks/nope/start"), json!({})),
+            ("POST", "/api/v1/properties/{property}/rate-plans") => {
+                (format!("{p}/rate-plans"), json!({"code": "P2", "room_type": "STD", "name": "n"}))
+            }
+            ("POST", "/api/v1/properties/{property}/ari") => {
+                (format!("{p}/ari"), json!({"updates": [{"room_type": "STD", "from": day(1), "to": day(1), "availability": 1}]}))
+            }
+            ("GET", "/api/v1/properties/{property}/ari") => (format!("{p}/ari?from={}&to={}", day(0), day(1)), Value::Null),
+            ("GET", "/api/v1/properties/{property}/availability") => {
+                (format!("{p}/availability?check_in={}&check_out={}", day(1), day(2)), Value::Null)
+            }
+            ("POST", "/api/v1/properties/{property}/reservations") => (format!("{p}/reservations"), booking),
+            ("GET", "/api/v1/properties/{property}/reservations/{id}") => (format!("{p}/reservations/{id}"), Value::Null),
+            ("POST", "/api/v1/properties/{property}/reservations/{id}/cancel") => (format!("{p}/reservations/{id}/cancel"), json!({})),
+            ("POST", "/api/v1/properties/{property}/reservations/{id}/check-in") => (format!("{p}/reservations/{id}/check-in"), json!({})),
+            ("POST", "/api/v1/properties/{property}/reservations/{id}/check-out") => {
+                (format!("{p}/reservations/{id}/check-out"), json!({}))
+            }
+            ("POST", "/api/v1/properties/{property}/channels") => (format!("{p}/channels"), channel),
+            ("GET", "/api/v1/properties/{property}/channels/{channel}") => (format!("{p}/channels/NOPE"), Value::Null),
+            _ => return None,
+        })
+    };
+    let roles = [Role::Housekeeping, Role::FrontDesk, Role::RevenueManager, Role::Admin];
+    let mut tokens = Vec::new();
+    for role in roles {
+        tokens.push((role, app.token(role, "default", &["MTX", "MTX2"]).await));
+    }
+    let mut checked = 0;
+    for route in ROUTES {
+        let Access::Needs(permission) = route.access else { continue };
+        let (path, body) =
+            sample(route.method, route.path).unwrap_or_else(|| panic!("no sample request for {} {}", route.method, route.path));
+        // Refused roles first, so allowed calls' side effects change nothing for them.
+        let mut ordered: Vec<&(Role, String)> = tokens.iter().collect();
+        ordered.sort_by_key(|(role, _)| role.allows(permission));
+        for (role, token) in ordered {
+            let url = format!("{}{}", app.base, path);
+            let rb = match route.method {
+                "GET" => app.client.get(url),
+                "PATCH" => app.client.patch(url).json(&body),
+                "POST" => app.client.post(url).json(&body),
+                m => panic!("method {m}"),
+            };
+            let r = rb.bearer_auth(token).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or_default();
+            let allowed = route.roles().contains(role);
+            assert_eq!(allowed, role.allows(permission), "the table's roles are the permission's roles");
+            if allowed {
+                assert_ne!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as {}: documented as allowed: {v}",
+                    route.method,
+                    route.path,
+                    role.as_str()
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as {}: documented as refused: {v}",
+                    route.method,
+                    route.path,
+                    role.as_str()
+                );
+                assert_eq!(v["error"]["code"], "forbidden");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4 * 20, "{checked} route × role checks");
+    // The served API document says the same, operation by operation.
+    let doc: Value = app.client.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    for route in ROUTES.iter().filter(|r| r.path.starts_with("/api/v1/")) {
+        let roles: Vec<&str> = route.roles().iter().map(|r| r.as_str()).collect();
+        assert_eq!(doc["paths"][route.path][route.method.to_ascii_lowercase()]["x-roles"], json!(roles), "{} {}", route.method, route.path);
+    }
+    assert_eq!(doc["paths"]["/api/v1/properties/{property}/channels"]["post"]["x-roles"], json!(["admin"]));
+    // The admin-only setup calls made nothing for the roles refused.
+    assert_eq!(app.ok_json(app.get(p).await, StatusCode::OK).await["marks_no_shows"], false);
+    app.stop().await;
+}
+
 /// Every route, without a token (401), with a token of another tenant, of
 /// another property, and of a role that may not (403).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -288,6 +288,136 @@ async fn cleared_restrictions_reach_every_profile() {
     app.stop().await;
 }
 
+/// A hostile or internal endpoint: whatever its answer's body says, only a
+/// status and a short reason reach `sync.last_error`, the dead letters and
+/// `/metrics` (an internal page was read through `last_error` before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ota_answer_bodies_never_reach_last_error() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("measured: backend {backend}");
+        answer_bodies_stay_out_on(store).await;
+    }
+}
+
+async fn answer_bodies_stay_out_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
+    use axum::http::{StatusCode as S, Uri};
+    const SECRET: &str = "INTERNAL-SECRET-7f3a9c";
+    // One loopback server, three behaviours by path prefix.
+    let server = axum::Router::new().fallback(|uri: Uri| async move {
+        let body = format!("<html><body>{SECRET} admin password hunter2 {SECRET}</body></html>");
+        let p = uri.path();
+        if p.starts_with("/s500") {
+            (S::INTERNAL_SERVER_ERROR, body)
+        } else if p.starts_with("/s400") {
+            (S::BAD_REQUEST, body)
+        } else if p.starts_with("/xml") {
+            (S::OK, format!(r#"<OTA_HotelAvailNotifRS xmlns="http://www.opentravel.org/OTA/2003/05" Version="1.0"><Errors><Error Type="3" Code="187" ShortText="{SECRET}">{SECRET}</Error></Errors></OTA_HotelAvailNotifRS>"#))
+        } else {
+            (S::OK, body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move { axum::serve(listener, server).await });
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
+    app.seed_property("LEAK", 2).await;
+    let mappings = json!([{"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"}]);
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cases = [
+        ("E500", format!("{base}/s500"), "transient: HTTP 500"),
+        ("E400", format!("{base}/s400"), "rejected: HTTP 400"),
+        ("EPAGE", format!("{base}/page"), "rejected: invalid answer: xml_"),
+        ("EXML", format!("{base}/xml"), "rejected: OTA refused: 3/187"),
+        ("EDOWN", closed, "transient: connection refused"),
+    ];
+    for (code, endpoint, _) in &cases {
+        let r = app
+            .post(
+                "/api/v1/properties/LEAK/channels",
+                &json!({"code": code, "profile": "opentravel", "preset": "booking", "endpoint": endpoint,
+                        "hotel_code": "H-LEAK", "credentials": {"username": "hub", "password": "ota-pass"},
+                        "webhook_auth": {"username": "leak-hook", "password": WEBHOOK_PASSWORD}, "mappings": mappings}),
+            )
+            .await;
+        app.ok_json(r, StatusCode::CREATED).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (code, _, want) in &cases {
+        let status = loop {
+            let s = app.ok_json(app.get(&format!("/api/v1/properties/LEAK/channels/{code}")).await, StatusCode::OK).await;
+            if s["sync"]["last_error"].is_string() || Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let last_error = status["sync"]["last_error"].as_str().unwrap_or_else(|| panic!("{code}: no last_error: {status}"));
+        eprintln!("measured: {code}: last_error = {last_error:?} ({} characters)", last_error.len());
+        assert!(last_error.starts_with(want), "{code}: {last_error}");
+        // What the store keeps (status and dead letters) says the same.
+        let (property, channel) =
+            (saluran_domain::PropertyCode::parse("LEAK").unwrap(), saluran_domain::ChannelCode::parse(*code).unwrap());
+        let stored = app.store.load_sync_status(&property, &channel).await.unwrap().expect("sync status stored");
+        assert!(stored.last_error.is_some(), "{code}: {stored:?}");
+        let stored = format!("{stored:?}");
+        for leaked in [SECRET, "hunter2", "html", "body", "admin"] {
+            assert!(!status.to_string().contains(leaked), "{code}: the answer's body leaked ({leaked}): {status}");
+            assert!(!stored.contains(leaked), "{code}: the stored status leaked ({leaked}): {stored}");
+        }
+    }
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains(SECRET));
+    app.stop().await;
+    served.abort();
+}
+
+/// Channel metrics carry the property: two properties with a channel of the
+/// same code are two series, not one merged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_metrics_are_labelled_by_property() {
+    use saluran_channels::BookingAction::New;
+    let app = spawn().await;
+    let mut sims = Vec::new();
+    for p in ["MLA", "MLB"] {
+        app.seed_property(p, 3).await;
+        sims.push(connect(&app, p).await);
+    }
+    for (p, s) in ["MLA", "MLB"].iter().zip(&sims) {
+        let all = [&s.ot, &s.ab, &s.jr];
+        wait_converged(&app, p, &all, 0, 30, Duration::from_secs(20)).await.expect("initial full sync");
+        let b = saluran_channels::opentravel::res_notif_rq(
+            &ota_booking(New, &format!("{p}-1"), "2026-11-01T10:00:00Z", "STD1", 3, 1),
+            "e",
+            jiff::Timestamp::now(),
+        );
+        assert_eq!(post_ota(&app, p, b, "bdc-hook", WEBHOOK_PASSWORD).await.status(), StatusCode::OK);
+    }
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let series = |name: &str, property: &str| {
+        metrics.lines().any(|l| l.starts_with(name) && l.contains(r#"channel="BDC""#) && l.contains(&format!(r#"property="{property}""#)))
+    };
+    for name in ["saluran_channel_push_requests_total", "saluran_channel_pending_cells", "saluran_webhook_deliveries_total"] {
+        for p in ["MLA", "MLB"] {
+            assert!(
+                series(name, p),
+                "no {name} series for channel BDC of {p}:\n{}",
+                metrics.lines().filter(|l| l.starts_with(name)).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    for s in sims {
+        s.ot.stop().await;
+        s.ab.stop().await;
+        s.jr.stop().await;
+    }
+    app.stop().await;
+}
+
 /// I4: with 30 % of calls failing (429, 5xx, timeouts, resets), random ARI
 /// edits; once the faults stop, every simulator converges to the hub, and
 /// no simulator ever took an older state over a newer one.
@@ -649,6 +779,76 @@ fn rss_kb() -> u64 {
 
 /// Auto stop-sell: with a threshold of 1, the booking that leaves one room
 /// closes the date on every channel.
+/// OTA ids and EchoTokens are capped (OpenTravel StringLength1to64 for ids,
+/// 1to128 for EchoToken): a 500 KB EchoToken and a 70-character reservation
+/// id are refused with an error RS carrying a machine-readable code, the
+/// over-long value is not echoed, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_ota_ids_and_echo_tokens_are_refused() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("measured: backend {backend}");
+        over_long_values_are_refused_on(store).await;
+    }
+}
+
+async fn over_long_values_are_refused_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
+    use saluran_channels::BookingAction::New;
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
+    app.seed_property("CAPS", 5).await;
+    let _sims = connect(&app, "CAPS").await;
+    let stamp = jiff::Timestamp::now();
+    let huge_echo = "E".repeat(500 * 1024);
+    let with_echo =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, "CAP-1", "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-1", stamp)
+            .replace(r#"EchoToken="echo-1""#, &format!(r#"EchoToken="{huge_echo}""#));
+    assert!(with_echo.contains(&huge_echo));
+    let long_id = "R".repeat(70);
+    let with_long_id =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, &long_id, "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-2", stamp);
+    assert!(with_long_id.contains(&long_id), "the writer keeps the id as given");
+    let long_name =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, "CAP-3", "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-3", stamp)
+            .replace("<Surname>Sudarma</Surname>", &format!("<Surname>{}</Surname>", "S".repeat(65)));
+    assert!(long_name.contains(&"S".repeat(65)), "{long_name}");
+    let long_room =
+        saluran_channels::opentravel::res_notif_rq(&ota_booking(New, "CAP-4", "2026-11-01T10:00:00Z", "STD1", 4, 1), "echo-4", stamp)
+            .replace(r#"RoomTypeCode="STD1""#, &format!(r#"RoomTypeCode="{}""#, "T".repeat(65)));
+    for (name, body, code) in [
+        ("500 KB EchoToken", with_echo, "value_too_long"),
+        ("70-character reservation id", with_long_id, "value_too_long"),
+        ("65-character surname", long_name, "value_too_long"),
+        ("65-character room type code", long_room, "value_too_long"),
+    ] {
+        let r = post_ota(&app, "CAPS", body, "bdc-hook", WEBHOOK_PASSWORD).await;
+        let status = r.status();
+        let rs = r.text().await.unwrap();
+        eprintln!("measured: {name}: HTTP {}, error RS of {} bytes", status.as_u16(), rs.len());
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {rs}");
+        assert!(rs.contains("<Errors>") && rs.contains(code), "{name}: an error RS with the code: {rs}");
+        assert!(rs.len() < 2_000, "{name}: nothing over-long is echoed ({} bytes)", rs.len());
+    }
+    assert_eq!(sold(&app, "CAPS", "STD", 4).await, 0, "nothing was booked");
+    let caps = saluran_domain::PropertyCode::parse("CAPS").unwrap();
+    let stored = app.store.list_reservations(&caps, &saluran_domain::RoomTypeCode::parse("STD").unwrap()).await.unwrap();
+    assert!(stored.is_empty(), "no reservation stored: {stored:?}");
+    let bdc = saluran_domain::ChannelCode::parse("BDC").unwrap();
+    for id in ["CAP-1", long_id.as_str(), "CAP-3", "CAP-4"] {
+        assert!(app.store.inbound_history(&caps, &bdc, id).await.unwrap().is_empty(), "no delivery recorded for {id}");
+    }
+    // At the caps, the same booking is taken.
+    let at_cap = saluran_channels::opentravel::res_notif_rq(
+        &ota_booking(New, &"R".repeat(64), "2026-11-01T10:00:00Z", "STD1", 4, 1),
+        &"E".repeat(128),
+        stamp,
+    );
+    let r = post_ota(&app, "CAPS", at_cap, "bdc-hook", WEBHOOK_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(sold(&app, "CAPS", "STD", 4).await, 1);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_stop_sell_fires_at_the_threshold() {
     let mut s = test_settings();

@@ -309,7 +309,8 @@ impl Actor for ChannelActor {
             ChannelMsg::PushDone { outcome, dirty } => {
                 state.in_flight = false;
                 let now = state.deps.clock.now();
-                let labels = [("channel", state.config.code.to_string())];
+                // The channel code alone is not unique: two properties can both connect "BDC".
+                let labels = [("property", state.config.property.to_string()), ("channel", state.config.code.to_string())];
                 match outcome {
                     Ok(report) => {
                         if let Some(t) = state.oldest_dirty.take() {
@@ -547,7 +548,7 @@ impl PushJob {
                     match tokio::time::timeout(self.policy.timeout, self.transport.send(&message, stamp)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => return Err(e),
-                        Err(_) => return Err(PushError::Transient(format!("no answer within {:?}", self.policy.timeout))),
+                        Err(_) => return Err(PushError::Transient(format!("timeout ({} ms)", self.policy.timeout.as_millis()))),
                     }
                 }
                 Ok(PushReport { requests, cells, tries: 0 })

@@ -62,7 +62,7 @@
 //! confirmation id, so none is sent.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{AriField, AriRange, AriValues, BookingAction, InboundBooking};
+use crate::model::{check_len, AriField, AriRange, AriValues, BookingAction, InboundBooking, MAX_ID_CHARS, MAX_TOKEN_CHARS};
 use crate::opentravel::{collect_errors, is_xs_datetime, ota_error_code, read_reservation, split_name};
 use crate::xml::{self, fmt_amount, parse_bool, parse_date, parse_uint, Element, Limits, XmlWriter};
 use jiff::civil::Date;
@@ -577,21 +577,23 @@ pub fn parse_res_retrieve_rs(body: &[u8], limits: &Limits) -> Result<ResRetrieve
     for res in list.children_named("HotelReservation") {
         let uid = res.child("UniqueID");
         let id = uid.and_then(|u| u.attr("ID")).unwrap_or("?").to_owned();
+        // An over-long id is neither stored nor quoted whole.
+        if let Err(e) = check_len("UniqueID@ID", &id, MAX_ID_CHARS) {
+            out.invalid.push((excerpt(&id), e));
+            continue;
+        }
         let status = res.attr("ResStatus");
         let action = match (status, uid.and_then(|u| u.attr("Type"))) {
             (_, Some("15")) | (Some("Cancelled"), _) => BookingAction::Cancel,
             (Some("Modify"), _) => BookingAction::Modify,
             (Some("Reserved"), _) => BookingAction::New,
             (Some("Requested"), _) => {
-                out.inquiries.push(Inquiry {
-                    ota_id: id,
-                    hotel_code: res
-                        .path(&["ResGlobalInfo", "BasicPropertyInfo"])
-                        .and_then(|b| b.attr("HotelCode"))
-                        .unwrap_or_default()
-                        .to_owned(),
-                    created: res.attr("CreateDateTime").or(ts).unwrap_or_default().to_owned(),
-                });
+                let hotel_code = res.path(&["ResGlobalInfo", "BasicPropertyInfo"]).and_then(|b| b.attr("HotelCode")).unwrap_or_default();
+                let created = res.attr("CreateDateTime").or(ts).unwrap_or_default();
+                match check_len("HotelCode", hotel_code, MAX_ID_CHARS).and_then(|_| check_len("CreateDateTime", created, MAX_TOKEN_CHARS)) {
+                    Ok(()) => out.inquiries.push(Inquiry { ota_id: id, hotel_code: hotel_code.to_owned(), created: created.to_owned() }),
+                    Err(e) => out.invalid.push((id, e)),
+                }
                 continue;
             }
             (other, _) => {

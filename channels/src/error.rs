@@ -55,6 +55,11 @@ pub enum CodecError {
     /// Not well-formed JSON, or JSON of the wrong shape.
     #[error("malformed JSON: {0}")]
     JsonMalformed(String),
+    /// An id, code, token or name longer than its cap (OpenTravel's
+    /// StringLength1to64 for ids and names, 1to128 for `EchoToken`; the XML
+    /// reader's cap for any attribute).
+    #[error("{field} is longer than {max} characters")]
+    TooLong { field: String, max: usize },
     /// The signature does not match the body and timestamp (or is not hex).
     #[error("signature does not match")]
     BadSignature,
@@ -80,6 +85,7 @@ impl CodecError {
             CodecError::InvalidValue { .. } => "invalid_value",
             CodecError::RuleViolation { .. } => "rule_violation",
             CodecError::RemoteErrors(_) => "remote_error",
+            CodecError::TooLong { .. } => "value_too_long",
             CodecError::JsonTooLarge { .. } => "json_too_large",
             CodecError::JsonMalformed(_) => "json_malformed",
             CodecError::BadSignature => "bad_signature",

@@ -64,7 +64,9 @@
 //! signed as described in [`crate::signature`]; it only tells the hub to pull the feed.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{days_between, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
+use crate::model::{
+    check_len, days_between, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking, MAX_ID_CHARS, MAX_TOKEN_CHARS,
+};
 use crate::xml::{fmt_amount, parse_amount, parse_date, Limits};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -323,7 +325,8 @@ pub fn parse_revisions_feed(body: &[u8], limits: &Limits) -> Result<RevisionsFee
     let feed: FeedJson = serde_json::from_slice(body).map_err(json_err)?;
     let mut out = RevisionsFeed::default();
     for (i, item) in feed.data.into_iter().enumerate() {
-        let id = item.get("id").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| "?".to_owned());
+        // Quoted in logs when the revision is refused: never whole.
+        let id = item.get("id").and_then(Value::as_str).map(excerpt).unwrap_or_else(|| "?".to_owned());
         let parsed = serde_json::from_value::<RevisionJson>(item).map_err(json_err).and_then(|r| revision(r, i, limits));
         match parsed {
             Ok(b) => out.revisions.push(b),
@@ -384,7 +387,7 @@ fn revision(r: RevisionJson, i: usize, limits: &Limits) -> Result<InboundBooking
             total: room.amount.as_deref().map(|a| parse_amount(&rf("amount"), a)).transpose()?,
         });
     }
-    Ok(InboundBooking {
+    let booking = InboundBooking {
         action,
         hotel_code: r.property_id.unwrap_or_default(),
         ota_reservation_id: r.booking_id,
@@ -393,7 +396,9 @@ fn revision(r: RevisionJson, i: usize, limits: &Limits) -> Result<InboundBooking
         guest_name: r.customer.and_then(|c| c.name).map(|n| n.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|n| !n.is_empty()),
         currency: r.currency.filter(|c| !c.is_empty()),
         total: r.amount.as_deref().map(|a| parse_amount(&field("amount"), a)).transpose()?,
-    })
+    };
+    booking.check_lengths()?;
+    Ok(booking)
 }
 
 /// The feed listing `bookings` (simulator side); each booking's `revision` is its `id`.
@@ -494,6 +499,10 @@ pub fn parse_notify(body: &[u8], limits: &Limits) -> Result<Notify, CodecError> 
     if n.property_id.is_empty() {
         return Err(CodecError::missing("property_id"));
     }
+    check_len("event", &n.event, MAX_ID_CHARS)?;
+    check_len("property_id", &n.property_id, MAX_ID_CHARS)?;
+    check_len("revision_id", n.revision_id.as_deref().unwrap_or_default(), MAX_TOKEN_CHARS)?;
+    check_len("booking_id", n.booking_id.as_deref().unwrap_or_default(), MAX_ID_CHARS)?;
     Ok(n)
 }
 

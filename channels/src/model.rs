@@ -375,3 +375,161 @@ mod tests {
         }
     }
 }
+
+/// The longest OTA id or code read from a message (reservation ids, hotel,
+/// room and rate codes, confirmation ids), and each guest name field:
+/// OpenTravel's `StringLength1to64`.
+pub const MAX_ID_CHARS: usize = 64;
+/// The longest `EchoToken` (OpenTravel's `StringLength1to128`) and revision
+/// (a timestamp, a version id or `sha256:` + 64 hex digits).
+pub const MAX_TOKEN_CHARS: usize = 128;
+/// The longest whole guest name (several name fields joined): OpenTravel's `StringLength1to255`.
+pub const MAX_GUEST_NAME_CHARS: usize = 255;
+
+/// Refuses `value` when it is longer than `max` characters.
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), crate::CodecError> {
+    // Bytes bound characters from above: most values never need counting.
+    if value.len() > max && value.chars().nth(max).is_some() {
+        return Err(crate::CodecError::TooLong { field: crate::error::excerpt(field), max });
+    }
+    Ok(())
+}
+
+impl InboundBooking {
+    /// Every id, code and name within its cap ([`MAX_ID_CHARS`],
+    /// [`MAX_TOKEN_CHARS`], [`MAX_GUEST_NAME_CHARS`]): each codec checks the
+    /// bookings it reads, so nothing longer is stored or echoed.
+    pub fn check_lengths(&self) -> Result<(), crate::CodecError> {
+        check_len("hotel code", &self.hotel_code, MAX_ID_CHARS)?;
+        check_len("reservation id", &self.ota_reservation_id, MAX_ID_CHARS)?;
+        check_len("revision", &self.revision, MAX_TOKEN_CHARS)?;
+        for room in &self.rooms {
+            check_len("room type code", &room.ota_room, MAX_ID_CHARS)?;
+            if let Some(rate) = &room.ota_rate {
+                check_len("rate plan code", rate, MAX_ID_CHARS)?;
+            }
+        }
+        if let Some(name) = &self.guest_name {
+            check_len("guest name", name, MAX_GUEST_NAME_CHARS)?;
+        }
+        if let Some(currency) = &self.currency {
+            check_len("currency code", currency, 3)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every codec refuses over-long ids, codes, names and tokens (and the XML
+/// reader over-long attributes), whichever way a booking comes in.
+#[cfg(test)]
+mod caps {
+    use super::*;
+    use crate::{alpinebits, jsonrest, opentravel, CodecError, Limits};
+    use jiff::civil::date;
+
+    fn booking(id: &str, room: &str, name: &str) -> InboundBooking {
+        InboundBooking {
+            action: BookingAction::New,
+            hotel_code: "H1".into(),
+            ota_reservation_id: id.into(),
+            revision: "2025-01-01T00:00:00Z".into(),
+            rooms: vec![BookedRoom {
+                ota_room: room.into(),
+                ota_rate: Some("BAR".into()),
+                check_in: date(2025, 3, 1),
+                check_out: date(2025, 3, 3),
+                adults: 2,
+                nightly: vec![],
+                total: None,
+            }],
+            guest_name: Some(name.into()),
+            currency: Some("IDR".into()),
+            total: None,
+        }
+    }
+
+    fn too_long(r: Result<impl std::fmt::Debug, CodecError>) -> bool {
+        matches!(r, Err(CodecError::TooLong { .. }))
+    }
+
+    #[test]
+    fn check_len_counts_characters() {
+        assert!(check_len("f", &"é".repeat(64), 64).is_ok(), "128 bytes, 64 characters");
+        assert_eq!(check_len("f", &"é".repeat(65), 64).unwrap_err().code(), "value_too_long");
+        assert!(check_len("f", "", 64).is_ok());
+    }
+
+    #[test]
+    fn opentravel_refuses_long_ids_names_and_echo_tokens() {
+        let l = Limits::default();
+        let ok = opentravel::res_notif_rq(
+            &booking(&"R".repeat(64), "DLX", "Siti Aisyah"),
+            &"E".repeat(128),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        );
+        let parsed = opentravel::parse_booking_message(ok.as_bytes(), &l).unwrap();
+        assert_eq!(parsed.echo_token.as_deref().map(str::len), Some(128));
+        let long_id = opentravel::res_notif_rq(&booking(&"R".repeat(70), "DLX", "Siti"), "e", "2025-01-01T00:00:00Z".parse().unwrap());
+        assert!(too_long(opentravel::parse_booking_message(long_id.as_bytes(), &l)));
+        let long_echo = ok.replace(&"E".repeat(128), &"E".repeat(129));
+        assert!(too_long(opentravel::parse_booking_message(long_echo.as_bytes(), &l)));
+        let huge_echo = ok.replace(&"E".repeat(128), &"E".repeat(500 * 1024));
+        let err = opentravel::parse_booking_message(huge_echo.as_bytes(), &l).unwrap_err();
+        assert_eq!(err.code(), "value_too_long");
+        assert!(err.to_string().len() < 200, "the message quotes nothing long: {err}");
+        // The error answer does not echo an over-long token, whole or cut.
+        let rs = opentravel::error_rs_for_request(long_echo.as_bytes(), &l, err.code(), &err.to_string());
+        assert!(!rs.contains("EEEE"), "{rs}");
+        let long_room = opentravel::res_notif_rq(&booking("R1", &"D".repeat(65), "Siti"), "e", "2025-01-01T00:00:00Z".parse().unwrap());
+        assert!(too_long(opentravel::parse_booking_message(long_room.as_bytes(), &l)));
+        let long_name = opentravel::res_notif_rq(&booking("R1", "DLX", "Siti Aisyah"), "e", "2025-01-01T00:00:00Z".parse().unwrap())
+            .replace("<Surname>Aisyah</Surname>", &format!("<Surname>{}</Surname>", "A".repeat(65)));
+        assert!(long_name.contains(&"A".repeat(65)), "{long_name}");
+        assert!(too_long(opentravel::parse_booking_message(long_name.as_bytes(), &l)));
+        let cancel = format!(
+            r#"<OTA_CancelRQ Version="1.0" TimeStamp="2025-01-01T00:00:00Z"><UniqueID Type="14" ID="{}"/></OTA_CancelRQ>"#,
+            "C".repeat(65)
+        );
+        assert!(too_long(opentravel::parse_booking_message(cancel.as_bytes(), &l)));
+        // An unused confirmation id is capped too.
+        let confirmation = ok.replacen(
+            "<ResGlobalInfo>",
+            &format!(
+                r#"<ResGlobalInfo><HotelReservationIDs><HotelReservationID ResID_Type="10" ResID_Value="{}"/></HotelReservationIDs>"#,
+                "K".repeat(65)
+            ),
+            1,
+        );
+        assert_ne!(confirmation, ok);
+        assert!(too_long(opentravel::parse_booking_message(confirmation.as_bytes(), &l)));
+    }
+
+    #[test]
+    fn alpinebits_lists_long_ids_as_unreadable() {
+        let body = alpinebits::res_retrieve_rs(&[booking("OK-1", "DLX", "Siti"), booking(&"R".repeat(70), "DLX", "Siti")]);
+        let body = if body.contains(&"R".repeat(70)) { body } else { body.replace("OK-1", &"R".repeat(70)) };
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &Limits::default()).unwrap();
+        assert!(got.bookings.iter().all(|b| b.ota_reservation_id.chars().count() <= MAX_ID_CHARS), "{:?}", got.bookings);
+        assert!(got.invalid.iter().any(|(id, e)| e.code() == "value_too_long" && id.chars().count() <= 41), "{:?}", got.invalid);
+    }
+
+    #[test]
+    fn jsonrest_lists_long_ids_as_unreadable() {
+        let feed = jsonrest::revisions_feed(&[booking("OK-1", "DLX", "Siti"), booking(&"R".repeat(70), "DLX", "Siti")]);
+        let got = jsonrest::parse_revisions_feed(feed.to_string().as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(got.revisions.len(), 1);
+        assert_eq!(got.invalid.len(), 1);
+        assert_eq!(got.invalid[0].1.code(), "value_too_long");
+        let notify = serde_json::json!({"event": "booking_revision", "property_id": "P".repeat(65)});
+        assert!(too_long(jsonrest::parse_notify(notify.to_string().as_bytes(), &Limits::default())));
+    }
+
+    #[test]
+    fn the_xml_reader_caps_attribute_values() {
+        let l = Limits { max_attr_chars: 8, ..Limits::default() };
+        assert!(crate::xml::parse_document(br#"<a b="12345678"/>"#, &l).is_ok());
+        let e = crate::xml::parse_document(br#"<a b="123456789"/>"#, &l).unwrap_err();
+        assert_eq!(e.code(), "value_too_long");
+        assert_eq!(e.to_string(), "a@b is longer than 8 characters");
+    }
+}

@@ -61,7 +61,10 @@
 //!   (when every room has one); currency from the first `CurrencyCode` found there.
 
 use crate::error::{excerpt, CodecError};
-use crate::model::{days_between, next_day, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking};
+use crate::model::{
+    check_len, days_between, next_day, AriField, AriRange, AriValues, BookedRoom, BookingAction, InboundBooking, MAX_ID_CHARS,
+    MAX_TOKEN_CHARS,
+};
 use crate::xml::{self, fmt_timestamp, parse_amount, parse_bool, parse_date, parse_uint, Element, Limits, XmlWriter};
 use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -556,13 +559,23 @@ pub fn notif_error_rs(root: &str, echo_token: Option<&str>, code: &str, message:
 /// Reads the answer to an ARI notification: `Ok` on `Success`, the errors otherwise
 /// (including a body that is not a readable response).
 pub fn parse_notif_rs(body: &[u8]) -> Result<(), Vec<String>> {
-    let root = xml::parse_root(body, &Limits::default(), &[AVAIL_NOTIF_RS, RATE_AMOUNT_NOTIF_RS])
-        .map_err(|e| vec![format!("{}: {e}", e.code())])?;
+    match check_notif_rs(body) {
+        Ok(()) => Ok(()),
+        Err(CodecError::RemoteErrors(errors)) => Err(errors),
+        Err(e) => Err(vec![format!("{}: {e}", e.code())]),
+    }
+}
+
+/// As [`parse_notif_rs`], typed: the OTA's `Errors` become
+/// [`CodecError::RemoteErrors`], so a caller can tell them from an answer
+/// it could not read (and report the kind without quoting the answer).
+pub fn check_notif_rs(body: &[u8]) -> Result<(), CodecError> {
+    let root = xml::parse_root(body, &Limits::default(), &[AVAIL_NOTIF_RS, RATE_AMOUNT_NOTIF_RS])?;
     if root.child("Success").is_some() {
         return Ok(());
     }
     let errors = collect_errors(&root);
-    Err(if errors.is_empty() { vec!["response has neither Success nor Errors".to_owned()] } else { errors })
+    Err(CodecError::RemoteErrors(if errors.is_empty() { vec!["response has neither Success nor Errors".to_owned()] } else { errors }))
 }
 
 // ---------------------------------------------------------------------------
@@ -591,7 +604,13 @@ pub fn parse_booking(body: &[u8], limits: &Limits) -> Result<InboundBooking, Cod
 /// Reads a booking message with all its reservations (at least one).
 pub fn parse_booking_message(body: &[u8], limits: &Limits) -> Result<BookingMessage, CodecError> {
     let root = xml::parse_root(body, limits, &[RES_NOTIF_RQ, RES_MODIFY_NOTIF_RQ, CANCEL_RQ])?;
+    if let Some(echo) = root.attr("EchoToken") {
+        check_len("EchoToken", echo, MAX_TOKEN_CHARS)?;
+    }
     let ts = root.attr("TimeStamp");
+    if let Some(ts) = ts {
+        check_len("TimeStamp", ts, MAX_TOKEN_CHARS)?;
+    }
     let bookings = match root.name.as_str() {
         CANCEL_RQ => vec![read_cancel_rq(&root)?],
         RES_MODIFY_NOTIF_RQ => {
@@ -646,6 +665,7 @@ fn read_cancel_rq(root: &Element) -> Result<InboundBooking, CodecError> {
         }
     }
     let ids: Vec<&Element> = root.children_named("UniqueID").collect();
+    check_ids(&ids, &[])?;
     let res = ids
         .iter()
         .find(|u| u.attr("Type") == Some("14"))
@@ -665,7 +685,33 @@ fn read_cancel_rq(root: &Element) -> Result<InboundBooking, CodecError> {
     if b.revision.is_empty() {
         b.revision = content_revision(&b);
     }
+    b.check_lengths()?;
     Ok(b)
+}
+
+/// Every `UniqueID@ID` and `HotelReservationID@ResID_Value` (the OTA's and
+/// anyone's confirmation ids, used or not) within `StringLength1to64`.
+fn check_ids(unique_ids: &[&Element], reservation_ids: &[&Element]) -> Result<(), CodecError> {
+    for u in unique_ids {
+        if let Some(id) = u.attr("ID") {
+            check_len("UniqueID@ID", id, MAX_ID_CHARS)?;
+        }
+    }
+    for h in reservation_ids {
+        if let Some(id) = h.attr("ResID_Value") {
+            check_len("HotelReservationID@ResID_Value", id, MAX_ID_CHARS)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each guest name field (`NamePrefix`, `GivenName`, `MiddleName`,
+/// `Surname`) within `StringLength1to64`.
+fn check_person_name(pn: &Element) -> Result<(), CodecError> {
+    for c in pn.children.iter().filter(|c| matches!(c.name.as_str(), "NamePrefix" | "GivenName" | "MiddleName" | "Surname")) {
+        check_len(&format!("PersonName/{}", c.name), c.text(), MAX_ID_CHARS)?;
+    }
+    Ok(())
 }
 
 /// Reads one `HotelReservation`-shaped element (also used for AlpineBits, whose
@@ -677,8 +723,9 @@ pub(crate) fn read_reservation(
     limits: &Limits,
 ) -> Result<InboundBooking, CodecError> {
     let uids: Vec<&Element> = res.children_named("UniqueID").collect();
-    let uid = uids.iter().find(|u| matches!(u.attr("Type"), Some("14" | "15"))).or(uids.first()).copied();
     let global = res.child("ResGlobalInfo");
+    check_ids(&uids, &global.map(|g| g.all_at(&["HotelReservationIDs", "HotelReservationID"])).unwrap_or_default())?;
+    let uid = uids.iter().find(|u| matches!(u.attr("Type"), Some("14" | "15"))).or(uids.first()).copied();
     let ota_reservation_id = match uid.and_then(|u| u.attr("ID")) {
         Some(id) => id.to_owned(),
         None => global
@@ -728,11 +775,16 @@ pub(crate) fn read_reservation(
         None => None,
     };
 
-    let guest_name = res.child("ResGuests").and_then(|g| g.find("PersonName")).and_then(person_name);
+    let person = res.child("ResGuests").and_then(|g| g.find("PersonName"));
+    if let Some(pn) = person {
+        check_person_name(pn)?;
+    }
+    let guest_name = person.and_then(person_name);
     let mut b = InboundBooking { action, hotel_code, ota_reservation_id, revision, rooms, guest_name, currency, total };
     if b.revision.is_empty() {
         b.revision = content_revision(&b);
     }
+    b.check_lengths()?;
     Ok(b)
 }
 
@@ -940,7 +992,8 @@ pub fn booking_ack_rs(
 /// OTA type/code derived from our machine `code` (see [`ota_error_code`]), our code
 /// as `ShortText` and `message` as text.
 pub fn error_rs(action: BookingAction, echo_token: Option<&str>, code: &str, message: &str) -> String {
-    let echo = echo_token.filter(|e| !e.is_empty()).map(|e| cut(e, 128));
+    // A token over its cap is not the OTA's to have back, whole or cut.
+    let echo = echo_token.filter(|e| !e.is_empty() && check_len("EchoToken", e, MAX_TOKEN_CHARS).is_ok());
     let mut w = XmlWriter::new();
     match action {
         BookingAction::Cancel => w.root(CANCEL_RS, &[("Version", Some(VERSION)), ("EchoToken", echo), ("Status", Some("Unsuccessful"))]),

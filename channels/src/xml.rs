@@ -43,11 +43,15 @@ pub struct Limits {
     pub max_elements: usize,
     /// Longest stay accepted in a booking, in nights (guards per-night expansion).
     pub max_stay_nights: u32,
+    /// Longest attribute value accepted, in characters. OTA attributes are
+    /// codes, ids, dates and amounts (the longest in the schemas is 255):
+    /// a longer one is refused before any codec looks at it.
+    pub max_attr_chars: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 1 << 20, max_depth: 32, max_elements: 100_000, max_stay_nights: 366 }
+        Limits { max_bytes: 1 << 20, max_depth: 32, max_elements: 100_000, max_stay_nights: 366, max_attr_chars: 1024 }
     }
 }
 
@@ -265,6 +269,7 @@ fn open_element(
         let attr = attr.map_err(|e| CodecError::Malformed(excerpt(&e.to_string())))?;
         let key: &str = attr.key.as_ref();
         let value = unescape_attr(&attr.value)?;
+        crate::model::check_len(&format!("{name}@{key}"), &value, limits.max_attr_chars)?;
         attrs.push((key.to_owned(), value));
     }
     Ok(Element { name, attrs, children: Vec::new(), text: String::new() })

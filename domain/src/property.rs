@@ -241,7 +241,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::RevenueManager => !matches!(p, CreateProperty | ConfigureProperty),
+            Role::RevenueManager => !matches!(p, CreateProperty | ConfigureProperty | ManageChannels),
             Role::FrontDesk => matches!(p, ReadProperty | ReadCalendar | Search | Book | UpdateRoomStatus),
             Role::Housekeeping => matches!(p, ReadProperty | UpdateRoomStatus),
         }
@@ -256,6 +256,9 @@ pub enum Permission {
     ConfigureProperty,
     ReadProperty,
     ManageSetup,
+    /// Connecting an OTA (and any change or removal of a connection): it
+    /// points saluran at a URL, so admin only.
+    ManageChannels,
     WriteAri,
     ReadCalendar,
     Search,

@@ -82,7 +82,7 @@ pub async fn create(
     Path(code): Path<String>,
     ApiJson(body): ApiJson<NewChannel>,
 ) -> ApiResult<impl IntoResponse> {
-    let h = property_for(&app, &caller, &code, Permission::ManageSetup).await?;
+    let h = property_for(&app, &caller, &code, Permission::ManageChannels).await?;
     let cfg = h.config();
     let profile =
         Profile::parse(&body.profile).ok_or_else(|| DomainError::invalid("profile", "must be one of opentravel, alpinebits, jsonrest"))?;

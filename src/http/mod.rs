@@ -1,6 +1,7 @@
 //! HTTP routes (axum). Handlers parse requests into domain types, check the
 //! caller's scope, and talk to the actor tree or the store.
 
+pub mod access;
 pub mod ari;
 pub mod channels;
 pub mod error;
@@ -60,7 +61,9 @@ pub fn router(app: App) -> Router {
         .route("/properties/{property}/channels", post(channels::create))
         .route("/properties/{property}/channels/{channel}", get(channels::get_one))
         .route("/realtime/auth", post(realtime::auth))
-        .layer(middleware::from_fn_with_state(app.clone(), idempotency::layer));
+        .layer(middleware::from_fn_with_state(app.clone(), idempotency::layer))
+        // Outermost: the role matrix (access::ROUTES) is checked first.
+        .route_layer(middleware::from_fn_with_state(app.clone(), access::enforce));
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(ops::openapi))

@@ -95,8 +95,21 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
 
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
+/// The API document as served: `docs/openapi.json` with the role matrix of
+/// `access::ROUTES` written in (`x-roles` per operation).
+static OPENAPI_SERVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| match serde_json::from_str(OPENAPI) {
+    Ok(mut doc) => {
+        super::access::annotate_openapi(&mut doc);
+        doc.to_string()
+    }
+    Err(e) => {
+        tracing::error!(error = %e, "docs/openapi.json is not JSON; served as is");
+        OPENAPI.to_owned()
+    }
+});
+
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_SERVED.as_str())
 }
 
 pub async fn not_found() -> ApiError {

@@ -32,6 +32,8 @@ pub mod codes {
     pub const BAD_MESSAGE: u16 = 4300;
     /// `pusher:error` only: rate limit; the message was dropped.
     pub const RATE_LIMITED: u16 = 4301;
+    /// RFC 6455 "invalid frame payload data": a text frame that is not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
 }
 
 /// A message from a client. `data` may be an object or a JSON string.

@@ -179,6 +179,12 @@ fn too_large(err: &axum::Error) -> bool {
     matches!(source.and_then(|e| e.downcast_ref::<tungstenite::Error>()), Some(tungstenite::Error::Capacity(_)))
 }
 
+/// Whether a read error is a text frame that is not UTF-8.
+fn invalid_utf8(err: &axum::Error) -> bool {
+    let source = std::error::Error::source(err);
+    matches!(source.and_then(|e| e.downcast_ref::<tungstenite::Error>()), Some(tungstenite::Error::Utf8(_)))
+}
+
 /// `data` may come as an object or as a JSON-encoded string.
 fn data_object(data: Value) -> Value {
     match data {
@@ -222,6 +228,11 @@ impl Session {
                                 let max = self.cfg().max_message_bytes;
                                 self.error(codes::MESSAGE_TOO_LARGE, &format!("message over {max} bytes"));
                                 self.conn.close(codes::MESSAGE_TOO_LARGE, "message too large");
+                                self.linger().await;
+                            } else if invalid_utf8(&err) {
+                                // RFC 6455 §8.1: fail the connection with 1007.
+                                tracing::debug!(socket_id = %self.conn.socket_id, "text frame is not UTF-8; closing with 1007");
+                                self.conn.close(codes::INVALID_PAYLOAD, "text frame is not UTF-8");
                                 self.linger().await;
                             }
                             return;

@@ -853,3 +853,23 @@ async fn slow_reader_is_closed_and_its_queue_freed() {
     assert_eq!(fast_reader.await.expect("join"), published, "the fast reader got everything");
     assert_eq!(s.hub.queued_bytes(), 0);
 }
+
+/// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with
+/// 1007 (invalid frame payload data), and the client is told so.
+#[tokio::test]
+async fn invalid_utf8_text_closes_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let s = start(HubConfig { close_grace_ms: 500, ..config() }).await;
+    let mut c = Client::connect(s.addr).await;
+    // 0xff and 0xfe never occur in UTF-8.
+    let invalid: &[u8] = &[b'{', 0xff, 0xfe, b'}'];
+    c.send_raw(Message::Frame(Frame::message(invalid.to_vec(), OpCode::Data(Data::Text), true))).await;
+    assert_eq!(c.expect_close(2).await, Some(1007));
+    // The connection is gone from the hub.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while s.hub.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.hub.connection_count(), 0);
+}
