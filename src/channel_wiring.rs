@@ -347,8 +347,7 @@ impl BookingPuller for AlpineBits {
         use saluran_channels::alpinebits;
         let t = &self.0;
         let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, FEED_ANSWER_CAP).await?;
-        let got =
-            alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
     }
