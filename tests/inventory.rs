@@ -334,7 +334,7 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// Measurement (docs/reliability/b.md): RSS before and after 100 OTA
+/// Measurement (docs/RELIABILITY.md): RSS before and after 100 OTA
 /// bookings in years 1..9999 on both room types. Fails if memory grows by
 /// more than 32 MB (the dense calendar grew ~42 MB per room type and far
 /// date before issue 8).
