@@ -69,6 +69,15 @@ pub struct Settings {
     /// A request body must arrive whole within this many seconds of its
     /// head (SALURAN_HTTP_BODY_TIMEOUT_SECS).
     pub http_body_timeout_secs: u64,
+    /// A response write that makes no progress for this many seconds (the
+    /// client stopped reading) closes the connection
+    /// (SALURAN_HTTP_WRITE_TIMEOUT_SECS).
+    pub http_write_timeout_secs: u64,
+    /// A connection being closed (shutdown drain, eviction, timeout) may
+    /// take this many seconds to finish its response, then it is dropped;
+    /// the whole drain on shutdown is bounded by it too
+    /// (SALURAN_HTTP_SHUTDOWN_GRACE_SECS).
+    pub http_shutdown_grace_secs: u64,
     /// HTTP connections served at once (SALURAN_MAX_HTTP_CONNECTIONS); at
     /// the cap the oldest idle connection is closed to make room.
     pub max_http_connections: usize,
@@ -107,6 +116,8 @@ impl Default for Settings {
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_body_timeout_secs: 30,
+            http_write_timeout_secs: 30,
+            http_shutdown_grace_secs: 30,
             max_http_connections: 10_000,
         }
     }
@@ -226,11 +237,14 @@ mod tests {
                 (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
                 (d.http_header_timeout_secs, d.http_idle_timeout_secs, d.http_body_timeout_secs, d.max_http_connections)
             );
+            assert_eq!((s.http_write_timeout_secs, s.http_shutdown_grace_secs), (d.http_write_timeout_secs, d.http_shutdown_grace_secs));
             jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
             jail.set_env("SALURAN_HTTP_HEADER_TIMEOUT_SECS", "3");
             jail.set_env("SALURAN_HTTP_IDLE_TIMEOUT_SECS", "4");
             jail.set_env("SALURAN_HTTP_BODY_TIMEOUT_SECS", "5");
             jail.set_env("SALURAN_MAX_HTTP_CONNECTIONS", "6");
+            jail.set_env("SALURAN_HTTP_WRITE_TIMEOUT_SECS", "7");
+            jail.set_env("SALURAN_HTTP_SHUTDOWN_GRACE_SECS", "8");
             jail.set_env("SALURAN_WS_MAX_CONNECTIONS", "50000");
             jail.set_env("SALURAN_TCP_NODELAY", "false");
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
@@ -240,6 +254,7 @@ mod tests {
                 (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
                 (3, 4, 5, 6)
             );
+            assert_eq!((s.http_write_timeout_secs, s.http_shutdown_grace_secs), (7, 8));
             Ok(())
         });
     }
