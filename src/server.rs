@@ -6,8 +6,16 @@
 //!   `header_timeout` of being accepted (slowloris), and the next one within
 //!   `idle_timeout` of its previous response (keep-alive); while a request is
 //!   in flight (until its response body is sent) neither applies.
-//! - A request body must arrive whole within `body_timeout` of its head.
-//! - At most `max_connections` connections are served. When a new one
+//! - A request body must arrive whole within `body_timeout` of the
+//!   handler's first read of it (time queued behind the concurrency limit
+//!   does not count); past it the read fails with [`BodyTimeout`] (408).
+//! - A response write that makes no progress for `write_timeout` (a client
+//!   that stopped reading) fails the connection.
+//! - Connections are closed through hyper's `graceful_shutdown` (a response
+//!   being written is finished first), with a hard deadline (`grace`).
+//! - At most `max_connections` connections are served (clamped below the
+//!   soft `RLIMIT_NOFILE`, keeping descriptors for the database, Redis and
+//!   OTA calls). When a new one
 //!   arrives at the cap, or `accept` fails for want of descriptors (EMFILE),
 //!   the oldest connections with no request in flight are closed to make
 //!   room, so idle sockets cannot keep `/health` out; the loop backs off and
@@ -31,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::time::Instant;
@@ -41,6 +50,12 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub body_timeout: Duration,
+    /// A response write that stays blocked this long fails the connection.
+    pub write_timeout: Duration,
+    /// How long a connection being closed (drain, eviction, timeout) may
+    /// take to finish its response; then it is dropped. Also bounds the
+    /// whole drain on shutdown.
+    pub grace: Duration,
     pub max_connections: usize,
     pub tcp_nodelay: bool,
 }
@@ -51,6 +66,8 @@ impl Limits {
             header_timeout: Duration::from_secs(s.http_header_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(s.http_idle_timeout_secs.max(1)),
             body_timeout: Duration::from_secs(s.http_body_timeout_secs.max(1)),
+            write_timeout: Duration::from_secs(s.http_write_timeout_secs.max(1)),
+            grace: Duration::from_secs(s.http_shutdown_grace_secs.max(1)),
             max_connections: s.max_http_connections.max(1),
             tcp_nodelay: s.tcp_nodelay,
         }
@@ -60,12 +77,74 @@ impl Limits {
 /// Closed this many at once when descriptors run out.
 const EVICT_ON_EMFILE: usize = 16;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Descriptors kept free for everything that is not an HTTP connection
+/// (database, Redis, OTA calls, log files): a quarter of the limit, at
+/// least this many.
+const MIN_FD_RESERVE: u64 = 64;
+
+/// The soft limit on open descriptors (`RLIMIT_NOFILE`), if known.
+pub fn descriptor_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(lim.rlim_cur as u64)
+}
+
+/// The connection cap actually used: the configured one, but never so high
+/// that HTTP connections alone exhaust the descriptors (soft limit minus a
+/// reserve of a quarter, at least [`MIN_FD_RESERVE`]).
+pub fn effective_max_connections(configured: usize, fd_limit: Option<u64>) -> usize {
+    let Some(limit) = fd_limit else { return configured.max(1) };
+    let reserve = (limit / 4).max(MIN_FD_RESERVE);
+    let room = limit.saturating_sub(reserve).max(1);
+    configured.clamp(1, usize::try_from(room).unwrap_or(usize::MAX))
+}
+
+/// What an accept error means for the loop.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptError {
+    /// Out of descriptors or kernel memory: close idle connections, back off.
+    OutOfResources,
+    /// Anything else (a connection reset before we took it, EPROTO, EPERM
+    /// from a firewall, ...): log it and accept the next one.
+    Other,
+}
+
+fn classify_accept_error(e: &std::io::Error) -> AcceptError {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::OutOfResources,
+        _ => AcceptError::Other,
+    }
+}
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
-/// accepting, lets in-flight requests finish and closes idle connections.
+/// accepting, lets in-flight requests finish (at most `limits.grace`) and
+/// closes idle connections.
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()> + Send + 'static) {
+    serve_with(listener, router, limits, shutdown, Registry::default()).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    mut limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    registry: Registry,
+) {
+    let fd_limit = descriptor_limit();
+    let configured = limits.max_connections;
+    limits.max_connections = effective_max_connections(configured, fd_limit);
+    metrics::gauge!("saluran_http_connections_max").set(limits.max_connections as f64);
+    tracing::info!(
+        max_http_connections = limits.max_connections,
+        configured,
+        fd_limit = fd_limit.unwrap_or(0),
+        "HTTP connection cap (effective)"
+    );
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let registry = Registry::default();
     let (close_tx, close_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
@@ -81,7 +160,11 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
                 backoff = Duration::from_millis(5);
                 a
             }
-            Err(e) if is_connection_error(&e) => continue,
+            Err(e) if classify_accept_error(&e) == AcceptError::Other => {
+                metrics::counter!("saluran_http_accept_errors_total").increment(1);
+                tracing::debug!(error = %e, "accept failed for one connection; accepting the next");
+                continue;
+            }
             Err(e) => {
                 // Out of descriptors (or memory): make room and try again.
                 let evicted = registry.evict_idle(EVICT_ON_EMFILE);
@@ -131,25 +214,31 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         // Registered here, not in the task: the next accept may need to
-        // evict it before the task has run.
-        let (id, ctl) = registry.register();
-        let conn = Connection { router: router.clone(), limits, registry: registry.clone(), close: close_rx.clone() };
+        // evict it before the task has run. The slot is released by a drop
+        // guard, so a panicking handler cannot leak it.
+        let slot = registry.register();
+        let conn = Connection { router: router.clone(), limits, close: close_rx.clone() };
         let done = done_tx.clone();
         tokio::spawn(async move {
-            conn.run(tcp, remote, id, ctl).await;
-            drop(permit);
-            drop(done);
+            let _permit = permit;
+            let _done = done;
+            conn.run(tcp, remote, slot).await;
         });
     }
     drop(listener);
     let _ = close_tx.send(true);
     drop(done_tx);
     // Every connection task holds a sender: recv() ends when all are gone.
-    let _ = done_rx.recv().await;
-}
-
-fn is_connection_error(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset)
+    // Each connection gives up after `grace` on its own; this bound is the
+    // backstop, so that shutdown always proceeds.
+    let backstop = limits.grace + Duration::from_secs(1);
+    if tokio::time::timeout(backstop, done_rx.recv()).await.is_err() {
+        tracing::warn!(
+            remaining = registry.len(),
+            grace_secs = limits.grace.as_secs(),
+            "HTTP drain deadline passed; dropping the remaining connections"
+        );
+    }
 }
 
 /// The open connections, oldest first, each with a flag "no request in
@@ -165,18 +254,35 @@ struct Control {
     evict: Notify,
 }
 
+/// A connection's place in the registry and in the gauge; released when
+/// dropped, also when a handler panics and unwinds the connection task.
+struct Slot {
+    id: u64,
+    ctl: Arc<Control>,
+    registry: Registry,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry.conns.lock().remove(&self.id);
+        metrics::gauge!("saluran_http_connections").decrement(1.0);
+    }
+}
+
 impl Registry {
-    fn register(&self) -> (u64, Arc<Control>) {
+    fn register(&self) -> Slot {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let ctl = Arc::new(Control { idle: AtomicBool::new(true), evict: Notify::new() });
         self.conns.lock().insert(id, ctl.clone());
-        (id, ctl)
+        metrics::gauge!("saluran_http_connections").increment(1.0);
+        Slot { id, ctl, registry: self.clone() }
     }
-    fn remove(&self, id: u64) {
-        self.conns.lock().remove(&id);
+    fn len(&self) -> usize {
+        self.conns.lock().len()
     }
-    /// Closes up to `n` of the oldest connections with no request in flight;
-    /// returns how many were told to close.
+    /// Asks up to `n` of the oldest connections with no request in flight to
+    /// close (gracefully: a response still being written is finished);
+    /// returns how many were asked.
     fn evict_idle(&self, n: usize) -> usize {
         let mut conns = self.conns.lock();
         let victims: Vec<u64> = conns.iter().filter(|(_, c)| c.idle.load(Ordering::Acquire)).map(|(id, _)| *id).take(n).collect();
@@ -200,69 +306,93 @@ struct Phase {
 struct Connection {
     router: Router,
     limits: Limits,
-    registry: Registry,
     close: watch::Receiver<bool>,
 }
 
 impl Connection {
-    async fn run(mut self, tcp: TcpStream, remote: SocketAddr, id: u64, ctl: Arc<Control>) {
-        metrics::gauge!("saluran_http_connections").increment(1.0);
+    async fn run(mut self, tcp: TcpStream, remote: SocketAddr, slot: Slot) {
+        let ctl = slot.ctl.clone();
         let (phase_tx, mut phase_rx) = watch::channel(Phase { busy: 0, since: Instant::now(), served: 0 });
         let phase = Arc::new(PhaseTx { tx: phase_tx, ctl: ctl.clone() });
+        let io_state = Arc::new(IoState::default());
+        let io = StallIo::new(tcp, self.limits.write_timeout, io_state.clone());
         let router = self.router.clone();
         let body_timeout = self.limits.body_timeout;
+        let upgrade_state = io_state.clone();
         let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(remote));
             let busy = Busy::start(phase.clone());
             let req = req.map(|b| Body::new(Deadline::new(b, body_timeout)));
             let router = router.clone();
+            let upgrade_state = upgrade_state.clone();
             async move {
                 let resp = router.oneshot(req).await.unwrap_or_else(|never| match never {});
+                if resp.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                    // The socket becomes a WebSocket: a quiet reader there is
+                    // the realtime hub's business, not this timer's.
+                    upgrade_state.upgraded.store(true, Ordering::Release);
+                }
                 Ok::<_, std::convert::Infallible>(resp.map(|b| Tracked { inner: b, _busy: busy }))
             }
         });
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).with_upgrades();
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades();
         tokio::pin!(conn);
         let (header, idle) = (self.limits.header_timeout, self.limits.idle_timeout);
-        let mut draining = false;
-        loop {
-            // Draining: a connection with no request in flight closes now
-            // (even one halfway through a request head); one with a request
-            // finishes it, then closes.
-            if !draining && *self.close.borrow() {
-                draining = true;
-                if ctl.idle.load(Ordering::Acquire) {
-                    break;
-                }
-                conn.as_mut().graceful_shutdown();
+        let why = loop {
+            if *self.close.borrow() {
+                break "shutdown";
             }
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r {
                         tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
                     }
-                    break;
+                    return;
                 }
-                r = self.close.changed(), if !draining => {
+                r = self.close.changed() => {
                     if r.is_err() {
                         // The accept loop is gone without a signal: drain too.
-                        draining = true;
-                        conn.as_mut().graceful_shutdown();
+                        break "shutdown";
                     }
                 }
                 _ = expired(&mut phase_rx, header, idle) => {
-                    tracing::debug!(%remote, "closing an idle HTTP connection (header / keep-alive timeout)");
                     metrics::counter!("saluran_http_connections_timed_out_total").increment(1);
+                    break "header / keep-alive timeout";
+                }
+                _ = ctl.evict.notified() => break "making room",
+            }
+        };
+        // Close through hyper: a connection with no request closes at once,
+        // one whose response is being written finishes it (bounded by the
+        // write timeout) and then closes. A head half-sent is not waited for.
+        tracing::debug!(%remote, why, "closing an HTTP connection");
+        conn.as_mut().graceful_shutdown();
+        let hard = Instant::now() + self.limits.grace;
+        let mut look = Instant::now() + Duration::from_millis(10);
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%remote, error = %e, "HTTP connection ended with an error while closing");
+                    }
                     break;
                 }
-                _ = ctl.evict.notified() => {
-                    tracing::debug!(%remote, "closing an idle HTTP connection to make room");
+                _ = tokio::time::sleep_until(hard) => {
+                    metrics::counter!("saluran_http_connections_dropped_total").increment(1);
+                    tracing::warn!(%remote, why, grace_secs = self.limits.grace.as_secs(), "HTTP connection did not close in time; dropped");
                     break;
+                }
+                _ = tokio::time::sleep_until(look) => {
+                    // Nothing in flight and nothing waiting to be sent: what
+                    // is left is silence or a half-sent head.
+                    if phase_rx.borrow().busy == 0 && !io_state.write_pending.load(Ordering::Acquire) {
+                        break;
+                    }
+                    look = Instant::now() + Duration::from_millis(50);
                 }
             }
         }
-        self.registry.remove(id);
-        metrics::gauge!("saluran_http_connections").decrement(1.0);
+        drop(slot);
     }
 }
 
@@ -338,23 +468,29 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// The request body must be complete by a deadline set when its head
-/// arrived; past it, reading fails (the handler answers 4xx and the
-/// connection, its body unread, is closed).
+/// The request body must be complete `timeout` after the handler first
+/// reads it (not after its head arrived: time spent queued behind the
+/// concurrency limit is not the client's). A total deadline, not a
+/// per-frame one: a body dripping a byte every few seconds is cut too.
+/// Past it, reading fails with [`BodyTimeout`] (the handler answers 408 and
+/// the connection, its body unread, is closed).
 struct Deadline {
     inner: Incoming,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Deadline {
     fn new(inner: Incoming, timeout: Duration) -> Deadline {
-        Deadline { inner, deadline: Box::pin(tokio::time::sleep(timeout)) }
+        Deadline { inner, timeout, deadline: None }
     }
 }
 
+/// A request body did not arrive within `http_body_timeout_secs`; found in
+/// the source chain of a failed body read (see `http::error`).
 #[derive(Debug, thiserror::Error)]
 #[error("the request body did not arrive in time")]
-struct BodyTimeout;
+pub struct BodyTimeout;
 
 impl http_body::Body for Deadline {
     type Data = Bytes;
@@ -365,7 +501,9 @@ impl http_body::Body for Deadline {
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(axum::Error::new)));
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        let timeout = this.timeout;
+        let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if deadline.as_mut().poll(cx).is_ready() {
             metrics::counter!("saluran_http_body_timeouts_total").increment(1);
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout))));
         }
@@ -376,5 +514,134 @@ impl http_body::Body for Deadline {
     }
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Shared between a connection's socket wrapper and the connection task.
+#[derive(Default)]
+struct IoState {
+    /// A write is blocked on the client (its receive window is full).
+    write_pending: AtomicBool,
+    /// Upgraded to a WebSocket: the write timeout no longer applies.
+    upgraded: AtomicBool,
+}
+
+/// The socket, with a write-stall timeout: a write (or flush) that stays
+/// blocked for `timeout` fails with `TimedOut`, which ends the connection.
+/// A client that stops reading a large answer cannot hold its connection
+/// (and a drain waiting for it) forever.
+struct StallIo {
+    inner: TcpStream,
+    timeout: Duration,
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    state: Arc<IoState>,
+}
+
+impl StallIo {
+    fn new(inner: TcpStream, timeout: Duration, state: Arc<IoState>) -> StallIo {
+        StallIo { inner, timeout, stall: None, state }
+    }
+
+    fn watch<T>(&mut self, cx: &mut Context<'_>, r: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stall = None;
+                self.state.write_pending.store(false, Ordering::Release);
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                self.state.write_pending.store(true, Ordering::Release);
+                if self.state.upgraded.load(Ordering::Acquire) {
+                    self.stall = None;
+                    return Poll::Pending;
+                }
+                let timeout = self.timeout;
+                let stall = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    self.stall = None;
+                    metrics::counter!("saluran_http_write_timeouts_total").increment(1);
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the client read nothing for {} s", timeout.as_secs()),
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncRead for StallIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, r)
+    }
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(cx, r)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, r)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_keeps_a_quarter_of_the_descriptors_and_at_least_64() {
+        assert_eq!(effective_max_connections(10_000, Some(512)), 384);
+        assert_eq!(effective_max_connections(10_000, Some(1024)), 768);
+        assert_eq!(effective_max_connections(10_000, Some(200)), 136);
+        assert_eq!(effective_max_connections(10_000, Some(1_048_576)), 10_000);
+        assert_eq!(effective_max_connections(100, Some(512)), 100);
+        assert_eq!(effective_max_connections(10_000, Some(10)), 1);
+        assert_eq!(effective_max_connections(10_000, None), 10_000);
+    }
+
+    #[test]
+    fn only_running_out_of_descriptors_or_memory_evicts_and_backs_off() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(classify_accept_error(&std::io::Error::from_raw_os_error(errno)), AcceptError::OutOfResources, "{errno}");
+        }
+        for errno in [libc::EPROTO, libc::EPERM, libc::ENETUNREACH, libc::ECONNABORTED, libc::ECONNRESET, libc::EINTR] {
+            assert_eq!(classify_accept_error(&std::io::Error::from_raw_os_error(errno)), AcceptError::Other, "{errno}");
+        }
+    }
+
+    #[test]
+    fn a_dropped_slot_leaves_the_registry() {
+        let registry = Registry::default();
+        let slot = registry.register();
+        let other = registry.register();
+        assert_eq!(registry.len(), 2);
+        // As when a handler panics and the connection task unwinds.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _slot = slot;
+            panic!("handler bug");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(registry.len(), 1);
+        drop(other);
+        assert_eq!(registry.len(), 0);
     }
 }

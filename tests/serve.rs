@@ -222,7 +222,7 @@ async fn keep_alive_connections_close_after_the_idle_timeout() {
 }
 
 /// A request body that does not arrive whole within
-/// `http_body_timeout_secs` is refused and its connection closed (not held
+/// `http_body_timeout_secs` is refused (408 `request_timeout`) and its connection closed (not held
 /// for the 30 s request timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_body_is_cut_after_the_body_timeout() {
@@ -245,7 +245,8 @@ async fn a_slow_body_is_cut_after_the_body_timeout() {
     }
     let text = String::from_utf8_lossy(&got);
     assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
-    assert!(text.starts_with("HTTP/1.1 4"), "a 4xx answer, then close: {text}");
+    assert!(text.starts_with("HTTP/1.1 408"), "a 408 answer, then close: {text}");
+    assert!(text.contains("request_timeout"), "machine-readable code: {text}");
     let first_admin = app.admin.clone();
     app.stop().await;
 
@@ -319,6 +320,24 @@ async fn websockets_outlive_the_http_idle_timeout() {
     app.stop().await;
 }
 
+/// The text without its terminal colour codes (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The process has 512 descriptors and 600 sockets sit idle on it: the
 /// accept loop survives EMFILE, closes idle connections to make room, and
 /// `/health` answers.
@@ -334,19 +353,318 @@ async fn health_answers_with_600_idle_sockets_and_512_descriptors() {
             sh.env_remove(k);
         }
     }
-    let mut child = Proc(sh.env("SALURAN_CHANNELS_ENABLED", "false").stderr(Stdio::null()).spawn().unwrap());
+    let log = std::env::temp_dir().join(format!("saluran-serve-{port}.log"));
+    // With Redis, /health opens a new connection to it: an outbound call
+    // that needs a descriptor of its own.
+    let redis = std::env::var("SALURAN_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
+    if let Some(url) = &redis {
+        sh.env("REDIS_URL", url).env("SALURAN_BACKPLANE_CHANNEL", format!("saluran-test-{port}"));
+    }
+    let mut child = Proc(sh.env("SALURAN_CHANNELS_ENABLED", "false").stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap());
     assert!(wait_up(&mut child.0, port));
     let mut idle = Vec::new();
     for _ in 0..600 {
         idle.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // The cap is clamped below the descriptor limit: descriptors stay free
+    // for the database, Redis and OTA calls (not all taken by idle sockets).
+    let open = std::fs::read_dir(format!("/proc/{}/fd", child.0.id())).unwrap().count();
+    eprintln!("descriptors open with 600 idle sockets and a limit of 512: {open}");
+    assert!(open <= 512 - 64, "at least 64 descriptors free: {open} open");
+    let logged = strip_ansi(&std::fs::read_to_string(&log).unwrap());
+    assert!(logged.contains("max_http_connections=384"), "the effective cap (512 - 128) is logged: {logged}");
+
     let started = Instant::now();
     let r = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/health")).timeout(Duration::from_secs(5)).send().await;
     let took = started.elapsed();
     let r = r.unwrap_or_else(|e| panic!("/health did not answer in {took:?}: {e}"));
     assert_eq!(r.status(), 200);
+    let _ = std::fs::remove_file(&log);
+    let health: serde_json::Value = r.json().await.unwrap();
+    if redis.is_some() {
+        assert_eq!(health["checks"]["redis"], "ok", "the outbound Redis check gets a descriptor: {health}");
+    } else {
+        eprintln!("SALURAN_TEST_REDIS_URL unset: the outbound Redis check is not exercised");
+    }
     eprintln!("/health with 600 idle sockets, 512 descriptors: {took:?}");
     drop(idle);
     stop(child);
+}
+
+// ---- The accept loop under hostile clients (issue 8 follow-up) ----
+
+use axum::routing::{get, post};
+use saluran::config::Settings;
+use saluran::server::Limits;
+
+/// `saluran::server::serve` with `router` and the limits of `f(settings)`;
+/// returns its address, the shutdown trigger and the serve task.
+async fn serve_router(
+    router: axum::Router,
+    f: impl FnOnce(&mut Settings),
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let mut s = Settings::default();
+    f(&mut s);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(saluran::server::serve(listener, router, Limits::from_settings(&s), async move {
+        let _ = rx.await;
+    }));
+    (addr, tx, task)
+}
+
+const BIG: usize = 8 << 20;
+
+/// `/big`: `len` bytes in one piece; `/stream`: `len` bytes in 64 KiB
+/// chunks (the server holds the request in flight until the last is taken);
+/// `/small`: "ok".
+fn big_router(len: usize) -> axum::Router {
+    axum::Router::new()
+        .route("/big", get(move || async move { vec![b'x'; len] }))
+        .route(
+            "/stream",
+            get(move || async move {
+                let chunks = (0..len.div_ceil(65536)).map(move |i| Ok::<_, std::io::Error>(vec![b'x'; 65536.min(len - i * 65536)]));
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        )
+        .route("/small", get(|| async { "ok" }))
+}
+
+/// A client with a tiny receive window that sends `GET /big` and reads
+/// nothing yet.
+async fn stalled_client(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = sock.connect(addr).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    tcp
+}
+
+/// Reads until the server closes (or 10 s pass); returns the bytes read
+/// and whether the connection ended.
+async fn read_to_close(tcp: &mut tokio::net::TcpStream) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(until.into(), tcp.read(&mut buf)).await {
+            Err(_) => return (got, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The body of an HTTP/1.1 answer with a Content-Length, and that length.
+fn body_of(raw: &[u8]) -> (usize, usize) {
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+    let len =
+        head.lines().find_map(|l| l.strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap())).expect("content-length");
+    (raw.len() - at - 4, len)
+}
+
+/// A client that stops reading a multi-MB answer is closed after
+/// `http_write_timeout_secs` of no progress; with a longer timeout the same
+/// client, reading late, still gets the whole answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    let (addr, stop_tx, task) = serve_router(big_router(BIG), |s| s.http_write_timeout_secs = 1).await;
+    let mut tcp = stalled_client(addr, "/big").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (got, closed) = read_to_close(&mut tcp).await;
+    assert!(closed, "closed");
+    assert!(got.len() < BIG, "cut before the end of the answer: {} bytes", got.len());
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await.expect("serve stops");
+
+    let (addr, stop_tx, task) = serve_router(big_router(BIG), |s| s.http_write_timeout_secs = 10).await;
+    let mut tcp = stalled_client(addr, "/big").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.windows(4).position(|w| w == b"\r\n\r\n").is_none_or(|_| {
+        let (have, want) = body_of(&got);
+        have < want
+    }) {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "10 s write timeout: not cut after 3 s ({} bytes)", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(body_of(&got), (BIG, BIG));
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops");
+}
+
+/// Shutdown completes while a client holds a response it does not read:
+/// the drain gives up after `http_shutdown_grace_secs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_completes_while_a_client_never_reads() {
+    for (grace, stops_within_3s) in [(1, true), (10, false)] {
+        let (addr, stop_tx, task) = serve_router(big_router(BIG), |s| {
+            s.http_write_timeout_secs = 60;
+            s.http_shutdown_grace_secs = grace;
+        })
+        .await;
+        let _tcp = stalled_client(addr, "/stream").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let _ = stop_tx.send(());
+        let r = tokio::time::timeout(Duration::from_secs(3), task).await;
+        assert_eq!(r.is_ok(), stops_within_3s, "grace {grace} s: stopped after {:?}", started.elapsed());
+    }
+}
+
+/// Evicting an "idle" connection to make room does not cut the answer it is
+/// still sending: A reads a large answer slowly (the server has produced all
+/// of it, most is not sent yet) while B takes the only slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evicting_a_connection_finishes_its_answer() {
+    let (addr, stop_tx, task) = serve_router(big_router(BIG), |s| s.max_http_connections = 1).await;
+    let mut a = stalled_client(addr, "/big").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    b.write_all(b"GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A reads slowly.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), a.read(&mut buf)).await.expect("A gets data or a close") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if got.len() % 16 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    assert_eq!(body_of(&got), (BIG, BIG), "A's answer arrives whole");
+    let (answer, closed) = read_to_close(&mut b).await;
+    assert!(closed && answer.starts_with(b"HTTP/1.1 200"), "B is served: {}", String::from_utf8_lossy(&answer));
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await.expect("serve stops");
+}
+
+/// The body timeout counts from the handler's first read, not from the
+/// head: a request queued behind the concurrency limit for longer than the
+/// body timeout, whose body arrives soon after the handler starts reading,
+/// is read in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_queued_behind_the_concurrency_limit_is_not_body_time() {
+    let router = axum::Router::new()
+        .route(
+            "/slow",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/echo",
+            post(|body: axum::body::Body| async move {
+                match axum::body::to_bytes(body, usize::MAX).await {
+                    Ok(b) => (axum::http::StatusCode::OK, String::from_utf8_lossy(&b).into_owned()),
+                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                }
+            }),
+        )
+        // One permit shared by every route (ConcurrencyLimitLayer gives each
+        // route its own semaphore when applied with Router::layer).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1));
+    let (addr, stop_tx, task) = serve_router(router, |s| s.http_body_timeout_secs = 2).await;
+    let slow = tokio::spawn(reqwest::Client::new().post(format!("http://{addr}/slow")).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\nhello").await.unwrap();
+    // Queued ~2.8 s (longer than the body timeout); the rest comes ~0.7 s
+    // after the handler starts reading.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tcp.write_all(b"world").await.unwrap();
+    let (answer, _) = read_to_close(&mut tcp).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("helloworld"), "{answer}");
+    assert_eq!(slow.await.unwrap().unwrap().status(), 200);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await.expect("serve stops");
+}
+
+/// The value of an unlabelled gauge in the process's Prometheus text.
+fn gauge(name: &str) -> f64 {
+    let text = saluran::telemetry::prometheus().render();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name} ")).map(|v| v.trim().parse::<f64>().unwrap())).unwrap_or(0.0)
+}
+
+/// A handler that panics takes its connection down, but not its slot: the
+/// connection gauge (and the registry entry, released by the same guard)
+/// goes back down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_releases_its_connection_slot() {
+    let _ = saluran::telemetry::prometheus();
+    let router = axum::Router::new().route(
+        "/panic",
+        get(|| async {
+            if std::hint::black_box(true) {
+                panic!("a handler bug");
+            }
+            "unreachable"
+        }),
+    );
+    let (addr, stop_tx, task) = serve_router(router, |s| s.max_http_connections = 1).await;
+    let before = gauge("saluran_http_connections");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (_, closed) = read_to_close(&mut tcp).await;
+    assert!(closed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gauge("saluran_http_connections"), before, "the gauge is released");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await.expect("serve stops");
+}
+
+/// Sends `head` plus part of a body, then (if `hang_up`) closes its write
+/// side; returns the answer read until close.
+async fn partial_body(app: &TestApp, idempotency_key: Option<&str>, hang_up: bool) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(addr(app)).await.unwrap();
+    let key = idempotency_key.map(|k| format!("Idempotency-Key: {k}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST /api/v1/properties HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n{key}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"code\":",
+        app.admin
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    if hang_up {
+        tcp.shutdown().await.unwrap();
+    }
+    let (got, closed) = read_to_close(&mut tcp).await;
+    assert!(closed);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A body that times out is 408 `request_timeout` and one the client cut
+/// off is 400 `body_incomplete`, on the plain and the Idempotency-Key path
+/// (which reported both as 413 "too large"); too large stays 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_body_read_says_why() {
+    let app = app_with(|s| s.http_body_timeout_secs = 1).await;
+    for key in [None, Some("k-timeout")] {
+        let text = partial_body(&app, key, false).await;
+        assert!(text.starts_with("HTTP/1.1 408") && text.contains("\"request_timeout\""), "{key:?}: {text}");
+    }
+    for key in [None, Some("k-hung-up")] {
+        let text = partial_body(&app, key, true).await;
+        assert!(text.starts_with("HTTP/1.1 400") && text.contains("\"body_incomplete\""), "{key:?}: {text}");
+    }
+    for key in ["k-big-1", "k-big-2"] {
+        let mut req = app.client.post(format!("{}/api/v1/properties", app.base)).bearer_auth(&app.admin);
+        if key == "k-big-2" {
+            req = req.header("Idempotency-Key", key);
+        }
+        let r = req.header("content-type", "application/json").body(vec![b' '; 2 << 20]).send().await.unwrap();
+        assert_eq!(r.status(), 413, "{key}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "payload_too_large");
+    }
+    app.stop().await;
 }

@@ -38,6 +38,26 @@ impl ApiError {
     pub fn unavailable(msg: impl Into<String>) -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", msg)
     }
+    /// A request body that could not be read, by why: over the size limit
+    /// (413 `payload_too_large`), not complete within
+    /// `http_body_timeout_secs` (408 `request_timeout`), or cut off by the
+    /// client (400 `body_incomplete`).
+    pub fn body_read(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(e);
+        let (mut too_large, mut timed_out) = (false, false);
+        while let Some(c) = cause {
+            too_large |= c.is::<http_body_util::LengthLimitError>();
+            timed_out |= c.is::<crate::server::BodyTimeout>();
+            cause = c.source();
+        }
+        if timed_out {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body did not arrive in time")
+        } else if too_large {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "body_incomplete", "the request body could not be read to its end")
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -133,6 +153,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
             }
+            JsonRejection::BytesRejection(e) => ApiError::body_read(&e),
             other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", other.body_text()),
         }
     }

@@ -60,9 +60,7 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     let scope = hash_token(auth);
     let bytes: Bytes = match axum::body::to_bytes(body, app.settings.body_limit_bytes).await {
         Ok(b) => b,
-        Err(_) => {
-            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large").into_response()
-        }
+        Err(e) => return ApiError::body_read(&e).into_response(),
     };
     let mut h = Sha256::new();
     h.update(parts.method.as_str());

@@ -91,13 +91,14 @@ pub fn router(app: App) -> Router {
         })
 }
 
-/// A 413 is sent before the body was read: the rest of it is still on the
+/// A 413 (or a 408 for a body that did not arrive in time) is sent before
+/// the body was read: the rest of it is still on the
 /// wire, so the connection cannot carry another request. Saying so
 /// (`Connection: close`) keeps clients from reusing it and failing their next
 /// request on a socket the server is closing.
 async fn close_after_unread_body(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    if matches!(resp.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE | axum::http::StatusCode::REQUEST_TIMEOUT) {
         resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
     resp
