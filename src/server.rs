@@ -90,6 +90,7 @@ pub fn descriptor_limit() -> Option<u64> {
     if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every target
     Some(lim.rlim_cur as u64)
 }
 
