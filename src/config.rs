@@ -130,19 +130,58 @@ impl Settings {
     }
 }
 
+/// Off loopback the Pusher secret must be at least this long (after
+/// trimming): it is the HMAC key of private-channel auth and of the events
+/// API, so a short one can be guessed.
+pub const MIN_PUSHER_SECRET_BYTES: usize = 32;
+
 impl Settings {
-    /// `serve`'s guard: the built-in Pusher secret is public (it is in the
-    /// source), so anyone who can reach the server could sign events and
-    /// subscribe to any private channel with it. It is accepted only when
-    /// the server listens on loopback (the demo, a developer's machine).
+    /// The guard of `serve` and `demo`: refuses Pusher credentials that
+    /// would let anyone who reaches the server sign events and subscribe to
+    /// any private channel.
+    ///
+    /// - An empty (or blank) app id, key or secret is refused everywhere: an
+    ///   empty HMAC key is no key.
+    /// - Off loopback the secret must be our own (not the built-in one,
+    ///   which is public: it is in the source) and at least
+    ///   [`MIN_PUSHER_SECRET_BYTES`] long after trimming.
+    /// - On loopback (the demo, a developer's machine) the built-in or a
+    ///   short secret is accepted.
     pub fn check_pusher_secret(&self, bound: std::net::SocketAddr) -> Result<(), String> {
-        if self.pusher_secret != Settings::default().pusher_secret || bound.ip().is_loopback() {
+        for (value, env) in [
+            (&self.pusher_app_id, "SALURAN_PUSHER_APP_ID"),
+            (&self.pusher_key, "SALURAN_PUSHER_KEY"),
+            (&self.pusher_secret, "SALURAN_PUSHER_SECRET"),
+        ] {
+            if value.trim().is_empty() {
+                let what = if env == "SALURAN_PUSHER_SECRET" {
+                    format!("a secret of at least {MIN_PUSHER_SECRET_BYTES} bytes (e.g. head -c 32 /dev/urandom | base64)")
+                } else {
+                    "a non-empty value".to_owned()
+                };
+                return Err(format!(
+                    "refusing to serve on {bound}: {env} is empty; set it (or the config file's {}) to {what}",
+                    env.trim_start_matches("SALURAN_").to_ascii_lowercase()
+                ));
+            }
+        }
+        if bound.ip().is_loopback() {
             return Ok(());
         }
-        Err(format!(
-            "refusing to serve on {bound} with the built-in Pusher secret: set SALURAN_PUSHER_SECRET (or pusher_secret in the \
-             config file) to a secret of your own, or listen on loopback only (e.g. 127.0.0.1)"
-        ))
+        if self.pusher_secret == Settings::default().pusher_secret {
+            return Err(format!(
+                "refusing to serve on {bound} with the built-in Pusher secret: set SALURAN_PUSHER_SECRET (or pusher_secret in the \
+                 config file) to a secret of your own of at least {MIN_PUSHER_SECRET_BYTES} bytes, or listen on loopback only (e.g. 127.0.0.1)"
+            ));
+        }
+        let len = self.pusher_secret.trim().len();
+        if len < MIN_PUSHER_SECRET_BYTES {
+            return Err(format!(
+                "refusing to serve on {bound}: SALURAN_PUSHER_SECRET is {len} bytes; off loopback it must be at least \
+                 {MIN_PUSHER_SECRET_BYTES} bytes (e.g. head -c 32 /dev/urandom | base64), or listen on loopback only (e.g. 127.0.0.1)"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -265,8 +304,30 @@ mod tests {
         let e = d.check_pusher_secret(at("0.0.0.0:8080")).unwrap_err();
         assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("0.0.0.0:8080"), "{e}");
         assert!(d.check_pusher_secret(at("192.168.1.5:80")).is_err());
-        let own = Settings { pusher_secret: "ours".into(), ..Settings::default() };
+        let own = Settings { pusher_secret: "a-secret-of-our-own-0123456789-ab".into(), ..Settings::default() };
         assert!(own.check_pusher_secret(at("0.0.0.0:8080")).is_ok());
+    }
+
+    #[test]
+    fn a_short_or_empty_pusher_secret_is_refused_off_loopback_and_empty_credentials_anywhere() {
+        let at = |a: &str| a.parse::<std::net::SocketAddr>().unwrap();
+        let with = |secret: &str| Settings { pusher_secret: secret.into(), ..Settings::default() };
+        for secret in ["", "x", "   ", &"s".repeat(31), &format!("  {}  ", "s".repeat(31))] {
+            let e = with(secret).check_pusher_secret(at("0.0.0.0:8080")).unwrap_err();
+            assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("32"), "{secret:?}: {e}");
+        }
+        assert!(with(&"s".repeat(32)).check_pusher_secret(at("0.0.0.0:8080")).is_ok());
+        // On loopback a short secret is a developer's choice; an empty one
+        // (an empty HMAC key) is refused everywhere.
+        assert!(with("x").check_pusher_secret(at("127.0.0.1:8080")).is_ok());
+        for secret in ["", "  "] {
+            let e = with(secret).check_pusher_secret(at("127.0.0.1:8080")).unwrap_err();
+            assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("empty"), "{e}");
+        }
+        let e = Settings { pusher_key: " ".into(), ..Settings::default() }.check_pusher_secret(at("127.0.0.1:8080")).unwrap_err();
+        assert!(e.contains("SALURAN_PUSHER_KEY") && e.contains("empty"), "{e}");
+        let e = Settings { pusher_app_id: "".into(), ..Settings::default() }.check_pusher_secret(at("[::1]:8080")).unwrap_err();
+        assert!(e.contains("SALURAN_PUSHER_APP_ID") && e.contains("empty"), "{e}");
     }
 
     #[test]
