@@ -219,3 +219,36 @@ async fn the_store_expires_old_keys_only() {
         assert_eq!(store.idempotency_begin("s", "running", "h").await.unwrap(), IdempotencyBegin::Fresh, "{backend}");
     }
 }
+
+/// Keys are scoped by the token the auth layer resolves, not by the raw
+/// `Authorization` header: `Bearer  T` (two spaces) and `bearer T` (the
+/// scheme is case-insensitive, RFC 9110 §11.1) are the same caller as
+/// `Bearer T`, so the same key replays the stored answer instead of booking
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_token_written_differently_shares_its_keys() {
+    for url in urls().await {
+        let app = app_on(&url, test_settings()).await;
+        app.seed_property("SCOPE", 5).await;
+        let send = |auth: String| {
+            app.client
+                .post(format!("{}/api/v1/properties/SCOPE/reservations", app.base))
+                .header("authorization", auth)
+                .header("Idempotency-Key", "scope-1")
+                .json(&booking("Same Caller"))
+                .send()
+        };
+        let first = send(format!("Bearer {}", app.admin)).await.unwrap();
+        let first = app.ok_json(first, StatusCode::CREATED).await;
+        for auth in [format!("Bearer  {}", app.admin), format!("bearer {}", app.admin), format!("BEARER {} ", app.admin)] {
+            let r = send(auth.clone()).await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED, "{url}: {auth:?}");
+            assert!(r.headers().get("idempotent-replayed").is_some(), "{url}: {auth:?} replays");
+            let again: Value = r.json().await.unwrap();
+            assert_eq!(again["id"], first["id"], "{url}: {auth:?}");
+        }
+        assert_eq!(reservations(&app, "SCOPE").await, 1, "{url}: one booking");
+        assert_eq!(key_rows(&url).await, 1, "{url}: one key row");
+        app.stop().await;
+    }
+}

@@ -9,7 +9,7 @@
 //! forever. Keys expire after `idempotency_ttl_secs` ([`expire_loop`]).
 
 use crate::app::App;
-use crate::auth::{hash_token, Caller};
+use crate::auth::Caller;
 use crate::http::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -50,14 +50,14 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     };
     // Keys are scoped per credential, and recorded only for a known one: a
     // bogus token is answered 401 here, before the store is written.
+    // The scope is the hash of the token the auth layer resolved (not of the
+    // raw header): `Bearer  T` and `bearer T` are the same caller as
+    // `Bearer T` and share its keys.
     let (mut parts, body) = req.into_parts();
-    if let Err(e) = <Caller as axum::extract::FromRequestParts<App>>::from_request_parts(&mut parts, &app).await {
-        return e.into_response();
-    }
-    let Some(auth) = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return ApiError::unauthorized("send Authorization: Bearer TOKEN").into_response();
+    let scope = match <Caller as axum::extract::FromRequestParts<App>>::from_request_parts(&mut parts, &app).await {
+        Ok(caller) => caller.token_hash,
+        Err(e) => return e.into_response(),
     };
-    let scope = hash_token(auth);
     let bytes: Bytes = match axum::body::to_bytes(body, app.settings.body_limit_bytes).await {
         Ok(b) => b,
         Err(_) => {
