@@ -75,6 +75,12 @@ pub struct Settings {
     /// Idempotency keys are kept this long, then their rows are deleted
     /// (SALURAN_IDEMPOTENCY_TTL_SECS; default 24 h).
     pub idempotency_ttl_secs: u64,
+    /// A request is answered 408 after this many seconds
+    /// (SALURAN_REQUEST_TIMEOUT_SECS); a request with an Idempotency-Key,
+    /// which runs in a task of its own, is stopped after as long
+    /// (`http::idempotency`), and a key still in progress after twice as
+    /// long is taken for a stopped node's.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -104,6 +110,7 @@ impl Default for Settings {
             ws_max_connections: 20_000,
             tcp_nodelay: true,
             idempotency_ttl_secs: 24 * 3600,
+            request_timeout_secs: 30,
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_body_timeout_secs: 30,
@@ -113,6 +120,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// `request_timeout_secs`, at least one second.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
     /// Loads settings. `file` overrides the default `config/saluran.toml`
     /// (which is optional).
     pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
@@ -261,11 +273,13 @@ mod tests {
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (d.ws_max_connections, d.tcp_nodelay));
             assert_eq!((s.backplane_channel.as_str(), s.backplane_queue), (d.backplane_channel.as_str(), d.backplane_queue));
             assert_eq!(s.idempotency_ttl_secs, d.idempotency_ttl_secs);
+            assert_eq!(s.request_timeout_secs, d.request_timeout_secs);
             assert_eq!(
                 (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
                 (d.http_header_timeout_secs, d.http_idle_timeout_secs, d.http_body_timeout_secs, d.max_http_connections)
             );
             jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
+            jail.set_env("SALURAN_REQUEST_TIMEOUT_SECS", "7");
             jail.set_env("SALURAN_HTTP_HEADER_TIMEOUT_SECS", "3");
             jail.set_env("SALURAN_HTTP_IDLE_TIMEOUT_SECS", "4");
             jail.set_env("SALURAN_HTTP_BODY_TIMEOUT_SECS", "5");
@@ -275,6 +289,7 @@ mod tests {
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
             assert_eq!(s.idempotency_ttl_secs, 60);
+            assert_eq!((s.request_timeout_secs, s.request_timeout()), (7, std::time::Duration::from_secs(7)));
             assert_eq!(
                 (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
                 (3, 4, 5, 6)

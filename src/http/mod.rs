@@ -25,7 +25,7 @@ use saluran_actors::PropertyHandle;
 use saluran_domain::property::Permission;
 use saluran_domain::PropertyCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -80,7 +80,7 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, app.settings.request_timeout()))
         .layer(ConcurrencyLimitLayer::new(max_in_flight))
         .with_state(app.clone())
         // The WebSocket and Pusher HTTP API routes have their own limits.
