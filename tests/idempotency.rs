@@ -310,6 +310,7 @@ async fn hang_ups_never_run_more_handlers_than_the_concurrency_limit() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         peak = peak.max(app.app.idempotent.running());
+        eprintln!("{url}: 6 hang-ups in a row, limit 2: at most {peak} idempotent handlers ran at once");
         assert!(peak <= 2, "{url}: {peak} idempotent handlers ran at once with a limit of 2");
         assert!(peak >= 1, "{url}: the hung-up requests run");
         hold.release().await;
@@ -343,8 +344,11 @@ async fn the_drain_waits_for_a_hung_up_idempotent_request() {
             tokio::time::sleep(Duration::from_millis(500)).await;
             hold.release().await;
         });
+        let stopping = Instant::now();
         app.stop().await;
+        eprintln!("{url}: drain with one stuck idempotent request took {:?}", stopping.elapsed());
         release.await.unwrap();
+        eprintln!("{url}: key after the drain: {:?}", key_state(&url, "drain-1").await);
         assert_eq!(key_state(&url, "drain-1").await.as_deref(), Some("done"), "{url}: recorded before the process ends");
         let booked = store.list_reservations(&PropertyCode::parse("DRAIN").unwrap(), &RoomTypeCode::parse("STD").unwrap()).await.unwrap();
         assert_eq!(booked.len(), 2, "{url}");
@@ -365,10 +369,7 @@ async fn a_key_left_in_progress_by_a_stopped_node_answers_outcome_unknown() {
         let hash = saluran::http::idempotency::request_hash("POST", path, body.as_bytes());
         let scope = saluran::auth::hash_token(&app.admin);
         // A node begins the key and stops.
-        assert_eq!(
-            app.store.idempotency_begin(&scope, "crash-1", &hash).await.unwrap(),
-            saluran_domain::store::IdempotencyBegin::Fresh
-        );
+        assert_eq!(app.store.idempotency_begin(&scope, "crash-1", &hash).await.unwrap(), saluran_domain::store::IdempotencyBegin::Fresh);
         let send = || {
             app.client
                 .post(format!("{}{path}", app.base))

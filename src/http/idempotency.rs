@@ -138,12 +138,10 @@ async fn run(app: &App, scope: &str, key: &str, request_hash: &str, request: Req
             ))
             .into_response()
         }
-        Ok(IdempotencyBegin::InProgress { .. }) => ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still being processed",
-        )
-        .into_response(),
+        Ok(IdempotencyBegin::InProgress { .. }) => {
+            ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", "a request with this Idempotency-Key is still being processed")
+                .into_response()
+        }
         Ok(IdempotencyBegin::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut resp = (status, body).into_response();
