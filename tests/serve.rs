@@ -147,7 +147,9 @@ fn demo(listen: &str, url: &str) -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env_remove("REDIS_URL");
+    // The demo's sealing key goes to a temporary file, not ./data.
+    let key = std::env::temp_dir().join("saluran-tests").join(format!("{}.key", uuid::Uuid::now_v7()));
+    cmd.env_remove("REDIS_URL").env("SALURAN_SECRET_KEY_FILE", key);
     cmd
 }
 
