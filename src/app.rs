@@ -84,6 +84,9 @@ pub struct AppInner {
     pub presets: crate::presets::Presets,
     pub sealer: crate::secrets::Sealer,
     pub xml_limits: saluran_channels::xml::Limits,
+    /// Requests with an Idempotency-Key run in tasks of their own: bounded
+    /// and awaited by the drain.
+    pub idempotent: http::idempotency::Tasks,
 }
 
 #[derive(Clone)]
@@ -131,6 +134,7 @@ impl App {
         let (hub, registry, _join) = Hub::start(deps.clone()).await?;
         let sink = Arc::new(crate::channel_wiring::AppSink(std::sync::OnceLock::new()));
         let _ = deps.booking_sink.set(sink.clone());
+        let settings_max_concurrent = settings.max_concurrent_requests;
         let app = App(Arc::new(AppInner {
             settings,
             store,
@@ -147,6 +151,7 @@ impl App {
             presets,
             sealer,
             xml_limits: saluran_channels::xml::Limits::default(),
+            idempotent: http::idempotency::Tasks::new(settings_max_concurrent),
         }));
         let _ = sink.0.set(app.clone());
         tokio::spawn(http::idempotency::expire_loop(
@@ -208,6 +213,14 @@ impl App {
     }
 
     pub async fn shutdown(&self) {
+        // Requests with an Idempotency-Key outlive their connection: let them
+        // record their outcome (they are stopped after the request timeout)
+        // before the actors they talk to stop.
+        let running = self.idempotent.running();
+        if running > 0 {
+            tracing::info!(running, "waiting for idempotent requests");
+        }
+        self.idempotent.drain(self.settings.request_timeout() + Duration::from_secs(5)).await;
         tracing::info!("draining actors");
         let _ = self.hub.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30))).await;
         if let Some(backplane) = &self.backplane {

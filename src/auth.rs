@@ -87,9 +87,12 @@ impl FromRequestParts<App> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer TOKEN"))?;
+        // The scheme is case-insensitive (RFC 9110 §11.1) and may be
+        // followed by more than one space.
         let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() < 200)
             .ok_or_else(|| ApiError::unauthorized("malformed bearer token"))?;
         let hash = hash_token(token);

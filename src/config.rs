@@ -84,6 +84,12 @@ pub struct Settings {
     /// Idempotency keys are kept this long, then their rows are deleted
     /// (SALURAN_IDEMPOTENCY_TTL_SECS; default 24 h).
     pub idempotency_ttl_secs: u64,
+    /// A request is answered 408 after this many seconds
+    /// (SALURAN_REQUEST_TIMEOUT_SECS); a request with an Idempotency-Key,
+    /// which runs in a task of its own, is stopped after as long
+    /// (`http::idempotency`), and a key still in progress after twice as
+    /// long is taken for a stopped node's.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -113,6 +119,7 @@ impl Default for Settings {
             ws_max_connections: 20_000,
             tcp_nodelay: true,
             idempotency_ttl_secs: 24 * 3600,
+            request_timeout_secs: 30,
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_body_timeout_secs: 30,
@@ -124,6 +131,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// `request_timeout_secs`, at least one second.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
     /// Loads settings. `file` overrides the default `config/saluran.toml`
     /// (which is optional).
     pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
@@ -141,19 +153,58 @@ impl Settings {
     }
 }
 
+/// Off loopback the Pusher secret must be at least this long (after
+/// trimming): it is the HMAC key of private-channel auth and of the events
+/// API, so a short one can be guessed.
+pub const MIN_PUSHER_SECRET_BYTES: usize = 32;
+
 impl Settings {
-    /// `serve`'s guard: the built-in Pusher secret is public (it is in the
-    /// source), so anyone who can reach the server could sign events and
-    /// subscribe to any private channel with it. It is accepted only when
-    /// the server listens on loopback (the demo, a developer's machine).
+    /// The guard of `serve` and `demo`: refuses Pusher credentials that
+    /// would let anyone who reaches the server sign events and subscribe to
+    /// any private channel.
+    ///
+    /// - An empty (or blank) app id, key or secret is refused everywhere: an
+    ///   empty HMAC key is no key.
+    /// - Off loopback the secret must be our own (not the built-in one,
+    ///   which is public: it is in the source) and at least
+    ///   [`MIN_PUSHER_SECRET_BYTES`] long after trimming.
+    /// - On loopback (the demo, a developer's machine) the built-in or a
+    ///   short secret is accepted.
     pub fn check_pusher_secret(&self, bound: std::net::SocketAddr) -> Result<(), String> {
-        if self.pusher_secret != Settings::default().pusher_secret || bound.ip().is_loopback() {
+        for (value, env) in [
+            (&self.pusher_app_id, "SALURAN_PUSHER_APP_ID"),
+            (&self.pusher_key, "SALURAN_PUSHER_KEY"),
+            (&self.pusher_secret, "SALURAN_PUSHER_SECRET"),
+        ] {
+            if value.trim().is_empty() {
+                let what = if env == "SALURAN_PUSHER_SECRET" {
+                    format!("a secret of at least {MIN_PUSHER_SECRET_BYTES} bytes (e.g. head -c 32 /dev/urandom | base64)")
+                } else {
+                    "a non-empty value".to_owned()
+                };
+                return Err(format!(
+                    "refusing to serve on {bound}: {env} is empty; set it (or the config file's {}) to {what}",
+                    env.trim_start_matches("SALURAN_").to_ascii_lowercase()
+                ));
+            }
+        }
+        if bound.ip().is_loopback() {
             return Ok(());
         }
-        Err(format!(
-            "refusing to serve on {bound} with the built-in Pusher secret: set SALURAN_PUSHER_SECRET (or pusher_secret in the \
-             config file) to a secret of your own, or listen on loopback only (e.g. 127.0.0.1)"
-        ))
+        if self.pusher_secret == Settings::default().pusher_secret {
+            return Err(format!(
+                "refusing to serve on {bound} with the built-in Pusher secret: set SALURAN_PUSHER_SECRET (or pusher_secret in the \
+                 config file) to a secret of your own of at least {MIN_PUSHER_SECRET_BYTES} bytes, or listen on loopback only (e.g. 127.0.0.1)"
+            ));
+        }
+        let len = self.pusher_secret.trim().len();
+        if len < MIN_PUSHER_SECRET_BYTES {
+            return Err(format!(
+                "refusing to serve on {bound}: SALURAN_PUSHER_SECRET is {len} bytes; off loopback it must be at least \
+                 {MIN_PUSHER_SECRET_BYTES} bytes (e.g. head -c 32 /dev/urandom | base64), or listen on loopback only (e.g. 127.0.0.1)"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -233,12 +284,14 @@ mod tests {
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (d.ws_max_connections, d.tcp_nodelay));
             assert_eq!((s.backplane_channel.as_str(), s.backplane_queue), (d.backplane_channel.as_str(), d.backplane_queue));
             assert_eq!(s.idempotency_ttl_secs, d.idempotency_ttl_secs);
+            assert_eq!(s.request_timeout_secs, d.request_timeout_secs);
             assert_eq!(
                 (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
                 (d.http_header_timeout_secs, d.http_idle_timeout_secs, d.http_body_timeout_secs, d.max_http_connections)
             );
             assert_eq!((s.http_write_timeout_secs, s.http_shutdown_grace_secs), (d.http_write_timeout_secs, d.http_shutdown_grace_secs));
             jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
+            jail.set_env("SALURAN_REQUEST_TIMEOUT_SECS", "7");
             jail.set_env("SALURAN_HTTP_HEADER_TIMEOUT_SECS", "3");
             jail.set_env("SALURAN_HTTP_IDLE_TIMEOUT_SECS", "4");
             jail.set_env("SALURAN_HTTP_BODY_TIMEOUT_SECS", "5");
@@ -250,6 +303,7 @@ mod tests {
             let s = Settings::load(Some(&shipped)).map_err(|e| e.to_string())?;
             assert_eq!((s.ws_max_connections, s.tcp_nodelay), (50_000, false));
             assert_eq!(s.idempotency_ttl_secs, 60);
+            assert_eq!((s.request_timeout_secs, s.request_timeout()), (7, std::time::Duration::from_secs(7)));
             assert_eq!(
                 (s.http_header_timeout_secs, s.http_idle_timeout_secs, s.http_body_timeout_secs, s.max_http_connections),
                 (3, 4, 5, 6)
@@ -280,8 +334,30 @@ mod tests {
         let e = d.check_pusher_secret(at("0.0.0.0:8080")).unwrap_err();
         assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("0.0.0.0:8080"), "{e}");
         assert!(d.check_pusher_secret(at("192.168.1.5:80")).is_err());
-        let own = Settings { pusher_secret: "ours".into(), ..Settings::default() };
+        let own = Settings { pusher_secret: "a-secret-of-our-own-0123456789-ab".into(), ..Settings::default() };
         assert!(own.check_pusher_secret(at("0.0.0.0:8080")).is_ok());
+    }
+
+    #[test]
+    fn a_short_or_empty_pusher_secret_is_refused_off_loopback_and_empty_credentials_anywhere() {
+        let at = |a: &str| a.parse::<std::net::SocketAddr>().unwrap();
+        let with = |secret: &str| Settings { pusher_secret: secret.into(), ..Settings::default() };
+        for secret in ["", "x", "   ", &"s".repeat(31), &format!("  {}  ", "s".repeat(31))] {
+            let e = with(secret).check_pusher_secret(at("0.0.0.0:8080")).unwrap_err();
+            assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("32"), "{secret:?}: {e}");
+        }
+        assert!(with(&"s".repeat(32)).check_pusher_secret(at("0.0.0.0:8080")).is_ok());
+        // On loopback a short secret is a developer's choice; an empty one
+        // (an empty HMAC key) is refused everywhere.
+        assert!(with("x").check_pusher_secret(at("127.0.0.1:8080")).is_ok());
+        for secret in ["", "  "] {
+            let e = with(secret).check_pusher_secret(at("127.0.0.1:8080")).unwrap_err();
+            assert!(e.contains("SALURAN_PUSHER_SECRET") && e.contains("empty"), "{e}");
+        }
+        let e = Settings { pusher_key: " ".into(), ..Settings::default() }.check_pusher_secret(at("127.0.0.1:8080")).unwrap_err();
+        assert!(e.contains("SALURAN_PUSHER_KEY") && e.contains("empty"), "{e}");
+        let e = Settings { pusher_app_id: "".into(), ..Settings::default() }.check_pusher_secret(at("[::1]:8080")).unwrap_err();
+        assert!(e.contains("SALURAN_PUSHER_APP_ID") && e.contains("empty"), "{e}");
     }
 
     #[test]

@@ -174,9 +174,13 @@ async fn connect_simulators(base: &str, token: &str) -> anyhow::Result<Vec<salur
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let opts =
         store::StoreOptions { sqlite_synchronous_full: settings.sqlite_synchronous_full, max_connections: settings.max_db_connections };
-    let st = store::connect(&settings.database_url, &opts).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;
+    // The demo prints an admin token and runs with the built-in (public)
+    // Pusher secret: off loopback it needs a real secret, as `serve` does,
+    // and it is checked before anything is created or printed.
+    settings.check_pusher_secret(addr).map_err(|e| anyhow::anyhow!(e))?;
+    let st = store::connect(&settings.database_url, &opts).await?;
     let app = App::build(settings, st).await?;
     seed(&app).await?;
     let token = auth::create_token(

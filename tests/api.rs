@@ -520,7 +520,7 @@ async fn idempotency_keys_replay_refuse_and_serialize() {
 
     // A key whose first request is still running gets 409, deterministically:
     // the store holds it in progress under this token's scope.
-    let scope = saluran::auth::hash_token(&format!("Bearer {}", app.admin));
+    let scope = saluran::auth::hash_token(&app.admin);
     let body_bytes = serde_json::to_vec(&body).unwrap();
     let mut h = <sha2::Sha256 as sha2::Digest>::new();
     sha2::Digest::update(&mut h, b"POST /api/v1/properties/IDEM/reservations\n");

@@ -95,12 +95,85 @@ fn serve_refuses_the_built_in_pusher_secret_off_loopback() {
     let port = free_port();
     let mut child = Proc(
         serve(&format!("0.0.0.0:{port}"), &url)
-            .env("SALURAN_PUSHER_SECRET", "a-secret-of-our-own-0123456789")
+            .env("SALURAN_PUSHER_SECRET", "a-secret-of-our-own-0123456789-abcdef")
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     assert!(wait_up(&mut child.0, port), "serve on 0.0.0.0 starts with its own secret");
+    stop(child);
+}
+
+/// Runs `cmd` (which must refuse to start) and returns its stderr.
+fn refused(cmd: &mut Command) -> String {
+    let mut child = Proc(cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    let status = exit_within(&mut child.0, 30).expect("exits instead of serving");
+    let mut err = String::new();
+    use std::io::Read;
+    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    err
+}
+
+/// An empty or 1-byte `SALURAN_PUSHER_SECRET` is no secret (an empty HMAC
+/// key lets anyone sign private-channel auth): off loopback `serve` wants at
+/// least 32 bytes; an empty secret is refused on loopback too.
+#[test]
+fn serve_refuses_a_short_or_empty_pusher_secret() {
+    let url = saluran::testing::fresh_sqlite_url();
+    for secret in ["", "x", "  short-with-spaces  "] {
+        let err = refused(serve(&format!("0.0.0.0:{}", free_port()), &url).env("SALURAN_PUSHER_SECRET", secret));
+        assert!(err.contains("SALURAN_PUSHER_SECRET") && err.contains("32 bytes"), "{secret:?}: {err}");
+    }
+    let err = refused(serve(&format!("127.0.0.1:{}", free_port()), &url).env("SALURAN_PUSHER_SECRET", ""));
+    assert!(err.contains("SALURAN_PUSHER_SECRET") && err.contains("empty"), "{err}");
+    let err = refused(serve(&format!("127.0.0.1:{}", free_port()), &url).env("SALURAN_PUSHER_KEY", ""));
+    assert!(err.contains("SALURAN_PUSHER_KEY") && err.contains("empty"), "{err}");
+
+    // A short secret of one's own on loopback is a developer's choice.
+    let port = free_port();
+    let mut child =
+        Proc(serve(&format!("127.0.0.1:{port}"), &url).env("SALURAN_PUSHER_SECRET", "x").stderr(Stdio::null()).spawn().unwrap());
+    assert!(wait_up(&mut child.0, port), "serve on loopback starts with a short secret");
+    stop(child);
+}
+
+/// `saluran demo` with none of the caller's SALURAN_* settings leaking in.
+fn demo(listen: &str, url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_saluran"));
+    cmd.args(["demo", "--listen", listen, "--database-url", url]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SALURAN_") && !k.starts_with("SALURAN_TEST_") {
+            cmd.env_remove(k);
+        }
+    }
+    // The demo's sealing key goes to a temporary file, not ./data.
+    let key = std::env::temp_dir().join("saluran-tests").join(format!("{}.key", uuid::Uuid::now_v7()));
+    cmd.env_remove("REDIS_URL").env("SALURAN_SECRET_KEY_FILE", key);
+    cmd
+}
+
+/// `saluran demo` prints an admin token and runs with the public secret:
+/// off loopback it makes the same check as `serve`, before it seeds
+/// anything or prints a token.
+#[test]
+fn demo_refuses_the_built_in_pusher_secret_off_loopback() {
+    let url = saluran::testing::fresh_sqlite_url();
+    let mut cmd = demo(&format!("0.0.0.0:{}", free_port()), &url);
+    let mut child = Proc(cmd.stderr(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap());
+    let status = exit_within(&mut child.0, 30).expect("demo exits instead of serving with the public secret");
+    let (mut err, mut out) = (String::new(), String::new());
+    use std::io::Read;
+    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("SALURAN_PUSHER_SECRET") && err.contains("loopback"), "{err}");
+    assert!(!out.contains("slr_"), "no admin token printed: {out}");
+
+    // On loopback the demo keeps the built-in secret.
+    let port = free_port();
+    let mut child = Proc(demo(&format!("127.0.0.1:{port}"), &url).stderr(Stdio::null()).stdout(Stdio::null()).spawn().unwrap());
+    assert!(wait_up(&mut child.0, port), "the demo on loopback starts");
     stop(child);
 }
 

@@ -791,7 +791,16 @@ async fn case_tokens(store: Arc<dyn Store>) {
 async fn case_idempotency(store: Arc<dyn Store>) {
     use IdempotencyBegin::*;
     assert_eq!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), Fresh);
-    assert_eq!(store.idempotency_begin("tok1", "k1", "h1").await.unwrap(), InProgress);
+    match store.idempotency_begin("tok1", "k1", "h1").await.unwrap() {
+        InProgress { age } => assert!(age < std::time::Duration::from_secs(60), "begun just now: {age:?}"),
+        other => panic!("in progress: {other:?}"),
+    }
+    // The age is how long ago the key was begun (a crashed node's keys age).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    match store.idempotency_begin("tok1", "k1", "h1").await.unwrap() {
+        InProgress { age } => assert!(age >= std::time::Duration::from_millis(300), "{age:?}"),
+        other => panic!("in progress: {other:?}"),
+    }
     assert_eq!(store.idempotency_begin("tok1", "k1", "h2").await.unwrap(), Mismatch);
     assert_eq!(store.idempotency_begin("tok2", "k1", "h2").await.unwrap(), Fresh, "scopes never share keys");
 
@@ -830,7 +839,7 @@ async fn case_idempotency_concurrent(store: Arc<dyn Store>) {
         results.push(h.await.unwrap());
     }
     let fresh = results.iter().filter(|r| **r == IdempotencyBegin::Fresh).count();
-    let in_progress = results.iter().filter(|r| **r == IdempotencyBegin::InProgress).count();
+    let in_progress = results.iter().filter(|r| matches!(r, IdempotencyBegin::InProgress { .. })).count();
     assert_eq!((fresh, in_progress), (1, 19), "{results:?}");
 }
 

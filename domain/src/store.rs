@@ -105,8 +105,9 @@ pub enum IdempotencyBegin {
     Fresh,
     /// Done before with the same request: send back the stored response.
     Replay { status: u16, body: Vec<u8> },
-    /// The same key is being processed right now.
-    InProgress,
+    /// The same key is being processed (begun `age` ago and not finished:
+    /// still running, or its node stopped before finishing it).
+    InProgress { age: std::time::Duration },
     /// The key was used with a different request.
     Mismatch,
 }

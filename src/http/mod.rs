@@ -25,8 +25,8 @@ use saluran_actors::PropertyHandle;
 use saluran_domain::property::Permission;
 use saluran_domain::PropertyCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tower::limit::ConcurrencyLimitLayer;
+use std::time::Instant;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 /// `Json` whose rejections are our typed errors.
@@ -80,8 +80,10 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-        .layer(ConcurrencyLimitLayer::new(max_in_flight))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, app.settings.request_timeout()))
+        // One budget for the whole API: `Router::layer` builds the layer once per route,
+        // and a plain ConcurrencyLimitLayer would give every route its own semaphore.
+        .layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
         .with_state(app.clone())
         // The WebSocket and Pusher HTTP API routes have their own limits.
         .merge(match &app.backplane {

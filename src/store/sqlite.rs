@@ -1116,15 +1116,15 @@ impl Store for SqliteStore {
             if inserted.rows_affected() == 1 {
                 return Ok(IdempotencyBegin::Fresh);
             }
-            let row = sqlx::query_as::<_, (String, String, Option<i64>, Option<Vec<u8>>)>(
-                "SELECT request_hash, state, status, body FROM idempotency_keys WHERE scope = ? AND key = ?",
+            let row = sqlx::query_as::<_, (String, String, Option<i64>, Option<Vec<u8>>, i64)>(
+                "SELECT request_hash, state, status, body, created_at FROM idempotency_keys WHERE scope = ? AND key = ?",
             )
             .bind(scope)
             .bind(key)
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
-            let Some((hash, state, status, body)) = row else { continue };
+            let Some((hash, state, status, body, created_at)) = row else { continue };
             if hash != request_hash {
                 return Ok(IdempotencyBegin::Mismatch);
             }
@@ -1132,9 +1132,10 @@ impl Store for SqliteStore {
                 let status = status.ok_or_else(|| corrupt("idempotency key done without a status"))?;
                 return Ok(IdempotencyBegin::Replay { status: to_u16(status, "status")?, body: body.unwrap_or_default() });
             }
-            return Ok(IdempotencyBegin::InProgress);
+            let age = std::time::Duration::from_nanos(u64::try_from(now_nanos().saturating_sub(created_at)).unwrap_or(0));
+            return Ok(IdempotencyBegin::InProgress { age });
         }
-        Ok(IdempotencyBegin::InProgress)
+        Ok(IdempotencyBegin::InProgress { age: std::time::Duration::ZERO })
     }
 
     async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
