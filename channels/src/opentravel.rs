@@ -45,7 +45,8 @@
 //! - **Revision**: the first present of `HotelReservation@LastModifyDateTime`,
 //!   `HotelReservation@CreateDateTime`, the reservation `UniqueID@Instance`, the root
 //!   `@TimeStamp`; when none is present, `sha256:` + digest of the parsed content
-//!   (see [`InboundBooking::revision`]). Taken verbatim (not normalized).
+//!   (see [`InboundBooking::revision`]). Taken verbatim (not normalized); one without
+//!   an offset is compared as a time in the property's zone.
 //! - Rooms: `RoomStays/RoomStay`: `RoomTypes/RoomType@RoomTypeCode` (else
 //!   `RoomRates/RoomRate@RoomTypeCode`), `RatePlans/RatePlan@RatePlanCode` (else
 //!   `RoomRate@RatePlanCode`), `TimeSpan@Start/@End` (or `@Duration="PnN"`), adults =
