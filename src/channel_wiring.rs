@@ -11,7 +11,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use saluran_actors::channel::reproject;
 use saluran_actors::channel::{
-    chunked, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule, PushError,
+    chunked, chunked_by_weight, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule, PushError,
 };
 use saluran_channels::model::InboundBooking;
 use saluran_channels::model::{AriRange, AriValues};
@@ -166,16 +166,26 @@ impl OpenTravel {
 #[async_trait]
 impl AriTransport for OpenTravel {
     /// Availability and restrictions go in `OTA_HotelAvailNotifRQ`, rates in
-    /// `OTA_HotelRateAmountNotifRQ`: each compressed on its own values.
+    /// `OTA_HotelRateAmountNotifRQ`: each compressed on its own values, and
+    /// split so that no message has more than `max` `AvailStatusMessage` /
+    /// `RateAmountMessage` elements (a range writes up to four of the former).
+    /// Minimum stays through go only to an OTA whose preset carries them.
     fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
-        let avail = reproject(ranges, |v| AriValues { rate: None, occupancy_rates: Vec::new(), ..v.clone() });
+        use saluran_channels::opentravel::{avail_status_messages, rate_amount_messages};
+        let through = self.min_stay_through;
+        let avail = reproject(ranges, |v| AriValues {
+            rate: None,
+            occupancy_rates: Vec::new(),
+            min_stay_through: v.min_stay_through.filter(|_| through),
+            ..v.clone()
+        });
         let priced: Vec<AriRange> =
             reproject(ranges, |v| AriValues { rate: v.rate, occupancy_rates: v.occupancy_rates.clone(), ..AriValues::default() })
                 .into_iter()
                 .filter(|r| r.values.rate.is_some() || !r.values.occupancy_rates.is_empty())
                 .collect();
-        let mut out = chunked("avail", avail, max);
-        out.extend(chunked("rate", priced, max));
+        let mut out = chunked_by_weight("avail", avail, max, |r| avail_status_messages(&r.values));
+        out.extend(chunked_by_weight("rate", priced, max, |r| rate_amount_messages(&r.values)));
         out
     }
 
@@ -518,6 +528,71 @@ mod tests {
         let r = &plan[0].ranges;
         assert_eq!(r.len(), 1, "no overlapping periods for one room: {r:?}");
         assert_eq!((r[0].start, r[0].end, r[0].ota_rate.as_deref(), r[0].values.available), (d(1), d(5), None, Some(3)));
+    }
+
+    /// Every field set, and different on every date: one range per date.
+    fn every_field_ranges(days: usize) -> Vec<AriRange> {
+        let start = jiff::civil::date(2030, 1, 1);
+        (0..days)
+            .map(|i| {
+                let day = start.checked_add(jiff::Span::new().days(i as i64)).unwrap();
+                let n = i as u16;
+                AriRange {
+                    ota_room: "R".into(),
+                    ota_rate: Some("BAR".into()),
+                    start: day,
+                    end: day,
+                    values: AriValues {
+                        available: Some(i as u32 % 7),
+                        rate: Some(rust_decimal::Decimal::from(100 + i)),
+                        occupancy_rates: vec![(2, rust_decimal::Decimal::from(120 + i))],
+                        min_stay: Some(1 + n % 5),
+                        min_stay_through: Some(1 + n % 3),
+                        max_stay: Some(n % 4 * 5),
+                        closed_to_arrival: Some(i % 2 == 0),
+                        closed_to_departure: Some(i % 3 == 0),
+                        stop_sell: Some(i % 5 == 0),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Issue 8 follow-up: the preset limit counts `AvailStatusMessage` /
+    /// `RateAmountMessage` elements (each with its own
+    /// StatusApplicationControl), and one range writes up to four of them.
+    /// 1500 ranges with every field set: no message over the limit, nothing lost.
+    #[test]
+    fn opentravel_messages_stay_within_the_limit_in_elements() {
+        use saluran_channels::opentravel;
+        let limits = saluran_channels::Limits { max_bytes: 64 << 20, ..saluran_channels::Limits::default() };
+        let ranges = every_field_ranges(1500);
+        for through in [true, false] {
+            let target = sim_target("http://127.0.0.1:9".into(), "p", Duration::from_secs(1));
+            let ot = OpenTravel { target, currency: "IDR".into(), min_stay_through: through };
+            let plan = ot.plan(&ranges, 1000);
+            let (mut avail_ranges, mut rate_ranges) = (0, 0);
+            for m in &plan {
+                let (_, body) = ot.message(m, jiff::Timestamp::UNIX_EPOCH);
+                let notif = if m.kind == "rate" {
+                    rate_ranges += m.ranges.len();
+                    opentravel::parse_rate_amount_notif(body.as_bytes(), &limits).unwrap()
+                } else {
+                    avail_ranges += m.ranges.len();
+                    opentravel::parse_avail_notif(body.as_bytes(), &limits).unwrap()
+                };
+                // One StatusApplicationControl per AvailStatusMessage / RateAmountMessage.
+                let elements = body.matches("<StatusApplicationControl").count();
+                assert!(elements <= 1000, "{} message with {elements} elements", m.kind);
+                assert_eq!(notif.messages, elements);
+                assert_eq!(body.contains("ArrivalDateBased"), through && m.kind == "avail", "through = {through}");
+            }
+            assert_eq!((avail_ranges, rate_ranges), (1500, 1500), "every range planned once");
+            // The fewest messages the limit allows: 4 elements per range with
+            // through (1500 × 4 / 1000 → 6), 3 without (→ 5), plus 2 for rates.
+            let avail_messages = plan.iter().filter(|m| m.kind == "avail").count();
+            assert_eq!(avail_messages, if through { 6 } else { 5 });
+        }
     }
 
     fn sim_target(endpoint: String, password: &str, timeout: Duration) -> HttpTarget {
