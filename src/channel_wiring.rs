@@ -94,7 +94,10 @@ impl ChannelFactory for Factory {
             Profile::Alpinebits => {
                 (Arc::new(AlpineBits(target())), Some((Arc::new(AlpineBits(target())) as Arc<dyn BookingPuller>, every)))
             }
-            Profile::Jsonrest => (Arc::new(JsonRest(target())), Some((Arc::new(JsonRest(target())) as Arc<dyn BookingPuller>, every))),
+            Profile::Jsonrest => {
+                let through = preset.carries_min_stay_through();
+                (Arc::new(JsonRest(target(), through)), Some((Arc::new(JsonRest(target(), through)) as Arc<dyn BookingPuller>, every)))
+            }
         };
         Ok(ChannelWiring { transport, policy, account_limiter, puller })
     }
@@ -238,12 +241,18 @@ impl AriTransport for AlpineBits {
     }
 }
 
-struct JsonRest(HttpTarget);
+/// The JSON REST transport; the flag says whether minimum stays through are
+/// sent (the preset's `min_stay_through`, on by default for this profile).
+struct JsonRest(HttpTarget, bool);
 
 #[async_trait]
 impl AriTransport for JsonRest {
     fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
-        chunked("ari", ranges.to_vec(), max)
+        if self.1 {
+            return chunked("ari", ranges.to_vec(), max);
+        }
+        let ranges = reproject(ranges, |v| AriValues { min_stay_through: None, ..v.clone() });
+        chunked("ari", ranges, max)
     }
 
     async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError> {
@@ -659,7 +668,7 @@ mod tests {
         let sim = Sim::start(SimConfig::new(Profile::Jsonrest, "H1", "hub", "ota-key")).await.unwrap();
         let size: u64 = 256 << 20;
         sim.set_faults(FaultConfig { oversized_bytes: size, ..FaultConfig::always(FaultKind::Oversized) }).unwrap();
-        let jr = JsonRest(sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10)));
+        let jr = JsonRest(sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10)), true);
         let err = jr.pull().await.expect_err("an oversized feed is no success");
         assert!(matches!(&err, PushError::Transient(r) if r.contains(&format!("larger than {FEED_ANSWER_CAP} bytes"))), "{err:?}");
         let sent = sim.stats().oversized_bytes_sent;
@@ -730,7 +739,7 @@ mod tests {
         sim.create_bookings(&BookingSpec { count: 3, ..BookingSpec::new("R", "BAR", jiff::civil::date(2030, 1, 1), 1) }).unwrap();
         let mut small = sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10));
         small.feed_cap = 256;
-        let err = JsonRest(small).pull().await.expect_err("a feed over max_feed_bytes");
+        let err = JsonRest(small, true).pull().await.expect_err("a feed over max_feed_bytes");
         assert!(matches!(&err, PushError::Transient(r) if r.contains("larger than 256 bytes")), "{err:?}");
         let preset: crate::presets::Preset = toml::from_str(
             "name = \"x\"\ndisplay_name = \"x\"\nprofile = \"jsonrest\"\nauth = \"basic\"\nrequests_per_minute = 1\n\
@@ -741,7 +750,7 @@ mod tests {
         assert_eq!((preset.max_feed_bytes, preset.max_answer_bytes), (256, 128));
         let default = sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10));
         assert_eq!(default.feed_cap, crate::presets::DEFAULT_MAX_FEED_BYTES);
-        assert_eq!(JsonRest(default).pull().await.expect("the feed under the default cap").len(), 3);
+        assert_eq!(JsonRest(default, true).pull().await.expect("the feed under the default cap").len(), 3);
         sim.stop().await;
     }
 

@@ -185,5 +185,36 @@ mod tests {
             assert!(p.for_channel(None, profile).is_some(), "{profile:?}");
         }
         assert!(p.for_channel(Some("booking"), Profile::Jsonrest).is_none(), "profile must match");
+        for name in ["booking", "agoda", "expedia"] {
+            assert!(!p.get(name).unwrap().carries_min_stay_through(), "{name}: not documented, not sent");
+        }
+        assert!(p.get("traveloka").unwrap().carries_min_stay_through());
+        assert_eq!(p.get("booking").unwrap().max_feed_bytes, DEFAULT_MAX_FEED_BYTES);
+    }
+
+    fn preset(profile: &str, extra: &str) -> Preset {
+        toml::from_str(&format!(
+            "name = \"x\"\ndisplay_name = \"x\"\nprofile = \"{profile}\"\nauth = \"basic\"\nrequests_per_minute = 1\n\
+             account_requests_per_minute = 1\nmax_updates_per_request = 1\nhorizon_days = 1\npoll_interval_secs = 1\n\
+             timeout_secs = 1\nmax_tries = 1\ndebounce_ms = 1\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    /// The `min_stay_through` knob: what it says goes, per profile default when unset.
+    #[test]
+    fn min_stay_through_is_a_preset_setting() {
+        use saluran_channels::AriField::MinStayThrough;
+        let on = preset("opentravel", "min_stay_through = true\n");
+        let off = preset("opentravel", "min_stay_through = false\n");
+        assert!(on.carries_min_stay_through() && on.carries().contains(&MinStayThrough));
+        assert!(!off.carries_min_stay_through() && !off.carries().contains(&MinStayThrough));
+        assert_eq!(off.carries().len(), saluran_channels::AriField::ALL.len() - 1);
+        assert!(!preset("opentravel", "").carries_min_stay_through(), "opentravel default: off");
+        assert!(preset("jsonrest", "").carries_min_stay_through(), "jsonrest default: on (its contract)");
+        assert!(!preset("jsonrest", "min_stay_through = false\n").carries().contains(&MinStayThrough));
+        assert!(!preset("alpinebits", "min_stay_through = true\n").carries_min_stay_through(), "FreeRooms cannot carry it");
+        let caps = preset("jsonrest", "max_answer_bytes = 10\nmax_feed_bytes = 20\n");
+        assert_eq!((caps.max_answer_bytes, caps.max_feed_bytes), (10, 20));
     }
 }
