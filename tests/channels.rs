@@ -669,6 +669,59 @@ async fn sold(app: &TestApp, property: &str, rt: &str, offset: i64) -> i64 {
     app.inventory(property, rt, offset).await["sold"].as_i64().unwrap()
 }
 
+/// Issue 8 follow-up to item 4: a revision stamped without an offset is a
+/// time at the property. West of UTC (America/New_York, -05:00 in January): New
+/// at 10:00-05:00 (15:00Z), then a Modify stamped 12:00 (17:00Z there; 12:00Z
+/// read as UTC, i.e. older) is applied. East (Asia/Makassar, +08:00): New at
+/// 10:00+08:00 (02:00Z), a Modify stamped 09:30 (01:30Z there; 09:30Z as UTC,
+/// i.e. newer) is stale. On SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_less_revisions_are_read_in_the_property_time_zone() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("backend {backend}");
+        offset_less_revisions_on(store).await;
+    }
+}
+
+async fn offset_less_revisions_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
+    use saluran_channels::BookingAction::{Modify, New};
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass")).await.unwrap();
+    let ci = 10;
+    let year = &day(ci)[..4];
+    for (property, tz, new_rev, modify_rev, applied) in [
+        ("TZWEST", "America/New_York", "-01-15T10:00:00-05:00", "-01-15T12:00:00", true),
+        ("TZEAST", "Asia/Makassar", "-01-15T10:00:00+08:00", "-01-15T09:30:00", false),
+    ] {
+        let body = json!({"code": property, "name": "Hotel", "timezone": tz, "currency": "IDR"});
+        app.ok_json(app.post("/api/v1/properties", &body).await, StatusCode::CREATED).await;
+        let p = format!("/api/v1/properties/{property}");
+        for rt in ["STD", "DLX"] {
+            let body = json!({"code": rt, "name": rt, "max_occupancy": 3});
+            app.ok_json(app.post(&format!("{p}/room-types"), &body).await, StatusCode::CREATED).await;
+            let body = json!({"number": format!("{rt}1"), "room_type": rt, "floor": 1});
+            app.ok_json(app.post(&format!("{p}/rooms"), &body).await, StatusCode::CREATED).await;
+            let body = json!({"code": format!("{rt}-BAR"), "room_type": rt, "name": "BAR"});
+            app.ok_json(app.post(&format!("{p}/rate-plans"), &body).await, StatusCode::CREATED).await;
+        }
+        connect_ot(&app, property, "BDC", "booking", &sim).await;
+        let new = ota_booking(New, &format!("{property}-1"), &format!("{year}{new_rev}"), "STD1", ci, 1);
+        let body = saluran_channels::opentravel::res_notif_rq(&new, "e1", jiff::Timestamp::now());
+        assert_eq!(post_ota(&app, property, body, "BDC-hook", WEBHOOK_PASSWORD).await.status(), StatusCode::OK);
+        assert_eq!(sold(&app, property, "STD", ci + 1).await, 0);
+        // The modification adds a second night.
+        let modify = ota_booking(Modify, &format!("{property}-1"), &format!("{year}{modify_rev}"), "STD1", ci, 2);
+        let body = saluran_channels::opentravel::res_notif_rq(&modify, "e2", jiff::Timestamp::now());
+        assert_eq!(post_ota(&app, property, body, "BDC-hook", WEBHOOK_PASSWORD).await.status(), StatusCode::OK);
+        assert_eq!(sold(&app, property, "STD", ci).await, 1, "{property}");
+        assert_eq!(sold(&app, property, "STD", ci + 1).await, i64::from(applied), "{property} ({tz}): modify applied = {applied}");
+    }
+    sim.stop().await;
+    app.stop().await;
+}
+
 /// I1: bookings pushed by the OTA simulator (with redelivery until
 /// acknowledged), each then replayed 1-5 times concurrently and later, are
 /// applied once and always get their original acknowledgement back.
