@@ -11,7 +11,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use saluran_actors::channel::reproject;
 use saluran_actors::channel::{
-    chunked, chunked_by_weight, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule, PushError,
+    chunked, chunked_by_weight, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule,
+    PushError,
 };
 use saluran_channels::model::InboundBooking;
 use saluran_channels::model::{AriRange, AriValues};
@@ -401,7 +402,8 @@ impl BookingPuller for AlpineBits {
         use saluran_channels::alpinebits;
         let t = &self.0;
         let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, t.feed_cap).await?;
-        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits(t.feed_cap)).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits(t.feed_cap))
+            .map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
     }
@@ -434,7 +436,8 @@ impl BookingPuller for JsonRest {
             .send()
             .await;
         let body = t.read(r, t.feed_cap).await?;
-        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits(t.feed_cap)).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
+        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits(t.feed_cap))
+            .map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("booking revisions feed", &feed.invalid);
         Ok(feed.revisions)
     }
@@ -592,6 +595,7 @@ mod tests {
                 };
                 // One StatusApplicationControl per AvailStatusMessage / RateAmountMessage.
                 let elements = body.matches("<StatusApplicationControl").count();
+                eprintln!("measured: through={through} {} message: {} ranges, {elements} elements", m.kind, m.ranges.len());
                 assert!(elements <= 1000, "{} message with {elements} elements", m.kind);
                 assert_eq!(notif.messages, elements);
                 assert_eq!(body.contains("ArrivalDateBased"), through && m.kind == "avail", "through = {through}");
@@ -600,6 +604,7 @@ mod tests {
             // The fewest messages the limit allows: 4 elements per range with
             // through (1500 × 4 / 1000 → 6), 3 without (→ 5), plus 2 for rates.
             let avail_messages = plan.iter().filter(|m| m.kind == "avail").count();
+            eprintln!("measured: through={through}: {} messages for 1500 ranges ({avail_messages} availability)", plan.len());
             assert_eq!(avail_messages, if through { 6 } else { 5 });
         }
     }
@@ -716,16 +721,13 @@ mod tests {
             "HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n",
         ] {
             let (url, sent) = refusing_server(head).await;
-            let ot = OpenTravel {
-                target: sim_target(url, "p", Duration::from_secs(10)),
-                currency: "IDR".into(),
-                min_stay_through: true,
-            };
+            let ot = OpenTravel { target: sim_target(url, "p", Duration::from_secs(10)), currency: "IDR".into(), min_stay_through: true };
             let err = ot.send(&OtaMessage { kind: "avail", ranges: one_range() }, jiff::Timestamp::now()).await.expect_err("refused");
             let code = &head[9..12];
             assert_eq!(err, PushError::Rejected(format!("HTTP {code}")), "{head}");
             tokio::time::sleep(Duration::from_millis(100)).await;
             let took = sent.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!("measured: HTTP {code} refusal, {took} filler bytes written before the hub closed");
             assert!(took < 8 << 20, "the hub read {took} bytes of a refusal");
         }
     }

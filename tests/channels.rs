@@ -415,7 +415,9 @@ async fn an_oversized_answer_shows_in_sync_status_and_metrics() {
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("saluran_channel_oversized_answers_total") && l.contains(r#"property="BIGANS""#) && l.contains(r#"channel="BDC""#))
+        .find(|l| {
+            l.starts_with("saluran_channel_oversized_answers_total") && l.contains(r#"property="BIGANS""#) && l.contains(r#"channel="BDC""#)
+        })
         .unwrap_or_else(|| panic!("no oversized-answer series for BIGANS/BDC:\n{metrics}"));
     let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n >= 5.0, "every try counted: {line}");

@@ -634,9 +634,7 @@ fn revision_instant(res: &Element, root_timestamp: Option<&str>) -> Result<Optio
     let Some((field, text)) = stated.into_iter().find_map(|(f, v)| v.map(|v| (f, v))) else {
         return Ok(None);
     };
-    normalize_revision(text)
-        .map(Some)
-        .ok_or_else(|| CodecError::invalid(field, format!("{:?} is not an xs:dateTime", excerpt(text))))
+    normalize_revision(text).map(Some).ok_or_else(|| CodecError::invalid(field, format!("{:?} is not an xs:dateTime", excerpt(text))))
 }
 
 /// An xs:dateTime revision in the form it is stored and compared in: with an offset

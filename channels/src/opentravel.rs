@@ -21,7 +21,13 @@
 //!   `AvailStatusMessage` (`Restriction="Arrival"` / `"Departure"`), and so does the
 //!   minimum stay *through* (`LengthsOfStay ArrivalDateBased="false"` with `SetMinLOS`;
 //!   without the attribute, or with `"true"`, a minimum stay counts from arrival).
-//!   Ranges without any of these values are left out.
+//!   Ranges without any of these values are left out. A range thus writes up to four
+//!   `AvailStatusMessage`s ([`avail_status_messages`]), each with its own
+//!   `StatusApplicationControl`: OTA limits per message count these elements, and the
+//!   hub splits messages by them. The minimum stay through is written only for an OTA
+//!   whose preset says `min_stay_through = true` (the hub leaves it out of the ranges
+//!   otherwise): an OTA that ignores `ArrivalDateBased` would apply it as an arrival
+//!   minimum.
 //! - **Clears are explicit** (messages are deltas: what is left out stays as the OTA
 //!   had it): no minimum stay (`min_stay` 0 or 1) is `SetMinLOS Time="1"`, no maximum
 //!   (`max_stay` 0) is `RemoveMaxLOS`, CTA/CTD/stop-sell off is `Status="Open"`. On

@@ -330,10 +330,7 @@ mod tests {
         let h = vec![rec(InboundAction::New, "2026-01-15T10:00:00+08:00", Some("R"))];
         assert_eq!(decide(&h, InboundAction::Modify, "2026-01-15T09:30:00", &east), InboundDecision::Stale);
         assert_eq!(decide(&h, InboundAction::Modify, "2026-01-15T10:30:00", &east), InboundDecision::Modify);
-        assert_eq!(
-            revision_instant("2026-01-15T10:30:00", &east),
-            Some("2026-01-15T02:30:00Z".parse().unwrap())
-        );
+        assert_eq!(revision_instant("2026-01-15T10:30:00", &east), Some("2026-01-15T02:30:00Z".parse().unwrap()));
         // With an offset, the zone plays no part.
         assert_eq!(revision_instant("2026-01-15T10:30:00Z", &east), Some("2026-01-15T10:30:00Z".parse().unwrap()));
     }

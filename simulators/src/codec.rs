@@ -275,7 +275,13 @@ pub(crate) fn jr_ari(body: &[u8], limits: &Limits) -> Result<AriMessage, Refusal
     let batch = jr::parse_ari_batch(body, limits)?;
     let stamp = stamp(batch.timestamp.as_deref(), None)?;
     let elements = batch.ranges.len();
-    Ok(AriMessage { hotel: batch.property_id, updates: batch.ranges.into_iter().map(update).collect(), elements, stamp, complete_set: false })
+    Ok(AriMessage {
+        hotel: batch.property_id,
+        updates: batch.ranges.into_iter().map(update).collect(),
+        elements,
+        stamp,
+        complete_set: false,
+    })
 }
 
 /// The booking-revisions feed; each entry's `id` is the revision id (`SIM-1-r0001`).
