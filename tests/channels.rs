@@ -391,6 +391,32 @@ async fn a_preset_without_min_stay_through_never_sends_it_and_messages_stay_with
     app.stop().await;
 }
 
+/// The preset's `max_answer_bytes` is the cap the connection reads answers
+/// with: at 64 bytes, the simulator's ordinary success RS is already too large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_answer_bytes_is_read_from_the_preset() {
+    let dir = fast_presets();
+    let booking = std::fs::read_to_string(std::path::Path::new(&dir).join("booking.toml")).unwrap();
+    let tiny = booking.replace("name = \"booking\"", "name = \"tinyanswers\"") + "max_answer_bytes = 64\n";
+    std::fs::write(std::path::Path::new(&dir).join("tinyanswers.toml"), tiny).unwrap();
+    let app = spawn_with_presets(dir).await;
+    app.seed_property("TINYANS", 2).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass")).await.unwrap();
+    connect_ot(&app, "TINYANS", "BDC", "tinyanswers", &sim).await;
+    let started = Instant::now();
+    let status = loop {
+        let status = app.ok_json(app.get("/api/v1/properties/TINYANS/channels/BDC").await, StatusCode::OK).await;
+        if status["sync"]["dead_letters"].as_i64().unwrap_or(0) > 0 {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no dead letter: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status["sync"]["last_error"].as_str().unwrap_or_default().contains("answer larger than 64 bytes"), "{status}");
+    sim.stop().await;
+    app.stop().await;
+}
+
 /// Issue 8 follow-up to item 9: an answer over the preset's cap fails the try;
 /// when the tries run out it is in the channel's `last_error` and counted in
 /// `/metrics` for that property and channel.
