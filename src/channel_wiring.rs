@@ -11,7 +11,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use saluran_actors::channel::reproject;
 use saluran_actors::channel::{
-    chunked, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule, PushError,
+    chunked, chunked_by_weight, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule,
+    PushError,
 };
 use saluran_channels::model::InboundBooking;
 use saluran_channels::model::{AriRange, AriValues};
@@ -21,18 +22,20 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest OTA answer to an ARI push (or an acknowledgement) read, in bytes.
-/// Such answers are a success or error RS of a few hundred bytes; 1 MiB is the
-/// body cap DESIGN §5 sets for what the OTAs send us.
-pub const ARI_ANSWER_CAP: usize = 1 << 20;
-/// Largest pulled booking feed read (`OTA_ResRetrieveRS`, booking-revisions
-/// feed), in bytes: a feed lists many bookings at once (hundreds of KiB for a
-/// busy property), so it gets 8 MiB, and its parser the same cap.
-pub const FEED_ANSWER_CAP: usize = 8 << 20;
+/// Default largest OTA answer to an ARI push (or an acknowledgement) read, in
+/// bytes (the preset's `max_answer_bytes`). Such answers are a success or error
+/// RS of a few hundred bytes; 1 MiB is the body cap DESIGN §5 sets for what the
+/// OTAs send us.
+pub const ARI_ANSWER_CAP: usize = crate::presets::DEFAULT_MAX_ANSWER_BYTES;
+/// Default largest pulled booking feed read (`OTA_ResRetrieveRS`,
+/// booking-revisions feed), in bytes (the preset's `max_feed_bytes`): a feed
+/// lists many bookings at once (hundreds of KiB for a busy property), so it
+/// gets 8 MiB, and its parser the same cap.
+pub const FEED_ANSWER_CAP: usize = crate::presets::DEFAULT_MAX_FEED_BYTES;
 
-/// Parser limits for a pulled feed: [`FEED_ANSWER_CAP`] bytes, the rest as for any message.
-fn feed_limits() -> saluran_channels::Limits {
-    saluran_channels::Limits { max_bytes: FEED_ANSWER_CAP, ..saluran_channels::Limits::default() }
+/// Parser limits for a pulled feed: `cap` bytes, the rest as for any message.
+fn feed_limits(cap: usize) -> saluran_channels::Limits {
+    saluran_channels::Limits { max_bytes: cap, ..saluran_channels::Limits::default() }
 }
 
 pub struct Factory {
@@ -74,14 +77,28 @@ impl ChannelFactory for Factory {
             hotel_code: config.hotel_code.clone(),
             user: user.clone(),
             secret: secret.clone(),
+            answer_cap: preset.max_answer_bytes.max(1),
+            feed_cap: preset.max_feed_bytes.max(1),
+            property: config.property.to_string(),
+            channel: config.code.to_string(),
         };
         let every = Duration::from_secs(preset.poll_interval_secs.max(1));
         let (transport, puller): (Arc<dyn AriTransport>, PullSchedule) = match config.profile {
-            Profile::Opentravel => (Arc::new(OpenTravel { target: target(), currency: property.currency.to_string() }), None),
+            Profile::Opentravel => (
+                Arc::new(OpenTravel {
+                    target: target(),
+                    currency: property.currency.to_string(),
+                    min_stay_through: preset.carries_min_stay_through(),
+                }),
+                None,
+            ),
             Profile::Alpinebits => {
                 (Arc::new(AlpineBits(target())), Some((Arc::new(AlpineBits(target())) as Arc<dyn BookingPuller>, every)))
             }
-            Profile::Jsonrest => (Arc::new(JsonRest(target())), Some((Arc::new(JsonRest(target())) as Arc<dyn BookingPuller>, every))),
+            Profile::Jsonrest => {
+                let through = preset.carries_min_stay_through();
+                (Arc::new(JsonRest(target(), through)), Some((Arc::new(JsonRest(target(), through)) as Arc<dyn BookingPuller>, every)))
+            }
         };
         Ok(ChannelWiring { transport, policy, account_limiter, puller })
     }
@@ -96,6 +113,20 @@ struct HttpTarget {
     hotel_code: String,
     user: String,
     secret: String,
+    /// Largest answer to a push or acknowledgement read (preset `max_answer_bytes`).
+    answer_cap: usize,
+    /// Largest pulled booking feed read (preset `max_feed_bytes`).
+    feed_cap: usize,
+    /// The connection, for metric labels and logs.
+    property: String,
+    channel: String,
+}
+
+impl HttpTarget {
+    /// Reads an answer of at most `cap` bytes (see [`text_of`]).
+    async fn read(&self, result: reqwest::Result<reqwest::Response>, cap: usize) -> Result<String, PushError> {
+        text_of(result, cap, &self.property, &self.channel).await
+    }
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
@@ -103,8 +134,12 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 }
 
 /// Maps an HTTP outcome to the push pipeline's error kinds.
-async fn classify(result: reqwest::Result<reqwest::Response>, success: impl Fn(&str) -> Result<(), String>) -> Result<(), PushError> {
-    let body = text_of(result, ARI_ANSWER_CAP).await?;
+async fn classify(
+    target: &HttpTarget,
+    result: reqwest::Result<reqwest::Response>,
+    success: impl Fn(&str) -> Result<(), String>,
+) -> Result<(), PushError> {
+    let body = target.read(result, target.answer_cap).await?;
     success(&body).map_err(PushError::Rejected)
 }
 
@@ -112,6 +147,9 @@ struct OpenTravel {
     target: HttpTarget,
     /// Rates go out in the property's currency.
     currency: String,
+    /// Whether this OTA is sent minimum stays *through* (the preset's
+    /// `min_stay_through`); when not, the value is never written.
+    min_stay_through: bool,
 }
 
 impl OpenTravel {
@@ -132,16 +170,26 @@ impl OpenTravel {
 #[async_trait]
 impl AriTransport for OpenTravel {
     /// Availability and restrictions go in `OTA_HotelAvailNotifRQ`, rates in
-    /// `OTA_HotelRateAmountNotifRQ`: each compressed on its own values.
+    /// `OTA_HotelRateAmountNotifRQ`: each compressed on its own values, and
+    /// split so that no message has more than `max` `AvailStatusMessage` /
+    /// `RateAmountMessage` elements (a range writes up to four of the former).
+    /// Minimum stays through go only to an OTA whose preset carries them.
     fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
-        let avail = reproject(ranges, |v| AriValues { rate: None, occupancy_rates: Vec::new(), ..v.clone() });
+        use saluran_channels::opentravel::{avail_status_messages, rate_amount_messages};
+        let through = self.min_stay_through;
+        let avail = reproject(ranges, |v| AriValues {
+            rate: None,
+            occupancy_rates: Vec::new(),
+            min_stay_through: v.min_stay_through.filter(|_| through),
+            ..v.clone()
+        });
         let priced: Vec<AriRange> =
             reproject(ranges, |v| AriValues { rate: v.rate, occupancy_rates: v.occupancy_rates.clone(), ..AriValues::default() })
                 .into_iter()
                 .filter(|r| r.values.rate.is_some() || !r.values.occupancy_rates.is_empty())
                 .collect();
-        let mut out = chunked("avail", avail, max);
-        out.extend(chunked("rate", priced, max));
+        let mut out = chunked_by_weight("avail", avail, max, |r| avail_status_messages(&r.values));
+        out.extend(chunked_by_weight("rate", priced, max, |r| rate_amount_messages(&r.values)));
         out
     }
 
@@ -158,7 +206,7 @@ impl AriTransport for OpenTravel {
             .body(body)
             .send()
             .await;
-        classify(r, |b| opentravel::check_notif_rs(b.as_bytes()).map_err(|e| answer_reason(&e))).await
+        classify(t, r, |b| opentravel::check_notif_rs(b.as_bytes()).map_err(|e| answer_reason(&e))).await
     }
 }
 
@@ -187,19 +235,25 @@ impl AriTransport for AlpineBits {
         let Some(request) = alpinebits::freerooms_rq(&t.hotel_code, &message.ranges, false) else {
             return Ok(());
         };
-        let body = t.alpinebits(alpinebits::ACTION_FREEROOMS, request, Some(stamp), ARI_ANSWER_CAP).await?;
+        let body = t.alpinebits(alpinebits::ACTION_FREEROOMS, request, Some(stamp), t.answer_cap).await?;
         alpinebits::parse_freerooms_rs_warnings(body.as_bytes(), &saluran_channels::Limits::default())
             .map(|_| ())
             .map_err(|e| PushError::Rejected(answer_reason(&e)))
     }
 }
 
-struct JsonRest(HttpTarget);
+/// The JSON REST transport; the flag says whether minimum stays through are
+/// sent (the preset's `min_stay_through`, on by default for this profile).
+struct JsonRest(HttpTarget, bool);
 
 #[async_trait]
 impl AriTransport for JsonRest {
     fn plan(&self, ranges: &[AriRange], max: usize) -> Vec<OtaMessage> {
-        chunked("ari", ranges.to_vec(), max)
+        if self.1 {
+            return chunked("ari", ranges.to_vec(), max);
+        }
+        let ranges = reproject(ranges, |v| AriValues { min_stay_through: None, ..v.clone() });
+        chunked("ari", ranges, max)
     }
 
     async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError> {
@@ -207,7 +261,7 @@ impl AriTransport for JsonRest {
         let t = &self.0;
         let body = jsonrest::ari_batch_at(&t.hotel_code, &message.ranges, stamp);
         let r = t.http.post(format!("{}/ari", t.endpoint)).timeout(t.timeout).header("X-Api-Key", &t.secret).json(&body).send().await;
-        classify(r, |_| Ok(())).await
+        classify(t, r, |_| Ok(())).await
     }
 }
 
@@ -274,21 +328,34 @@ fn transport_reason(e: &reqwest::Error) -> &'static str {
 /// The answer's body, or the push pipeline's error kind for it: 429 →
 /// rate limited, transport errors (the call's time limit included), 408 and
 /// 5xx → transient (retry), other non-2xx → rejected. Errors carry the status
-/// and a short reason only; the body of a refused answer is logged (debug) by
-/// length and hash only. The body is read in chunks and at most `cap` bytes of
-/// it are ever held: a larger answer (by its `Content-Length` or as it
-/// streams) stops the read there and is a transient failure, retried with
-/// backoff like a 5xx (issue 8: a 200 MB answer used to be buffered whole,
-/// every minute).
-async fn text_of(result: reqwest::Result<reqwest::Response>, cap: usize) -> Result<String, PushError> {
+/// and a short reason only. A non-2xx answer is classified by its status alone:
+/// its body is never read (it is logged at debug by its stated length only), so
+/// a refusal is a refusal whatever its size. The body of a 2xx answer is read in
+/// chunks and at most `cap` bytes of it are ever held: a larger one (by its
+/// `Content-Length` or as it streams) stops the read there and is a transient
+/// failure, retried with backoff like a 5xx (issue 8: a 200 MB answer used to be
+/// buffered whole, every minute), counted in
+/// `saluran_channel_oversized_answers_total{property,channel}` and reported in the
+/// connection's `last_error` when the tries run out.
+async fn text_of(result: reqwest::Result<reqwest::Response>, cap: usize, property: &str, channel: &str) -> Result<String, PushError> {
     let mut resp = result.map_err(|e| PushError::Transient(transport_reason(&e).to_owned()))?;
     let status = resp.status();
     if status.as_u16() == 429 {
         return Err(PushError::RateLimited { retry_after: retry_after(&resp) });
     }
+    if !status.is_success() {
+        tracing::debug!(property, channel, status = status.as_u16(), body_bytes = ?resp.content_length(), "the OTA refused a request");
+        // Dropping the response unread closes the connection instead of draining it.
+        drop(resp);
+        if status.is_server_error() || status.as_u16() == 408 {
+            return Err(PushError::Transient(format!("HTTP {}", status.as_u16())));
+        }
+        return Err(PushError::Rejected(format!("HTTP {}", status.as_u16())));
+    }
     let too_large = || {
-        metrics::counter!("saluran_channel_oversized_answers_total").increment(1);
-        tracing::warn!(%status, cap, "OTA answer over the size cap; not read further");
+        metrics::counter!("saluran_channel_oversized_answers_total", "property" => property.to_owned(), "channel" => channel.to_owned())
+            .increment(1);
+        tracing::warn!(property, channel, %status, cap, "OTA answer over the size cap; not read further");
         PushError::Transient(format!("HTTP {}: answer larger than {cap} bytes", status.as_u16()))
     };
     if resp.content_length().is_some_and(|n| n > cap as u64) {
@@ -301,19 +368,7 @@ async fn text_of(result: reqwest::Result<reqwest::Response>, cap: usize) -> Resu
         }
         body.extend_from_slice(&chunk);
     }
-    let body = String::from_utf8_lossy(&body).into_owned();
-    if !status.is_success() {
-        use sha2::Digest;
-        let hash = hex::encode(&sha2::Sha256::digest(body.as_bytes())[..4]);
-        tracing::debug!(status = status.as_u16(), body_bytes = body.len(), body_sha256 = %hash, "the OTA refused a request");
-    }
-    if status.is_server_error() || status.as_u16() == 408 {
-        return Err(PushError::Transient(format!("HTTP {}", status.as_u16())));
-    }
-    if !status.is_success() {
-        return Err(PushError::Rejected(format!("HTTP {}", status.as_u16())));
-    }
-    Ok(body)
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 impl HttpTarget {
@@ -337,7 +392,7 @@ impl HttpTarget {
         if let Some(stamp) = stamp {
             req = req.header(saluran_channels::signature::TIMESTAMP_HEADER, stamp.to_string());
         }
-        text_of(req.multipart(form).send().await, cap).await
+        self.read(req.multipart(form).send().await, cap).await
     }
 }
 
@@ -346,8 +401,9 @@ impl BookingPuller for AlpineBits {
     async fn pull(&self) -> Result<Vec<InboundBooking>, PushError> {
         use saluran_channels::alpinebits;
         let t = &self.0;
-        let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, FEED_ANSWER_CAP).await?;
-        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
+        let body = t.alpinebits(alpinebits::ACTION_READ_GUEST_REQUESTS, alpinebits::read_rq(&t.hotel_code), None, t.feed_cap).await?;
+        let got = alpinebits::parse_res_retrieve_rs(body.as_bytes(), &feed_limits(t.feed_cap))
+            .map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("OTA_ResRetrieveRS", &got.invalid);
         Ok(got.bookings)
     }
@@ -361,7 +417,7 @@ impl BookingPuller for AlpineBits {
             .map(|b| NotifAck { ota_id: b.ota_reservation_id.clone(), cancellation: b.action == BookingAction::Cancel, refused: None })
             .collect();
         let body =
-            t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None, ARI_ANSWER_CAP).await?;
+            t.alpinebits(alpinebits::ACTION_NOTIF_REPORT_GUEST_REQUESTS, alpinebits::notif_report_rq(&acks), None, t.answer_cap).await?;
         alpinebits::parse_notif_report_rs(body.as_bytes(), &saluran_channels::Limits::default())
             .map_err(|e| PushError::Rejected(answer_reason(&e)))
     }
@@ -379,8 +435,9 @@ impl BookingPuller for JsonRest {
             .header("X-Api-Key", &t.secret)
             .send()
             .await;
-        let body = text_of(r, FEED_ANSWER_CAP).await?;
-        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits()).map_err(|e| PushError::Rejected(answer_reason(&e)))?;
+        let body = t.read(r, t.feed_cap).await?;
+        let feed = jsonrest::parse_revisions_feed(body.as_bytes(), &feed_limits(t.feed_cap))
+            .map_err(|e| PushError::Rejected(answer_reason(&e)))?;
         report_unreadable("booking revisions feed", &feed.invalid);
         Ok(feed.revisions)
     }
@@ -396,7 +453,7 @@ impl BookingPuller for JsonRest {
                 .header("X-Api-Key", &t.secret)
                 .send()
                 .await;
-            text_of(r, ARI_ANSWER_CAP).await?;
+            t.read(r, t.answer_cap).await?;
         }
         Ok(())
     }
@@ -433,8 +490,12 @@ mod tests {
             hotel_code: "H1".into(),
             user: "u".into(),
             secret: "s".into(),
+            answer_cap: ARI_ANSWER_CAP,
+            feed_cap: FEED_ANSWER_CAP,
+            property: "P".into(),
+            channel: "C".into(),
         };
-        let ot = OpenTravel { target, currency: "USD".into() };
+        let ot = OpenTravel { target, currency: "USD".into(), min_stay_through: true };
         let day = jiff::civil::date(2027, 1, 1);
         let range = AriRange {
             ota_room: "R".into(),
@@ -458,6 +519,10 @@ mod tests {
             hotel_code: "H1".into(),
             user: "u".into(),
             secret: "s".into(),
+            answer_cap: ARI_ANSWER_CAP,
+            feed_cap: FEED_ANSWER_CAP,
+            property: "P".into(),
+            channel: "C".into(),
         };
         let d = |n: i8| jiff::civil::date(2027, 1, n);
         let range = |rate: &str, start, end, price: i64| AriRange {
@@ -477,8 +542,86 @@ mod tests {
         assert_eq!((r[0].start, r[0].end, r[0].ota_rate.as_deref(), r[0].values.available), (d(1), d(5), None, Some(3)));
     }
 
+    /// Every field set, and different on every date: one range per date.
+    fn every_field_ranges(days: usize) -> Vec<AriRange> {
+        let start = jiff::civil::date(2030, 1, 1);
+        (0..days)
+            .map(|i| {
+                let day = start.checked_add(jiff::Span::new().days(i as i64)).unwrap();
+                let n = i as u16;
+                AriRange {
+                    ota_room: "R".into(),
+                    ota_rate: Some("BAR".into()),
+                    start: day,
+                    end: day,
+                    values: AriValues {
+                        available: Some(i as u32 % 7),
+                        rate: Some(rust_decimal::Decimal::from(100 + i)),
+                        occupancy_rates: vec![(2, rust_decimal::Decimal::from(120 + i))],
+                        min_stay: Some(1 + n % 5),
+                        min_stay_through: Some(1 + n % 3),
+                        max_stay: Some(n % 4 * 5),
+                        closed_to_arrival: Some(i % 2 == 0),
+                        closed_to_departure: Some(i % 3 == 0),
+                        stop_sell: Some(i % 5 == 0),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Issue 8 follow-up: the preset limit counts `AvailStatusMessage` /
+    /// `RateAmountMessage` elements (each with its own
+    /// StatusApplicationControl), and one range writes up to four of them.
+    /// 1500 ranges with every field set: no message over the limit, nothing lost.
+    #[test]
+    fn opentravel_messages_stay_within_the_limit_in_elements() {
+        use saluran_channels::opentravel;
+        let limits = saluran_channels::Limits { max_bytes: 64 << 20, ..saluran_channels::Limits::default() };
+        let ranges = every_field_ranges(1500);
+        for through in [true, false] {
+            let target = sim_target("http://127.0.0.1:9".into(), "p", Duration::from_secs(1));
+            let ot = OpenTravel { target, currency: "IDR".into(), min_stay_through: through };
+            let plan = ot.plan(&ranges, 1000);
+            let (mut avail_ranges, mut rate_ranges) = (0, 0);
+            for m in &plan {
+                let (_, body) = ot.message(m, jiff::Timestamp::UNIX_EPOCH);
+                let notif = if m.kind == "rate" {
+                    rate_ranges += m.ranges.len();
+                    opentravel::parse_rate_amount_notif(body.as_bytes(), &limits).unwrap()
+                } else {
+                    avail_ranges += m.ranges.len();
+                    opentravel::parse_avail_notif(body.as_bytes(), &limits).unwrap()
+                };
+                // One StatusApplicationControl per AvailStatusMessage / RateAmountMessage.
+                let elements = body.matches("<StatusApplicationControl").count();
+                eprintln!("measured: through={through} {} message: {} ranges, {elements} elements", m.kind, m.ranges.len());
+                assert!(elements <= 1000, "{} message with {elements} elements", m.kind);
+                assert_eq!(notif.messages, elements);
+                assert_eq!(body.contains("ArrivalDateBased"), through && m.kind == "avail", "through = {through}");
+            }
+            assert_eq!((avail_ranges, rate_ranges), (1500, 1500), "every range planned once");
+            // The fewest messages the limit allows: 4 elements per range with
+            // through (1500 × 4 / 1000 → 6), 3 without (→ 5), plus 2 for rates.
+            let avail_messages = plan.iter().filter(|m| m.kind == "avail").count();
+            eprintln!("measured: through={through}: {} messages for 1500 ranges ({avail_messages} availability)", plan.len());
+            assert_eq!(avail_messages, if through { 6 } else { 5 });
+        }
+    }
+
     fn sim_target(endpoint: String, password: &str, timeout: Duration) -> HttpTarget {
-        HttpTarget { http: reqwest::Client::new(), timeout, endpoint, hotel_code: "H1".into(), user: "hub".into(), secret: password.into() }
+        HttpTarget {
+            http: reqwest::Client::new(),
+            timeout,
+            endpoint,
+            hotel_code: "H1".into(),
+            user: "hub".into(),
+            secret: password.into(),
+            answer_cap: ARI_ANSWER_CAP,
+            feed_cap: FEED_ANSWER_CAP,
+            property: "P".into(),
+            channel: "C".into(),
+        }
     }
 
     fn one_range() -> Vec<AriRange> {
@@ -501,7 +644,11 @@ mod tests {
         let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H1", "hub", "ota-pass")).await.unwrap();
         let size: u64 = 64 << 20;
         sim.set_faults(FaultConfig { oversized_bytes: size, ..FaultConfig::always(FaultKind::Oversized) }).unwrap();
-        let ot = OpenTravel { target: sim_target(sim.base_url(), "ota-pass", Duration::from_secs(10)), currency: "IDR".into() };
+        let ot = OpenTravel {
+            target: sim_target(sim.base_url(), "ota-pass", Duration::from_secs(10)),
+            currency: "IDR".into(),
+            min_stay_through: true,
+        };
         let message = OtaMessage { kind: "avail", ranges: one_range() };
         let err = ot.send(&message, jiff::Timestamp::now()).await.expect_err("an oversized answer is no success");
         match &err {
@@ -526,11 +673,86 @@ mod tests {
         let sim = Sim::start(SimConfig::new(Profile::Jsonrest, "H1", "hub", "ota-key")).await.unwrap();
         let size: u64 = 256 << 20;
         sim.set_faults(FaultConfig { oversized_bytes: size, ..FaultConfig::always(FaultKind::Oversized) }).unwrap();
-        let jr = JsonRest(sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10)));
+        let jr = JsonRest(sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10)), true);
         let err = jr.pull().await.expect_err("an oversized feed is no success");
         assert!(matches!(&err, PushError::Transient(r) if r.contains(&format!("larger than {FEED_ANSWER_CAP} bytes"))), "{err:?}");
         let sent = sim.stats().oversized_bytes_sent;
         assert!(sent >= FEED_ANSWER_CAP as u64 && sent < (FEED_ANSWER_CAP as u64) + (16 << 20), "the hub read {sent} of {size} bytes");
+        sim.stop().await;
+    }
+
+    /// A local server that answers every request with `head` and then streams
+    /// filler until the client stops reading; returns its URL and how many
+    /// filler bytes the client took.
+    async fn refusing_server(head: &'static str) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let _ = sock.read(&mut buf).await;
+                    if sock.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let filler = vec![b'x'; 64 * 1024];
+                    for _ in 0..4096 {
+                        if sock.write_all(&filler).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(filler.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        (url, sent)
+    }
+
+    /// Issue 8 follow-up: a refusal (4xx) is a refusal whatever its size: not
+    /// retried as a transient failure, and its body is not read.
+    #[tokio::test]
+    async fn an_oversized_refusal_is_rejected_without_reading_its_body() {
+        for head in [
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 268435456\r\nContent-Type: application/xml\r\n\r\n",
+            "HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n",
+        ] {
+            let (url, sent) = refusing_server(head).await;
+            let ot = OpenTravel { target: sim_target(url, "p", Duration::from_secs(10)), currency: "IDR".into(), min_stay_through: true };
+            let err = ot.send(&OtaMessage { kind: "avail", ranges: one_range() }, jiff::Timestamp::now()).await.expect_err("refused");
+            let code = &head[9..12];
+            assert_eq!(err, PushError::Rejected(format!("HTTP {code}")), "{head}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let took = sent.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!("measured: HTTP {code} refusal, {took} filler bytes written before the hub closed");
+            assert!(took < 8 << 20, "the hub read {took} bytes of a refusal");
+        }
+    }
+
+    /// The feed cap is the preset's `max_feed_bytes`: a feed over it fails the
+    /// pull; the same feed under the default cap is read.
+    #[tokio::test]
+    async fn the_feed_cap_is_the_preset_value() {
+        use saluran_sim::{BookingSpec, Profile, Sim, SimConfig};
+        let sim = Sim::start(SimConfig::new(Profile::Jsonrest, "H1", "hub", "ota-key")).await.unwrap();
+        sim.create_bookings(&BookingSpec { count: 3, ..BookingSpec::new("R", "BAR", jiff::civil::date(2030, 1, 1), 1) }).unwrap();
+        let mut small = sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10));
+        small.feed_cap = 256;
+        let err = JsonRest(small, true).pull().await.expect_err("a feed over max_feed_bytes");
+        assert!(matches!(&err, PushError::Transient(r) if r.contains("larger than 256 bytes")), "{err:?}");
+        let preset: crate::presets::Preset = toml::from_str(
+            "name = \"x\"\ndisplay_name = \"x\"\nprofile = \"jsonrest\"\nauth = \"basic\"\nrequests_per_minute = 1\n\
+             account_requests_per_minute = 1\nmax_updates_per_request = 1\nhorizon_days = 1\npoll_interval_secs = 1\n\
+             timeout_secs = 1\nmax_tries = 1\ndebounce_ms = 1\nmax_feed_bytes = 256\nmax_answer_bytes = 128\n",
+        )
+        .unwrap();
+        assert_eq!((preset.max_feed_bytes, preset.max_answer_bytes), (256, 128));
+        let default = sim_target(format!("{}/api", sim.base_url()), "ota-key", Duration::from_secs(10));
+        assert_eq!(default.feed_cap, crate::presets::DEFAULT_MAX_FEED_BYTES);
+        assert_eq!(JsonRest(default, true).pull().await.expect("the feed under the default cap").len(), 3);
         sim.stop().await;
     }
 

@@ -34,6 +34,34 @@ pub struct Preset {
     /// Pause before the full sync that follows a dead letter.
     #[serde(default = "default_after_dead_letter")]
     pub after_dead_letter_ms: u64,
+    /// Largest answer to an ARI push or an acknowledgement read, in bytes; a
+    /// larger 2xx answer is a failed try (retried). Default 1 MiB.
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+    /// Largest pulled booking feed read (AlpineBits `OTA_ResRetrieveRS`, the JSON
+    /// REST revisions feed), in bytes; a larger one fails the pull. Default 8 MiB.
+    #[serde(default = "default_max_feed_bytes")]
+    pub max_feed_bytes: usize,
+    /// Whether this OTA is sent minimum stays *through* a date (OpenTravel
+    /// `LengthsOfStay ArrivalDateBased="false"`; JSON REST `min_stay_through`).
+    /// An OTA that ignores `ArrivalDateBased` would apply the through minimum
+    /// as an arrival minimum, so OpenTravel presets say `false` unless the OTA
+    /// documents it. Unset: `false` for `opentravel`, `true` for `jsonrest`
+    /// (part of its contract); AlpineBits never carries it.
+    #[serde(default)]
+    pub min_stay_through: Option<bool>,
+}
+
+/// Default `max_answer_bytes`.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 1 << 20;
+/// Default `max_feed_bytes`.
+pub const DEFAULT_MAX_FEED_BYTES: usize = 8 << 20;
+
+fn default_max_answer_bytes() -> usize {
+    DEFAULT_MAX_ANSWER_BYTES
+}
+fn default_max_feed_bytes() -> usize {
+    DEFAULT_MAX_FEED_BYTES
 }
 
 fn default_min_backoff() -> u64 {
@@ -47,6 +75,26 @@ fn default_after_dead_letter() -> u64 {
 }
 
 impl Preset {
+    /// Whether minimum stays through are sent to this OTA (see `min_stay_through`).
+    pub fn carries_min_stay_through(&self) -> bool {
+        match self.profile {
+            Profile::Alpinebits => false,
+            Profile::Opentravel => self.min_stay_through.unwrap_or(false),
+            Profile::Jsonrest => self.min_stay_through.unwrap_or(true),
+        }
+    }
+
+    /// The ARI fields sent to this OTA: its profile's, less what the preset
+    /// turns off. The convergence checks compare exactly these.
+    pub fn carries(&self) -> Vec<saluran_channels::AriField> {
+        let all: &[saluran_channels::AriField] = match self.profile {
+            Profile::Opentravel => saluran_channels::opentravel::CARRIES,
+            Profile::Alpinebits => saluran_channels::alpinebits::CARRIES,
+            Profile::Jsonrest => saluran_channels::jsonrest::CARRIES,
+        };
+        all.iter().copied().filter(|f| *f != saluran_channels::AriField::MinStayThrough || self.carries_min_stay_through()).collect()
+    }
+
     pub fn push_policy(&self) -> PushPolicy {
         PushPolicy {
             debounce: Duration::from_millis(self.debounce_ms),
@@ -137,5 +185,36 @@ mod tests {
             assert!(p.for_channel(None, profile).is_some(), "{profile:?}");
         }
         assert!(p.for_channel(Some("booking"), Profile::Jsonrest).is_none(), "profile must match");
+        for name in ["booking", "agoda", "expedia"] {
+            assert!(!p.get(name).unwrap().carries_min_stay_through(), "{name}: not documented, not sent");
+        }
+        assert!(p.get("traveloka").unwrap().carries_min_stay_through());
+        assert_eq!(p.get("booking").unwrap().max_feed_bytes, DEFAULT_MAX_FEED_BYTES);
+    }
+
+    fn preset(profile: &str, extra: &str) -> Preset {
+        toml::from_str(&format!(
+            "name = \"x\"\ndisplay_name = \"x\"\nprofile = \"{profile}\"\nauth = \"basic\"\nrequests_per_minute = 1\n\
+             account_requests_per_minute = 1\nmax_updates_per_request = 1\nhorizon_days = 1\npoll_interval_secs = 1\n\
+             timeout_secs = 1\nmax_tries = 1\ndebounce_ms = 1\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    /// The `min_stay_through` knob: what it says goes, per profile default when unset.
+    #[test]
+    fn min_stay_through_is_a_preset_setting() {
+        use saluran_channels::AriField::MinStayThrough;
+        let on = preset("opentravel", "min_stay_through = true\n");
+        let off = preset("opentravel", "min_stay_through = false\n");
+        assert!(on.carries_min_stay_through() && on.carries().contains(&MinStayThrough));
+        assert!(!off.carries_min_stay_through() && !off.carries().contains(&MinStayThrough));
+        assert_eq!(off.carries().len(), saluran_channels::AriField::ALL.len() - 1);
+        assert!(!preset("opentravel", "").carries_min_stay_through(), "opentravel default: off");
+        assert!(preset("jsonrest", "").carries_min_stay_through(), "jsonrest default: on (its contract)");
+        assert!(!preset("jsonrest", "min_stay_through = false\n").carries().contains(&MinStayThrough));
+        assert!(!preset("alpinebits", "min_stay_through = true\n").carries_min_stay_through(), "FreeRooms cannot carry it");
+        let caps = preset("jsonrest", "max_answer_bytes = 10\nmax_feed_bytes = 20\n");
+        assert_eq!((caps.max_answer_bytes, caps.max_feed_bytes), (10, 20));
     }
 }

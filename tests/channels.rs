@@ -11,25 +11,49 @@ use std::time::{Duration, Instant};
 
 const WEBHOOK_PASSWORD: &str = "hook-secret-123";
 
+/// The limit of the test presets (elements per message); the simulators
+/// enforce the same, as a real OTA does.
+const MAX_UPDATES: usize = 1000;
+/// The `agoda` test preset: OpenTravel without minimum stays through, and a
+/// small message limit, so that a handful of ranges needs several messages.
+const AGODA_MAX_UPDATES: usize = 10;
+
 /// Presets with test-sized timings: short timeouts and backoffs, polling
-/// every 200 ms.
+/// every 200 ms. `booking` carries minimum stays through (the simulator reads
+/// `ArrivalDateBased`), `agoda` does not.
 fn fast_presets() -> String {
     let dir = std::env::temp_dir().join("saluran-tests").join(format!("presets-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (name, profile, poll) in [("booking", "opentravel", 0), ("tiketcom", "alpinebits", 1), ("traveloka", "jsonrest", 1)] {
+    for (name, profile, poll, max, through) in [
+        ("booking", "opentravel", 0, MAX_UPDATES, true),
+        ("agoda", "opentravel", 0, AGODA_MAX_UPDATES, false),
+        ("tiketcom", "alpinebits", 1, MAX_UPDATES, false),
+        ("traveloka", "jsonrest", 1, MAX_UPDATES, true),
+    ] {
         let text = format!(
             "name = \"{name}\"\ndisplay_name = \"{name} (test)\"\nprofile = \"{profile}\"\nauth = \"basic\"\nrequests_per_minute = 6000\n\
-             account_requests_per_minute = 60000\nmax_updates_per_request = 1000\nhorizon_days = 730\npoll_interval_secs = {poll}\n\
-             timeout_secs = 1\nmax_tries = 5\ndebounce_ms = 20\nmin_backoff_ms = 20\nmax_backoff_ms = 200\nafter_dead_letter_ms = 300\n"
+             account_requests_per_minute = 60000\nmax_updates_per_request = {max}\nhorizon_days = 730\npoll_interval_secs = {poll}\n\
+             timeout_secs = 1\nmax_tries = 5\ndebounce_ms = 20\nmin_backoff_ms = 20\nmax_backoff_ms = 200\nafter_dead_letter_ms = 300\n\
+             min_stay_through = {through}\n"
         );
         std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
     }
     dir.display().to_string()
 }
 
+/// What the preset `name` of the test presets says reaches its OTA.
+fn carried_by(app_presets_dir: &str, name: &str) -> Vec<saluran_channels::AriField> {
+    let presets = saluran::presets::Presets::load(Some(std::path::Path::new(app_presets_dir))).unwrap();
+    presets.get(name).unwrap().carries()
+}
+
 async fn spawn() -> TestApp {
+    spawn_with_presets(fast_presets()).await
+}
+
+async fn spawn_with_presets(dir: String) -> TestApp {
     let mut s = test_settings();
-    s.presets_dir = fast_presets();
+    s.presets_dir = dir;
     spawn_app_with(saluran::testing::fresh_sqlite().await, s).await
 }
 
@@ -41,15 +65,15 @@ struct Sims {
 
 /// One simulator per profile, each connected to `property` through the API.
 async fn connect(app: &TestApp, property: &str) -> Sims {
-    let ot = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass").with_hub_webhook(
+    let ot = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass").with_max_updates(MAX_UPDATES).with_hub_webhook(
         format!("{}/webhooks/opentravel/{property}/BDC", app.base),
         "bdc-hook",
         WEBHOOK_PASSWORD,
     ))
     .await
     .unwrap();
-    let ab = Sim::start(SimConfig::new(Profile::Alpinebits, "H-AB", "hub", "ota-pass")).await.unwrap();
-    let jr = Sim::start(SimConfig::new(Profile::Jsonrest, "H-JR", "hub", "ota-key").with_hub_webhook(
+    let ab = Sim::start(SimConfig::new(Profile::Alpinebits, "H-AB", "hub", "ota-pass").with_max_updates(MAX_UPDATES)).await.unwrap();
+    let jr = Sim::start(SimConfig::new(Profile::Jsonrest, "H-JR", "hub", "ota-key").with_max_updates(MAX_UPDATES).with_hub_webhook(
         format!("{}/webhooks/jsonrest/{property}/TVL", app.base),
         "",
         WEBHOOK_PASSWORD,
@@ -133,12 +157,19 @@ fn expected(inv: &Value, rate: &Value) -> Expected {
 /// an OTA that was never told (a value left out) still has the old one.
 fn differences(sim: &SimHandle, cal: &Value) -> Vec<String> {
     use saluran_channels::AriField as F;
-    let view = sim.view();
     let carries: &[F] = match sim.profile() {
         Profile::Opentravel => saluran_channels::opentravel::CARRIES,
         Profile::Alpinebits => saluran_channels::alpinebits::CARRIES,
         Profile::Jsonrest => saluran_channels::jsonrest::CARRIES,
     };
+    differences_carrying(sim, cal, carries)
+}
+
+/// [`differences`] on the fields `carries` only: a field the channel's preset
+/// does not send (e.g. `min_stay_through = false`) is not carried, and not compared.
+fn differences_carrying(sim: &SimHandle, cal: &Value, carries: &[saluran_channels::AriField]) -> Vec<String> {
+    use saluran_channels::AriField as F;
+    let view = sim.view();
     let mut out = Vec::new();
     for rt in cal["room_types"].as_array().unwrap() {
         let room = format!("{}1", rt["code"].as_str().unwrap());
@@ -285,6 +316,138 @@ async fn cleared_restrictions_reach_every_profile() {
     sims.ot.stop().await;
     sims.ab.stop().await;
     sims.jr.stop().await;
+    app.stop().await;
+}
+
+/// Connects one OpenTravel simulator to `property` as channel `code` with `preset`.
+async fn connect_ot(app: &TestApp, property: &str, code: &str, preset: &str, sim: &SimHandle) {
+    let mappings = json!([
+        {"room_type": "STD", "rate_plan": "STD-BAR", "ota_room": "STD1", "ota_rate": "BAR1"},
+        {"room_type": "DLX", "rate_plan": "DLX-BAR", "ota_room": "DLX1", "ota_rate": "BAR1"},
+    ]);
+    let body = json!({"code": code, "profile": "opentravel", "preset": preset, "endpoint": sim.base_url(), "hotel_code": "H-OT",
+        "credentials": {"username": "hub", "password": "ota-pass"}, "webhook_auth": {"username": format!("{code}-hook"), "password": WEBHOOK_PASSWORD},
+        "mappings": mappings});
+    app.ok_json(app.post(&format!("/api/v1/properties/{property}/channels"), &body).await, StatusCode::CREATED).await;
+}
+
+/// Issue 8 follow-ups to items 1 and 9 (OpenTravel): a preset without
+/// `min_stay_through` never sends `ArrivalDateBased` (an OTA that ignores the
+/// attribute would take the through minimum as an arrival minimum), and the
+/// oracle, comparing what that preset carries, still converges; the preset's
+/// limit of 10 elements per message holds at a simulator that refuses more,
+/// with ranges writing 4 elements each (availability, through, CTA, CTD).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preset_without_min_stay_through_never_sends_it_and_messages_stay_within_the_limit() {
+    use saluran_channels::AriField as F;
+    let dir = fast_presets();
+    let app = spawn_with_presets(dir.clone()).await;
+    app.seed_property("NOTHRU", 3).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass").with_max_updates(AGODA_MAX_UPDATES)).await.unwrap();
+    connect_ot(&app, "NOTHRU", "AGD", "agoda", &sim).await;
+    let carries = carried_by(&dir, "agoda");
+    assert!(!carries.contains(&F::MinStayThrough) && carries.contains(&F::MinStayArrival), "{carries:?}");
+    let converged = |within: Duration| {
+        let (app, sim, carries) = (&app, &sim, &carries);
+        async move {
+            let started = Instant::now();
+            loop {
+                let cal = hub_calendar(app, "NOTHRU", 0, 40).await;
+                let diffs = differences_carrying(sim, &cal, carries);
+                if diffs.is_empty() {
+                    return;
+                }
+                assert!(started.elapsed() < within, "not converged: {:?}", &diffs[..diffs.len().min(10)]);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    converged(Duration::from_secs(30)).await;
+    // A different value every day: one range per day and room, each with
+    // availability, min stay (arrival and through), CTA and CTD.
+    let updates: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"room_type": "STD", "rate_plan": "STD-BAR", "from": day(i), "to": day(i), "min_stay": 2 + i % 3,
+                   "min_stay_through": 4 + i % 2, "closed_to_arrival": i % 2 == 0, "closed_to_departure": i % 3 == 0})
+        })
+        .collect();
+    app.ok_json(app.post("/api/v1/properties/NOTHRU/ari", &json!({"updates": updates})).await, StatusCode::OK).await;
+    converged(Duration::from_secs(30)).await;
+    let view = sim.view();
+    for i in 0..30 {
+        let cell = view.cell("STD1", "BAR1", day(i).parse().unwrap()).cloned().expect("cell");
+        assert_eq!(cell.min_stay_through, None, "never sent");
+        assert_eq!(cell.min_stay, Some(2 + i as u16 % 3), "the arrival minimum is not overwritten by a through one");
+    }
+    let stats = sim.stats();
+    let refused: u64 = stats.requests.values().flat_map(|by| by.iter().filter(|(s, _)| s.as_str() == "400").map(|(_, n)| *n)).sum();
+    assert_eq!(refused, 0, "no message over the limit: {:?}", stats.requests);
+    // 30 ranges × 3 elements (availability + LOS, CTA, CTD) at 10 a message.
+    let sent = stats.requests.get("OTA_HotelAvailNotif").and_then(|by| by.get("200")).copied().unwrap_or(0);
+    assert!(sent >= 9, "split into several messages: {:?}", stats.requests);
+    let status = app.ok_json(app.get("/api/v1/properties/NOTHRU/channels/AGD").await, StatusCode::OK).await;
+    assert_eq!(status["sync"]["dead_letters"], 0, "{status}");
+    sim.stop().await;
+    app.stop().await;
+}
+
+/// The preset's `max_answer_bytes` is the cap the connection reads answers
+/// with: at 64 bytes, the simulator's ordinary success RS is already too large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_answer_bytes_is_read_from_the_preset() {
+    let dir = fast_presets();
+    let booking = std::fs::read_to_string(std::path::Path::new(&dir).join("booking.toml")).unwrap();
+    let tiny = booking.replace("name = \"booking\"", "name = \"tinyanswers\"") + "max_answer_bytes = 64\n";
+    std::fs::write(std::path::Path::new(&dir).join("tinyanswers.toml"), tiny).unwrap();
+    let app = spawn_with_presets(dir).await;
+    app.seed_property("TINYANS", 2).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass")).await.unwrap();
+    connect_ot(&app, "TINYANS", "BDC", "tinyanswers", &sim).await;
+    let started = Instant::now();
+    let status = loop {
+        let status = app.ok_json(app.get("/api/v1/properties/TINYANS/channels/BDC").await, StatusCode::OK).await;
+        if status["sync"]["dead_letters"].as_i64().unwrap_or(0) > 0 {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no dead letter: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status["sync"]["last_error"].as_str().unwrap_or_default().contains("answer larger than 64 bytes"), "{status}");
+    sim.stop().await;
+    app.stop().await;
+}
+
+/// Issue 8 follow-up to item 9: an answer over the preset's cap fails the try;
+/// when the tries run out it is in the channel's `last_error` and counted in
+/// `/metrics` for that property and channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_shows_in_sync_status_and_metrics() {
+    let app = spawn().await;
+    app.seed_property("BIGANS", 2).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass")).await.unwrap();
+    sim.set_faults(FaultConfig { oversized_bytes: 2 << 20, ..FaultConfig::always(FaultKind::Oversized) }).unwrap();
+    connect_ot(&app, "BIGANS", "BDC", "booking", &sim).await;
+    let started = Instant::now();
+    let status = loop {
+        let status = app.ok_json(app.get("/api/v1/properties/BIGANS/channels/BDC").await, StatusCode::OK).await;
+        if status["sync"]["dead_letters"].as_i64().unwrap_or(0) > 0 {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no dead letter: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let error = status["sync"]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("answer larger than 1048576 bytes"), "{status}");
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("saluran_channel_oversized_answers_total") && l.contains(r#"property="BIGANS""#) && l.contains(r#"channel="BDC""#)
+        })
+        .unwrap_or_else(|| panic!("no oversized-answer series for BIGANS/BDC:\n{metrics}"));
+    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 5.0, "every try counted: {line}");
+    sim.stop().await;
     app.stop().await;
 }
 
@@ -532,6 +695,59 @@ async fn post_ota(app: &TestApp, property: &str, body: String, user: &str, pass:
 
 async fn sold(app: &TestApp, property: &str, rt: &str, offset: i64) -> i64 {
     app.inventory(property, rt, offset).await["sold"].as_i64().unwrap()
+}
+
+/// Issue 8 follow-up to item 4: a revision stamped without an offset is a
+/// time at the property. West of UTC (America/New_York, -05:00 in January): New
+/// at 10:00-05:00 (15:00Z), then a Modify stamped 12:00 (17:00Z there; 12:00Z
+/// read as UTC, i.e. older) is applied. East (Asia/Makassar, +08:00): New at
+/// 10:00+08:00 (02:00Z), a Modify stamped 09:30 (01:30Z there; 09:30Z as UTC,
+/// i.e. newer) is stale. On SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_less_revisions_are_read_in_the_property_time_zone() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("backend {backend}");
+        offset_less_revisions_on(store).await;
+    }
+}
+
+async fn offset_less_revisions_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
+    use saluran_channels::BookingAction::{Modify, New};
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass")).await.unwrap();
+    let ci = 10;
+    let year = &day(ci)[..4];
+    for (property, tz, new_rev, modify_rev, applied) in [
+        ("TZWEST", "America/New_York", "-01-15T10:00:00-05:00", "-01-15T12:00:00", true),
+        ("TZEAST", "Asia/Makassar", "-01-15T10:00:00+08:00", "-01-15T09:30:00", false),
+    ] {
+        let body = json!({"code": property, "name": "Hotel", "timezone": tz, "currency": "IDR"});
+        app.ok_json(app.post("/api/v1/properties", &body).await, StatusCode::CREATED).await;
+        let p = format!("/api/v1/properties/{property}");
+        for rt in ["STD", "DLX"] {
+            let body = json!({"code": rt, "name": rt, "max_occupancy": 3});
+            app.ok_json(app.post(&format!("{p}/room-types"), &body).await, StatusCode::CREATED).await;
+            let body = json!({"number": format!("{rt}1"), "room_type": rt, "floor": 1});
+            app.ok_json(app.post(&format!("{p}/rooms"), &body).await, StatusCode::CREATED).await;
+            let body = json!({"code": format!("{rt}-BAR"), "room_type": rt, "name": "BAR"});
+            app.ok_json(app.post(&format!("{p}/rate-plans"), &body).await, StatusCode::CREATED).await;
+        }
+        connect_ot(&app, property, "BDC", "booking", &sim).await;
+        let new = ota_booking(New, &format!("{property}-1"), &format!("{year}{new_rev}"), "STD1", ci, 1);
+        let body = saluran_channels::opentravel::res_notif_rq(&new, "e1", jiff::Timestamp::now());
+        assert_eq!(post_ota(&app, property, body, "BDC-hook", WEBHOOK_PASSWORD).await.status(), StatusCode::OK);
+        assert_eq!(sold(&app, property, "STD", ci + 1).await, 0);
+        // The modification adds a second night.
+        let modify = ota_booking(Modify, &format!("{property}-1"), &format!("{year}{modify_rev}"), "STD1", ci, 2);
+        let body = saluran_channels::opentravel::res_notif_rq(&modify, "e2", jiff::Timestamp::now());
+        assert_eq!(post_ota(&app, property, body, "BDC-hook", WEBHOOK_PASSWORD).await.status(), StatusCode::OK);
+        assert_eq!(sold(&app, property, "STD", ci).await, 1, "{property}");
+        assert_eq!(sold(&app, property, "STD", ci + 1).await, i64::from(applied), "{property} ({tz}): modify applied = {applied}");
+    }
+    sim.stop().await;
+    app.stop().await;
 }
 
 /// I1: bookings pushed by the OTA simulator (with redelivery until

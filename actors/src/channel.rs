@@ -66,9 +66,35 @@ pub trait AriTransport: Send + Sync + 'static {
     async fn send(&self, message: &OtaMessage, stamp: jiff::Timestamp) -> Result<(), PushError>;
 }
 
-/// Splits ranges into messages of at most `max` ranges.
+/// Splits ranges into messages of at most `max` ranges (for wire formats that
+/// write one element per range).
 pub fn chunked(kind: &'static str, ranges: Vec<AriRange>, max: usize) -> Vec<OtaMessage> {
-    ranges.chunks(max.max(1)).map(|c| OtaMessage { kind, ranges: c.to_vec() }).collect()
+    chunked_by_weight(kind, ranges, max, |_| 1)
+}
+
+/// Splits ranges into messages of at most `max` **elements**, where a range
+/// writes `weight(range)` of them (OpenTravel writes up to four
+/// `AvailStatusMessage`s per range, and OTAs limit the elements, not the
+/// ranges). Order is kept; a message is filled as far as the next range fits.
+/// A range heavier than `max` on its own (a limit below 4) goes alone.
+pub fn chunked_by_weight(kind: &'static str, ranges: Vec<AriRange>, max: usize, weight: impl Fn(&AriRange) -> usize) -> Vec<OtaMessage> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut cur: Vec<AriRange> = Vec::new();
+    let mut used = 0usize;
+    for r in ranges {
+        let w = weight(&r).max(1);
+        if !cur.is_empty() && used + w > max {
+            out.push(OtaMessage { kind, ranges: std::mem::take(&mut cur) });
+            used = 0;
+        }
+        used += w;
+        cur.push(r);
+    }
+    if !cur.is_empty() {
+        out.push(OtaMessage { kind, ranges: cur });
+    }
+    out
 }
 
 /// Fetches bookings from an OTA that makes us pull them, and acknowledges

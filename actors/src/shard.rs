@@ -1006,7 +1006,7 @@ fn deliver(
         }
         Ok(req)
     };
-    let outcome = match decide(&history, d.action, &d.revision) {
+    let outcome = match decide(&history, d.action, &d.revision, &state.property.tz()) {
         InboundDecision::Replay(ack) => {
             return Ok(DeliveryOutcome { ack, reservation_id: existing.map(|r| r.id), outcome: "replayed" });
         }

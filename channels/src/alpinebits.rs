@@ -47,9 +47,11 @@
 //! **Revision** = `HotelReservation@LastModifyDateTime` where the message has it (OTA
 //! 2015A feeds and later AlpineBits versions do; 2020-10 has only `CreateDateTime`),
 //! else `HotelReservation@CreateDateTime`, else the root `TimeStamp`, else a content
-//! digest. Timestamps are **parsed** (xs:dateTime; any offset, fractional seconds; one
-//! without an offset is read as UTC) and written as the UTC instant
-//! (`2025-06-01T01:29:59.5Z`), so revisions compare as instants, not as text: a
+//! digest. Timestamps are **parsed** (xs:dateTime; any offset, fractional seconds) and
+//! one with an offset is written as the UTC instant (`2025-06-01T01:29:59.5Z`); one
+//! without an offset is kept as given (a wall-clock time at the hotel: the booking's
+//! decision reads it in the property's time zone, see
+//! `saluran_domain::channel::revision_order`), so revisions compare as instants, not as text: a
 //! modification that keeps the original `CreateDateTime` but has a later
 //! `LastModifyDateTime` is newer. A timestamp that does not parse makes that
 //! reservation unreadable (returned apart with its error), never a panic. AlpineBits carries no
@@ -619,7 +621,8 @@ pub fn parse_res_retrieve_rs(body: &[u8], limits: &Limits) -> Result<ResRetrieve
     Ok(out)
 }
 
-/// The revision of a pulled reservation as a UTC instant: `LastModifyDateTime`, else
+/// The revision of a pulled reservation as a UTC instant (or, without an offset, the
+/// local time as given; see [`normalize_revision`]): `LastModifyDateTime`, else
 /// `CreateDateTime`, else the root `TimeStamp` (see the module docs); `None` when the
 /// message has none of them.
 fn revision_instant(res: &Element, root_timestamp: Option<&str>) -> Result<Option<String>, CodecError> {
@@ -631,15 +634,22 @@ fn revision_instant(res: &Element, root_timestamp: Option<&str>) -> Result<Optio
     let Some((field, text)) = stated.into_iter().find_map(|(f, v)| v.map(|v| (f, v))) else {
         return Ok(None);
     };
-    parse_instant(text)
-        .map(|t| Some(t.to_string()))
-        .ok_or_else(|| CodecError::invalid(field, format!("{:?} is not an xs:dateTime", excerpt(text))))
+    normalize_revision(text).map(Some).ok_or_else(|| CodecError::invalid(field, format!("{:?} is not an xs:dateTime", excerpt(text))))
 }
 
-/// An xs:dateTime as an instant: with an offset (`Z`, `+07:00`) as given, without
-/// one as UTC; fractional seconds kept.
-pub fn parse_instant(s: &str) -> Option<jiff::Timestamp> {
-    saluran_domain::channel::revision_instant(s)
+/// An xs:dateTime revision in the form it is stored and compared in: with an offset
+/// (`Z`, `+07:00`), the UTC instant (`2025-06-01T01:29:59.5Z`); without one, the local
+/// date-time as given (its zone is the property's, known where revisions are
+/// compared, not here). `None` when it is not an xs:dateTime.
+pub fn normalize_revision(s: &str) -> Option<String> {
+    let s = s.trim();
+    if let Some(t) = saluran_domain::channel::revision_instant(s, &jiff::tz::TimeZone::UTC) {
+        if s.parse::<jiff::Timestamp>().is_ok() {
+            return Some(t.to_string());
+        }
+        return Some(s.to_owned());
+    }
+    None
 }
 
 /// `OTA_ResRetrieveRS` listing `bookings` (simulator side). The revision is written as
@@ -924,9 +934,10 @@ mod tests {
         let rr = parse_res_retrieve_rs(body.as_bytes(), &Limits::default()).unwrap();
         assert!(rr.invalid.is_empty(), "{:?}", rr.invalid);
         let revs: Vec<&str> = rr.bookings.iter().map(|b| b.revision.as_str()).collect();
-        assert_eq!(revs, ["2030-01-01T03:00:00Z", "2030-01-01T03:30:00.25Z", "2030-01-01T10:00:00Z"]);
+        // Without an offset the local time is kept: the property's zone decides.
+        assert_eq!(revs, ["2030-01-01T03:00:00Z", "2030-01-01T03:30:00.25Z", "2030-01-01T10:00:00"]);
         // The modification keeps the creation time but is later: newer, not stale.
-        let order = saluran_domain::channel::revision_order(revs[1], revs[0]);
+        let order = saluran_domain::channel::revision_order(revs[1], revs[0], &jiff::tz::TimeZone::UTC);
         assert_eq!(order, std::cmp::Ordering::Greater);
     }
 

@@ -25,7 +25,13 @@
 //! of 0 or 1 means no minimum. Absence never clears (the batch is a delta): the hub
 //! states every restriction of every range it sends, cleared ones included
 //! (`"min_stay_arrival": 1`, `"max_stay": 0`, `"closed_to_arrival": false`, …).
-//! Carries every [`AriField`] ([`CARRIES`]). Unknown fields are refused.
+//! Carries every [`AriField`] ([`CARRIES`]). Unknown fields are refused: an entry has
+//! exactly the fields above (`property_id`, `room_type_id`, `rate_plan_id`, `date_from`,
+//! `date_to`, `availability`, `rate`, `rates[].occupancy`, `rates[].rate`,
+//! `min_stay_arrival`, `min_stay_through`, `max_stay`, `closed_to_arrival`,
+//! `closed_to_departure`, `stop_sell`), so a receiver built to this document must
+//! accept `min_stay_through` (the hub sends it unless the preset says
+//! `min_stay_through = false`).
 //!
 //! ## Booking-revisions feed (OTA → hub), `GET …/booking_revisions/feed`
 //!

@@ -79,8 +79,10 @@ impl AriValues {
 /// One kind of value an ARI message can carry. Each profile states which it
 /// carries in its `CARRIES` constant ([`crate::opentravel::CARRIES`],
 /// [`crate::alpinebits::CARRIES`], [`crate::jsonrest::CARRIES`]); a field a profile
-/// does not carry is never sent to that OTA (its own extranet keeps it), and the
-/// convergence tests compare exactly the fields a profile carries.
+/// does not carry is never sent to that OTA (its own extranet keeps it). An OTA
+/// preset may carry less than its profile (`min_stay_through = false`: see
+/// `Preset::carries` in the binary), and the convergence tests compare exactly
+/// the fields a connection's preset carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AriField {

@@ -21,7 +21,13 @@
 //!   `AvailStatusMessage` (`Restriction="Arrival"` / `"Departure"`), and so does the
 //!   minimum stay *through* (`LengthsOfStay ArrivalDateBased="false"` with `SetMinLOS`;
 //!   without the attribute, or with `"true"`, a minimum stay counts from arrival).
-//!   Ranges without any of these values are left out.
+//!   Ranges without any of these values are left out. A range thus writes up to four
+//!   `AvailStatusMessage`s ([`avail_status_messages`]), each with its own
+//!   `StatusApplicationControl`: OTA limits per message count these elements, and the
+//!   hub splits messages by them. The minimum stay through is written only for an OTA
+//!   whose preset says `min_stay_through = true` (the hub leaves it out of the ranges
+//!   otherwise): an OTA that ignores `ArrivalDateBased` would apply it as an arrival
+//!   minimum.
 //! - **Clears are explicit** (messages are deltas: what is left out stays as the OTA
 //!   had it): no minimum stay (`min_stay` 0 or 1) is `SetMinLOS Time="1"`, no maximum
 //!   (`max_stay` 0) is `RemoveMaxLOS`, CTA/CTD/stop-sell off is `Status="Open"`. On
@@ -45,7 +51,8 @@
 //! - **Revision**: the first present of `HotelReservation@LastModifyDateTime`,
 //!   `HotelReservation@CreateDateTime`, the reservation `UniqueID@Instance`, the root
 //!   `@TimeStamp`; when none is present, `sha256:` + digest of the parsed content
-//!   (see [`InboundBooking::revision`]). Taken verbatim (not normalized).
+//!   (see [`InboundBooking::revision`]). Taken verbatim (not normalized); one without
+//!   an offset is compared as a time in the property's zone.
 //! - Rooms: `RoomStays/RoomStay`: `RoomTypes/RoomType@RoomTypeCode` (else
 //!   `RoomRates/RoomRate@RoomTypeCode`), `RatePlans/RatePlan@RatePlanCode` (else
 //!   `RoomRate@RatePlanCode`), `TimeSpan@Start/@End` (or `@Duration="PnN"`), adults =
@@ -242,6 +249,25 @@ fn write_min_los(w: &mut XmlWriter, min: u16) {
     w.empty("LengthOfStay", &[("Time", Some(&t)), ("TimeUnit", Some("Day")), ("MinMaxMessageType", Some("SetMinLOS"))]);
 }
 
+/// How many `AvailStatusMessage` elements (each with its own
+/// `StatusApplicationControl`) [`avail_notif_rq`] writes for a range with these
+/// values: the main one (availability, LOS from arrival, stop-sell), the minimum
+/// stay through, CTA and CTD each apart; 0 to 4. OTAs limit a message by these
+/// elements, not by ranges: split by this weight.
+pub fn avail_status_messages(v: &AriValues) -> usize {
+    let main = v.available.is_some() || v.min_stay.is_some() || v.max_stay.is_some() || v.stop_sell.is_some();
+    usize::from(main)
+        + usize::from(v.min_stay_through.is_some())
+        + usize::from(v.closed_to_arrival.is_some())
+        + usize::from(v.closed_to_departure.is_some())
+}
+
+/// How many `RateAmountMessage` elements [`rate_amount_notif_rq`] writes for a
+/// range with these values: 1 with a price, else 0.
+pub fn rate_amount_messages(v: &AriValues) -> usize {
+    usize::from(v.has_rate_part())
+}
+
 /// `OTA_HotelAvailNotifRQ` for the availability/restriction part of `ranges`
 /// (see the module docs for the mapping). Ranges without such values are skipped;
 /// when none is left, the message has no `AvailStatusMessages` (check
@@ -369,6 +395,9 @@ pub struct AriNotif {
     /// One range per distinct (room, rate, start, end), in order of first appearance,
     /// with the values of all its messages merged.
     pub ranges: Vec<AriRange>,
+    /// How many `AvailStatusMessage` / `RateAmountMessage` elements the message
+    /// had (what an OTA's per-message limit counts).
+    pub messages: usize,
 }
 
 type RangeKey = (String, Option<String>, Date, Date);
@@ -428,7 +457,9 @@ pub fn parse_avail_notif(body: &[u8], limits: &Limits) -> Result<AriNotif, Codec
     let msgs = root.child("AvailStatusMessages");
     let hotel_code = msgs.and_then(|m| m.attr("HotelCode")).unwrap_or_default().to_owned();
     let mut merger = RangeMerger::new();
-    for msg in msgs.map(|m| m.children_named("AvailStatusMessage").collect::<Vec<_>>()).unwrap_or_default() {
+    let elements = msgs.map(|m| m.children_named("AvailStatusMessage").collect::<Vec<_>>()).unwrap_or_default();
+    let messages = elements.len();
+    for msg in elements {
         let key = read_sac(msg)?;
         let v = merger.entry(key);
         if let Some(limit) = msg.attr("BookingLimit") {
@@ -486,6 +517,7 @@ pub fn parse_avail_notif(body: &[u8], limits: &Limits) -> Result<AriNotif, Codec
         timestamp: root.attr("TimeStamp").map(str::to_owned),
         currency: None,
         ranges: merger.finish(),
+        messages,
     })
 }
 
@@ -497,7 +529,9 @@ pub fn parse_rate_amount_notif(body: &[u8], limits: &Limits) -> Result<AriNotif,
     let hotel_code = msgs.and_then(|m| m.attr("HotelCode")).unwrap_or_default().to_owned();
     let mut currency: Option<String> = None;
     let mut merger = RangeMerger::new();
-    for msg in msgs.map(|m| m.children_named("RateAmountMessage").collect::<Vec<_>>()).unwrap_or_default() {
+    let elements = msgs.map(|m| m.children_named("RateAmountMessage").collect::<Vec<_>>()).unwrap_or_default();
+    let messages = elements.len();
+    for msg in elements {
         let key = read_sac(msg)?;
         let v = merger.entry(key);
         for amt in msg.all_at(&["Rates", "Rate", "BaseByGuestAmts", "BaseByGuestAmt"]) {
@@ -528,6 +562,7 @@ pub fn parse_rate_amount_notif(body: &[u8], limits: &Limits) -> Result<AriNotif,
         timestamp: root.attr("TimeStamp").map(str::to_owned),
         currency,
         ranges: merger.finish(),
+        messages,
     })
 }
 

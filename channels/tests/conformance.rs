@@ -485,9 +485,10 @@ fn alpinebits_round_trips() {
 /// What survives AlpineBits: no nightly prices, total = sum of room totals.
 fn expected_alpinebits(b: &InboundBooking) -> InboundBooking {
     let mut e = b.clone();
-    // Revisions travel as CreateDateTime and come back as UTC instants.
-    if let Some(t) = alpinebits::parse_instant(&e.revision) {
-        e.revision = t.to_string();
+    // Revisions travel as CreateDateTime and come back as UTC instants (local
+    // times without an offset as given).
+    if let Some(t) = alpinebits::normalize_revision(&e.revision) {
+        e.revision = t;
     }
     for r in &mut e.rooms {
         r.nightly.clear();

@@ -161,9 +161,13 @@ pub enum InboundDecision {
 }
 
 /// An xs:dateTime / RFC 3339 revision as an instant: with an offset (`Z`,
-/// `+07:00`) as given, without one as UTC; fractional seconds kept. `None`
-/// for anything else (a version number, an opaque id).
-pub fn revision_instant(s: &str) -> Option<jiff::Timestamp> {
+/// `+07:00`) as given; without one, as a wall-clock time in `tz` (the
+/// property's time zone: an OTA that leaves the offset out means the hotel's
+/// local time, and reading it as UTC puts it hours off west or east of UTC);
+/// fractional seconds kept. A time that does not exist in `tz` (spring-forward
+/// gap) or is ambiguous (fall-back) takes jiff's compatible choice. `None` for
+/// anything else (a version number, an opaque id).
+pub fn revision_instant(s: &str, tz: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
     let s = s.trim();
     if s.as_bytes().get(10) != Some(&b'T') || s.contains('[') {
         return None;
@@ -172,15 +176,16 @@ pub fn revision_instant(s: &str) -> Option<jiff::Timestamp> {
         return Some(t);
     }
     let civil = s.parse::<jiff::civil::DateTime>().ok()?;
-    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    civil.to_zoned(tz.clone()).ok().map(|z| z.timestamp())
 }
 
 /// How two revisions of one OTA booking order: timestamps as instants
 /// (whatever their offsets or fractional seconds: `…10:00:00+07:00` is before
-/// `…03:30:00Z`, `…10:00:00.5Z` after `…10:00:00Z`), numbers numerically
-/// (whatever their widths), anything else as text.
-pub fn revision_order(a: &str, b: &str) -> std::cmp::Ordering {
-    if let (Some(x), Some(y)) = (revision_instant(a), revision_instant(b)) {
+/// `…03:30:00Z`, `…10:00:00.5Z` after `…10:00:00Z`; one without an offset is a
+/// time in `tz`, the property's zone), numbers numerically (whatever their
+/// widths), anything else as text.
+pub fn revision_order(a: &str, b: &str, tz: &jiff::tz::TimeZone) -> std::cmp::Ordering {
+    if let (Some(x), Some(y)) = (revision_instant(a, tz), revision_instant(b, tz)) {
         return x.cmp(&y);
     }
     match (a.parse::<u64>(), b.parse::<u64>()) {
@@ -189,13 +194,15 @@ pub fn revision_order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-pub fn decide(history: &[InboundRecord], action: InboundAction, revision: &str) -> InboundDecision {
+/// `tz` is the property's time zone, for revisions stamped without an offset
+/// (see [`revision_order`]).
+pub fn decide(history: &[InboundRecord], action: InboundAction, revision: &str, tz: &jiff::tz::TimeZone) -> InboundDecision {
     if let Some(same) = history.iter().find(|r| r.revision == revision && r.action == action) {
         return InboundDecision::Replay(same.ack.clone());
     }
     let applied: Vec<&InboundRecord> = history.iter().filter(|r| r.outcome == "applied" || r.outcome == "overbooked").collect();
     let cancelled = applied.iter().any(|r| r.action == InboundAction::Cancel);
-    let newest = applied.iter().map(|r| r.revision.as_str()).max_by(|a, b| revision_order(a, b));
+    let newest = applied.iter().map(|r| r.revision.as_str()).max_by(|a, b| revision_order(a, b, tz));
     match action {
         InboundAction::Cancel if cancelled => InboundDecision::Stale,
         InboundAction::Cancel => InboundDecision::Cancel,
@@ -208,7 +215,7 @@ pub fn decide(history: &[InboundRecord], action: InboundAction, revision: &str) 
         }
         _ => match newest {
             None => InboundDecision::Create,
-            Some(n) if revision_order(revision, n) != std::cmp::Ordering::Greater => InboundDecision::Stale,
+            Some(n) if revision_order(revision, n, tz) != std::cmp::Ordering::Greater => InboundDecision::Stale,
             Some(_) => InboundDecision::Modify,
         },
     }
@@ -238,7 +245,7 @@ mod tests {
         let mut history = Vec::new();
         let (mut exists, mut cancelled, mut rev) = (false, false, None);
         for (action, r) in order {
-            match decide(&history, *action, r) {
+            match decide(&history, *action, r, &jiff::tz::TimeZone::UTC) {
                 InboundDecision::Create => {
                     exists = true;
                     rev = Some(r.to_string());
@@ -287,27 +294,51 @@ mod tests {
     #[test]
     fn a_redelivery_replays_its_ack() {
         let h = vec![rec(InboundAction::New, "1", Some("R"))];
-        assert_eq!(decide(&h, InboundAction::New, "1"), InboundDecision::Replay("ack-1".into()));
+        assert_eq!(decide(&h, InboundAction::New, "1", &jiff::tz::TimeZone::UTC), InboundDecision::Replay("ack-1".into()));
     }
 
     #[test]
     fn timestamp_revisions_compare_as_instants_not_text() {
         use std::cmp::Ordering::*;
+        let utc = &jiff::tz::TimeZone::UTC;
         // Text would say Less ('.' < 'Z'): the fraction makes it later.
-        assert_eq!(revision_order("2026-01-01T10:00:00.5Z", "2026-01-01T10:00:00Z"), Greater);
+        assert_eq!(revision_order("2026-01-01T10:00:00.5Z", "2026-01-01T10:00:00Z", utc), Greater);
         // Text would say Greater ("10" > "03"): +07:00 makes it 03:00Z, before 03:30Z.
-        assert_eq!(revision_order("2026-01-01T10:00:00+07:00", "2026-01-01T03:30:00Z"), Less);
-        assert_eq!(revision_order("2026-01-01T10:00:00+07:00", "2026-01-01T03:00:00Z"), Equal);
-        assert_eq!(revision_order("2026-01-01T10:00:00", "2026-01-01T10:00:00Z"), Equal);
+        assert_eq!(revision_order("2026-01-01T10:00:00+07:00", "2026-01-01T03:30:00Z", utc), Less);
+        assert_eq!(revision_order("2026-01-01T10:00:00+07:00", "2026-01-01T03:00:00Z", utc), Equal);
+        assert_eq!(revision_order("2026-01-01T10:00:00", "2026-01-01T10:00:00Z", utc), Equal);
         // A modification keeping the creation time, ordered by its later modification time.
         let h = vec![rec(InboundAction::New, "2026-01-01T10:00:00+07:00", Some("R"))];
-        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-01T03:00:00.001Z"), InboundDecision::Modify);
-        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-01T02:59:59Z"), InboundDecision::Stale);
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-01T03:00:00.001Z", utc), InboundDecision::Modify);
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-01T02:59:59Z", utc), InboundDecision::Stale);
+    }
+
+    /// Issue 8 follow-up: a timestamp without an offset is a time at the
+    /// property, not UTC. New at 10:00-05:00 (15:00Z) then a Modify stamped
+    /// 12:00 without an offset at a property in America/New_York (17:00Z in
+    /// January): the modification is newer, not stale.
+    #[test]
+    fn offset_less_revisions_are_read_in_the_property_time_zone() {
+        let west = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let h = vec![rec(InboundAction::New, "2026-01-15T10:00:00-05:00", Some("R"))];
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-15T12:00:00", &west), InboundDecision::Modify);
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-15T09:59:59", &west), InboundDecision::Stale);
+        // East of UTC: Asia/Makassar is +08:00. New at 10:00+08:00 (02:00Z); a
+        // Modify stamped 09:30 local (01:30Z) is older, though as UTC it would
+        // have read 09:30Z, newer.
+        let east = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
+        let h = vec![rec(InboundAction::New, "2026-01-15T10:00:00+08:00", Some("R"))];
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-15T09:30:00", &east), InboundDecision::Stale);
+        assert_eq!(decide(&h, InboundAction::Modify, "2026-01-15T10:30:00", &east), InboundDecision::Modify);
+        assert_eq!(revision_instant("2026-01-15T10:30:00", &east), Some("2026-01-15T02:30:00Z".parse().unwrap()));
+        // With an offset, the zone plays no part.
+        assert_eq!(revision_instant("2026-01-15T10:30:00Z", &east), Some("2026-01-15T10:30:00Z".parse().unwrap()));
     }
 
     #[test]
     fn numeric_revisions_compare_as_numbers() {
-        assert_eq!(revision_order("10", "9"), std::cmp::Ordering::Greater);
-        assert_eq!(revision_order("2026-01-02", "2026-01-01"), std::cmp::Ordering::Greater);
+        let utc = &jiff::tz::TimeZone::UTC;
+        assert_eq!(revision_order("10", "9", utc), std::cmp::Ordering::Greater);
+        assert_eq!(revision_order("2026-01-02", "2026-01-01", utc), std::cmp::Ordering::Greater);
     }
 }

@@ -14,6 +14,9 @@ use crate::view::{AriUpdate, Stamp};
 pub(crate) struct AriMessage {
     pub hotel: String,
     pub updates: Vec<AriUpdate>,
+    /// What the OTA's per-message limit counts: `AvailStatusMessage` /
+    /// `RateAmountMessage` elements (OpenTravel, up to four per range), else ranges.
+    pub elements: usize,
     pub stamp: Stamp,
     pub complete_set: bool,
 }
@@ -122,7 +125,8 @@ pub(crate) fn inbound(hotel: &str, booking: &str, rev: &Revision) -> InboundBook
 
 fn ot_message(n: ot::AriNotif) -> Result<AriMessage, Refusal> {
     let stamp = stamp(n.timestamp.as_deref(), n.echo_token)?;
-    Ok(AriMessage { hotel: n.hotel_code, updates: n.ranges.into_iter().map(update).collect(), stamp, complete_set: false })
+    let elements = n.messages;
+    Ok(AriMessage { hotel: n.hotel_code, updates: n.ranges.into_iter().map(update).collect(), elements, stamp, complete_set: false })
 }
 
 /// `OTA_HotelAvailNotifRQ`.
@@ -214,7 +218,8 @@ pub(crate) fn ab_freerooms(body: &[u8], limits: &Limits) -> Result<AriMessage, R
         .collect();
     updates.extend(f.ranges.into_iter().map(update));
     // FreeRooms carries no TimeStamp: the order of arrival is the only clock.
-    Ok(AriMessage { hotel: f.hotel_code, updates, stamp: Stamp::default(), complete_set: f.complete_set })
+    let elements = updates.len();
+    Ok(AriMessage { hotel: f.hotel_code, updates, elements, stamp: Stamp::default(), complete_set: f.complete_set })
 }
 pub(crate) fn ab_freerooms_success() -> String {
     ab::freerooms_rs_success()
@@ -269,7 +274,14 @@ pub(crate) fn stamp_from_header(msg: &mut AriMessage, headers: &HeaderMap) -> Re
 pub(crate) fn jr_ari(body: &[u8], limits: &Limits) -> Result<AriMessage, Refusal> {
     let batch = jr::parse_ari_batch(body, limits)?;
     let stamp = stamp(batch.timestamp.as_deref(), None)?;
-    Ok(AriMessage { hotel: batch.property_id, updates: batch.ranges.into_iter().map(update).collect(), stamp, complete_set: false })
+    let elements = batch.ranges.len();
+    Ok(AriMessage {
+        hotel: batch.property_id,
+        updates: batch.ranges.into_iter().map(update).collect(),
+        elements,
+        stamp,
+        complete_set: false,
+    })
 }
 
 /// The booking-revisions feed; each entry's `id` is the revision id (`SIM-1-r0001`).

@@ -214,8 +214,8 @@ fn apply_ari(sh: &Shared, msg: &AriMessage, style: Style) -> Result<(), Box<Resp
         return Err(Box::new(refuse(style, StatusCode::BAD_REQUEST, "unknown_hotel", &m, echo)));
     }
     if let Some(max) = sh.cfg.max_updates_per_request {
-        if msg.updates.len() > max {
-            let m = format!("{} updates in one request, at most {max} allowed", msg.updates.len());
+        if msg.elements > max {
+            let m = format!("{} updates in one request, at most {max} allowed", msg.elements);
             return Err(Box::new(refuse(style, StatusCode::BAD_REQUEST, "too_many_updates", &m, echo)));
         }
     }

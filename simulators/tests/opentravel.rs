@@ -152,6 +152,27 @@ async fn refuses_invalid_messages_with_an_error_rs_and_applies_nothing() {
     sim.stop().await;
 }
 
+/// The limit counts `AvailStatusMessage` elements, as an OTA does: one range
+/// with availability, CTA and CTD is three of them, over a limit of 2.
+#[tokio::test]
+async fn the_update_limit_counts_avail_status_messages_not_ranges() {
+    let sim = Sim::start(cfg().with_max_updates(2)).await.expect("start");
+    let mut r = avail_range("DBL", d(1), d(3), 4);
+    r.values.closed_to_arrival = Some(true);
+    r.values.closed_to_departure = Some(false);
+    let body = ot::avail_notif_rq("H1", std::slice::from_ref(&r), "e", Timestamp::now());
+    assert_eq!(body.matches("<StatusApplicationControl").count(), 3);
+    let (status, rs) = avail(&sim, body).await;
+    assert_eq!(status, 400, "{rs}");
+    assert!(ot::parse_notif_rs(rs.as_bytes()).expect_err("refused")[0].contains("too_many_updates"), "{rs}");
+    assert_eq!(cells(&sim), 0);
+    // Two elements (availability + CTA) fit.
+    r.values.closed_to_departure = None;
+    let (status, rs) = avail(&sim, ot::avail_notif_rq("H1", &[r], "e", Timestamp::now())).await;
+    assert_eq!(status, 200, "{rs}");
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn counts_regressions_when_an_older_message_overwrites_a_newer_one() {
     let sim = sim().await;
