@@ -5,7 +5,7 @@ use crate::channel::{ChannelActor, ChannelArgs, ChannelMsg};
 use crate::deps::Deps;
 use crate::error::{ActorError, ShardError};
 use crate::handle::{answer, CalendarView, PropertyHandle, Registry};
-use crate::restart::RestartHistory;
+use crate::restart::{Child, Restarts};
 use crate::shard::{AriApplied, InventoryShard, ShardArgs, ShardMsg};
 use parking_lot::RwLock;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -118,7 +118,8 @@ pub struct PropertyState {
     channels: HashMap<ChannelCode, ActorRef<ChannelMsg>>,
     channel_ids: HashMap<ActorId, ChannelCode>,
     channel_configs: HashMap<ChannelCode, ChannelConfig>,
-    restarts: HashMap<RoomTypeCode, RestartHistory>,
+    /// One restart budget per child (shard or channel).
+    restarts: Restarts,
     stopping: bool,
     /// The local date whose night audit this node has seen done.
     audited_for: Option<jiff::civil::Date>,
@@ -150,7 +151,7 @@ impl Actor for PropertyActor {
             channels: HashMap::new(),
             channel_ids: HashMap::new(),
             channel_configs: HashMap::new(),
-            restarts: HashMap::new(),
+            restarts: Restarts::default(),
             stopping: false,
             audited_for: None,
         };
@@ -346,7 +347,7 @@ fn schedule_restart(
     why: &str,
 ) -> Result<(), ActorProcessingErr> {
     let policy = state.deps.restart;
-    match state.restarts.entry(rt.clone()).or_default().on_failure(&policy, Instant::now()) {
+    match state.restarts.on_failure(&Child::Shard(rt.clone()), &policy, Instant::now()) {
         Some(delay) => {
             myself.send_after(delay, move || PropertyMsg::RestartShard { room_type: rt });
             Ok(())
@@ -524,9 +525,7 @@ fn schedule_channel_restart(
     why: &str,
 ) -> Result<(), ActorProcessingErr> {
     let policy = state.deps.restart;
-    let key = RoomTypeCode::parse(format!("channel.{code}"))
-        .unwrap_or_else(|_| RoomTypeCode::parse("channel").unwrap_or_else(|_| unreachable!()));
-    match state.restarts.entry(key).or_default().on_failure(&policy, Instant::now()) {
+    match state.restarts.on_failure(&Child::Channel(code.clone()), &policy, Instant::now()) {
         Some(delay) => {
             myself.send_after(delay, move || PropertyMsg::RestartChannel { code });
             Ok(())
