@@ -79,7 +79,12 @@ async fn stats(State(sh): State<Sh>) -> Response {
 }
 
 async fn reset_stats(State(sh): State<Sh>) -> StatusCode {
-    *sh.stats.lock() = Default::default();
+    let mut stats = sh.stats.lock();
+    // Requests still being handled stay counted (their end is recorded later).
+    let in_flight = stats.ari_in_flight;
+    *stats = Default::default();
+    stats.ari_in_flight = in_flight;
+    stats.max_ari_in_flight = in_flight;
     StatusCode::NO_CONTENT
 }
 

@@ -150,11 +150,31 @@ pub struct Stats {
     /// Bytes of `oversized` answers the clients actually read (pulled from the stream).
     #[serde(default)]
     pub oversized_bytes_sent: u64,
+    /// ARI requests (OpenTravel avail/rate notifs, JSON-REST `api/ari`) being
+    /// handled now, from arrival (before the latency fault) until answered or
+    /// dropped by the client. One simulator is one hotel code.
+    #[serde(default)]
+    pub ari_in_flight: u64,
+    /// The most ARI requests ever handled at once since the last reset: above
+    /// 1, two pushes of one connection overlapped.
+    #[serde(default)]
+    pub max_ari_in_flight: u64,
 }
 
 impl Stats {
     pub fn record(&mut self, endpoint: &str, status: &str) {
         *self.requests.entry(endpoint.to_string()).or_default().entry(status.to_string()).or_default() += 1;
+    }
+
+    /// An ARI request arrived.
+    pub fn ari_started(&mut self) {
+        self.ari_in_flight += 1;
+        self.max_ari_in_flight = self.max_ari_in_flight.max(self.ari_in_flight);
+    }
+
+    /// An ARI request was answered or dropped.
+    pub fn ari_ended(&mut self) {
+        self.ari_in_flight = self.ari_in_flight.saturating_sub(1);
     }
 
     /// Requests with `status` over all endpoints.

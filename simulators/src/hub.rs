@@ -99,12 +99,34 @@ fn authorized(sh: &Shared, headers: &HeaderMap) -> bool {
     }
 }
 
+/// The endpoints that carry ARI pushes, counted by `ari_in_flight` (AlpineBits
+/// multiplexes pushes and pulls on one endpoint, so it is not counted).
+const ARI_ENDPOINTS: [&str; 3] = ["OTA_HotelAvailNotif", "OTA_HotelRateAmountNotif", "api/ari"];
+
+/// Counts one ARI request in flight for as long as it lives: dropped when the
+/// request is answered, or when the client goes away and the handler with it.
+struct AriInFlight(Sh);
+
+impl AriInFlight {
+    fn enter(sh: &Sh) -> Self {
+        sh.stats.lock().ari_started();
+        AriInFlight(sh.clone())
+    }
+}
+
+impl Drop for AriInFlight {
+    fn drop(&mut self) {
+        self.0.stats.lock().ari_ended();
+    }
+}
+
 /// The common pipeline of every hub-facing request.
 async fn pipeline<F, Fut>(sh: Sh, endpoint: &'static str, style: Style, req: Request, handler: F) -> Response
 where
     F: FnOnce(Sh, Parts, Bytes) -> Fut,
     Fut: Future<Output = Response>,
 {
+    let _in_flight = ARI_ENDPOINTS.contains(&endpoint).then(|| AriInFlight::enter(&sh));
     let (resp, status) = pipeline_inner(&sh, style, req, handler).await;
     let label = resp.extensions().get::<Label>().map(|l| l.0.clone());
     sh.stats.lock().record(label.as_deref().unwrap_or(endpoint), &status);

@@ -486,3 +486,34 @@ async fn trickle_creates_bookings_until_stopped() {
     assert_eq!(s, 400);
     sim.stop().await;
 }
+
+/// `max_ari_in_flight` counts ARI requests handled at once (latency included),
+/// and a request whose client went away stops counting.
+#[tokio::test]
+async fn overlapping_ari_requests_are_counted() {
+    let sim = sim().await;
+    sim.set_faults(FaultConfig { latency_ms: 300, ..FaultConfig::none() }).expect("faults");
+    let (a, b) = tokio::join!(avail(&sim, avail_body(5, "2030-01-01T10:00:00Z")), avail(&sim, avail_body(5, "2030-01-01T10:00:01Z")));
+    assert_eq!((a.0, b.0), (200, 200));
+    let stats = sim.stats();
+    assert_eq!((stats.max_ari_in_flight, stats.ari_in_flight), (2, 0), "{stats:?}");
+
+    // After a reset, one at a time: never more than one.
+    client().delete(format!("{}/_sim/stats", sim.base_url())).send().await.expect("reset");
+    assert_eq!(avail(&sim, avail_body(5, "2030-01-01T10:00:02Z")).await.0, 200);
+    assert_eq!(avail(&sim, avail_body(5, "2030-01-01T10:00:03Z")).await.0, 200);
+    assert_eq!(sim.stats().max_ari_in_flight, 1);
+
+    // A client that gives up mid-latency: the request stops counting.
+    let err = client()
+        .post(format!("{}/OTA_HotelAvailNotif", sim.base_url()))
+        .basic_auth(USER, Some(PASS))
+        .timeout(Duration::from_millis(50))
+        .body(avail_body(5, "2030-01-01T10:00:04Z"))
+        .send()
+        .await
+        .expect_err("gave up");
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(eventually(Duration::from_millis(200), || sim.stats().ari_in_flight == 0).await, "{:?}", sim.stats());
+    sim.stop().await;
+}
