@@ -1231,3 +1231,65 @@ async fn pulled_alpinebits_modification_ordered_by_last_modify_instant() {
         app.stop().await;
     }
 }
+
+/// Issue 9 item 5: a Channel actor that dies mid-push takes its push with it.
+/// The simulator answers slowly (latency fault); the connection's actor is
+/// killed (no `post_stop`, as a crash) and later stopped while a push is in
+/// flight, and the property restarts it each time: the simulator never sees
+/// two ARI requests of the connection in flight at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_actor_that_dies_mid_push_leaves_no_push_in_flight() {
+    use saluran_actors::channel::ChannelMsg;
+    use saluran_actors::PropertyMsg;
+    let app = spawn().await;
+    app.seed_property("MIDPUSH", 3).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass").with_max_updates(MAX_UPDATES)).await.unwrap();
+    // Below the preset's 1 s timeout: every request is slow, none times out.
+    sim.set_faults(FaultConfig { latency_ms: 600, ..FaultConfig::none() }).unwrap();
+    connect_ot(&app, "MIDPUSH", "BDC", "booking", &sim).await;
+    let handle = app.app.property(&saluran_domain::PropertyCode::parse("MIDPUSH").unwrap()).await.unwrap();
+    let code = saluran_domain::ChannelCode::parse("BDC").unwrap();
+    let actor = |handle: saluran_actors::PropertyHandle, code: saluran_domain::ChannelCode| async move {
+        handle.call(Duration::from_secs(5), |reply| PropertyMsg::ChannelStatus { code, reply }).await.unwrap()
+    };
+    let in_flight = |sim: &SimHandle| sim.stats().ari_in_flight > 0;
+    let mut previous: Option<ractor::ActorId> = None;
+    for round in 0..4 {
+        // The (re)started actor's own push is in flight.
+        let current = loop {
+            if let Some(a) = actor(handle.clone(), code.clone()).await {
+                if previous != Some(a.get_id()) {
+                    break a;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let started = Instant::now();
+        while !in_flight(&sim) {
+            assert!(started.elapsed() < Duration::from_secs(10), "no push in flight (round {round})");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        previous = Some(current.get_id());
+        let current: ractor::ActorRef<ChannelMsg> = current;
+        if round % 2 == 0 {
+            current.kill();
+        } else {
+            current.stop(Some("test".into()));
+        }
+    }
+    // The last restarted actor pushes to the end.
+    let started = Instant::now();
+    loop {
+        let status = app.ok_json(app.get("/api/v1/properties/MIDPUSH/channels/BDC").await, StatusCode::OK).await;
+        if status["sync"]["last_success_at"].is_string() && !in_flight(&sim) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no push completed: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.max_ari_in_flight, 1, "two pushes of one connection overlapped: {stats:?}");
+    sim.stop().await;
+    app.stop().await;
+}

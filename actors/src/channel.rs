@@ -6,7 +6,10 @@
 //! and a full sync when the tries run out.
 //!
 //! One push is in flight at a time per connection, so an OTA never sees an
-//! older state after a newer one from us.
+//! older state after a newer one from us. The push (and poll) tasks belong
+//! to the actor: they are kept in its state and aborted when it stops, is
+//! killed or fails, so a restarted actor's push never overlaps its
+//! predecessor's.
 
 use crate::deps::Deps;
 use crate::handle::PropertyHandle;
@@ -233,6 +236,9 @@ pub struct ChannelState {
     in_flight: bool,
     oldest_dirty: Option<Instant>,
     status: SyncStatus,
+    /// The push and poll tasks this actor spawned. Dropping the set (the
+    /// actor killed or failed) aborts them; `post_stop` aborts and awaits.
+    tasks: tokio::task::JoinSet<()>,
 }
 
 pub struct ChannelActor;
@@ -270,7 +276,22 @@ impl Actor for ChannelActor {
             in_flight: false,
             oldest_dirty: None,
             status,
+            tasks: tokio::task::JoinSet::new(),
         })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<ChannelMsg>, state: &mut ChannelState) -> Result<(), ActorProcessingErr> {
+        if !state.tasks.is_empty() {
+            tracing::info!(
+                property = %state.config.property, channel = %state.config.code, push_in_flight = state.in_flight, polling = state.polling,
+                "channel actor stopping; aborting its push and poll tasks"
+            );
+        }
+        state.tasks.abort_all();
+        // Wait until they are gone (their requests dropped), so whatever
+        // replaces this actor starts with nothing of ours in flight.
+        while state.tasks.join_next().await.is_some() {}
+        Ok(())
     }
 
     async fn handle(&self, myself: ActorRef<ChannelMsg>, msg: ChannelMsg, state: &mut ChannelState) -> Result<(), ActorProcessingErr> {
@@ -327,7 +348,8 @@ impl Actor for ChannelActor {
                     clock: state.deps.clock.clone(),
                 };
                 let me = myself.clone();
-                tokio::spawn(async move {
+                reap(&mut state.tasks);
+                state.tasks.spawn(async move {
                     let outcome = job.run(&dirty).await;
                     let _ = me.send_message(ChannelMsg::PushDone { outcome, dirty });
                 });
@@ -400,7 +422,8 @@ impl Actor for ChannelActor {
                 state.polling = true;
                 let config = state.config.clone();
                 let me = myself.clone();
-                tokio::spawn(async move {
+                reap(&mut state.tasks);
+                state.tasks.spawn(async move {
                     poll_once(puller.as_ref(), sink.as_ref(), &config).await;
                     let _ = me.send_message(ChannelMsg::PollDone);
                 });
@@ -451,6 +474,12 @@ async fn poll_once(puller: &dyn BookingPuller, sink: &dyn BookingSink, config: &
         // delivery records: nothing is applied twice.
         tracing::warn!(property = %config.property, channel = %config.code, error = %e, "acknowledging pulled bookings failed");
     }
+}
+
+/// Drops the results of finished tasks (each task's last act is to report
+/// back, so at most the previous push and poll are still listed).
+fn reap(tasks: &mut tokio::task::JoinSet<()>) {
+    while tasks.try_join_next().is_some() {}
 }
 
 fn schedule_flush(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState, urgent: bool) -> Result<(), ActorProcessingErr> {
