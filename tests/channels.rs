@@ -1234,9 +1234,10 @@ async fn pulled_alpinebits_modification_ordered_by_last_modify_instant() {
 
 /// Issue 9 item 5: a Channel actor that dies mid-push takes its push with it.
 /// The simulator answers slowly (latency fault); the connection's actor is
-/// killed (no `post_stop`, as a crash) and later stopped while a push is in
-/// flight, and the property restarts it each time: the simulator never sees
-/// two ARI requests of the connection in flight at once.
+/// killed (no `post_stop`, as a crash), stopped, or replaced (started again
+/// with its config) while a push is in flight, and the property restarts it
+/// each time: the simulator never sees two ARI requests of the connection in
+/// flight at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_actor_that_dies_mid_push_leaves_no_push_in_flight() {
     use saluran_actors::channel::ChannelMsg;
@@ -1254,7 +1255,7 @@ async fn a_channel_actor_that_dies_mid_push_leaves_no_push_in_flight() {
     };
     let in_flight = |sim: &SimHandle| sim.stats().ari_in_flight > 0;
     let mut previous: Option<ractor::ActorId> = None;
-    for round in 0..4 {
+    for round in 0..6 {
         // The (re)started actor's own push is in flight.
         let current = loop {
             if let Some(a) = actor(handle.clone(), code.clone()).await {
@@ -1272,10 +1273,17 @@ async fn a_channel_actor_that_dies_mid_push_leaves_no_push_in_flight() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         previous = Some(current.get_id());
         let current: ractor::ActorRef<ChannelMsg> = current;
-        if round % 2 == 0 {
-            current.kill();
-        } else {
-            current.stop(Some("test".into()));
+        match round % 3 {
+            0 => current.kill(),
+            1 => current.stop(Some("test".into())),
+            _ => {
+                let config = app.store.list_channels(handle.code()).await.unwrap().into_iter().find(|c| c.code == code).unwrap();
+                handle
+                    .call(Duration::from_secs(15), |reply| PropertyMsg::StartChannel { config: Box::new(config), reply })
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
         }
     }
     // The last restarted actor pushes to the end.

@@ -518,6 +518,10 @@ async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Res
     Ok(())
 }
 
+/// How long a replaced Channel actor gets to stop (its `post_stop` aborts its
+/// push and waits for the abort).
+const CHANNEL_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn schedule_channel_restart(
     myself: &ActorRef<PropertyMsg>,
     state: &mut PropertyState,
@@ -540,7 +544,15 @@ async fn spawn_channel(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState
     };
     if let Some(old) = state.channels.remove(&config.code) {
         state.channel_ids.remove(&old.get_id());
-        old.stop(Some("replaced".into()));
+        // Wait for it to be gone: its name is free again, and its post_stop
+        // has aborted its push, so the new actor's push cannot overlap it.
+        if let Err(e) = old.stop_and_wait(Some("replaced".into()), Some(CHANNEL_STOP_TIMEOUT)).await {
+            tracing::warn!(property = %state.handle.code(), channel = %config.code, error = %e, "replaced channel actor did not stop cleanly; killing it");
+            let _ = old.kill_and_wait(Some(CHANNEL_STOP_TIMEOUT)).await;
+            if old.get_status() != ractor::ActorStatus::Stopped {
+                return Err(format!("replaced channel actor {} did not stop", config.code).into());
+            }
+        }
     }
     let wiring = factory.build(&config, &state.handle.config().property)?;
     let code = config.code.clone();
