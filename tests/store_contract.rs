@@ -69,6 +69,7 @@ contract_tests! {
     front_desk_state_round_trips => case_front_desk_round_trip,
     no_show_candidates_are_unchecked_confirmed_arrivals_between_the_dates => case_no_show_candidates,
     room_changes_commit_with_their_cells_or_not_at_all => case_room_changes,
+    booking_lines_are_found_by_base_id_in_one_query => case_booking_lines,
 }
 
 // ---------------------------------------------------------------------------
@@ -1105,6 +1106,70 @@ async fn case_inbound_commit(store: Arc<dyn Store>) {
     store.commit_shard(&booking_commit("DLX", v_dlx + 1, newer.clone(), modify.clone())).await.unwrap();
     assert_eq!(store.find_reservation_by_external(&p, &chc("BDC"), "OTA-1").await.unwrap(), Some(newer));
     assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![delivery, modify]);
+}
+
+/// `find_booking_lines`: the base id and every `base#N` line (more than 20
+/// of them), newest reservation per line, in line order; ids that merely
+/// start with the base, other channels and LIKE wildcards are not matched.
+async fn case_booking_lines(store: Arc<dyn Store>) {
+    setup(&store).await;
+    let p = pc(HTL);
+    let t0 = Timestamp::now();
+    let at = |id: &str, ota_id: &str, channel: &str, s: i64| {
+        let mut r = ota_reservation(id, "DLX", channel, ota_id);
+        r.created_at = secs(t0, s);
+        r.updated_at = r.created_at;
+        r
+    };
+    // Lines inserted out of order, more than 20, with a gap (no #5).
+    let mut wanted = vec![at("L-0", "ABC1", "BDC", 0)];
+    for n in (1..=25).rev().filter(|n| *n != 5) {
+        wanted.push(at(&format!("L-{n}"), &format!("ABC1#{n}"), "BDC", 0));
+    }
+    // An older reservation of line 2: only the newest one of a line counts.
+    let older_2 = at("L-2-old", "ABC1#2", "BDC", -60);
+    let decoys = [
+        at("D-1", "ABC10", "BDC", 0),
+        at("D-2", "ABC10#1", "BDC", 0),
+        at("D-3", "ABC1#x", "BDC", 0),
+        at("D-4", "ABC1#", "BDC", 0),
+        at("D-5", "ABC1#1#2", "BDC", 0),
+        at("D-6", "ABC1 #3", "BDC", 0),
+        at("D-7", "ABC1#3", "EXP", 0),
+        at("D-8", "ABC1", "EXP", 0),
+        at("D-9", "ABC1$", "BDC", 0),
+        at("D-10", "abc1#4", "BDC", 0),
+        // Wildcards are plain characters.
+        at("W-0", "P%_1", "BDC", 0),
+        at("W-1", "P%_1#1", "BDC", 0),
+        at("D-11", "PX_1#2", "BDC", 0),
+        at("D-12", "P%X1#3", "BDC", 0),
+        at("D-13", "P%_1X", "BDC", 0),
+        at("D-14", "Pa%_1#4", "BDC", 0),
+    ];
+    let mut all = wanted.clone();
+    all.push(older_2);
+    all.extend(decoys);
+    store.commit_shard(&ShardCommit { reservations: all, ..commit_for("DLX", version_of(&store, "DLX").await) }).await.unwrap();
+
+    let ids = |v: Vec<Reservation>| v.into_iter().map(|r| r.external_id.unwrap_or_default()).collect::<Vec<_>>();
+    let mut expected = vec!["ABC1".to_owned()];
+    expected.extend((1..=25).filter(|n| *n != 5).map(|n| format!("ABC1#{n}")));
+    let found = store.find_booking_lines(&p, &chc("BDC"), "ABC1").await.unwrap();
+    assert_eq!(ids(found.clone()), expected, "base first, then by line number");
+    let line_2 = found.iter().find(|r| r.external_id.as_deref() == Some("ABC1#2")).unwrap();
+    assert_eq!(line_2.id, "L-2", "the newest reservation of a line");
+    for r in &found {
+        let want = wanted.iter().find(|w| w.id == r.id).unwrap_or_else(|| panic!("{} is not a line", r.id));
+        assert_eq!(r, want, "round-trips");
+    }
+    assert_eq!(ids(store.find_booking_lines(&p, &chc("EXP"), "ABC1").await.unwrap()), vec!["ABC1", "ABC1#3"], "per channel");
+    assert_eq!(ids(store.find_booking_lines(&p, &chc("BDC"), "P%_1").await.unwrap()), vec!["P%_1", "P%_1#1"]);
+    assert_eq!(ids(store.find_booking_lines(&p, &chc("BDC"), "ABC10").await.unwrap()), vec!["ABC10", "ABC10#1"]);
+    for none in ["ABC", "AB", "P%", "P_", "%", "_", "P%_", "abc1#"] {
+        assert_eq!(store.find_booking_lines(&p, &chc("BDC"), none).await.unwrap(), vec![], "base {none:?}");
+    }
+    assert_eq!(store.find_booking_lines(&pc("NOPE"), &chc("BDC"), "ABC1").await.unwrap(), vec![]);
 }
 
 async fn case_inbound_concurrent(store: Arc<dyn Store>) {

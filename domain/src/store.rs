@@ -234,6 +234,13 @@ pub trait Store: Send + Sync + 'static {
         channel: &ChannelCode,
         ota_reservation_id: &str,
     ) -> Result<Option<Reservation>, StoreError>;
+    /// Every line of an OTA booking (source = channel code, external_id =
+    /// `base` or `base#N`, N one or more ASCII digits), in one query: for
+    /// each line its newest reservation (as `find_reservation_by_external`
+    /// would return it), the base first, then by line number. An id that
+    /// merely starts with `base` (`base1`, `base#x`, `base#1#2`) is not a
+    /// line of it; `%` and `_` in `base` are plain characters.
+    async fn find_booking_lines(&self, property: &PropertyCode, channel: &ChannelCode, base: &str) -> Result<Vec<Reservation>, StoreError>;
 
     // Housekeeping tasks.
     /// A duplicate id is `Conflict`; an unknown property or room `NotFound`.
@@ -251,4 +258,57 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-set: writes `date` only if the stored business date is
     /// still `expected_previous`, otherwise `Conflict`.
     async fn set_business_date(&self, property: &PropertyCode, date: Date, expected_previous: Option<Date>) -> Result<(), StoreError>;
+}
+
+/// The line suffix of `ota_id` within booking `base`: `Some("")` for the
+/// base itself, `Some("N")` for `base#N` (N one or more ASCII digits), else
+/// `None`.
+pub fn booking_line_suffix<'a>(base: &str, ota_id: &'a str) -> Option<&'a str> {
+    let rest = ota_id.strip_prefix(base)?;
+    if rest.is_empty() {
+        return Some(rest);
+    }
+    let digits = rest.strip_prefix('#')?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// Shared by the adapters' `find_booking_lines`: from candidate rows
+/// ordered newest first (per external id), keeps the lines of `base`, the
+/// newest reservation of each, ordered base first then by line number.
+pub fn booking_lines(base: &str, newest_first: Vec<Reservation>) -> Vec<Reservation> {
+    let mut seen = std::collections::HashSet::new();
+    let mut lines: Vec<(String, Reservation)> = Vec::new();
+    for r in newest_first {
+        let Some(suffix) = r.external_id.as_deref().and_then(|id| booking_line_suffix(base, id)) else {
+            continue;
+        };
+        let suffix = suffix.to_owned();
+        if seen.insert(suffix.clone()) {
+            lines.push((suffix, r));
+        }
+    }
+    // Numeric order without parsing (no overflow): shorter digit strings
+    // first, then lexicographic; leading zeros sort as their own lines.
+    lines.sort_by(|(a, _), (b, _)| (a.len(), a.as_str()).cmp(&(b.len(), b.as_str())));
+    lines.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod booking_line_tests {
+    use super::booking_line_suffix;
+
+    #[test]
+    fn only_the_base_and_numbered_lines_match() {
+        assert_eq!(booking_line_suffix("ABC1", "ABC1"), Some(""));
+        assert_eq!(booking_line_suffix("ABC1", "ABC1#7"), Some("7"));
+        assert_eq!(booking_line_suffix("ABC1", "ABC1#21"), Some("21"));
+        assert_eq!(booking_line_suffix("ABC1", "ABC10"), None);
+        assert_eq!(booking_line_suffix("ABC1", "ABC10#1"), None);
+        assert_eq!(booking_line_suffix("ABC1", "ABC1#"), None);
+        assert_eq!(booking_line_suffix("ABC1", "ABC1#x"), None);
+        assert_eq!(booking_line_suffix("ABC1", "ABC1#1#2"), None);
+        assert_eq!(booking_line_suffix("ABC1", "ABC"), None);
+        assert_eq!(booking_line_suffix("A%_", "AB_"), None);
+        assert_eq!(booking_line_suffix("A%_", "A%_#3"), Some("3"));
+    }
 }

@@ -1403,6 +1403,28 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
         row.as_ref().map(reservation_from).transpose()
     }
+    async fn find_booking_lines(&self, property: &PropertyCode, channel: &ChannelCode, base: &str) -> Result<Vec<Reservation>, StoreError> {
+        // One range on the (property_id, source) index prefix, compared in
+        // byte order (COLLATE "C": '$' is the byte after '#', whatever the
+        // database collation): every id starting with `base#`, none of
+        // `base1…`; no LIKE, so `%` and `_` in ids are plain. The exact line
+        // shape is checked after.
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} WHERE p.code = $1 AND r.source = $2 AND (r.external_id = $3 OR (r.external_id COLLATE \"C\" >= $4 AND r.external_id COLLATE \"C\" < $5)) \
+             ORDER BY r.created_at DESC, r.id DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(channel.as_str())
+            .bind(base)
+            .bind(format!("{base}#"))
+            .bind(format!("{base}$"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let newest_first = rows.iter().map(reservation_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(saluran_domain::store::booking_lines(base, newest_first))
+    }
     async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError> {
         let property_id = self.property_id(&task.property).await?;
         let room = sqlx::query_scalar::<_, i64>("SELECT 1::int8 FROM rooms WHERE property_id = $1 AND number = $2")

@@ -1430,6 +1430,27 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         row.as_ref().map(reservation_from).transpose()
     }
+    async fn find_booking_lines(&self, property: &PropertyCode, channel: &ChannelCode, base: &str) -> Result<Vec<Reservation>, StoreError> {
+        // One range over the (property_id, source, external_id) index
+        // (BINARY collation: byte order, and '$' is the byte after '#'):
+        // every id starting with `base#`, none of `base1…`; no LIKE, so `%`
+        // and `_` in ids are plain. The exact line shape is checked after.
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} WHERE p.code = ? AND r.source = ? AND (r.external_id = ? OR (r.external_id >= ? AND r.external_id < ?)) \
+             ORDER BY r.created_at DESC, r.id DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(property.as_str())
+            .bind(channel.as_str())
+            .bind(base)
+            .bind(format!("{base}#"))
+            .bind(format!("{base}$"))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        let newest_first = rows.iter().map(reservation_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(saluran_domain::store::booking_lines(base, newest_first))
+    }
     async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError> {
         let property_id = self.property_id(&task.property).await?;
         let room = sqlx::query_scalar::<_, i64>("SELECT 1 FROM rooms WHERE property_id = ? AND number = ?")
