@@ -61,18 +61,15 @@ pub async fn ingest(
         // refuses the "remember" if the booking was committed meanwhile
         // (Conflict), and then we look again.
         for _attempt in 0..3 {
-            let mut lines = vec![booking.ota_reservation_id.clone()];
-            lines.extend((1..=20).map(|n| format!("{}#{n}", booking.ota_reservation_id)));
-            let mut found = false;
-            for line in lines {
-                let Some(res) = app.store.find_reservation_by_external(handle.code(), &channel.code, &line).await? else {
-                    continue;
-                };
-                found = true;
-                let o = deliver(app, handle, channel, &line, booking, action, None, res.room_type.as_str(), ack.clone(), false).await?;
-                out.record(o);
-            }
-            if found {
+            // One query finds every line (`ID`, `ID#1` .. `ID#n`, any n).
+            let lines = app.store.find_booking_lines(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
+            if !lines.is_empty() {
+                tracing::info!(property = %handle.code(), channel = %channel.code, ota_id = %booking.ota_reservation_id, lines = lines.len(), "cancelling every line of a booking");
+                for res in &lines {
+                    let Some(line) = res.external_id.as_deref() else { continue };
+                    let o = deliver(app, handle, channel, line, booking, action, None, res.room_type.as_str(), ack.clone(), false).await?;
+                    out.record(o);
+                }
                 return Ok(out);
             }
             let ack_text = ack(None);

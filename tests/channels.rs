@@ -750,6 +750,59 @@ async fn offset_less_revisions_on(store: std::sync::Arc<dyn saluran_domain::stor
     app.stop().await;
 }
 
+/// Issue 9 item 1: an `OTA_CancelRQ` naming only the booking cancels every
+/// room line of it, also past the 20th (lines `ID#21`.. were once probed for
+/// one by one up to `#20` and stayed sold). A 25-room booking, then its
+/// cancellation: all 25 lines cancelled, nothing sold. On SQLite and
+/// PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_booking_cancels_all_of_its_many_room_lines() {
+    for (backend, store) in saluran::testing::backends().await {
+        eprintln!("backend {backend}");
+        cancel_many_lines_on(store).await;
+    }
+}
+
+async fn cancel_many_lines_on(store: std::sync::Arc<dyn saluran_domain::store::Store>) {
+    use saluran_channels::opentravel::res_notif_rq;
+    use saluran_channels::BookingAction::{Cancel, New};
+    use saluran_domain::reservation::ReservationStatus;
+    const ROOMS: usize = 25;
+    let mut settings = test_settings();
+    settings.presets_dir = fast_presets();
+    let app = spawn_app_with(store, settings).await;
+    app.seed_property("MANY", ROOMS as u32).await;
+    let sim = Sim::start(SimConfig::new(Profile::Opentravel, "H-OT", "hub", "ota-pass")).await.unwrap();
+    connect_ot(&app, "MANY", "BDC", "booking", &sim).await;
+    let (ci, id) = (6, "GRP-1");
+    let mut new = ota_booking(New, id, "2026-11-01T10:00:00Z", "STD1", ci, 1);
+    new.rooms = vec![new.rooms[0].clone(); ROOMS];
+    let r = post_ota(&app, "MANY", res_notif_rq(&new, "e1", jiff::Timestamp::now()), "BDC-hook", WEBHOOK_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(sold(&app, "MANY", "STD", ci).await, ROOMS as i64, "every room line booked");
+    let property = saluran_domain::PropertyCode::parse("MANY").unwrap();
+    let channel = saluran_domain::ChannelCode::parse("BDC").unwrap();
+    let lines = app.store.find_booking_lines(&property, &channel, id).await.unwrap();
+    assert_eq!(lines.len(), ROOMS);
+
+    let cancel = ota_booking(Cancel, id, "2026-11-01T12:00:00Z", "STD1", ci, 0);
+    let r = post_ota(&app, "MANY", res_notif_rq(&cancel, "e2", jiff::Timestamp::now()), "BDC-hook", WEBHOOK_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    let still: Vec<String> = app
+        .store
+        .find_booking_lines(&property, &channel, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status != ReservationStatus::Cancelled)
+        .filter_map(|r| r.external_id)
+        .collect();
+    assert!(still.is_empty(), "lines left confirmed after the cancellation: {still:?}");
+    assert_eq!(sold(&app, "MANY", "STD", ci).await, 0, "no room held");
+    sim.stop().await;
+    app.stop().await;
+}
+
 /// I1: bookings pushed by the OTA simulator (with redelivery until
 /// acknowledged), each then replayed 1-5 times concurrently and later, are
 /// applied once and always get their original acknowledgement back.
