@@ -786,8 +786,13 @@ async fn cancel_many_lines_on(store: std::sync::Arc<dyn saluran_domain::store::S
     assert_eq!(lines.len(), ROOMS);
 
     let cancel = ota_booking(Cancel, id, "2026-11-01T12:00:00Z", "STD1", ci, 0);
+    let started = Instant::now();
     let r = post_ota(&app, "MANY", res_notif_rq(&cancel, "e2", jiff::Timestamp::now()), "BDC-hook", WEBHOOK_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    eprintln!("measured: OTA_CancelRQ of a {ROOMS}-line booking answered in {:?}", started.elapsed());
+    let started = Instant::now();
+    let lines = app.store.find_booking_lines(&property, &channel, id).await.unwrap();
+    eprintln!("measured: find_booking_lines ({} lines) took {:?}", lines.len(), started.elapsed());
     let still: Vec<String> = app
         .store
         .find_booking_lines(&property, &channel, id)
