@@ -35,6 +35,9 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print the API document (OpenAPI 3.1, generated from the code) and
+    /// exit: `saluran openapi > docs/openapi.json`.
+    Openapi,
     /// Run saluran on an embedded SQLite database with a seeded demo
     /// property, and print where to look.
     Demo {

@@ -56,6 +56,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Openapi => {
+            // The same text as docs/openapi.json (a test compares them).
+            println!("{}", serde_json::to_string_pretty(&saluran::http::openapi::document())?);
+            Ok(())
+        }
         Command::Demo { listen, database_url } => {
             let mut s = settings(None, Some(database_url))?;
             s.listen = listen;

@@ -41,7 +41,7 @@ impl Unavailable {
 }
 
 /// A bookable price for one rate plan and stay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quote {
     pub room_type: RoomTypeCode,
     pub rate_plan: RatePlanCode,
@@ -49,6 +49,7 @@ pub struct Quote {
     pub available: i32,
     pub nightly: Vec<NightlyRate>,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(schema_with = crate::money::decimal_schema)]
     pub total: Decimal,
 }
 

@@ -9,6 +9,15 @@ fn valid_code(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// What `valid_code` accepts, as an OpenAPI regular expression.
+pub const CODE_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+
+/// The schema of a code of at most `max` bytes (all ASCII, so characters).
+pub fn code_schema(max: usize) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(max)).pattern(Some(CODE_PATTERN)).into()
+}
+
 macro_rules! code_type {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
         $(#[$doc])*
@@ -43,6 +52,14 @@ macro_rules! code_type {
                 c.0
             }
         }
+        // In the API document: the same rule `parse` applies, so a client
+        // generated from it refuses what the server would.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                code_schema($max)
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -36,6 +36,28 @@ impl From<Currency> for String {
         c.as_str().to_owned()
     }
 }
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new().schema_type(Type::String).pattern(Some(CURRENCY_PATTERN)).examples(["IDR"]).into()
+    }
+}
+impl utoipa::ToSchema for Currency {}
+
+/// What `Currency::parse` accepts.
+pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
+/// What `Rate::parse` accepts before range checks: digits with at most 4
+/// decimal places and at most 14 integer digits, never negative.
+pub const RATE_PATTERN: &str = "^[0-9]{1,14}(\\.[0-9]{1,4})?$";
+/// A decimal amount as the API writes it (totals, nightly prices).
+pub const DECIMAL_PATTERN: &str = "^-?[0-9]+(\\.[0-9]+)?$";
+
+/// The schema of a decimal carried as a string (`"850000.00"`).
+pub fn decimal_string_schema(pattern: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).examples(["850000.00"]).into()
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -84,6 +106,18 @@ impl From<Rate> for String {
         r.0.to_string()
     }
 }
+impl utoipa::PartialSchema for Rate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        decimal_string_schema(RATE_PATTERN)
+    }
+}
+impl utoipa::ToSchema for Rate {}
+
+/// For `#[schema(schema_with = …)]` on a `Decimal` serialized as a string.
+pub fn decimal_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    decimal_string_schema(DECIMAL_PATTERN)
+}
+
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -35,10 +35,12 @@ impl ReservationStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NightlyRate {
+    #[schema(value_type = String, format = Date)]
     pub date: Date,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(schema_with = crate::money::decimal_schema)]
     pub rate: Decimal,
 }
 

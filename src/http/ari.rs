@@ -16,33 +16,64 @@ use saluran_domain::{DomainError, Rate, RatePlanCode, RoomTypeCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{AriApplied, CalendarOut, ErrorBody};
+use saluran_domain::PropertyCode;
 
 /// Lines per batch at most: a full 730-day year for 15 plans is 15 lines.
 pub const MAX_BATCH_LINES: usize = 2000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AriBody {
+    #[schema(min_items = 1, max_items = 2000)]
     updates: Vec<AriLine>,
 }
 
-#[derive(Deserialize)]
+/// One line: a room type (and rate plan, for rates and restrictions), a date
+/// range (inclusive, within the 730-day horizon) and the values to set.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AriLine {
+    #[schema(value_type = RoomTypeCode)]
     room_type: String,
+    #[schema(value_type = Option<RatePlanCode>)]
     rate_plan: Option<String>,
+    #[schema(format = Date, min_length = 10, max_length = 10)]
     from: String,
+    #[schema(format = Date, min_length = 10, max_length = 10)]
     to: String,
+    /// Weekdays the line applies to (default all): mo tu we th fr sa su.
+    #[schema(value_type = Option<Vec<WeekdayName>>)]
     days: Option<Vec<String>>,
+    #[schema(maximum = 65535)]
     availability: Option<u32>,
+    #[schema(value_type = Option<Rate>)]
     rate: Option<String>,
+    /// Number of adults → rate.
+    #[schema(value_type = Option<BTreeMap<String, Rate>>)]
     occupancy_rates: Option<BTreeMap<String, String>>,
+    #[schema(maximum = 65535)]
     min_stay: Option<u32>,
+    #[schema(maximum = 65535)]
     min_stay_through: Option<u32>,
+    #[schema(maximum = 65535)]
     max_stay: Option<u32>,
     closed_to_arrival: Option<bool>,
     closed_to_departure: Option<bool>,
     stop_sell: Option<bool>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum WeekdayName {
+    Mo,
+    Tu,
+    We,
+    Th,
+    Fr,
+    Sa,
+    Su,
 }
 
 fn at(i: usize, e: DomainError) -> DomainError {
@@ -91,6 +122,15 @@ fn parse_line(i: usize, l: AriLine) -> Result<AriUpdate, DomainError> {
 }
 
 /// Applies a batch: all of it, or (on any bad line) none of it.
+#[utoipa::path(post, path = "/api/v1/properties/{property}/ari", tag = "ari", operation_id = "update_ari",
+    summary = "Apply an ARI batch: all of it or none of it",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = AriBody,
+    responses(
+        (status = 200, description = "Applied", body = AriApplied),
+        (status = 422, description = "A line is refused (updates[i].field): invalid_field, invalid_date_range, date_in_past, \
+            beyond_horizon, unknown_room_type, unknown_rate_plan, derived_rate_plan_rate; nothing applied", body = ErrorBody),
+    ))]
 pub async fn update_ari(
     State(app): State<App>,
     caller: Caller,
@@ -107,13 +147,29 @@ pub async fn update_ari(
     Ok((StatusCode::OK, Json(json!({"applied": n, "cells": outcome.cells, "room_types": outcome.room_types}))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarQuery {
+    /// First date (default: the property's local today).
+    #[param(format = Date, min_length = 10, max_length = 10)]
     from: Option<String>,
+    /// Last date, inclusive (default: from + 30 days; at most 731 days at once).
+    #[param(format = Date, min_length = 10, max_length = 10)]
     to: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/properties/{property}/ari", tag = "ari", operation_id = "get_calendar",
+    summary = "The calendar: per room type and date inventory, per rate plan and date rates and restrictions (derived plans resolved)",
+    description = "Each inventory day carries `stop_sell` and `stop_sell_source`: `none` (open), `manual` (a person, through POST …/ari), \
+        `overbooking` (an OTA booking past availability) or `auto_threshold` (availability fell to the configured auto stop-sell \
+        threshold). saluran lifts the stop-sells it set itself when room comes back, never a person's. `stream` is where the live \
+        stream stood when the snapshot was read: subscribe with `recover` from there.",
+    params(("property" = PropertyCode, Path, description = "Property code"), CalendarQuery),
+    responses(
+        (status = 200, description = "The calendar", body = CalendarOut),
+        (status = 422, description = "invalid_field, invalid_date_range", body = ErrorBody),
+    ))]
 pub async fn get_calendar(
     State(app): State<App>,
     caller: Caller,
@@ -177,15 +233,28 @@ pub async fn get_calendar(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    #[param(format = Date, min_length = 10, max_length = 10)]
     check_in: String,
+    /// After check_in.
+    #[param(format = Date, min_length = 10, max_length = 10)]
     check_out: String,
+    /// 1-20 (default 2).
+    #[param(minimum = 1, maximum = 20)]
     adults: Option<u8>,
 }
 
 /// Bookable offers per room type and rate plan, every restriction applied.
+#[utoipa::path(get, path = "/api/v1/properties/{property}/availability", tag = "ari", operation_id = "search_availability",
+    summary = "Bookable offers per room type and rate plan, every restriction honoured",
+    params(("property" = PropertyCode, Path, description = "Property code"), SearchQuery),
+    responses(
+        (status = 200, description = "Offers", body = SearchResponse),
+        (status = 422, description = "invalid_field, invalid_date_range, date_in_past, beyond_horizon", body = ErrorBody),
+    ))]
 pub async fn search_availability(
     State(app): State<App>,
     caller: Caller,
@@ -217,11 +286,13 @@ pub async fn search_availability(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     property: saluran_domain::PropertyCode,
     currency: saluran_domain::Currency,
+    #[schema(value_type = String, format = Date)]
     check_in: jiff::civil::Date,
+    #[schema(value_type = String, format = Date)]
     check_out: jiff::civil::Date,
     nights: i64,
     adults: u8,

@@ -20,33 +20,49 @@ use saluran_domain::{ChannelCode, DomainError, PropertyCode, RatePlanCode, RoomT
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{Accepted, ChannelOut, ErrorBody};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
+    #[schema(value_type = ChannelCode)]
     code: String,
+    #[schema(value_type = super::openapi::ProfileName)]
     profile: String,
+    /// A preset of that profile (config/ota-presets); default: the profile's.
     preset: Option<String>,
+    /// The OTA's base URL.
+    #[schema(max_length = 500, pattern = "^https?://")]
     endpoint: String,
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     hotel_code: String,
+    /// What the transport sends the OTA (sealed at rest, never returned).
     credentials: BTreeMap<String, String>,
     webhook_auth: WebhookAuth,
     mappings: Vec<MappingBody>,
 }
 
-#[derive(Deserialize)]
+/// HTTP Basic credentials the OTA uses on the webhooks.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookAuth {
+    #[schema(min_length = 1)]
     username: String,
+    #[schema(min_length = 8)]
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappingBody {
+    #[schema(value_type = RoomTypeCode)]
     room_type: String,
+    #[schema(value_type = RatePlanCode)]
     rate_plan: String,
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     ota_room: String,
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     ota_rate: String,
 }
 
@@ -76,6 +92,15 @@ pub fn channel_json(c: &ChannelConfig, status: Option<&SyncStatus>) -> Value {
     v
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/channels", tag = "channels", operation_id = "create_channel",
+    summary = "Connect an OTA (property × OTA channel). Credentials and the webhook password are sealed (AES-256-GCM) at rest and never returned.",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = NewChannel,
+    responses(
+        (status = 201, description = "Connected", body = ChannelOut),
+        (status = 409, description = "A channel with this code exists: already_exists", body = ErrorBody),
+        (status = 422, description = "invalid_field, unknown_room_type, unknown_rate_plan, invalid_body", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -135,6 +160,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(get, path = "/api/v1/properties/{property}/channels/{channel}", tag = "channels", operation_id = "get_channel",
+    summary = "A connection and its sync status: last success, lag, pending cells, failures, dead letters",
+    description = "sync.last_error is an HTTP status or a short reason (\"transient: HTTP 500\", \"transient: timeout\", \
+        \"transient: connection refused\", \"rejected: invalid answer: <codec error code>\", \"rejected: OTA refused: <numeric \
+        OTA error codes>\", \"rejected: HTTP 4xx\" whatever the answer's size, \"transient: HTTP 200: answer larger than <preset \
+        max_answer_bytes / max_feed_bytes> bytes\"), never any part of the OTA's answer",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("channel" = ChannelCode, Path, description = "Channel code")),
+    responses((status = 200, description = "The connection", body = ChannelOut)))]
 pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, channel)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
     let channel = ChannelCode::parse(channel).map_err(|_| ApiError::not_found("channel not found"))?;
@@ -205,10 +238,38 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The JSON REST webhook's errors: `bad_signature` or the codec's error code.
+#[derive(utoipa::ToSchema)]
+pub struct WebhookError {
+    #[schema(inline)]
+    pub error: WebhookErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+pub struct WebhookErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
 fn xml(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
 }
 
+#[utoipa::path(post, path = "/webhooks/opentravel/{property}/{channel}", tag = "webhooks", operation_id = "opentravel_webhook",
+    summary = "OTA booking push: OTA_HotelResNotifRQ / OTA_HotelResModifyNotifRQ / OTA_CancelRQ (HTTP Basic from webhook_auth). \
+        Answers the matching RS after commit; a redelivery gets the original RS.",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("channel" = ChannelCode, Path, description = "Channel code")),
+    request_body(content = String, content_type = "application/xml"),
+    security(("webhook_basic" = [])),
+    responses(
+        (status = 200, description = "The RS acknowledgement", body = String, content_type = "application/xml"),
+        (status = 400, description = "Refused XML: an RS with the error", body = String, content_type = "application/xml"),
+        (status = 401, description = "Unknown channel or wrong credentials", body = String, content_type = "text/plain"),
+        (status = 409, description = "Refused booking: an RS with the error", body = String, content_type = "application/xml"),
+        (status = 413, description = "The body is larger than body_limit_bytes", body = String, content_type = "text/plain"),
+        (status = 422, description = "Another hotel, or a booking saluran cannot map: an RS with the error", body = String, content_type = "application/xml"),
+        (status = 503, description = "Not durable yet: retry (an RS with the error, or a JSON error before the channel is known)", body = String, content_type = "application/xml"),
+    ))]
 /// `POST /webhooks/opentravel/{property}/{channel}`: OTA_HotelResNotifRQ,
 /// OTA_HotelResModifyNotifRQ or OTA_CancelRQ in; the matching RS out, after
 /// the booking is durable.
@@ -257,6 +318,20 @@ pub async fn opentravel_webhook(
     xml(StatusCode::OK, last_ack)
 }
 
+#[utoipa::path(post, path = "/webhooks/jsonrest/{property}/{channel}", tag = "webhooks", operation_id = "jsonrest_notify",
+    summary = "Notify that booking revisions wait in the OTA's feed. X-Saluran-Timestamp + X-Saluran-Signature: hex HMAC-SHA256 over \
+        timestamp + '.' + body with the webhook password, 300 s window.",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("channel" = ChannelCode, Path, description = "Channel code"),
+        ("X-Saluran-Timestamp" = i64, Header, description = "Unix seconds"),
+        ("X-Saluran-Signature" = String, Header, description = "hex HMAC-SHA256")),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The connection polls its feed", body = Accepted),
+        (status = 400, description = "Not a notification (a codec error code)", body = WebhookError),
+        (status = 401, description = "bad_signature", body = WebhookError),
+        (status = 413, description = "The body is larger than body_limit_bytes", body = String, content_type = "text/plain"),
+        (status = 503, description = "temporarily_unavailable", body = ErrorBody),
+    ))]
 /// `POST /webhooks/jsonrest/{property}/{channel}`: the OTA says new booking
 /// revisions are waiting. Authenticated by HMAC-SHA256 over
 /// `timestamp + "." + body` with the connection's webhook secret (300 s

@@ -1,7 +1,7 @@
 //! The HTTP boundary's error type: every failure becomes
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -154,6 +154,25 @@ impl From<JsonRejection> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
             }
             JsonRejection::BytesRejection(e) => ApiError::body_read(&e),
+            other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", other.body_text()),
+        }
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        match r {
+            FormRejection::InvalidFormContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/x-www-form-urlencoded",
+            ),
+            FormRejection::FailedToDeserializeForm(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()),
+            FormRejection::FailedToDeserializeFormBody(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
+            FormRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            }
+            FormRejection::BytesRejection(e) => ApiError::body_read(&e),
             other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", other.body_text()),
         }
     }

@@ -19,19 +19,30 @@ use saluran_domain::store::StoreError;
 use saluran_domain::{DomainError, RoomNumber};
 use serde::Deserialize;
 use serde_json::{json, Value};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{ErrorBody, TaskList, TaskMoved, TaskOut};
+use saluran_domain::PropertyCode;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
+    /// A room of the property.
+    #[schema(value_type = RoomNumber)]
     room: String,
+    /// `clean` tasks move the room's status when finished / inspected.
+    #[schema(min_length = 1, max_length = 32, pattern = "\\S")]
     kind: String,
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     note: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
+    /// With `assign`: who.
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     assignee: Option<String>,
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     note: Option<String>,
 }
 
@@ -60,6 +71,11 @@ fn publish(app: &App, h: &PropertyHandle, task: &HousekeepingTask) {
 }
 
 /// `POST …/tasks` `{"room","kind","note"?}` → 201 with the open task.
+#[utoipa::path(post, path = "/api/v1/properties/{property}/tasks", tag = "housekeeping", operation_id = "create_task",
+    summary = "Create a housekeeping task (open)",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = NewTask,
+    responses((status = 201, description = "Created", body = TaskOut)))]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -91,10 +107,23 @@ pub async fn create(
 }
 
 /// `GET …/tasks`: every task of the property, oldest first.
+#[utoipa::path(get, path = "/api/v1/properties/{property}/tasks", tag = "housekeeping", operation_id = "list_tasks",
+    summary = "Every housekeeping task of the property, oldest first",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    responses((status = 200, description = "The tasks", body = TaskList)))]
 pub async fn list(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
     let tasks = app.store.list_tasks(h.code(), false).await?;
     Ok(Json(json!({"tasks": tasks.iter().map(task_json).collect::<Vec<_>>()})))
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TaskActionName {
+    Assign,
+    Start,
+    Finish,
+    Inspect,
 }
 
 fn refused(from: TaskStatus, action: &str) -> ApiError {
@@ -103,6 +132,17 @@ fn refused(from: TaskStatus, action: &str) -> ApiError {
 
 /// `POST …/tasks/{id}/{assign|start|finish|inspect}` (`assign` takes
 /// `{"assignee"}`) → 200, or 409 `invalid_transition`.
+#[utoipa::path(post, path = "/api/v1/properties/{property}/tasks/{id}/{action}", tag = "housekeeping", operation_id = "move_task",
+    summary = "Move a task: assign (open|assigned → assigned, takes assignee), start (assigned → in_progress), finish (in_progress → \
+        done; a clean task makes a vacant dirty room vacant clean), inspect (done → inspected; a clean task makes a vacant clean room inspected)",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Task id"), ("action" = TaskActionName, Path, description = "What to do")),
+    request_body(content = Option<TaskBody>, description = "Optional", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Moved", body = TaskMoved),
+        (status = 400, description = "The body is not JSON or does not fit (invalid_json)", body = ErrorBody),
+        (status = 409, description = "invalid_transition", body = ErrorBody),
+        (status = 422, description = "invalid_field (assignee, note)", body = ErrorBody),
+    ))]
 pub async fn act(
     State(app): State<App>,
     caller: Caller,

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod error;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod realtime;
@@ -33,6 +34,11 @@ use tower_http::timeout::TimeoutLayer;
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `Form` whose rejections are our typed errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Form), rejection(ApiError))]
+pub struct ApiForm<T>(pub T);
 
 /// `Query` whose rejections are our typed errors.
 #[derive(axum::extract::FromRequestParts)]

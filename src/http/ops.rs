@@ -16,6 +16,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// required check (database, storage) fails; Redis and the channel queue
 /// count are optional: when they fail the status is `degraded` (and the
 /// counts are `null`).
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "health",
+    summary = "Health in the PMS's contract; 503 when a required check fails",
+    responses(
+        (status = 200, description = "Healthy (status ok or degraded)", body = super::openapi::HealthOut),
+        (status = 503, description = "A required check failed (status error)", body = super::openapi::HealthOut),
+    ))]
 pub async fn health(State(app): State<App>) -> impl IntoResponse {
     let database = match tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => "ok",
@@ -88,26 +94,21 @@ fn storage_ok(app: &App) -> bool {
     ok
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     metrics::gauge!("saluran_active_properties_registered").set(app.registry.active_count() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.prometheus.render())
 }
 
-pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+/// The API document as served, generated once from the code
+/// (`http::openapi::document`, with the role matrix of `access::ROUTES`).
+static OPENAPI_SERVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| super::openapi::document().to_string());
 
-/// The API document as served: `docs/openapi.json` with the role matrix of
-/// `access::ROUTES` written in (`x-roles` per operation).
-static OPENAPI_SERVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| match serde_json::from_str(OPENAPI) {
-    Ok(mut doc) => {
-        super::access::annotate_openapi(&mut doc);
-        doc.to_string()
-    }
-    Err(e) => {
-        tracing::error!(error = %e, "docs/openapi.json is not JSON; served as is");
-        OPENAPI.to_owned()
-    }
-});
-
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", operation_id = "openapi",
+    summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_SERVED.as_str())
 }

@@ -66,21 +66,29 @@ fn page(app: &App, headers: &HeaderMap, html: &str) -> Response {
     respond("text/html; charset=utf-8", "no-cache", Some(csp(headers)), body)
 }
 
+#[utoipa::path(get, path = "/", tag = "pages", operation_id = "grid_page", summary = "The live inventory grid",
+    responses((status = 200, description = "HTML", body = String, content_type = "text/html")))]
 /// `GET /`: the live inventory grid.
 pub async fn grid(State(app): State<App>, headers: HeaderMap) -> Response {
     page(&app, &headers, GRID_HTML)
 }
 
+#[utoipa::path(get, path = "/housekeeping", tag = "pages", operation_id = "housekeeping_page", summary = "The housekeeping board (PWA)",
+    responses((status = 200, description = "HTML", body = String, content_type = "text/html")))]
 /// `GET /housekeeping`: the housekeeping board.
 pub async fn housekeeping(State(app): State<App>, headers: HeaderMap) -> Response {
     page(&app, &headers, HOUSEKEEPING_HTML)
 }
 
+#[utoipa::path(get, path = "/manifest.webmanifest", tag = "pages", operation_id = "manifest", summary = "The PWA manifest",
+    responses((status = 200, description = "Manifest", body = Object, content_type = "application/manifest+json")))]
 /// `GET /manifest.webmanifest`.
 pub async fn manifest() -> Response {
     respond("application/manifest+json", "no-cache", None, MANIFEST.to_owned())
 }
 
+#[utoipa::path(get, path = "/sw.js", tag = "pages", operation_id = "service_worker", summary = "The service worker",
+    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript")))]
 /// `GET /sw.js`: the service worker, at the root so its scope is the site.
 pub async fn service_worker() -> Response {
     let mut resp = respond("text/javascript; charset=utf-8", "no-cache", None, SW_JS.to_owned());
@@ -88,6 +96,12 @@ pub async fn service_worker() -> Response {
     resp
 }
 
+#[utoipa::path(get, path = "/assets/{file}", tag = "pages", operation_id = "asset", summary = "A page asset (CSS, JavaScript, icon)",
+    params(("file" = String, Path, description = "app.css, realtime.js, grid.js, housekeeping.js or icon.svg")),
+    responses(
+        (status = 200, description = "The asset", body = String, content_type = "*/*"),
+        (status = 404, description = "No such asset", body = String, content_type = "text/plain"),
+    ))]
 /// `GET /assets/{file}`.
 pub async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {

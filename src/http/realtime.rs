@@ -3,19 +3,22 @@
 //! token: a token reaches only its own properties' channels (I6).
 
 use super::error::{ApiError, ApiResult};
-use super::property_for;
+use super::{property_for, ApiForm};
 use crate::app::App;
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Form, Json};
+use axum::Json;
 use saluran_domain::property::{Permission, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AuthForm {
+    #[schema(pattern = "^[0-9]{1,20}\\.[0-9]{1,20}$")]
     socket_id: String,
+    /// private-property.{code}.{inventory|bookings|rooms|channels} or presence-property.{code}.housekeeping
+    #[schema(pattern = "^(private-property\\.[A-Za-z0-9._-]{1,32}\\.(inventory|bookings|rooms|channels)|presence-property\\.[A-Za-z0-9._-]{1,32}\\.housekeeping)$")]
     channel_name: String,
 }
 
@@ -40,7 +43,20 @@ fn valid_socket_id(s: &str) -> bool {
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
-pub async fn auth(State(app): State<App>, caller: Caller, Form(form): Form<AuthForm>) -> ApiResult<Json<Value>> {
+#[utoipa::path(post, path = "/api/v1/realtime/auth", tag = "realtime", operation_id = "realtime_auth",
+    summary = "Sign a Pusher channel subscription (private-property.{code}.{stream}, presence-property.{code}.housekeeping) for a token \
+        that reaches the property. Housekeeping tokens get the rooms and housekeeping channels only; front desk and above every \
+        stream of their properties.",
+    request_body(content = AuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The signature", body = super::openapi::ChannelAuthOut),
+        (status = 400, description = "The form could not be read: invalid_body", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such property: not_found", body = super::openapi::ErrorBody),
+        (status = 413, description = "payload_too_large", body = super::openapi::ErrorBody),
+        (status = 415, description = "Not a form: unsupported_media_type", body = super::openapi::ErrorBody),
+        (status = 422, description = "invalid_field (socket_id), invalid_body", body = super::openapi::ErrorBody),
+    ))]
+pub async fn auth(State(app): State<App>, caller: Caller, ApiForm(form): ApiForm<AuthForm>) -> ApiResult<Json<Value>> {
     if !valid_socket_id(&form.socket_id) {
         return Err(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "socket_id must look like 123.456").with_field("socket_id")

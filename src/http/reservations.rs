@@ -17,21 +17,32 @@ use saluran_domain::reservation::{BookingRequest, Reservation};
 use saluran_domain::{DomainError, RatePlanCode, RoomNumber, RoomTypeCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{ErrorBody, ReservationOut};
+use saluran_domain::PropertyCode;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReservation {
+    #[schema(value_type = RoomTypeCode)]
     room_type: String,
+    /// A rate plan of that room type.
+    #[schema(value_type = RatePlanCode)]
     rate_plan: String,
+    #[schema(format = Date, min_length = 10, max_length = 10)]
     check_in: String,
+    /// After check_in.
+    #[schema(format = Date, min_length = 10, max_length = 10)]
     check_out: String,
+    #[schema(minimum = 1)]
     adults: u8,
     guest: Guest,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guest {
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     name: String,
 }
 
@@ -48,6 +59,17 @@ pub fn reservation_json(r: &Reservation) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/reservations", tag = "reservations", operation_id = "create_reservation",
+    summary = "Create a direct reservation (durable before 201)",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = NewReservation,
+    responses(
+        (status = 201, description = "Booked", body = ReservationOut,
+            headers(("Location" = String, description = "The reservation's URL"))),
+        (status = 409, description = "not_available (field: the reason: sold_out, min_stay, …)", body = ErrorBody),
+        (status = 422, description = "unknown_room_type, unknown_rate_plan, invalid_field, invalid_date_range, date_in_past, \
+            beyond_horizon, invalid_body", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -93,20 +115,35 @@ async fn load(app: &App, caller: &Caller, code: &str, id: &str) -> ApiResult<(sa
     Ok((h, r))
 }
 
+#[utoipa::path(get, path = "/api/v1/properties/{property}/reservations/{id}", tag = "reservations", operation_id = "get_reservation",
+    summary = "A reservation",
+    description = "status is confirmed, cancelled or no_show (set by the night audit for a confirmed reservation not checked in by \
+        the end of its arrival date; its nights from the new business date on are released and pushed to the OTAs). Front-desk \
+        state: checked_in_at, checked_out_at (timestamps or null) and room (the room given at check-in, or null).",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Reservation id")),
+    responses((status = 200, description = "The reservation", body = ReservationOut)))]
 pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (_, r) = load(&app, &caller, &code, &id).await?;
     Ok(Json(reservation_json(&r)))
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/reservations/{id}/cancel", tag = "reservations", operation_id = "cancel_reservation",
+    summary = "Cancel a reservation (idempotent). A no-show or a checked-in reservation is refused: 409 reservation_no_show / already_checked_in.",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Reservation id")),
+    responses(
+        (status = 200, description = "Cancelled", body = ReservationOut),
+        (status = 409, description = "reservation_no_show, already_checked_in", body = ErrorBody),
+    ))]
 pub async fn cancel(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (h, r) = load(&app, &caller, &code, &id).await?;
     let r = h.call_shard(r.room_type.as_str(), app.deps.call_timeout, |reply| ShardMsg::Cancel { id: r.id.clone(), reply }).await??;
     Ok(Json(reservation_json(&r)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckInBody {
+    #[schema(value_type = Option<RoomNumber>)]
     room: Option<String>,
 }
 
@@ -122,6 +159,20 @@ fn parse_check_in_body(body: &[u8]) -> ApiResult<CheckInBody> {
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/reservations/{id}/check-in", tag = "reservations", operation_id = "check_in",
+    summary = "Check a reservation in (front desk)",
+    description = "Roles: admin, revenue_manager, front_desk (those that may cancel). Allowed for a confirmed reservation, not yet \
+        checked in, from its arrival date up to and including its departure date in the property's local date. Optional body \
+        {\"room\": \"101\"}: the room must be of the reservation's room type and ready (409 room_not_ready otherwise); it \
+        becomes occupied. Refusals: 409 already_checked_in, already_checked_out, reservation_cancelled, reservation_no_show, \
+        arrival_in_future, departure_passed. Publishes booking.checked_in. Changes no inventory.",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Reservation id")),
+    request_body(content = Option<CheckInBody>, description = "Optional: the room", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Checked in", body = ReservationOut),
+        (status = 409, description = "A stay refusal (see above)", body = ErrorBody),
+        (status = 422, description = "invalid_field (room), invalid_body", body = ErrorBody),
+    ))]
 pub async fn check_in(
     State(app): State<App>,
     caller: Caller,
@@ -135,6 +186,16 @@ pub async fn check_in(
     Ok(Json(reservation_json(&r)))
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/reservations/{id}/check-out", tag = "reservations", operation_id = "check_out",
+    summary = "Check a reservation out (front desk)",
+    description = "Roles as for check-in. Allowed once, after check-in (409 not_checked_in, already_checked_out, \
+        reservation_cancelled, reservation_no_show). The room given at check-in, if any, becomes vacant dirty. Publishes \
+        booking.checked_out. Changes no inventory.",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Reservation id")),
+    responses(
+        (status = 200, description = "Checked out", body = ReservationOut),
+        (status = 409, description = "A stay refusal (see above)", body = ErrorBody),
+    ))]
 pub async fn check_out(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (h, r) = load(&app, &caller, &code, &id).await?;
     let r = h.call(app.deps.call_timeout, |reply| PropertyMsg::CheckOut { id: r.id, reply }).await??;

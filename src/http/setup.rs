@@ -19,14 +19,23 @@ use saluran_domain::{Currency, DomainError, PropertyCode, RatePlanCode, RoomNumb
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::str::FromStr;
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{ErrorBody, PropertyConfigOut, PropertyOut, RatePlanOut, RoomOut, RoomTypeOut, RoomListed};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProperty {
+    #[schema(value_type = PropertyCode)]
     code: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     name: String,
+    /// An IANA time zone such as Asia/Jakarta.
+    #[schema(min_length = 1, max_length = 64, example = "Asia/Makassar")]
     timezone: String,
+    #[schema(value_type = Currency)]
     currency: String,
+    /// HH:MM, the property's local time (default 02:00).
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     night_audit_time: Option<String>,
     /// Absent: off (saluran cannot know whether check-ins reach it).
     marks_no_shows: Option<bool>,
@@ -68,6 +77,13 @@ fn rate_plan_json(p: &RatePlan) -> Value {
     v
 }
 
+#[utoipa::path(post, path = "/api/v1/properties", tag = "setup", operation_id = "create_property",
+    summary = "Create a property",
+    request_body = NewProperty,
+    responses(
+        (status = 201, description = "Created", body = PropertyOut),
+        (status = 409, description = "A property with this code exists: already_exists", body = ErrorBody),
+    ))]
 pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(body): ApiJson<NewProperty>) -> ApiResult<impl IntoResponse> {
     caller.require(Permission::CreateProperty)?;
     let code = PropertyCode::parse(body.code)?;
@@ -94,12 +110,16 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
     Ok((StatusCode::CREATED, Json(property_json(&property))))
 }
 
+#[utoipa::path(get, path = "/api/v1/properties/{property}", tag = "setup", operation_id = "get_property",
+    summary = "A property with its room types, rooms and rate plans (and marks_no_shows, no_shows_from: YYYY-MM-DD or null)",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    responses((status = 200, description = "The property", body = PropertyConfigOut)))]
 pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
     Ok(Json(config_json(&h.config())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PropertySettings {
     marks_no_shows: bool,
@@ -108,12 +128,23 @@ pub struct PropertySettings {
     /// not after the property's local today. Absent: today, or the stored
     /// date if marking is already on.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
     no_shows_from: Option<jiff::civil::Date>,
 }
 
 /// `PATCH /properties/{property}`: property-wide settings (admin only). The
 /// running property actor stores the change and reloads its config, so the
 /// next night audit follows it without a restart.
+#[utoipa::path(patch, path = "/api/v1/properties/{property}", tag = "setup", operation_id = "update_property",
+    summary = "Property settings (admin only)",
+    description = "marks_no_shows: whether the night audit marks no-shows; the change counts from the next audit, without a restart. \
+        Turning it on (from off) sets no_shows_from to the property's local date today: only arrivals on or after it are ever marked, \
+        earlier ones (guests whose check-in never reached saluran) stay confirmed. On again keeps the date, unless no_shows_from is \
+        given: an operator may backdate it (YYYY-MM-DD, not after the property's local today, only with marks_no_shows true, else \
+        422 invalid_field); off clears it (null). Unknown fields or wrong types → 422 invalid_body.",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = PropertySettings,
+    responses((status = 200, description = "The property", body = PropertyOut)))]
 pub async fn update_property(
     State(app): State<App>,
     caller: Caller,
@@ -136,14 +167,25 @@ pub async fn update_property(
     Ok(Json(property_json(&property)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRoomType {
+    #[schema(value_type = RoomTypeCode)]
     code: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     name: String,
+    #[schema(minimum = 1, maximum = 20)]
     max_occupancy: u8,
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/room-types", tag = "setup", operation_id = "create_room_type",
+    summary = "Add a room type",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = NewRoomType,
+    responses(
+        (status = 201, description = "Created", body = RoomTypeOut),
+        (status = 409, description = "A room type with this code exists: already_exists", body = ErrorBody),
+    ))]
 pub async fn create_room_type(
     State(app): State<App>,
     caller: Caller,
@@ -165,14 +207,25 @@ pub async fn create_room_type(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRoom {
+    #[schema(value_type = RoomNumber)]
     number: String,
+    #[schema(value_type = RoomTypeCode)]
     room_type: String,
     floor: i16,
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/rooms", tag = "setup", operation_id = "create_room",
+    summary = "Add a room (raises the room type's physical count)",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = NewRoom,
+    responses(
+        (status = 201, description = "Created", body = RoomListed),
+        (status = 409, description = "A room with this number exists: already_exists", body = ErrorBody),
+        (status = 422, description = "unknown_room_type, invalid_field, invalid_body", body = ErrorBody),
+    ))]
 pub async fn create_room(
     State(app): State<App>,
     caller: Caller,
@@ -195,20 +248,28 @@ pub async fn create_room(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRatePlan {
+    #[schema(value_type = RatePlanCode)]
     code: String,
+    #[schema(value_type = RoomTypeCode)]
     room_type: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     name: String,
+    /// A rate plan of the same room type (with `adjustment`).
+    #[schema(value_type = Option<RatePlanCode>)]
     derived_from: Option<String>,
     adjustment: Option<AdjustmentBody>,
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `percent` or `amount`: a decimal string or number.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentBody {
+    #[schema(value_type = Option<String>, pattern = "^-?[0-9]{1,6}(\\.[0-9]{1,4})?$")]
     percent: Option<Value>,
+    #[schema(value_type = Option<String>, pattern = "^-?[0-9]{1,12}(\\.[0-9]{1,4})?$")]
     amount: Option<Value>,
 }
 
@@ -221,6 +282,15 @@ fn decimal_field(field: &str, v: &Value) -> Result<Decimal, DomainError> {
     Decimal::from_str(&s).map_err(|_| DomainError::invalid(field, "must be a decimal"))
 }
 
+#[utoipa::path(post, path = "/api/v1/properties/{property}/rate-plans", tag = "setup", operation_id = "create_rate_plan",
+    summary = "Add a rate plan, optionally derived from another of the same room type",
+    params(("property" = PropertyCode, Path, description = "Property code")),
+    request_body = NewRatePlan,
+    responses(
+        (status = 201, description = "Created", body = RatePlanOut),
+        (status = 409, description = "A rate plan with this code exists: already_exists", body = ErrorBody),
+        (status = 422, description = "unknown_room_type, unknown_rate_plan, invalid_field, invalid_body", body = ErrorBody),
+    ))]
 pub async fn create_rate_plan(
     State(app): State<App>,
     caller: Caller,
@@ -256,15 +326,18 @@ pub async fn create_rate_plan(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomStatusBody {
+    #[schema(value_type = super::openapi::RoomStatusName)]
     status: String,
     /// With `out_of_order` only: the first date out of order (default: the
     /// property's local date).
+    #[schema(format = Date)]
     from: Option<String>,
     /// With `out_of_order` only: the last date out of order, inclusive
     /// (default: the end of the 730-day horizon).
+    #[schema(format = Date)]
     to: Option<String>,
 }
 
@@ -274,6 +347,21 @@ pub struct RoomStatusBody {
 /// `invalid_date_range` / `date_in_past` / `beyond_horizon` otherwise), in
 /// the same commit as the room's status; back in service releases exactly
 /// those dates. Out of service does not change availability.
+#[utoipa::path(patch, path = "/api/v1/properties/{property}/rooms/{number}", tag = "housekeeping", operation_id = "set_room_status",
+    summary = "Housekeeping: change a room's status",
+    description = "Invalid transitions → 409 invalid_transition; out_of_order removes the room from availability on from..=to only \
+        (defaults: from = the property's local date, to = the end of the 730-day horizon; from > to → 422 invalid_date_range, from \
+        before today → 422 date_in_past, to past the horizon → 422 beyond_horizon; from/to with another status → 422 invalid_field), \
+        written in one commit with the room's status (a repeated or concurrent request counts the room once) and the OTAs hear of \
+        it; leaving out_of_order releases exactly those dates; out_of_service does not change availability. The answer carries \
+        out_of_order {from,to} (null when not out of order).",
+    params(("property" = PropertyCode, Path, description = "Property code"), ("number" = RoomNumber, Path, description = "Room number")),
+    request_body = RoomStatusBody,
+    responses(
+        (status = 200, description = "The room", body = RoomOut),
+        (status = 409, description = "invalid_transition", body = ErrorBody),
+        (status = 422, description = "invalid_date_range, date_in_past, beyond_horizon, invalid_field, invalid_body", body = ErrorBody),
+    ))]
 pub async fn set_room_status(
     State(app): State<App>,
     caller: Caller,
