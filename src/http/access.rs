@@ -115,7 +115,15 @@ pub async fn enforce(State(app): State<App>, req: Request, next: Next) -> Respon
     let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
         return ApiError::not_found("no such route").into_response();
     };
-    let Some(rule) = lookup(&method, &path) else {
+    // axum answers HEAD with the GET handler.
+    let rule_method = if method == "HEAD" { "GET" } else { method.as_str() };
+    let Some(rule) = lookup(rule_method, &path) else {
+        // The path is routed, the method is not: the router's own 405 runs
+        // inside this layer, so it is answered here, before any token check.
+        let allowed: Vec<&str> = ROUTES.iter().filter(|r| r.path == path).map(|r| r.method).collect();
+        if !allowed.is_empty() {
+            return method_not_allowed(&allowed);
+        }
         tracing::error!(%method, %path, "route has no access rule in http::access::ROUTES; refused");
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "this route has no access rule").into_response();
     };
@@ -141,6 +149,16 @@ pub async fn enforce(State(app): State<App>, req: Request, next: Next) -> Respon
     // The handler's `Caller` extractor reuses it.
     parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// 405 with the methods the path does take (`Allow`).
+fn method_not_allowed(allowed: &[&str]) -> Response {
+    let mut resp = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("use {}", allowed.join(", ")))
+        .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+        resp.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    resp
 }
 
 fn cell(route: &RouteAccess, role: Role) -> &'static str {

@@ -44,7 +44,7 @@ pub struct AriLine {
     #[schema(format = Date, min_length = 10, max_length = 10)]
     to: String,
     /// Weekdays the line applies to (default all): mo tu we th fr sa su.
-    #[schema(value_type = Option<Vec<WeekdayName>>)]
+    #[schema(value_type = Option<Vec<WeekdayName>>, min_items = 1)]
     days: Option<Vec<String>>,
     #[schema(maximum = 65535)]
     availability: Option<u32>,

@@ -33,7 +33,7 @@ pub struct NewChannel {
     /// A preset of that profile (config/ota-presets); default: the profile's.
     preset: Option<String>,
     /// The OTA's base URL.
-    #[schema(max_length = 500, pattern = "^https?://")]
+    #[schema(max_length = 500, pattern = "^https?://[^/]")]
     endpoint: String,
     #[schema(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     hotel_code: String,

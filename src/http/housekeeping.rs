@@ -156,7 +156,10 @@ pub async fn act(
     let body: TaskBody = if body.iter().all(u8::is_ascii_whitespace) {
         TaskBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+        // JSON `null` is no body too: the API document's optional body allows it.
+        serde_json::from_slice::<Option<TaskBody>>(&body)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
     };
     let task = app.store.find_task(h.code(), &id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
     let next = act.apply(task.status).ok_or_else(|| refused(task.status, &action))?;

@@ -56,7 +56,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
         pages::manifest,
         pages::service_worker,
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, housekeeping::TaskActionName))
 )]
 pub struct ApiDoc;
 
@@ -99,6 +99,7 @@ pub const ERROR_CODES: &[&str] = &[
     "departure_passed",
     "room_not_ready",
     "missing_field",
+    "method_not_allowed",
     "internal",
 ];
 
@@ -225,9 +226,9 @@ pub struct RatePlanOut {
 
 #[derive(ToSchema)]
 pub struct AdjustmentOut {
-    #[schema(schema_with = saluran_domain::money::decimal_schema)]
+    #[schema(schema_with = decimal_or_null)]
     pub percent: Option<String>,
-    #[schema(schema_with = saluran_domain::money::decimal_schema)]
+    #[schema(schema_with = decimal_or_null)]
     pub amount: Option<String>,
 }
 
@@ -352,7 +353,7 @@ pub struct CalendarPlan {
 pub struct PlanDayOut {
     #[schema(value_type = String, format = Date)]
     pub date: String,
-    #[schema(schema_with = saluran_domain::money::decimal_schema)]
+    #[schema(schema_with = decimal_or_null)]
     pub rate: Option<String>,
     /// Number of adults → rate.
     pub occupancy_rates: BTreeMap<String, String>,
@@ -512,6 +513,15 @@ pub enum CheckStatus {
 #[derive(ToSchema)]
 pub struct Accepted {
     pub accepted: bool,
+}
+
+/// A decimal string, or null.
+fn decimal_or_null() -> RefOr<Schema> {
+    use utoipa::openapi::schema::SchemaType;
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(saluran_domain::money::DECIMAL_PATTERN))
+        .into()
 }
 
 /// What the document says of every route that the route's own attribute

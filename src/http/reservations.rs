@@ -147,13 +147,13 @@ pub struct CheckInBody {
     room: Option<String>,
 }
 
-/// The check-in body is optional: none (or an empty one) checks in without
-/// naming a room.
+/// The check-in body is optional: none (or an empty one, or JSON `null`, as
+/// the API document's optional body allows) checks in without naming a room.
 fn parse_check_in_body(body: &[u8]) -> ApiResult<CheckInBody> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(CheckInBody::default());
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
+    serde_json::from_slice::<Option<CheckInBody>>(body).map(Option::unwrap_or_default).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()),
     })
@@ -200,4 +200,19 @@ pub async fn check_out(State(app): State<App>, caller: Caller, Path((code, id)):
     let (h, r) = load(&app, &caller, &code, &id).await?;
     let r = h.call(app.deps.call_timeout, |reply| PropertyMsg::CheckOut { id: r.id, reply }).await??;
     Ok(Json(reservation_json(&r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absent_or_null_check_in_body_names_no_room() {
+        for body in [&b""[..], b"  \n", b"null", b" null "] {
+            assert!(parse_check_in_body(body).unwrap().room.is_none(), "{:?}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(parse_check_in_body(br#"{"room":"101"}"#).unwrap().room.as_deref(), Some("101"));
+        assert_eq!(parse_check_in_body(b"[1]").unwrap_err().code, "invalid_body");
+        assert_eq!(parse_check_in_body(b"{").unwrap_err().code, "invalid_json");
+    }
 }
