@@ -153,8 +153,8 @@ pub async fn enforce(State(app): State<App>, req: Request, next: Next) -> Respon
 
 /// 405 with the methods the path does take (`Allow`).
 fn method_not_allowed(allowed: &[&str]) -> Response {
-    let mut resp = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("use {}", allowed.join(", ")))
-        .into_response();
+    let mut resp =
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("use {}", allowed.join(", "))).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
         resp.headers_mut().insert(axum::http::header::ALLOW, v);
     }

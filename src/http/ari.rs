@@ -1,6 +1,8 @@
 //! ARI batch updates, calendar reads and availability search.
 
 use super::error::{ApiError, ApiResult};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{AriApplied, CalendarOut, ErrorBody};
 use super::{property_for, ApiJson, ApiQuery};
 use crate::app::App;
 use crate::auth::Caller;
@@ -12,13 +14,11 @@ use saluran_domain::ari::AriUpdate;
 use saluran_domain::availability::Overlay;
 use saluran_domain::dates::{parse_date, DateRange, StayRange, Weekdays, HORIZON_DAYS};
 use saluran_domain::property::Permission;
+use saluran_domain::PropertyCode;
 use saluran_domain::{DomainError, Rate, RatePlanCode, RoomTypeCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-#[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{AriApplied, CalendarOut, ErrorBody};
-use saluran_domain::PropertyCode;
 
 /// Lines per batch at most: a full 730-day year for 15 plans is 15 lines.
 pub const MAX_BATCH_LINES: usize = 2000;

@@ -2,6 +2,8 @@
 //! and the OTA webhooks that deliver bookings.
 
 use super::error::{ApiError, ApiResult};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{Accepted, ChannelOut, ErrorBody};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
@@ -20,8 +22,6 @@ use saluran_domain::{ChannelCode, DomainError, PropertyCode, RatePlanCode, RoomT
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-#[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{Accepted, ChannelOut, ErrorBody};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,6 +4,8 @@
 //! `PropertyMsg::SetRoomStatus`, where the room status rules live.
 
 use super::error::{ApiError, ApiResult};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{ErrorBody, TaskList, TaskMoved, TaskOut};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
@@ -16,12 +18,10 @@ use saluran_domain::housekeeping::{HousekeepingTask, TaskAction, TaskStatus};
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::{Permission, RoomStatus};
 use saluran_domain::store::StoreError;
+use saluran_domain::PropertyCode;
 use saluran_domain::{DomainError, RoomNumber};
 use serde::Deserialize;
 use serde_json::{json, Value};
-#[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{ErrorBody, TaskList, TaskMoved, TaskOut};
-use saluran_domain::PropertyCode;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

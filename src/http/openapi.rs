@@ -595,11 +595,7 @@ fn conventions(path: &str, method: &str, op: &mut Value) {
         op["security"] = json!([{"bearer": []}]);
         add_response(op, "401", "No token, or an unknown one: unauthorized");
         add_response(op, "403", "The token's role, tenant or property list does not reach this: forbidden");
-        add_response(
-            op,
-            "503",
-            "The database or the property is not available right now (temporarily_unavailable; Retry-After: 1)",
-        );
+        add_response(op, "503", "The database or the property is not available right now (temporarily_unavailable; Retry-After: 1)");
         if path.contains("{property}") {
             add_response(op, "404", "No such property (or other resource): not_found");
         }
@@ -648,8 +644,13 @@ mod tests {
         let mut files = Vec::new();
         sources(&format!("{root}/src"), &mut files);
         let mut found = 0;
-        for (name, text) in &files {
+        // This file names the call in its comments and in this test.
+        for (name, text) in files.iter().filter(|(name, _)| !name.ends_with("http/openapi.rs")) {
             for (i, _) in text.match_indices("ApiError::new(") {
+                let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+                if text[line_start..i].trim_start().starts_with("//") {
+                    continue;
+                }
                 let rest = &text[i..text.len().min(i + 300)];
                 let Some(start) = rest.find('"') else { continue };
                 let Some(len) = rest[start + 1..].find('"') else { continue };
@@ -659,16 +660,19 @@ mod tests {
             }
         }
         assert!(found > 10, "read {found} ApiError::new calls");
+        let mut domain_codes = 0;
         for file in ["error.rs", "stay.rs"] {
             let text = std::fs::read_to_string(format!("{root}/domain/src/{file}")).unwrap();
             let body = &text[text.find("fn code(").unwrap_or(0)..];
             for line in body.lines().take_while(|l| !l.starts_with("    }") || l.contains("=>")) {
                 if let Some((_, code)) = line.split_once("=> \"") {
                     let code = code.trim_end_matches(['"', ',']);
+                    domain_codes += 1;
                     assert!(ERROR_CODES.contains(&code), "domain {file}: error code {code:?} is not in openapi::ERROR_CODES");
                 }
             }
         }
+        assert!(domain_codes >= 17, "read {domain_codes} domain error codes");
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct AuthForm {
     #[schema(pattern = "^[0-9]{1,20}\\.[0-9]{1,20}$")]
     socket_id: String,
     /// private-property.{code}.{inventory|bookings|rooms|channels} or presence-property.{code}.housekeeping
-    #[schema(pattern = "^(private-property\\.[A-Za-z0-9._-]{1,32}\\.(inventory|bookings|rooms|channels)|presence-property\\.[A-Za-z0-9._-]{1,32}\\.housekeeping)$")]
+    #[schema(
+        pattern = "^(private-property\\.[A-Za-z0-9._-]{1,32}\\.(inventory|bookings|rooms|channels)|presence-property\\.[A-Za-z0-9._-]{1,32}\\.housekeeping)$"
+    )]
     channel_name: String,
 }
 

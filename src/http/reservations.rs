@@ -2,6 +2,8 @@
 //! front desk: check-in, check-out.
 
 use super::error::{ApiError, ApiResult};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{ErrorBody, ReservationOut};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
@@ -14,12 +16,10 @@ use saluran_actors::{PropertyMsg, ShardMsg};
 use saluran_domain::dates::{parse_date, StayRange};
 use saluran_domain::property::{parse_name, Permission};
 use saluran_domain::reservation::{BookingRequest, Reservation};
+use saluran_domain::PropertyCode;
 use saluran_domain::{DomainError, RatePlanCode, RoomNumber, RoomTypeCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-#[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{ErrorBody, ReservationOut};
-use saluran_domain::PropertyCode;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +42,11 @@ pub struct NewReservation {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guest {
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
 }
 
@@ -140,7 +144,7 @@ pub async fn cancel(State(app): State<App>, caller: Caller, Path((code, id)): Pa
     Ok(Json(reservation_json(&r)))
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckInBody {
     #[schema(value_type = Option<RoomNumber>)]

@@ -1,6 +1,8 @@
 //! Properties, room types, rooms and rate plans.
 
 use super::error::{ApiError, ApiResult};
+#[allow(unused_imports)] // named in the #[utoipa::path] attributes
+use super::openapi::{ErrorBody, PropertyConfigOut, PropertyOut, RatePlanOut, RoomListed, RoomOut, RoomTypeOut};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
@@ -19,15 +21,17 @@ use saluran_domain::{Currency, DomainError, PropertyCode, RatePlanCode, RoomNumb
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::str::FromStr;
-#[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{ErrorBody, PropertyConfigOut, PropertyOut, RatePlanOut, RoomOut, RoomTypeOut, RoomListed};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProperty {
     #[schema(value_type = PropertyCode)]
     code: String,
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
     /// An IANA time zone such as Asia/Jakarta.
     #[schema(min_length = 1, max_length = 64, example = "Asia/Makassar")]
@@ -172,7 +176,11 @@ pub async fn update_property(
 pub struct NewRoomType {
     #[schema(value_type = RoomTypeCode)]
     code: String,
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
     #[schema(minimum = 1, maximum = 20)]
     max_occupancy: u8,
@@ -255,7 +263,11 @@ pub struct NewRatePlan {
     code: String,
     #[schema(value_type = RoomTypeCode)]
     room_type: String,
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
     /// A rate plan of the same room type (with `adjustment`).
     #[schema(value_type = Option<RatePlanCode>)]
