@@ -84,7 +84,7 @@ fn schemathesis_finds_nothing() {
     let out = Command::new(&tool)
         .args(["--config-file", config, "run"])
         .arg(format!("{base}/api/openapi.json"))
-        .args(["--checks", "all", "--max-examples", &examples, "--seed", &seed, "--workers", "2"])
+        .args(["--checks", "all", "--max-examples", &examples, "--seed", &seed, "--workers", "1"])
         .args(["--generation-database", "none", "--no-color", "--request-timeout", "10"])
         .args(["-H", &format!("Authorization: Bearer {token}")])
         .current_dir(&dir)
