@@ -600,7 +600,8 @@ fn conventions(path: &str, method: &str, op: &mut Value) {
             add_response(op, "404", "No such property (or other resource): not_found");
         }
     }
-    let json_body = op["requestBody"]["content"].get("application/json").is_some();
+    // Only the token API reads JSON bodies through `ApiJson` (webhooks read raw bytes).
+    let json_body = api && op["requestBody"]["content"].get("application/json").is_some();
     if json_body {
         add_response(op, "400", "Not JSON (invalid_json), or the body was cut off (body_incomplete)");
         add_response(op, "413", "The body is larger than body_limit_bytes: payload_too_large");
