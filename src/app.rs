@@ -68,25 +68,78 @@ impl Publisher for BroadcastPublisher {
 }
 
 pub struct AppInner {
-    pub settings: Settings,
-    pub store: Arc<dyn Store>,
-    pub hub: ActorRef<HubMsg>,
-    pub registry: Registry,
-    pub deps: Deps,
-    pub prometheus: PrometheusHandle,
-    pub started: Instant,
-    pub redis: Option<redis::Client>,
+    settings: Settings,
+    store: Arc<dyn Store>,
+    hub: ActorRef<HubMsg>,
+    registry: Registry,
+    deps: Deps,
+    prometheus: PrometheusHandle,
+    started: Instant,
+    redis: Option<redis::Client>,
     /// Cross-node real-time fan-out; running when `redis_url` is set.
-    pub backplane: Option<Backplane>,
-    pub events: broadcast::Sender<CommittedEvent>,
-    pub realtime: saluran_ws::RealtimeHub,
-    pub tokens: crate::auth::TokenCache,
-    pub presets: crate::presets::Presets,
-    pub sealer: crate::secrets::Sealer,
-    pub xml_limits: saluran_channels::xml::Limits,
+    backplane: Option<Backplane>,
+    events: broadcast::Sender<CommittedEvent>,
+    realtime: saluran_ws::RealtimeHub,
+    tokens: crate::auth::TokenCache,
+    presets: crate::presets::Presets,
+    sealer: crate::secrets::Sealer,
+    xml_limits: saluran_channels::xml::Limits,
     /// Requests with an Idempotency-Key run in tasks of their own: bounded
     /// and awaited by the drain.
-    pub idempotent: http::idempotency::Tasks,
+    idempotent: http::idempotency::Tasks,
+}
+
+/// What the rest of the binary may read of the running application. The
+/// fields are private so that only `App::build*` wires them.
+impl AppInner {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn hub(&self) -> &ActorRef<HubMsg> {
+        &self.hub
+    }
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+    pub fn prometheus(&self) -> &PrometheusHandle {
+        &self.prometheus
+    }
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+    pub fn redis(&self) -> &Option<redis::Client> {
+        &self.redis
+    }
+    pub fn backplane(&self) -> &Option<Backplane> {
+        &self.backplane
+    }
+    pub fn events(&self) -> &broadcast::Sender<CommittedEvent> {
+        &self.events
+    }
+    pub fn realtime(&self) -> &saluran_ws::RealtimeHub {
+        &self.realtime
+    }
+    pub fn tokens(&self) -> &crate::auth::TokenCache {
+        &self.tokens
+    }
+    pub fn presets(&self) -> &crate::presets::Presets {
+        &self.presets
+    }
+    pub fn sealer(&self) -> &crate::secrets::Sealer {
+        &self.sealer
+    }
+    pub fn xml_limits(&self) -> &saluran_channels::xml::Limits {
+        &self.xml_limits
+    }
+    pub fn idempotent(&self) -> &http::idempotency::Tasks {
+        &self.idempotent
+    }
 }
 
 #[derive(Clone)]

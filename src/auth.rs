@@ -96,12 +96,12 @@ impl FromRequestParts<App> for Caller {
             .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() < 200)
             .ok_or_else(|| ApiError::unauthorized("malformed bearer token"))?;
         let hash = hash_token(token);
-        if let Some(scope) = app.tokens.get(&hash) {
+        if let Some(scope) = app.tokens().get(&hash) {
             return Ok(Caller { scope, token_hash: hash });
         }
-        match app.store.find_token(&hash).await? {
+        match app.store().find_token(&hash).await? {
             Some(scope) => {
-                app.tokens.put(hash.clone(), scope.clone());
+                app.tokens().put(hash.clone(), scope.clone());
                 Ok(Caller { scope, token_hash: hash })
             }
             None => Err(ApiError::unauthorized("unknown token")),

@@ -24,7 +24,7 @@ const ROOM_TYPES: [(&str, &str, u8, u16, i64, i64); 3] = [
 /// Creates the demo property with a year of ARI, unless it exists.
 pub async fn seed(app: &App) -> anyhow::Result<()> {
     let code = PropertyCode::parse(DEMO_PROPERTY)?;
-    if app.store.find_property(&code).await?.is_some() {
+    if app.store().find_property(&code).await?.is_some() {
         return Ok(());
     }
     let property = Property {
@@ -39,12 +39,12 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         marks_no_shows: true,
         no_shows_from: None,
     };
-    let property = Property { no_shows_from: Some(property.local_date(app.deps.clock.now())), ..property };
-    app.store.create_property(&property).await?;
+    let property = Property { no_shows_from: Some(property.local_date(app.deps().clock.now())), ..property };
+    app.store().create_property(&property).await?;
     let h = app.property(&code).await?;
-    let t = app.deps.call_timeout;
+    let t = app.deps().call_timeout;
     let mut updates = Vec::new();
-    let today = property.local_date(app.deps.clock.now());
+    let today = property.local_date(app.deps().clock.now());
     let year = DateRange::new(today, today.checked_add(jiff::Span::new().days(364))?)?;
     for (floor, (rt, name, occ, rooms, weekday, weekend)) in (1i16..).zip(ROOM_TYPES) {
         let rtc = RoomTypeCode::parse(rt)?;
@@ -184,7 +184,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = App::build(settings, st).await?;
     seed(&app).await?;
     let token = auth::create_token(
-        app.store.as_ref(),
+        app.store().as_ref(),
         &TokenScope { role: Role::Admin, tenant: TenantCode::parse("default")?, properties: vec![] },
     )
     .await?;

@@ -51,7 +51,7 @@ pub async fn ingest(
     ack: AckBuilder,
 ) -> Result<Ingested, ApiError> {
     let action = action_of(&booking.action);
-    let now = app.deps.clock.now();
+    let now = app.deps().clock.now();
     let mut out = Ingested { ack: String::new(), reservations: Vec::new(), outcomes: Vec::new() };
     metrics::counter!("saluran_webhook_deliveries_total", "property" => channel.property.to_string(), "channel" => channel.code.to_string(), "action" => action.as_str()).increment(1);
 
@@ -62,7 +62,7 @@ pub async fn ingest(
         // (Conflict), and then we look again.
         for _attempt in 0..3 {
             // One query finds every line (`ID`, `ID#1` .. `ID#n`, any n).
-            let lines = app.store.find_booking_lines(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
+            let lines = app.store().find_booking_lines(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
             if !lines.is_empty() {
                 tracing::info!(property = %handle.code(), channel = %channel.code, ota_id = %booking.ota_reservation_id, lines = lines.len(), "cancelling every line of a booking");
                 for res in &lines {
@@ -84,7 +84,7 @@ pub async fn ingest(
                 ack: ack_text.clone(),
                 received_at: now,
             };
-            match app.store.insert_inbound(&record).await {
+            match app.store().insert_inbound(&record).await {
                 Ok(()) => {
                     out.ack = ack_text;
                     out.outcomes.push("applied".into());
@@ -93,7 +93,7 @@ pub async fn ingest(
                 Err(StoreError::Conflict(why)) => {
                     // Either this exact cancellation was recorded before
                     // (answer with its ack) or the booking now exists.
-                    let history = app.store.inbound_history(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
+                    let history = app.store().inbound_history(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
                     if let Some(same) = history.iter().find(|r| r.revision == booking.revision && r.action == action) {
                         out.ack = same.ack.clone();
                         out.outcomes.push("replayed".into());
@@ -117,7 +117,7 @@ pub async fn ingest(
             // Stored and alerted, never dropped; a person maps it.
             tracing::error!(property = %handle.code(), channel = %channel.code, ota_room = %room.ota_room, ota_rate = ?room.ota_rate, ota_id = %line, "booking for an unmapped room or rate");
             metrics::counter!("saluran_unmapped_bookings_total", "property" => channel.property.to_string(), "channel" => channel.code.to_string()).increment(1);
-            app.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
+            app.deps().publisher.publish(saluran_domain::ports::CommittedEvent {
                 property: handle.code().clone(),
                 seq: 0,
                 kind: "alert.unmapped_booking".into(),
@@ -135,7 +135,7 @@ pub async fn ingest(
                 ack: ack_text.clone(),
                 received_at: now,
             };
-            match app.store.insert_inbound(&record).await {
+            match app.store().insert_inbound(&record).await {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -154,7 +154,7 @@ pub async fn ingest(
         // A modification that moves the booking to another room type is a
         // cancellation on the old shard and a booking on the new one.
         if action == InboundAction::Modify {
-            if let Some(existing) = app.store.find_reservation_by_external(handle.code(), &channel.code, &line).await? {
+            if let Some(existing) = app.store().find_reservation_by_external(handle.code(), &channel.code, &line).await? {
                 if existing.room_type != mapping.room_type && existing.is_active() {
                     let o = deliver(
                         app,
@@ -203,7 +203,7 @@ async fn deliver(
         moving,
     };
     let started = std::time::Instant::now();
-    let r = handle.call_shard(room_type, app.deps.call_timeout, |reply| ShardMsg::Deliver { delivery, reply }).await??;
+    let r = handle.call_shard(room_type, app.deps().call_timeout, |reply| ShardMsg::Deliver { delivery, reply }).await??;
     metrics::histogram!("saluran_webhook_apply_seconds").record(started.elapsed().as_secs_f64());
     Ok(r)
 }

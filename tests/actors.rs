@@ -169,11 +169,11 @@ async fn repeated_failures_escalate_to_the_hub() {
             let _ = s.send_message(ShardMsg::Panic);
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
-        if app.app.registry.get("FLAKY").is_none() {
+        if app.app.registry().get("FLAKY").is_none() {
             break;
         }
     }
-    assert!(app.app.registry.get("FLAKY").is_none(), "the property failed and left the registry");
+    assert!(app.app.registry().get("FLAKY").is_none(), "the property failed and left the registry");
     let r = app.get("/api/v1/properties/FLAKY").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "quarantined for a while");
     // Other properties are unaffected.
@@ -188,11 +188,11 @@ async fn idle_properties_passivate_and_come_back_on_demand() {
     let app = spawn_app_with(saluran::testing::fresh_sqlite().await, settings).await;
     app.seed_property("SLEEPY", 2).await;
     app.ok_json(app.book("SLEEPY", "STD", "STD-BAR", 4, 1).await, StatusCode::CREATED).await;
-    assert_eq!(app.app.registry.active_count(), 1);
+    assert_eq!(app.app.registry().active_count(), 1);
     let mut passivated = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if app.app.registry.active_count() == 0 {
+        if app.app.registry().active_count() == 0 {
             passivated = true;
             break;
         }
@@ -200,7 +200,7 @@ async fn idle_properties_passivate_and_come_back_on_demand() {
     assert!(passivated, "idle property left memory");
     // The next request brings it back with its state.
     assert_eq!(app.inventory("SLEEPY", "STD", 4).await["sold"], 1);
-    assert_eq!(app.app.registry.active_count(), 1);
+    assert_eq!(app.app.registry().active_count(), 1);
     app.stop().await;
 }
 

@@ -842,7 +842,7 @@ async fn night_audit_runs_once_a_day_at_the_local_audit_time() {
     // Ticks every 250 ms; the property passivates after 1 s idle and audits on activation.
     let settings = saluran::config::Settings { idle_timeout_secs: 1, ..test_settings() };
     let app = spawn_app_clocked(saluran::testing::fresh_sqlite().await, settings, clock.clone()).await;
-    let mut events = app.app.events.subscribe();
+    let mut events = app.app.events().subscribe();
     let p = "/api/v1/properties/NA";
     let r = app
         .post(

@@ -51,7 +51,7 @@ async fn two_nodes(url: &str) -> (TestApp, TestApp) {
     let a = node(store.clone(), url, &channel).await;
     let b = node(store, url, &channel).await;
     for n in [&a, &b] {
-        wait_until("subscribed", || n.app.backplane.as_ref().map(|bp| bp.link()) == Some(Link::Subscribed)).await;
+        wait_until("subscribed", || n.app.backplane().as_ref().map(|bp| bp.link()) == Some(Link::Subscribed)).await;
     }
     (a, b)
 }
@@ -135,7 +135,7 @@ async fn subscribe(app: &TestApp, ws: &mut Ws, socket_id: &str, channel: &str) {
 async fn trigger(app: &TestApp, body: &Value) {
     let path = "/apps/saluran/events";
     let bytes = body.to_string().into_bytes();
-    let s = &app.app.settings;
+    let s = app.app.settings();
     let query = saluran_ws::sign_api_query(&s.pusher_key, &s.pusher_secret, "POST", path, &[], &bytes, jiff::Timestamp::now().as_second());
     let r = app
         .client
@@ -167,11 +167,11 @@ async fn a_booking_on_node_a_reaches_a_client_on_node_b() {
     assert_eq!(data_of(&e)["reservation"], r["id"], "{e}");
     assert!(data_of(&e)["seq"].as_i64().is_some_and(|s| s > 0), "the store's sequence travels with it: {e}");
     // The stream position is node B's own (its epoch): recovery is per node.
-    assert_eq!(e["stream"]["epoch"], b.app.realtime.epoch(), "{e}");
-    assert_ne!(e["stream"]["epoch"], a.app.realtime.epoch());
+    assert_eq!(e["stream"]["epoch"], b.app.realtime().epoch(), "{e}");
+    assert_ne!(e["stream"]["epoch"], a.app.realtime().epoch());
     assert!(e["stream"]["offset"].as_u64().is_some_and(|o| o >= 1), "{e}");
 
-    let (sa, sb) = (a.app.backplane.as_ref().map(|x| x.stats()), b.app.backplane.as_ref().map(|x| x.stats()));
+    let (sa, sb) = (a.app.backplane().as_ref().map(|x| x.stats()), b.app.backplane().as_ref().map(|x| x.stats()));
     assert!(sa.is_some_and(|s| s.published >= 1 && s.dropped == 0), "{sa:?}");
     assert!(sb.is_some_and(|s| s.received >= 1), "{sb:?}");
     let metrics = a.client.get(format!("{}/metrics", a.base)).send().await.expect("metrics").text().await.unwrap_or_default();
@@ -216,9 +216,9 @@ async fn http_api_events_reach_every_node_exactly_once() {
     // No echo: node A's own envelopes come back from Redis and are ignored.
     assert_silent(&mut on_a, Duration::from_millis(500)).await;
     assert_silent(&mut on_b, Duration::from_millis(100)).await;
-    assert_eq!(a.app.realtime.position(channel).offset, 4, "node A published each event once");
-    assert_eq!(b.app.realtime.position(channel).offset, 4, "node B too");
-    let (sa, sb) = (a.app.backplane.as_ref().map(|x| x.stats()), b.app.backplane.as_ref().map(|x| x.stats()));
+    assert_eq!(a.app.realtime().position(channel).offset, 4, "node A published each event once");
+    assert_eq!(b.app.realtime().position(channel).offset, 4, "node B too");
+    let (sa, sb) = (a.app.backplane().as_ref().map(|x| x.stats()), b.app.backplane().as_ref().map(|x| x.stats()));
     assert_eq!(sa.map(|s| (s.published, s.received, s.dropped)), Some((4, 0, 0)));
     assert_eq!(sb.map(|s| (s.published, s.received, s.dropped)), Some((0, 4, 0)), "relayed events are never re-sent");
     a.stop().await;
@@ -240,7 +240,7 @@ async fn a_node_without_redis_still_serves_its_own_clients() {
     trigger(&app, &json!({"name": "note", "channel": "private-property.ALONE.bookings", "data": "{}"})).await;
     assert_eq!(next_app_event(&mut ws).await["event"], "note");
 
-    wait_until("down", || app.app.backplane.as_ref().map(|b| b.link()) == Some(Link::Down)).await;
+    wait_until("down", || app.app.backplane().as_ref().map(|b| b.link()) == Some(Link::Down)).await;
     let h = reqwest::get(format!("{}/health", app.base)).await.expect("health");
     assert_eq!(h.status(), StatusCode::OK, "Redis is optional");
     let h: Value = h.json().await.unwrap_or_default();
@@ -287,7 +287,7 @@ async fn fan_out_resumes_after_redis_drops_the_connections() {
     }
     let e = got.expect("events flow again after the connections were killed");
     assert_eq!(e["event"], "note");
-    assert_eq!(b.app.backplane.as_ref().map(|x| x.link()), Some(Link::Subscribed));
+    assert_eq!(b.app.backplane().as_ref().map(|x| x.link()), Some(Link::Subscribed));
     let _: redis::RedisResult<i64> = redis::cmd("ACL").arg(&["DELUSER", &user]).query_async(&mut admin).await;
     a.stop().await;
     b.stop().await;

@@ -136,7 +136,7 @@ async fn check_in_and_check_out_move_the_room_and_refuse_everything_else() {
     let app = spawn_app_clocked(saluran::testing::fresh_sqlite().await, settings(), clock.clone()).await;
     // The audit is kept out of the way (23:59): this test is about the rules.
     property(&app, "FD", "23:59", 3).await;
-    let mut events = app.app.events.subscribe();
+    let mut events = app.app.events().subscribe();
     let admin = app.admin.clone();
     let front_desk = app.token(Role::FrontDesk, "default", &["FD"]).await;
     let revenue = app.token(Role::RevenueManager, "default", &["FD"]).await;
@@ -254,7 +254,7 @@ async fn night_audit_marks_unchecked_arrivals_no_show_and_releases_their_remaini
     let store = saluran::testing::fresh_sqlite().await;
     let app = spawn_app_clocked(store.clone(), settings(), clock.clone()).await;
     property(&app, "NS", "02:30", 4).await;
-    let mut events = app.app.events.subscribe();
+    let mut events = app.app.events().subscribe();
     let (d2, d3) = (plus(D1, 1), plus(D1, 2));
     let absent = book(&app, "NS", "STD", D1, 3).await; // D1..D1+3, never arrives
     let arrived = book(&app, "NS", "STD", D1, 2).await; // checked in
@@ -325,7 +325,7 @@ async fn night_audit_marks_unchecked_arrivals_no_show_and_releases_their_remaini
     // (one completed event only), the sweep repeats harmlessly.
     clock.set(at(d2, 9, 0));
     let app = spawn_app_clocked(store.clone(), settings(), clock.clone()).await;
-    let mut events = app.app.events.subscribe();
+    let mut events = app.app.events().subscribe();
     assert_eq!(reservation(&app, "NS", &arrived).await["status"], "confirmed");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(sold_on(&store, "NS", "STD", &[D1, d2, d3]).await, [2, 2, 1]);
@@ -379,7 +379,7 @@ async fn night_audit_leaves_unchecked_arrivals_alone_when_the_property_does_not_
     property_marking(&app, "OFF", "02:30", 4, None).await;
     let cfg = app.ok_json(app.get("/api/v1/properties/OFF").await, StatusCode::OK).await;
     assert_eq!(cfg["marks_no_shows"], false);
-    let mut events = app.app.events.subscribe();
+    let mut events = app.app.events().subscribe();
     let (d2, d3) = (plus(D1, 1), plus(D1, 2));
     let unchecked = book(&app, "OFF", "STD", D1, 3).await; // in house, but the PMS never told saluran
     let arrived = book(&app, "OFF", "STD", D1, 2).await;
@@ -477,7 +477,7 @@ async fn patching_marks_no_shows_is_admin_only_strict_and_counts_from_its_day_at
     assert!(!store.find_property(&code).await.unwrap().unwrap().marks_no_shows, "refused calls change nothing");
 
     // Off: the audit of D2 marks nothing.
-    let mut events = app.app.events.subscribe();
+    let mut events = app.app.events().subscribe();
     let first = book(&app, "PT", "STD", D1, 3).await;
     clock.set(at(d2, 2, 31));
     let (audit, _) = audit_event(&app, "PT", &mut events, d2).await;

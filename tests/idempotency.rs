@@ -197,7 +197,7 @@ async fn idempotency_keys_expire() {
 
         // With the default TTL the key is kept.
         let app = app_on(&saluran::testing::fresh_sqlite_url(), test_settings()).await;
-        assert_eq!(app.app.settings.idempotency_ttl_secs, 24 * 3600);
+        assert_eq!(app.app.settings().idempotency_ttl_secs, 24 * 3600);
         app.stop().await;
     }
 }
@@ -306,19 +306,19 @@ async fn hang_ups_never_run_more_handlers_than_the_concurrency_limit() {
         let mut peak = 0;
         for i in 0..6 {
             post_and_hang_up(&app, "LIMIT", &format!("limit-{i}"), &format!("Guest {i}"), Duration::from_millis(150)).await;
-            peak = peak.max(app.app.idempotent.running());
+            peak = peak.max(app.app.idempotent().running());
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        peak = peak.max(app.app.idempotent.running());
+        peak = peak.max(app.app.idempotent().running());
         eprintln!("{url}: 6 hang-ups in a row, limit 2: at most {peak} idempotent handlers ran at once");
         assert!(peak <= 2, "{url}: {peak} idempotent handlers ran at once with a limit of 2");
         assert!(peak >= 1, "{url}: the hung-up requests run");
         hold.release().await;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while app.app.idempotent.running() > 0 && Instant::now() < deadline {
+        while app.app.idempotent().running() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(app.app.idempotent.running(), 0, "{url}: they drain");
+        assert_eq!(app.app.idempotent().running(), 0, "{url}: they drain");
         assert_eq!(in_progress_rows(&url).await, 0, "{url}: no key left in progress");
         // The server serves again.
         app.ok_json(app.post("/api/v1/properties/LIMIT/reservations", &booking("After")).await, StatusCode::CREATED).await;
@@ -444,17 +444,17 @@ async fn the_request_timeout_stops_a_stuck_idempotent_request() {
             assert!(first.is_err(), "with 30 s the client gives up first");
         }
         let deadline = Instant::now() + Duration::from_secs(3);
-        while app.app.idempotent.running() > 0 && Instant::now() < deadline {
+        while app.app.idempotent().running() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !stopped {
-            assert_eq!(app.app.idempotent.running(), 1, "default: still running");
+            assert_eq!(app.app.idempotent().running(), 1, "default: still running");
             assert_eq!(key_state(&url, "slow-1").await.as_deref(), Some("in_progress"));
             hold.release().await;
             app.stop().await;
             continue;
         }
-        assert_eq!(app.app.idempotent.running(), 0, "stopped at the 1 s limit while the store is still stuck");
+        assert_eq!(app.app.idempotent().running(), 0, "stopped at the 1 s limit while the store is still stuck");
         assert_eq!(key_state(&url, "slow-1").await.as_deref(), Some("done"), "the key is not left in progress");
         let r = send().await.unwrap();
         assert!(r.headers().get("idempotent-replayed").is_some());

@@ -44,7 +44,7 @@ async fn pusher_js_laravel_echo_and_the_pusher_sdk_work_against_the_hub() {
     let hk1 = app.token(Role::Housekeeping, "default", &["JSA"]).await;
     let hk2 = app.token(Role::Housekeeping, "default", &["JSA"]).await;
     let days = serde_json::to_string(&(3..13).map(day).collect::<Vec<_>>()).unwrap();
-    let s = &app.app.settings;
+    let s = app.app.settings();
 
     let child = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", SCRIPT])

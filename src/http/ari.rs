@@ -143,7 +143,7 @@ pub async fn update_ari(
     }
     let updates = body.updates.into_iter().enumerate().map(|(i, l)| parse_line(i, l)).collect::<Result<Vec<_>, _>>()?;
     let n = updates.len();
-    let outcome = h.call(app.deps.call_timeout, |reply| PropertyMsg::ApplyAri { updates, reply }).await??;
+    let outcome = h.call(app.deps().call_timeout, |reply| PropertyMsg::ApplyAri { updates, reply }).await??;
     Ok((StatusCode::OK, Json(json!({"applied": n, "cells": outcome.cells, "room_types": outcome.room_types}))))
 }
 
@@ -178,7 +178,7 @@ pub async fn get_calendar(
 ) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ReadCalendar).await?;
     let cfg = h.config();
-    let today = cfg.property.local_date(app.deps.clock.now());
+    let today = cfg.property.local_date(app.deps().clock.now());
     let from = q.from.as_deref().map(|s| parse_date("from", s)).transpose()?.unwrap_or(today);
     let to = match q.to.as_deref() {
         Some(s) => parse_date("to", s)?,
@@ -226,7 +226,7 @@ pub async fn get_calendar(
     }
     // Where the live stream stood when this snapshot was read: a client
     // subscribes with `recover` from here and misses nothing (I5).
-    let stream = app.realtime.position(&format!("private-property.{}.inventory", cfg.property.code));
+    let stream = app.realtime().position(&format!("private-property.{}.inventory", cfg.property.code));
     Ok(Json(json!({
         "property": cfg.property.code, "currency": cfg.property.currency, "from": from, "to": to, "room_types": room_types,
         "stream": {"epoch": stream.epoch, "offset": stream.offset},
@@ -264,7 +264,7 @@ pub async fn search_availability(
     let h = property_for(&app, &caller, &code, Permission::Search).await?;
     let cfg = h.config();
     let stay = StayRange::new(parse_date("check_in", &q.check_in)?, parse_date("check_out", &q.check_out)?)?;
-    stay.check_within_horizon(cfg.property.local_date(app.deps.clock.now()))?;
+    stay.check_within_horizon(cfg.property.local_date(app.deps().clock.now()))?;
     let adults = q.adults.unwrap_or(2);
     if adults == 0 || adults > 20 {
         return Err(ApiError::from(DomainError::invalid("adults", "must be 1-20")));

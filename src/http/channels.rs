@@ -111,7 +111,7 @@ pub async fn create(
     let cfg = h.config();
     let profile =
         Profile::parse(&body.profile).ok_or_else(|| DomainError::invalid("profile", "must be one of opentravel, alpinebits, jsonrest"))?;
-    let preset = app.presets.for_channel(body.preset.as_deref(), profile).ok_or_else(|| {
+    let preset = app.presets().for_channel(body.preset.as_deref(), profile).ok_or_else(|| {
         DomainError::invalid("preset", format!("no {} preset named {:?}", profile.as_str(), body.preset.as_deref().unwrap_or("")))
     })?;
     let endpoint = body.endpoint.trim_end_matches('/').to_owned();
@@ -148,15 +148,15 @@ pub async fn create(
         preset: preset.name.clone(),
         endpoint,
         hotel_code: ota_code("hotel_code", &body.hotel_code)?,
-        sealed_credentials: app.sealer.seal(&credentials),
+        sealed_credentials: app.sealer().seal(&credentials),
         webhook_username: body.webhook_auth.username,
-        sealed_webhook_secret: app.sealer.seal(body.webhook_auth.password.as_bytes()),
+        sealed_webhook_secret: app.sealer().seal(body.webhook_auth.password.as_bytes()),
         mappings,
-        created_at: app.deps.clock.now(),
+        created_at: app.deps().clock.now(),
     };
-    app.store.create_channel(&channel).await?;
+    app.store().create_channel(&channel).await?;
     let out = channel_json(&channel, None);
-    h.call(app.deps.call_timeout, |reply| PropertyMsg::StartChannel { config: Box::new(channel), reply }).await??;
+    h.call(app.deps().call_timeout, |reply| PropertyMsg::StartChannel { config: Box::new(channel), reply }).await??;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -172,20 +172,20 @@ pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, channel
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
     let channel = ChannelCode::parse(channel).map_err(|_| ApiError::not_found("channel not found"))?;
     let config = app
-        .store
+        .store()
         .list_channels(h.code())
         .await?
         .into_iter()
         .find(|c| c.code == channel)
         .ok_or_else(|| ApiError::not_found(format!("channel {channel} not found")))?;
-    let actor = h.call(app.deps.call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel.clone(), reply }).await?;
+    let actor = h.call(app.deps().call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel.clone(), reply }).await?;
     let status = match actor {
-        Some(a) => saluran_actors::handle::answer(a.call(|reply| ChannelMsg::Status { reply }, Some(app.deps.call_timeout)).await).ok(),
+        Some(a) => saluran_actors::handle::answer(a.call(|reply| ChannelMsg::Status { reply }, Some(app.deps().call_timeout)).await).ok(),
         None => None,
     };
     let status = match status {
         Some(s) => Some(s),
-        None => app.store.load_sync_status(h.code(), &channel).await?,
+        None => app.store().load_sync_status(h.code(), &channel).await?,
     };
     Ok(Json(channel_json(&config, Some(&status.unwrap_or_default()))))
 }
@@ -207,11 +207,11 @@ async fn webhook_channel(
     let Some((user, pass)) = basic_credentials(headers) else {
         return Err(unauthorized());
     };
-    let configs = app.store.list_channels(&property).await.map_err(|e| ApiError::from(e).into_response())?;
+    let configs = app.store().list_channels(&property).await.map_err(|e| ApiError::from(e).into_response())?;
     let Some(config) = configs.into_iter().find(|c| c.code == channel && c.profile == profile) else {
         return Err(unauthorized());
     };
-    let secret = app.sealer.open(&config.sealed_webhook_secret).map_err(|_| unauthorized())?;
+    let secret = app.sealer().open(&config.sealed_webhook_secret).map_err(|_| unauthorized())?;
     let user_ok = constant_time_eq(user.as_bytes(), config.webhook_username.as_bytes());
     let pass_ok = constant_time_eq(pass.as_bytes(), &secret);
     if !(user_ok && pass_ok) {
@@ -285,12 +285,12 @@ pub async fn opentravel_webhook(
         Err(resp) => return resp,
     };
     let started = std::time::Instant::now();
-    let message = match opentravel::parse_booking_message(&body, &app.xml_limits) {
+    let message = match opentravel::parse_booking_message(&body, app.xml_limits()) {
         Ok(m) => m,
         Err(e) => {
             metrics::counter!("saluran_webhook_rejected_total", "reason" => e.code()).increment(1);
             tracing::warn!(property = %handle.code(), channel = %config.code, error = %e, "refused an OTA message");
-            return xml(StatusCode::BAD_REQUEST, opentravel::error_rs_for_request(&body, &app.xml_limits, e.code(), &e.to_string()));
+            return xml(StatusCode::BAD_REQUEST, opentravel::error_rs_for_request(&body, app.xml_limits(), e.code(), &e.to_string()));
         }
     };
     let echo = message.echo_token.clone();
@@ -353,29 +353,29 @@ pub async fn jsonrest_notify(
     let (Some(ts), Some(sig)) = (ts, sig) else {
         return unauthorized("missing signature headers");
     };
-    let configs = match app.store.list_channels(&property).await {
+    let configs = match app.store().list_channels(&property).await {
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let Some(config) = configs.into_iter().find(|c| c.code == channel && c.profile == Profile::Jsonrest) else {
         return unauthorized("unknown channel");
     };
-    let Ok(secret) = app.sealer.open(&config.sealed_webhook_secret) else {
+    let Ok(secret) = app.sealer().open(&config.sealed_webhook_secret) else {
         return unauthorized("unknown channel");
     };
-    let now = app.deps.clock.now().as_second();
+    let now = app.deps().clock.now().as_second();
     if let Err(e) = signature::verify(&secret, ts, &body, sig, now, signature::DEFAULT_WINDOW_SECS) {
         metrics::counter!("saluran_webhook_auth_failures_total").increment(1);
         return unauthorized(&e.to_string());
     }
-    if let Err(e) = saluran_channels::jsonrest::parse_notify(&body, &app.xml_limits) {
+    if let Err(e) = saluran_channels::jsonrest::parse_notify(&body, app.xml_limits()) {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": e.code(), "message": e.to_string()}}))).into_response();
     }
     let handle = match app.property(&property).await {
         Ok(h) => h,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if let Ok(Some(actor)) = handle.call(app.deps.call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel, reply }).await {
+    if let Ok(Some(actor)) = handle.call(app.deps().call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel, reply }).await {
         let _ = actor.send_message(ChannelMsg::Poll);
     }
     (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()

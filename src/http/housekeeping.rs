@@ -62,7 +62,7 @@ fn text(field: &str, v: &str, max: usize) -> ApiResult<String> {
 }
 
 fn publish(app: &App, h: &PropertyHandle, task: &HousekeepingTask) {
-    app.deps.publisher.publish(CommittedEvent {
+    app.deps().publisher.publish(CommittedEvent {
         property: h.code().clone(),
         seq: 0,
         kind: "task.updated".into(),
@@ -89,7 +89,7 @@ pub async fn create(
     }
     let kind = text("kind", &body.kind, 32)?;
     let note = body.note.as_deref().map(|n| text("note", n, 500)).transpose()?;
-    let now = app.deps.clock.now();
+    let now = app.deps().clock.now();
     let task = HousekeepingTask {
         id: uuid::Uuid::now_v7().to_string(),
         property: h.code().clone(),
@@ -101,7 +101,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    app.store.create_task(&task).await?;
+    app.store().create_task(&task).await?;
     publish(&app, &h, &task);
     Ok((StatusCode::CREATED, Json(task_json(&task))))
 }
@@ -113,7 +113,7 @@ pub async fn create(
     responses((status = 200, description = "The tasks", body = TaskList)))]
 pub async fn list(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
-    let tasks = app.store.list_tasks(h.code(), false).await?;
+    let tasks = app.store().list_tasks(h.code(), false).await?;
     Ok(Json(json!({"tasks": tasks.iter().map(task_json).collect::<Vec<_>>()})))
 }
 
@@ -161,7 +161,7 @@ pub async fn act(
             .map(Option::unwrap_or_default)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
     };
-    let task = app.store.find_task(h.code(), &id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
+    let task = app.store().find_task(h.code(), &id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
     let next = act.apply(task.status).ok_or_else(|| refused(task.status, &action))?;
     let assignee = match act {
         TaskAction::Assign => Some(text("assignee", body.assignee.as_deref().unwrap_or(""), 64)?),
@@ -171,8 +171,8 @@ pub async fn act(
         Some(n) => Some(text("note", n, 500)?),
         None => task.note.clone(),
     };
-    let updated = HousekeepingTask { status: next, assignee, note, updated_at: app.deps.clock.now(), ..task.clone() };
-    match app.store.update_task(&updated, task.status).await {
+    let updated = HousekeepingTask { status: next, assignee, note, updated_at: app.deps().clock.now(), ..task.clone() };
+    match app.store().update_task(&updated, task.status).await {
         Ok(()) => {}
         // Someone else moved the task meanwhile.
         Err(StoreError::Conflict(_)) => return Err(refused(task.status, &action)),
@@ -189,7 +189,7 @@ pub async fn act(
         };
         if let Some(status) = target {
             let number = updated.room.clone();
-            let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates: None, reply }).await??;
+            let room = h.call(app.deps().call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates: None, reply }).await??;
             room_status = Some(room.status.as_str());
         }
     }

@@ -65,7 +65,7 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         Ok(caller) => caller.token_hash,
         Err(e) => return e.into_response(),
     };
-    let bytes: Bytes = match axum::body::to_bytes(body, app.settings.body_limit_bytes).await {
+    let bytes: Bytes = match axum::body::to_bytes(body, app.settings().body_limit_bytes).await {
         Ok(b) => b,
         Err(e) => return ApiError::body_read(&e).into_response(),
     };
@@ -84,14 +84,14 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     // of the normal path) for its whole life: a client that posts, hangs up
     // and repeats cannot pile up handlers; beyond the limit requests wait,
     // as they do in the normal path's concurrency limit.
-    let permit = match app.idempotent.permits.clone().acquire_owned().await {
+    let permit = match app.idempotent().permits.clone().acquire_owned().await {
         Ok(p) => p,
         Err(_) => return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "shutting down").into_response(),
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    let limit = app.settings.request_timeout();
+    let limit = app.settings().request_timeout();
     let task_app = app.clone();
-    let work = app.idempotent.tracker.spawn(async move {
+    let work = app.idempotent().tracker.spawn(async move {
         let _permit = permit;
         let app = task_app;
         metrics::gauge!("saluran_idempotent_requests_running").increment(1.0);
@@ -116,7 +116,7 @@ fn outcome_unknown(message: String) -> ApiError {
 
 /// Begins the key, runs the request (at most `limit`) and records its outcome.
 async fn run(app: &App, scope: &str, key: &str, request_hash: &str, request: Request, next: Next, limit: Duration) -> Response {
-    match app.store.idempotency_begin(scope, key, request_hash).await {
+    match app.store().idempotency_begin(scope, key, request_hash).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyBegin::Mismatch) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -171,7 +171,7 @@ async fn run(app: &App, scope: &str, key: &str, request_hash: &str, request: Req
                             ));
                             let body = serde_json::to_vec(&serde_json::json!({"error": {"code": err.code, "message": err.message}}))
                                 .unwrap_or_default();
-                            if let Err(e) = app.store.idempotency_complete(scope, key, StatusCode::CONFLICT.as_u16(), &body).await {
+                            if let Err(e) = app.store().idempotency_complete(scope, key, StatusCode::CONFLICT.as_u16(), &body).await {
                                 tracing::error!(error = %e, key, "idempotency outcome not saved");
                             }
                             err.into_response()
@@ -254,7 +254,7 @@ async fn record(app: &App, scope: &str, key: &str, outcome: Result<Response, tok
         }
     };
     if should_store(rparts.status) {
-        if let Err(e) = app.store.idempotency_complete(scope, key, rparts.status.as_u16(), &rbytes).await {
+        if let Err(e) = app.store().idempotency_complete(scope, key, rparts.status.as_u16(), &rbytes).await {
             tracing::error!(error = %e, "idempotency record not saved");
             // Not stored: release the key rather than leave it in progress.
             release(app, scope, key).await;
@@ -266,7 +266,7 @@ async fn record(app: &App, scope: &str, key: &str, outcome: Result<Response, tok
 }
 
 async fn release(app: &App, scope: &str, key: &str) {
-    if let Err(e) = app.store.idempotency_abort(scope, key).await {
+    if let Err(e) = app.store().idempotency_abort(scope, key).await {
         tracing::error!(error = %e, "idempotency key not released");
     }
 }

@@ -46,8 +46,8 @@ pub struct ApiForm<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 pub fn router(app: App) -> Router {
-    let body_limit = app.settings.body_limit_bytes;
-    let max_in_flight = app.settings.max_concurrent_requests.max(1);
+    let body_limit = app.settings().body_limit_bytes;
+    let max_in_flight = app.settings().max_concurrent_requests.max(1);
     let api = Router::new()
         .route("/properties", post(setup::create_property))
         .route("/properties/{property}", get(setup::get_property).patch(setup::update_property))
@@ -86,16 +86,16 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, app.settings.request_timeout()))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, app.settings().request_timeout()))
         // One budget for the whole API: `Router::layer` builds the layer once per route,
         // and a plain ConcurrencyLimitLayer would give every route its own semaphore.
         .layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
         .with_state(app.clone())
         // The WebSocket and Pusher HTTP API routes have their own limits.
-        .merge(match &app.backplane {
+        .merge(match app.backplane() {
             // Events sent through the Pusher HTTP API go to the other nodes too.
-            Some(backplane) => saluran_ws::router_with_relay(app.realtime.clone(), Arc::new(backplane.clone())),
-            None => saluran_ws::router(app.realtime.clone()),
+            Some(backplane) => saluran_ws::router_with_relay(app.realtime().clone(), Arc::new(backplane.clone())),
+            None => saluran_ws::router(app.realtime().clone()),
         })
 }
 

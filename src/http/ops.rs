@@ -23,11 +23,11 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
         (status = 503, description = "A required check failed (status error)", body = super::openapi::HealthOut),
     ))]
 pub async fn health(State(app): State<App>) -> impl IntoResponse {
-    let database = match tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await {
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, app.store().ping()).await {
         Ok(Ok(())) => "ok",
         _ => "error",
     };
-    let redis = match &app.redis {
+    let redis = match app.redis() {
         None => "disabled",
         Some(client) => match tokio::time::timeout(CHECK_TIMEOUT, async {
             let mut c = client.get_multiplexed_async_connection().await?;
@@ -37,14 +37,14 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
         {
             // Redis answers, but this node's subscription is lost (it is
             // resubscribing): events from other nodes are not reaching it.
-            Ok(Ok(_)) if app.backplane.as_ref().is_some_and(|b| b.link() == Link::Down) => "error",
+            Ok(Ok(_)) if app.backplane().as_ref().is_some_and(|b| b.link() == Link::Down) => "error",
             Ok(Ok(_)) => "ok",
             _ => "error",
         },
     };
     let storage = if storage_ok(&app) { "ok" } else { "error" };
     // A count that could not be read is `null`, never a reassuring 0.
-    let (queue_pending, queue_failed) = match tokio::time::timeout(CHECK_TIMEOUT, app.store.channel_queue_totals()).await {
+    let (queue_pending, queue_failed) = match tokio::time::timeout(CHECK_TIMEOUT, app.store().channel_queue_totals()).await {
         Ok(Ok((pending, failed))) => (Some(pending), Some(failed)),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "health: channel queue count failed");
@@ -63,12 +63,12 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
     } else {
         "ok"
     };
-    let tz = jiff::tz::TimeZone::get(&app.settings.display_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = jiff::tz::TimeZone::get(&app.settings().display_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let timestamp = jiff::Timestamp::now().to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
     let body = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": app.started.elapsed().as_secs(),
+        "uptime_seconds": app.started().elapsed().as_secs(),
         "checks": {
             "database": database, "redis": redis, "storage": storage,
             "queue_pending": queue_pending, "queue_failed": queue_failed,
@@ -84,7 +84,7 @@ pub async fn health(State(app): State<App>) -> impl IntoResponse {
 
 /// The SQLite file's folder must be writable; PostgreSQL has no local storage.
 fn storage_ok(app: &App) -> bool {
-    let Some(path) = app.settings.database_url.strip_prefix("sqlite://") else {
+    let Some(path) = app.settings().database_url.strip_prefix("sqlite://") else {
         return true;
     };
     let dir = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -98,8 +98,8 @@ fn storage_ok(app: &App) -> bool {
     summary = "Prometheus metrics",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    metrics::gauge!("saluran_active_properties_registered").set(app.registry.active_count() as f64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.prometheus.render())
+    metrics::gauge!("saluran_active_properties_registered").set(app.registry().active_count() as f64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.prometheus().render())
 }
 
 /// The API document as served, generated once from the code

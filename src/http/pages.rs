@@ -62,7 +62,7 @@ fn respond(content_type: &'static str, cache: &'static str, csp: Option<String>,
 }
 
 fn page(app: &App, headers: &HeaderMap, html: &str) -> Response {
-    let body = html.replace("{{PUSHER_KEY}}", &escape_attr(&app.settings.pusher_key));
+    let body = html.replace("{{PUSHER_KEY}}", &escape_attr(&app.settings().pusher_key));
     respond("text/html; charset=utf-8", "no-cache", Some(csp(headers)), body)
 }
 

@@ -73,7 +73,7 @@ pub async fn auth(State(app): State<App>, caller: Caller, ApiForm(form): ApiForm
         return Err(ApiError::forbidden("housekeeping tokens reach room channels only"));
     }
     let h = property_for(&app, &caller, code, needed).await?;
-    let s = &app.settings;
+    let s = app.settings();
     if presence {
         let user_id = caller.token_hash.get(..16).unwrap_or(&caller.token_hash).to_owned();
         let channel_data = json!({"user_id": user_id, "user_info": {"role": caller.scope.role.as_str(), "property": h.code()}}).to_string();

@@ -91,7 +91,7 @@ pub async fn create(
         return Err(DomainError::UnknownRatePlan(format!("{rate_plan} (room type {room_type})")).into());
     }
     let stay = StayRange::new(parse_date("check_in", &body.check_in)?, parse_date("check_out", &body.check_out)?)?;
-    stay.check_within_horizon(cfg.property.local_date(app.deps.clock.now()))?;
+    stay.check_within_horizon(cfg.property.local_date(app.deps().clock.now()))?;
     if body.adults == 0 {
         return Err(DomainError::invalid("adults", "at least one adult").into());
     }
@@ -104,7 +104,7 @@ pub async fn create(
     };
     let booking = BookingCommand { request, source: "direct".into(), external_id: None, allow_overbooking: false };
     let started = std::time::Instant::now();
-    let r = h.call_shard(room_type.as_str(), app.deps.call_timeout, |reply| ShardMsg::Book { booking, reply }).await??;
+    let r = h.call_shard(room_type.as_str(), app.deps().call_timeout, |reply| ShardMsg::Book { booking, reply }).await??;
     metrics::histogram!("saluran_reservation_commit_seconds").record(started.elapsed().as_secs_f64());
     let location = format!("/api/v1/properties/{}/reservations/{}", r.property, r.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(reservation_json(&r))))
@@ -115,7 +115,7 @@ async fn load(app: &App, caller: &Caller, code: &str, id: &str) -> ApiResult<(sa
     if id.len() > 64 {
         return Err(ApiError::not_found(format!("reservation {id} not found")));
     }
-    let r = app.store.find_reservation(h.code(), id).await?.ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
+    let r = app.store().find_reservation(h.code(), id).await?.ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
     Ok((h, r))
 }
 
@@ -140,7 +140,7 @@ pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, id)): P
     ))]
 pub async fn cancel(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (h, r) = load(&app, &caller, &code, &id).await?;
-    let r = h.call_shard(r.room_type.as_str(), app.deps.call_timeout, |reply| ShardMsg::Cancel { id: r.id.clone(), reply }).await??;
+    let r = h.call_shard(r.room_type.as_str(), app.deps().call_timeout, |reply| ShardMsg::Cancel { id: r.id.clone(), reply }).await??;
     Ok(Json(reservation_json(&r)))
 }
 
@@ -186,7 +186,7 @@ pub async fn check_in(
     let (h, r) = load(&app, &caller, &code, &id).await?;
     let body = parse_check_in_body(&body)?;
     let room = body.room.map(|n| RoomNumber::parse(n).map_err(|e| ApiError::from(e).with_field("room"))).transpose()?;
-    let r = h.call(app.deps.call_timeout, |reply| PropertyMsg::CheckIn { id: r.id, room, reply }).await??;
+    let r = h.call(app.deps().call_timeout, |reply| PropertyMsg::CheckIn { id: r.id, room, reply }).await??;
     Ok(Json(reservation_json(&r)))
 }
 
@@ -202,7 +202,7 @@ pub async fn check_in(
     ))]
 pub async fn check_out(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (h, r) = load(&app, &caller, &code, &id).await?;
-    let r = h.call(app.deps.call_timeout, |reply| PropertyMsg::CheckOut { id: r.id, reply }).await??;
+    let r = h.call(app.deps().call_timeout, |reply| PropertyMsg::CheckOut { id: r.id, reply }).await??;
     Ok(Json(reservation_json(&r)))
 }
 

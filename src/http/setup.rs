@@ -107,9 +107,9 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
     // As when turned on later: marking covers arrivals from the property's
     // local date on, never earlier ones (decision 0004).
     if property.marks_no_shows {
-        property.no_shows_from = Some(property.local_date(app.deps.clock.now()));
+        property.no_shows_from = Some(property.local_date(app.deps().clock.now()));
     }
-    app.store.create_property(&property).await?;
+    app.store().create_property(&property).await?;
     tracing::info!(property = %property.code, tenant = %property.tenant, "property created");
     Ok((StatusCode::CREATED, Json(property_json(&property))))
 }
@@ -162,11 +162,11 @@ pub async fn update_property(
         if !on {
             return Err(DomainError::invalid("no_shows_from", "only with marks_no_shows true").into());
         }
-        if d > h.config().property.local_date(app.deps.clock.now()) {
+        if d > h.config().property.local_date(app.deps().clock.now()) {
             return Err(DomainError::invalid("no_shows_from", "must not be after the property's local date today").into());
         }
     }
-    let property = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, from, reply }).await??;
+    let property = h.call(app.deps().call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, from, reply }).await??;
     tracing::info!(property = %property.code, marks_no_shows = on, "property settings changed");
     Ok(Json(property_json(&property)))
 }
@@ -211,7 +211,7 @@ pub async fn create_room_type(
         physical_rooms: 0,
     };
     let out = json!({"code": rt.code, "name": rt.name, "max_occupancy": rt.max_occupancy, "physical_rooms": 0});
-    h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRoomType { room_type: rt, reply }).await??;
+    h.call(app.deps().call_timeout, |reply| PropertyMsg::CreateRoomType { room_type: rt, reply }).await??;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -252,7 +252,7 @@ pub async fn create_room(
         return Err(DomainError::UnknownRoomType(room.room_type.to_string()).into());
     }
     let out = json!({"number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str()});
-    h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
+    h.call(app.deps().call_timeout, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -334,7 +334,7 @@ pub async fn create_rate_plan(
         derived,
     };
     let out = rate_plan_json(&plan);
-    h.call(app.deps.call_timeout, |reply| PropertyMsg::CreateRatePlan { plan, reply }).await??;
+    h.call(app.deps().call_timeout, |reply| PropertyMsg::CreateRatePlan { plan, reply }).await??;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -392,9 +392,9 @@ pub async fn set_room_status(
     };
     if let Some(d) = dates {
         // Refused here, before anything is asked of the property.
-        out_of_order_range(d, h.config().property.local_date(app.deps.clock.now()))?;
+        out_of_order_range(d, h.config().property.local_date(app.deps().clock.now()))?;
     }
-    let room = h.call(app.deps.call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates, reply }).await??;
+    let room = h.call(app.deps().call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates, reply }).await??;
     Ok(Json(room_json(&room)))
 }
 
