@@ -3,7 +3,7 @@
 
 use crate::ari::CellChanges;
 use crate::calendar::RoomTypeCalendar;
-use crate::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
+use crate::channel::{ChannelConfig, DeadLetter, InboundAction, InboundRecord, SyncStatus};
 use crate::codes::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode};
 use crate::housekeeping::{HousekeepingTask, TaskStatus};
 use crate::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType, TokenScope};
@@ -17,8 +17,10 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("not found: {0}")]
     NotFound(String),
+    /// Told apart by variant: each consumer reacts to the conflicts it
+    /// expects (re-read and decide again, answer a replay, refuse).
     #[error("already exists: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// Another writer (another node) committed to this room type first.
     #[error("calendar of {room_type} changed underneath (expected version {expected})")]
     VersionConflict { room_type: String, expected: i64 },
@@ -26,6 +28,45 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+}
+
+/// Why a write was refused because of what is already stored. The messages
+/// are what API users have always seen after "already exists: ".
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Conflict {
+    /// A unique key is taken: `what` names it (e.g. "property HTL1").
+    #[error("{what}")]
+    AlreadyExists { what: String },
+    /// A room's compare-and-set in `commit_shard` failed: the shard re-reads
+    /// the room and decides again.
+    #[error("room changed meanwhile: {number}")]
+    RoomChanged { number: RoomNumber },
+    /// A commit would make (or keep) a booking active although its
+    /// cancellation was applied meanwhile.
+    #[error("cancelled meanwhile: {channel}/{ota_id}")]
+    CancelledMeanwhile { channel: ChannelCode, ota_id: String },
+    /// A tombstone refused because a reservation from that booking exists:
+    /// the cancellation goes through the shard holding it.
+    #[error("booking exists: {channel}/{ota_id}")]
+    BookingExists { channel: ChannelCode, ota_id: String },
+    /// The same (channel, OTA id, revision, action) was recorded before.
+    #[error("inbound delivery {property}/{channel}: OTA reservation {ota_id} revision {revision} ({})", .action.as_str())]
+    DuplicateDelivery { property: PropertyCode, channel: ChannelCode, ota_id: String, revision: String, action: InboundAction },
+    /// `update_task` found the task in another status.
+    #[error("task {id} is {}, not {}", .actual.as_str(), .expected.as_str())]
+    TaskStatus { id: String, actual: TaskStatus, expected: TaskStatus },
+    /// `set_business_date` found another business date stored.
+    #[error("business date of {property} changed (expected {expected:?})")]
+    BusinessDateChanged { property: PropertyCode, expected: Option<Date> },
+    /// A reservation id is already used by another property.
+    #[error("reservation id {id} belongs to another property")]
+    ReservationOfOtherProperty { id: String },
+}
+
+impl Conflict {
+    pub fn exists(what: impl Into<String>) -> Self {
+        Conflict::AlreadyExists { what: what.into() }
+    }
 }
 
 /// A domain event to persist with a change, in the same transaction.
@@ -68,7 +109,7 @@ pub struct ShardCommit {
     /// Room status changes whose calendar effect (out of order) is in
     /// `changes`: written in the same transaction, each only if the stored
     /// room is still as `expected` (otherwise the whole commit fails with
-    /// `Conflict("room changed meanwhile: {number}")`, and the shard
+    /// `Conflict::RoomChanged`, and the shard
     /// re-reads the room and decides again), so a room is never counted out
     /// of order twice nor released twice.
     pub rooms: Vec<RoomChange>,
@@ -160,11 +201,11 @@ pub trait Store: Send + Sync + 'static {
     /// no concurrent writer can slip between the check and the write):
     /// - a `new`/`modify` record with a reservation and outcome `applied` or
     ///   `overbooked`, whose reservation this commit leaves active, fails the
-    ///   whole commit with `Conflict("cancelled meanwhile: {channel}/{ota id}")`
+    ///   whole commit with `Conflict::CancelledMeanwhile`
     ///   if a `cancel` with outcome `applied` is stored for the same channel
     ///   and OTA id (a booking stored cancelled is allowed);
     /// - a `cancel` record without a reservation and outcome `applied` (a
-    ///   tombstone) fails it with `Conflict("booking exists: {channel}/{ota id}")`
+    ///   tombstone) fails it with `Conflict::BookingExists`
     ///   if a reservation from that booking (source = channel code,
     ///   external_id = OTA id, any status) is stored.
     ///
@@ -217,10 +258,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<InboundRecord>, StoreError>;
     /// Records a delivery that changes no inventory (stale, unmapped, or a
     /// cancellation of a booking not seen yet: a tombstone).
-    /// A duplicate (channel, OTA id, revision, action) is `Conflict`.
+    /// A duplicate (channel, OTA id, revision, action) is
+    /// `Conflict::DuplicateDelivery`.
     ///
     /// A tombstone (`cancel`, no reservation, outcome `applied`) is refused
-    /// with `Conflict("booking exists: {channel}/{ota id}")`, writing
+    /// with `Conflict::BookingExists`, writing
     /// nothing, when a reservation from that booking (source = channel code,
     /// external_id = OTA id, any status) exists: the cancellation must then
     /// go through the shard that holds the reservation. The check and the
@@ -246,7 +288,7 @@ pub trait Store: Send + Sync + 'static {
     /// A duplicate id is `Conflict`; an unknown property or room `NotFound`.
     async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError>;
     /// Writes `task` (status, assignee, note, updated_at) if the stored task
-    /// is still in `expected`; otherwise `Conflict` and nothing is written.
+    /// is still in `expected`; otherwise `Conflict::TaskStatus` and nothing is written.
     async fn update_task(&self, task: &HousekeepingTask, expected: TaskStatus) -> Result<(), StoreError>;
     async fn find_task(&self, property: &PropertyCode, id: &str) -> Result<Option<HousekeepingTask>, StoreError>;
     /// Oldest first; `open_only` keeps open, assigned and in-progress tasks.
@@ -256,7 +298,7 @@ pub trait Store: Send + Sync + 'static {
     /// `None` before the first audit.
     async fn get_business_date(&self, property: &PropertyCode) -> Result<Option<Date>, StoreError>;
     /// Compare-and-set: writes `date` only if the stored business date is
-    /// still `expected_previous`, otherwise `Conflict`.
+    /// still `expected_previous`, otherwise `Conflict::BusinessDateChanged`.
     async fn set_business_date(&self, property: &PropertyCode, date: Date, expected_previous: Option<Date>) -> Result<(), StoreError>;
 }
 
@@ -310,5 +352,46 @@ mod booking_line_tests {
         assert_eq!(booking_line_suffix("ABC1", "ABC"), None);
         assert_eq!(booking_line_suffix("A%_", "AB_"), None);
         assert_eq!(booking_line_suffix("A%_", "A%_#3"), Some("3"));
+    }
+}
+
+#[cfg(test)]
+mod conflict_tests {
+    use super::*;
+
+    /// API users see `already exists: {conflict}`: the texts the adapters
+    /// used to build by hand must not change with the typed conflicts.
+    #[test]
+    fn conflict_messages_stay_as_they_were() {
+        let bdc = ChannelCode::parse("BDC").unwrap();
+        let htl = PropertyCode::parse("HTL1").unwrap();
+        let cases = [
+            (Conflict::exists("property HTL1"), "already exists: property HTL1"),
+            (Conflict::RoomChanged { number: RoomNumber::parse("101").unwrap() }, "already exists: room changed meanwhile: 101"),
+            (Conflict::CancelledMeanwhile { channel: bdc.clone(), ota_id: "X1".into() }, "already exists: cancelled meanwhile: BDC/X1"),
+            (Conflict::BookingExists { channel: bdc.clone(), ota_id: "X1".into() }, "already exists: booking exists: BDC/X1"),
+            (
+                Conflict::DuplicateDelivery {
+                    property: htl.clone(),
+                    channel: bdc,
+                    ota_id: "X1".into(),
+                    revision: "2".into(),
+                    action: InboundAction::Cancel,
+                },
+                "already exists: inbound delivery HTL1/BDC: OTA reservation X1 revision 2 (cancel)",
+            ),
+            (
+                Conflict::TaskStatus { id: "T1".into(), actual: TaskStatus::Done, expected: TaskStatus::Open },
+                "already exists: task T1 is done, not open",
+            ),
+            (
+                Conflict::BusinessDateChanged { property: htl, expected: Some(jiff::civil::date(2027, 1, 2)) },
+                "already exists: business date of HTL1 changed (expected Some(2027-01-02))",
+            ),
+            (Conflict::ReservationOfOtherProperty { id: "R1".into() }, "already exists: reservation id R1 belongs to another property"),
+        ];
+        for (conflict, text) in cases {
+            assert_eq!(StoreError::Conflict(conflict).to_string(), text);
+        }
     }
 }

@@ -17,7 +17,7 @@ use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mappi
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
-use saluran_domain::store::{Store, StoreError};
+use saluran_domain::store::{Conflict, Store, StoreError};
 use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -194,7 +194,7 @@ pub(crate) async fn migrator(list: &'static [EmbeddedMigration]) -> Result<Migra
 /// timeouts, server errors) → `Unavailable`.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(Conflict::exists(d.message())),
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound(d.message().to_owned()),
         sqlx::Error::RowNotFound => StoreError::NotFound("row".to_owned()),
         sqlx::Error::ColumnDecode { .. }
@@ -209,8 +209,8 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// As `db_err`, naming what already exists on a unique violation.
-pub(crate) fn db_err_conflict(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+/// As `db_err`, with the conflict a unique violation means here.
+pub(crate) fn db_err_conflict(what: impl FnOnce() -> Conflict) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
         _ => db_err(e),
@@ -258,7 +258,7 @@ pub(crate) fn out_of_order_from(from: Option<String>, to: Option<String>) -> Res
 /// The `Conflict` a room's compare-and-set fails with (the shard re-reads
 /// the room on it).
 pub(crate) fn room_changed(number: &RoomNumber) -> StoreError {
-    StoreError::Conflict(format!("room changed meanwhile: {number}"))
+    StoreError::Conflict(Conflict::RoomChanged { number: number.clone() })
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, StoreError> {
@@ -638,16 +638,15 @@ impl InboundRow {
     }
 }
 
-/// What a duplicate inbound delivery conflicts on, for `Conflict`.
-pub(crate) fn inbound_key(r: &InboundRecord) -> String {
-    format!(
-        "inbound delivery {}/{}: OTA reservation {} revision {} ({})",
-        r.property,
-        r.channel,
-        r.ota_reservation_id,
-        r.revision,
-        r.action.as_str()
-    )
+/// What a duplicate inbound delivery conflicts on.
+pub(crate) fn inbound_key(r: &InboundRecord) -> Conflict {
+    Conflict::DuplicateDelivery {
+        property: r.property.clone(),
+        channel: r.channel.clone(),
+        ota_id: r.ota_reservation_id.clone(),
+        revision: r.revision.clone(),
+        action: r.action,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -660,32 +659,23 @@ pub(crate) fn inbound_key(r: &InboundRecord) -> String {
 // therefore check, inside the writing transaction, that the two never both
 // land: see `Store::commit_shard` and `Store::insert_inbound`.
 
-/// Start of the `Conflict` message of a commit that would make (or keep) a
-/// booking active although its cancellation was applied meanwhile; followed
-/// by `{channel}/{ota id}`. The shard re-reads the history and decides again.
-pub const CANCELLED_MEANWHILE: &str = "cancelled meanwhile: ";
-/// Start of the `Conflict` message of a tombstone refused because a
-/// reservation from that booking exists; followed by `{channel}/{ota id}`.
-/// The caller routes the cancellation through the shard holding it.
-pub const BOOKING_EXISTS: &str = "booking exists: ";
-
 /// A commit refused because its booking was cancelled meanwhile.
 pub fn is_cancelled_meanwhile(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(m) if m.starts_with(CANCELLED_MEANWHILE))
+    matches!(e, StoreError::Conflict(Conflict::CancelledMeanwhile { .. }))
 }
 
 /// A tombstone refused because the booking exists (as opposed to a
 /// duplicate delivery, which is `Conflict` too).
 pub fn is_booking_exists(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(m) if m.starts_with(BOOKING_EXISTS))
+    matches!(e, StoreError::Conflict(Conflict::BookingExists { .. }))
 }
 
 pub(crate) fn cancelled_meanwhile(r: &InboundRecord) -> StoreError {
-    StoreError::Conflict(format!("{CANCELLED_MEANWHILE}{}/{}", r.channel, r.ota_reservation_id))
+    StoreError::Conflict(Conflict::CancelledMeanwhile { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
 }
 
 pub(crate) fn booking_exists(r: &InboundRecord) -> StoreError {
-    StoreError::Conflict(format!("{BOOKING_EXISTS}{}/{}", r.channel, r.ota_reservation_id))
+    StoreError::Conflict(Conflict::BookingExists { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
 }
 
 /// What must hold, inside the transaction, before an inbound record is written.

@@ -39,7 +39,7 @@ use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStat
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::Reservation;
-use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
+use saluran_domain::store::{CommitOutcome, Conflict, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
 use saluran_domain::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Decode, Postgres, Row, Type};
@@ -412,7 +412,7 @@ impl PostgresStore {
         .await
         .map_err(db_err)?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("reservation id {} belongs to another property", r.id)));
+            return Err(StoreError::Conflict(Conflict::ReservationOfOtherProperty { id: r.id.clone() }));
         }
         sqlx::query(
             "INSERT INTO reservation_revisions (reservation_id, revision, snapshot, created_at) \
@@ -451,7 +451,7 @@ impl Store for PostgresStore {
             .bind(now_nanos())
             .execute(&self.pool)
             .await
-            .map_err(db_err_conflict(|| format!("token {id}")))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("token {id}"))))?;
         Ok(())
     }
 
@@ -486,7 +486,7 @@ impl Store for PostgresStore {
         .bind(now_nanos())
         .execute(&self.pool)
         .await
-        .map_err(db_err_conflict(|| format!("property {}", p.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("property {}", p.code))))?;
         Ok(())
     }
 
@@ -542,7 +542,7 @@ impl Store for PostgresStore {
         .bind(i32::from(rt.physical_rooms))
         .execute(&self.pool)
         .await
-        .map_err(db_err_conflict(|| format!("room type {}", rt.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("room type {}", rt.code))))?;
         Ok(())
     }
 
@@ -558,7 +558,7 @@ impl Store for PostgresStore {
             .bind(room.status.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(db_err_conflict(|| format!("room {}", room.number)))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("room {}", room.number))))?;
         sqlx::query("UPDATE room_types SET physical_rooms = physical_rooms + 1, version = version + 1 WHERE id = $1")
             .bind(room_type_id)
             .execute(&mut *tx)
@@ -619,7 +619,7 @@ impl Store for PostgresStore {
         .bind(value)
         .execute(&mut *tx)
         .await
-        .map_err(db_err_conflict(|| format!("rate plan {}", plan.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("rate plan {}", plan.code))))?;
         // The room type's calendar gained a plan: a shard holding the old
         // calendar must reload it (its next commit gets VersionConflict).
         sqlx::query("UPDATE room_types SET version = version + 1 WHERE id = $1")
@@ -1025,7 +1025,7 @@ impl Store for PostgresStore {
             .bind(now_nanos())
             .execute(&mut *tx)
             .await
-            .map_err(db_err_conflict(|| format!("intent {}", intent.id)))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("intent {}", intent.id))))?;
         for rt in &intent.pending_room_types {
             let room_type_id = room_type_id_in(&mut tx, property_id, rt).await?;
             sqlx::query(
@@ -1161,7 +1161,7 @@ impl Store for PostgresStore {
         .bind(ts_to_nanos(channel.created_at)?)
         .fetch_one(&mut *tx)
         .await
-        .map_err(db_err_conflict(|| format!("channel {}/{}", channel.property, channel.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("channel {}/{}", channel.property, channel.code))))?;
         if n > 0 {
             sqlx::query(
                 "INSERT INTO channel_mappings (channel_id, ordinal, room_type, rate_plan, ota_room, ota_rate) \
@@ -1177,7 +1177,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err_conflict(|| {
-                format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code)
+                Conflict::exists(format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code))
             }))?;
         }
         tx.commit().await.map_err(db_err)
@@ -1451,7 +1451,7 @@ impl Store for PostgresStore {
         .bind(ts_to_nanos(task.updated_at)?)
         .execute(&self.pool)
         .await
-        .map_err(db_err_conflict(|| format!("task {}", task.id)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("task {}", task.id))))?;
         Ok(())
     }
 
@@ -1476,7 +1476,7 @@ impl Store for PostgresStore {
         }
         match self.find_task(&task.property, &task.id).await? {
             None => Err(StoreError::NotFound(format!("task {}", task.id))),
-            Some(now) => Err(StoreError::Conflict(format!("task {} is {}, not {}", task.id, now.status.as_str(), expected.as_str()))),
+            Some(now) => Err(StoreError::Conflict(Conflict::TaskStatus { id: task.id.clone(), actual: now.status, expected })),
         }
     }
 
@@ -1529,7 +1529,7 @@ impl Store for PostgresStore {
                 .await
                 .map_err(db_err)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("business date of {property} changed (expected {expected_previous:?})")));
+            return Err(StoreError::Conflict(Conflict::BusinessDateChanged { property: property.clone(), expected: expected_previous }));
         }
         Ok(())
     }

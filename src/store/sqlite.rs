@@ -32,7 +32,7 @@ use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStat
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
 use saluran_domain::reservation::Reservation;
-use saluran_domain::store::{CommitOutcome, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
+use saluran_domain::store::{CommitOutcome, Conflict, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
 use saluran_domain::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -591,7 +591,7 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("reservation id {} belongs to another property", r.id)));
+            return Err(StoreError::Conflict(Conflict::ReservationOfOtherProperty { id: r.id.clone() }));
         }
         sqlx::query(
             "INSERT INTO reservation_revisions (reservation_id, revision, snapshot, created_at) VALUES (?, ?, ?, ?) \
@@ -630,7 +630,7 @@ impl Store for SqliteStore {
             .bind(now_nanos())
             .execute(&self.writer)
             .await
-            .map_err(db_err_conflict(|| format!("token {id}")))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("token {id}"))))?;
         Ok(())
     }
 
@@ -665,7 +665,7 @@ impl Store for SqliteStore {
         .bind(now_nanos())
         .execute(&self.writer)
         .await
-        .map_err(db_err_conflict(|| format!("property {}", p.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("property {}", p.code))))?;
         Ok(())
     }
 
@@ -722,7 +722,7 @@ impl Store for SqliteStore {
             .bind(i64::from(rt.physical_rooms))
             .execute(&self.writer)
             .await
-            .map_err(db_err_conflict(|| format!("room type {}", rt.code)))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("room type {}", rt.code))))?;
         Ok(())
     }
 
@@ -738,7 +738,7 @@ impl Store for SqliteStore {
             .bind(room.status.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(db_err_conflict(|| format!("room {}", room.number)))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("room {}", room.number))))?;
         sqlx::query("UPDATE room_types SET physical_rooms = physical_rooms + 1, version = version + 1 WHERE id = ?")
             .bind(room_type_id)
             .execute(&mut *tx)
@@ -798,7 +798,7 @@ impl Store for SqliteStore {
         .bind(value)
         .execute(&mut *tx)
         .await
-        .map_err(db_err_conflict(|| format!("rate plan {}", plan.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("rate plan {}", plan.code))))?;
         // The room type's calendar gained a plan: a shard holding the old
         // calendar must reload it (its next commit gets VersionConflict).
         sqlx::query("UPDATE room_types SET version = version + 1 WHERE id = ?")
@@ -1067,7 +1067,7 @@ impl Store for SqliteStore {
             .bind(now_nanos())
             .execute(&mut *tx)
             .await
-            .map_err(db_err_conflict(|| format!("intent {}", intent.id)))?;
+            .map_err(db_err_conflict(|| Conflict::exists(format!("intent {}", intent.id))))?;
         for rt in &intent.pending_room_types {
             let room_type_id = room_type_id_in(&mut tx, property_id, rt).await?;
             sqlx::query(
@@ -1190,7 +1190,7 @@ impl Store for SqliteStore {
         .bind(ts_to_nanos(channel.created_at)?)
         .fetch_one(&mut *tx)
         .await
-        .map_err(db_err_conflict(|| format!("channel {}/{}", channel.property, channel.code)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("channel {}/{}", channel.property, channel.code))))?;
         let mut rows = channel.mappings.iter().enumerate();
         for size in chunk_sizes(channel.mappings.len(), MAX_ROWS) {
             let mut qb: QueryBuilder<Sqlite> =
@@ -1208,7 +1208,7 @@ impl Store for SqliteStore {
                     .push_bind(&m.ota_rate);
             });
             qb.build().execute(&mut *tx).await.map_err(db_err_conflict(|| {
-                format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code)
+                Conflict::exists(format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code))
             }))?;
         }
         tx.commit().await.map_err(db_err)
@@ -1477,7 +1477,7 @@ impl Store for SqliteStore {
         .bind(ts_to_nanos(task.updated_at)?)
         .execute(&self.writer)
         .await
-        .map_err(db_err_conflict(|| format!("task {}", task.id)))?;
+        .map_err(db_err_conflict(|| Conflict::exists(format!("task {}", task.id))))?;
         Ok(())
     }
 
@@ -1502,7 +1502,7 @@ impl Store for SqliteStore {
         }
         match self.find_task(&task.property, &task.id).await? {
             None => Err(StoreError::NotFound(format!("task {}", task.id))),
-            Some(now) => Err(StoreError::Conflict(format!("task {} is {}, not {}", task.id, now.status.as_str(), expected.as_str()))),
+            Some(now) => Err(StoreError::Conflict(Conflict::TaskStatus { id: task.id.clone(), actual: now.status, expected })),
         }
     }
 
@@ -1554,7 +1554,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("business date of {property} changed (expected {expected_previous:?})")));
+            return Err(StoreError::Conflict(Conflict::BusinessDateChanged { property: property.clone(), expected: expected_previous }));
         }
         Ok(())
     }
@@ -1694,7 +1694,11 @@ mod tests {
             job(sold_one("DLX", 0, vec![]), property_id),
         ];
         let results = run_group(&store.writer, &batch).await;
-        assert!(matches!(&results[0], Err(StoreError::Conflict(m)) if m == "cancelled meanwhile: BDC/OTA-C"), "{:?}", results[0]);
+        assert!(
+            matches!(&results[0], Err(StoreError::Conflict(m)) if m.to_string() == "cancelled meanwhile: BDC/OTA-C"),
+            "{:?}",
+            results[0]
+        );
         assert_eq!(results[1].as_ref().map(|o| o.version).ok(), Some(1), "{:?}", results[1]);
         assert_eq!(results[2].as_ref().map(|o| o.version).ok(), Some(1), "{:?}", results[2]);
         assert_eq!(store.inbound_history(&p, &bdc, "OTA-C").await.unwrap(), vec![stone]);
@@ -1706,7 +1710,11 @@ mod tests {
             vec![job(sold_one("STD", 1, vec![shard_stone]), property_id), job(sold_one("DLX", 1, vec![booked("OTA-G")]), property_id)];
         let results = run_group(&store.writer, &batch).await;
         assert_eq!(results[0].as_ref().map(|o| o.version).ok(), Some(2), "{:?}", results[0]);
-        assert!(matches!(&results[1], Err(StoreError::Conflict(m)) if m == "cancelled meanwhile: BDC/OTA-G"), "{:?}", results[1]);
+        assert!(
+            matches!(&results[1], Err(StoreError::Conflict(m)) if m.to_string() == "cancelled meanwhile: BDC/OTA-G"),
+            "{:?}",
+            results[1]
+        );
         let dlx = store.load_calendar(&p, &RoomTypeCode::parse("DLX").unwrap(), jiff::civil::date(2027, 1, 1)).await.unwrap();
         assert_eq!(dlx.version, 1);
     }
