@@ -7,6 +7,7 @@
 //! how each backend spells a type.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use jiff::civil::Date;
@@ -636,6 +637,12 @@ impl InboundRow {
             received_at: ts_from_nanos(self.received_at)?,
         })
     }
+}
+
+/// What a channel's mappings conflict on: the same room type and rate plan
+/// mapped twice.
+pub(crate) fn mapped_twice(channel: &ChannelConfig) -> Conflict {
+    Conflict::exists(format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code))
 }
 
 /// What a duplicate inbound delivery conflicts on.
