@@ -13,13 +13,13 @@ pub mod sqlite;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
-use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
+use saluran_domain::calendar::{InventoryDay, StopSellSource};
+use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
-use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
+use saluran_domain::property::{Adjustment, RoomType};
+use saluran_domain::reservation::Reservation;
 use saluran_domain::store::{Conflict, Store, StoreError};
-use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
@@ -244,15 +244,18 @@ pub(crate) fn date_str(d: Date) -> String {
     d.to_string()
 }
 
-/// A stored out-of-order range (both ends, or neither).
-pub(crate) fn out_of_order_from(from: Option<String>, to: Option<String>) -> Result<Option<saluran_domain::dates::DateRange>, StoreError> {
+/// A stored date range (both ends, or neither), `what` naming it.
+pub(crate) fn date_range(
+    from: Option<String>,
+    to: Option<String>,
+    what: &str,
+) -> Result<Option<saluran_domain::dates::DateRange>, StoreError> {
     match (from, to) {
-        (Some(a), Some(b)) => Ok(Some(
-            saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
-                .map_err(|e| corrupt(format!("room out of order range: {e}")))?,
-        )),
+        (Some(a), Some(b)) => {
+            Ok(Some(saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?).map_err(|e| corrupt(format!("{what}: {e}")))?))
+        }
         (None, None) => Ok(None),
-        _ => Err(corrupt("room out of order range: one end only")),
+        _ => Err(corrupt(format!("{what}: one end only"))),
     }
 }
 
@@ -317,33 +320,6 @@ pub(crate) fn adjustment_parts(a: &Adjustment) -> (&'static str, Decimal) {
     }
 }
 
-/// A `properties` row.
-pub(crate) struct PropertyRow {
-    pub tenant: String,
-    pub code: String,
-    pub name: String,
-    pub timezone: String,
-    pub currency: String,
-    pub night_audit_time: String,
-    pub marks_no_shows: bool,
-    pub no_shows_from: Option<String>,
-}
-
-impl PropertyRow {
-    pub fn into_domain(self) -> Result<Property, StoreError> {
-        Ok(Property {
-            tenant: parse_code(TenantCode::try_from, self.tenant)?,
-            code: parse_code(PropertyCode::try_from, self.code)?,
-            name: self.name,
-            timezone: self.timezone,
-            currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
-            night_audit_time: self.night_audit_time,
-            marks_no_shows: self.marks_no_shows,
-            no_shows_from: self.no_shows_from.as_deref().map(parse_date).transpose()?,
-        })
-    }
-}
-
 pub(crate) fn room_type_from(code: String, name: String, max_occupancy: i64, physical: i64) -> Result<RoomType, StoreError> {
     Ok(RoomType {
         code: parse_code(RoomTypeCode::try_from, code)?,
@@ -351,39 +327,6 @@ pub(crate) fn room_type_from(code: String, name: String, max_occupancy: i64, phy
         max_occupancy: to_u8(max_occupancy, "max_occupancy")?,
         physical_rooms: to_u16(physical, "physical_rooms")?,
     })
-}
-
-/// A `rate_plans` row, joined with its room type's code.
-pub(crate) struct RatePlanRow {
-    pub code: String,
-    pub room_type: String,
-    pub name: String,
-    pub derived_parent: Option<String>,
-    pub adjustment_kind: Option<String>,
-    pub adjustment_value: Option<Decimal>,
-}
-
-impl RatePlanRow {
-    pub fn into_domain(self) -> Result<RatePlan, StoreError> {
-        let derived = match (self.derived_parent, self.adjustment_kind.as_deref(), self.adjustment_value) {
-            (None, None, None) => None,
-            (Some(parent), Some(kind), Some(v)) => Some(Derivation {
-                parent: parse_code(RatePlanCode::try_from, parent)?,
-                adjustment: match kind {
-                    "percent" => Adjustment::Percent(v),
-                    "amount" => Adjustment::Amount(v),
-                    other => return Err(corrupt(format!("adjustment kind {other:?}"))),
-                },
-            }),
-            _ => return Err(corrupt(format!("rate plan {}: incomplete derivation", self.code))),
-        };
-        Ok(RatePlan {
-            code: parse_code(RatePlanCode::try_from, self.code)?,
-            room_type: parse_code(RoomTypeCode::try_from, self.room_type)?,
-            name: self.name,
-            derived,
-        })
-    }
 }
 
 pub(crate) fn inventory_day_from(
@@ -403,99 +346,6 @@ pub(crate) fn inventory_day_from(
         stop_sell_source: StopSellSource::parse(stop_sell_source)
             .ok_or_else(|| corrupt(format!("stop_sell_source {stop_sell_source:?}")))?,
     })
-}
-
-/// A `rate_days` row with its decimal already decoded.
-pub(crate) struct RateDayRow {
-    pub rate: Option<Decimal>,
-    pub occupancy_rates: Option<String>,
-    pub min_stay_arrival: Option<i64>,
-    pub min_stay_through: Option<i64>,
-    pub max_stay: Option<i64>,
-    pub closed_to_arrival: Option<bool>,
-    pub closed_to_departure: Option<bool>,
-    pub stop_sell: Option<bool>,
-}
-
-impl RateDayRow {
-    pub fn into_domain(self) -> Result<RateDay, StoreError> {
-        Ok(RateDay {
-            rate: self.rate,
-            occupancy_rates: occupancy_from_json(self.occupancy_rates.as_deref())?,
-            min_stay_arrival: opt_u16(self.min_stay_arrival, "min_stay_arrival")?,
-            min_stay_through: opt_u16(self.min_stay_through, "min_stay_through")?,
-            max_stay: opt_u16(self.max_stay, "max_stay")?,
-            closed_to_arrival: self.closed_to_arrival,
-            closed_to_departure: self.closed_to_departure,
-            stop_sell: self.stop_sell,
-        })
-    }
-}
-
-/// A `reservations` row joined with its property's and room type's codes.
-pub(crate) struct ReservationRow {
-    pub id: String,
-    pub property: String,
-    pub room_type: String,
-    pub rate_plan: String,
-    pub check_in: String,
-    pub check_out: String,
-    pub adults: i64,
-    pub guest_name: String,
-    pub status: String,
-    pub currency: String,
-    pub total: Decimal,
-    pub nightly: String,
-    pub source: String,
-    pub external_id: Option<String>,
-    pub revision: i64,
-    pub overbooked: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub checked_in_at: Option<i64>,
-    pub checked_out_at: Option<i64>,
-    pub room: Option<String>,
-    pub outside_horizon: bool,
-    pub calendar_from: Option<String>,
-    pub calendar_to: Option<String>,
-}
-
-impl ReservationRow {
-    pub fn into_domain(self) -> Result<Reservation, StoreError> {
-        let nightly: Vec<NightlyRate> = json_parse(&self.nightly, "reservation nightly rates")?;
-        Ok(Reservation {
-            property: parse_code(PropertyCode::try_from, self.property)?,
-            room_type: parse_code(RoomTypeCode::try_from, self.room_type)?,
-            rate_plan: parse_code(RatePlanCode::try_from, self.rate_plan)?,
-            check_in: parse_date(&self.check_in)?,
-            check_out: parse_date(&self.check_out)?,
-            adults: to_u8(self.adults, "adults")?,
-            guest_name: self.guest_name,
-            status: ReservationStatus::parse(&self.status).ok_or_else(|| corrupt(format!("reservation status {:?}", self.status)))?,
-            currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
-            total: self.total,
-            nightly,
-            source: self.source,
-            external_id: self.external_id,
-            revision: u32::try_from(self.revision).map_err(|_| corrupt("reservation revision out of range"))?,
-            overbooked: self.overbooked,
-            created_at: ts_from_nanos(self.created_at)?,
-            updated_at: ts_from_nanos(self.updated_at)?,
-            checked_in_at: opt_ts_from_nanos(self.checked_in_at)?,
-            checked_out_at: opt_ts_from_nanos(self.checked_out_at)?,
-            room: self.room.map(|n| parse_code(RoomNumber::try_from, n)).transpose()?,
-            outside_horizon: self.outside_horizon,
-            calendar_nights: match (self.calendar_from, self.calendar_to) {
-                (Some(a), Some(b)) => Some(
-                    saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
-                        .map_err(|e| corrupt(format!("reservation calendar nights: {e}")))?,
-                ),
-                (None, None) => None,
-                _ => return Err(corrupt("reservation calendar nights: one end only")),
-            },
-            id: self.id,
-        })
-    }
 }
 
 /// Groups `(intent id, kind, payload, pending room type)` rows, already
@@ -526,45 +376,13 @@ pub(crate) fn opt_ts_from_nanos(n: Option<i64>) -> Result<Option<Timestamp>, Sto
     n.map(ts_from_nanos).transpose()
 }
 
-/// A `channels` row joined with its property's code.
-pub(crate) struct ChannelRow {
-    pub id: i64,
-    pub property: String,
-    pub code: String,
-    pub profile: String,
-    pub preset: String,
-    pub endpoint: String,
-    pub hotel_code: String,
-    pub sealed_credentials: Vec<u8>,
-    pub webhook_username: String,
-    pub sealed_webhook_secret: Vec<u8>,
-    pub created_at: i64,
-}
-
-impl ChannelRow {
-    fn into_domain(self, mappings: Vec<Mapping>) -> Result<ChannelConfig, StoreError> {
-        Ok(ChannelConfig {
-            property: parse_code(PropertyCode::try_from, self.property)?,
-            profile: Profile::parse(&self.profile).ok_or_else(|| corrupt(format!("channel {}: profile {:?}", self.code, self.profile)))?,
-            code: parse_code(ChannelCode::try_from, self.code)?,
-            preset: self.preset,
-            endpoint: self.endpoint,
-            hotel_code: self.hotel_code,
-            sealed_credentials: self.sealed_credentials,
-            webhook_username: self.webhook_username,
-            sealed_webhook_secret: self.sealed_webhook_secret,
-            mappings,
-            created_at: ts_from_nanos(self.created_at)?,
-        })
-    }
-}
-
 /// A `channel_mappings` row: channel id, room type, rate plan, OTA room, OTA rate.
 pub(crate) type MappingRow = (i64, String, String, String, String);
 
 /// Puts each channel's mappings (`mappings` ordered by channel, then
-/// ordinal) into it, keeping the channels' order.
-pub(crate) fn assemble_channels(channels: Vec<ChannelRow>, mappings: Vec<MappingRow>) -> Result<Vec<ChannelConfig>, StoreError> {
+/// ordinal) into it (channels come with their ids), keeping the channels'
+/// order.
+pub(crate) fn assemble_channels(channels: Vec<(i64, ChannelConfig)>, mappings: Vec<MappingRow>) -> Result<Vec<ChannelConfig>, StoreError> {
     let mut by_channel: HashMap<i64, Vec<Mapping>> = HashMap::new();
     for (channel_id, room_type, rate_plan, ota_room, ota_rate) in mappings {
         by_channel.entry(channel_id).or_default().push(Mapping {
@@ -576,67 +394,11 @@ pub(crate) fn assemble_channels(channels: Vec<ChannelRow>, mappings: Vec<Mapping
     }
     channels
         .into_iter()
-        .map(|c| {
-            let mappings = by_channel.remove(&c.id).unwrap_or_default();
-            c.into_domain(mappings)
+        .map(|(id, mut c)| {
+            c.mappings = by_channel.remove(&id).unwrap_or_default();
+            Ok(c)
         })
         .collect()
-}
-
-/// A `channel_sync_status` row.
-pub(crate) struct SyncStatusRow {
-    pub pending_cells: i64,
-    pub consecutive_failures: i64,
-    pub total_failures: i64,
-    pub dead_letters: i64,
-    pub requests_sent: i64,
-    pub last_success_at: Option<i64>,
-    pub last_attempt_at: Option<i64>,
-    pub last_error: Option<String>,
-}
-
-impl SyncStatusRow {
-    pub fn into_domain(self) -> Result<SyncStatus, StoreError> {
-        Ok(SyncStatus {
-            last_success_at: opt_ts_from_nanos(self.last_success_at)?,
-            last_attempt_at: opt_ts_from_nanos(self.last_attempt_at)?,
-            pending_cells: self.pending_cells,
-            consecutive_failures: self.consecutive_failures,
-            total_failures: self.total_failures,
-            dead_letters: self.dead_letters,
-            last_error: self.last_error,
-            requests_sent: self.requests_sent,
-        })
-    }
-}
-
-/// An `inbound_bookings` row joined with its property's and channel's codes.
-pub(crate) struct InboundRow {
-    pub property: String,
-    pub channel: String,
-    pub ota_reservation_id: String,
-    pub revision: String,
-    pub action: String,
-    pub reservation_id: Option<String>,
-    pub outcome: String,
-    pub ack: String,
-    pub received_at: i64,
-}
-
-impl InboundRow {
-    pub fn into_domain(self) -> Result<InboundRecord, StoreError> {
-        Ok(InboundRecord {
-            property: parse_code(PropertyCode::try_from, self.property)?,
-            channel: parse_code(ChannelCode::try_from, self.channel)?,
-            action: InboundAction::parse(&self.action).ok_or_else(|| corrupt(format!("inbound action {:?}", self.action)))?,
-            ota_reservation_id: self.ota_reservation_id,
-            revision: self.revision,
-            reservation_id: self.reservation_id,
-            outcome: self.outcome,
-            ack: self.ack,
-            received_at: ts_from_nanos(self.received_at)?,
-        })
-    }
 }
 
 /// What a channel's mappings conflict on: the same room type and rate plan

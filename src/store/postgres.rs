@@ -28,7 +28,10 @@
 //! round trip, whatever the number of cells.
 
 use super::sql::shared_adapter;
-use super::{booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, migrator, occupancy_to_json, StoreOptions, POSTGRES_MIGRATIONS};
+use super::{
+    booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, migrator, occupancy_to_json, StoreOptions,
+    POSTGRES_MIGRATIONS,
+};
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::channel::ChannelConfig;
@@ -39,23 +42,23 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-shared_adapter!(PostgresStore);
+shared_adapter!(
+    PostgresStore,
+    "postgres",
+    db = Postgres,
+    row = PgRow,
+    conn = PgConnection,
+    int = i32,
+    date = "::date",
+    json = "::jsonb",
+    bytes = " COLLATE \"C\""
+);
 use shared::{apply_commit, get};
 
 // ---------------------------------------------------------------------------
-// The dialect (see `store/sql.rs`).
-
-const BACKEND: &str = "postgres";
-type Db = Postgres;
-type DbRow = PgRow;
-type Conn = PgConnection;
-/// Dates and JSON are bound as text and cast.
-const DATE: &str = "::date";
-const JSON: &str = "::jsonb";
-/// Bytewise order (as on SQLite), whatever the database's collation.
-const BYTES: &str = " COLLATE \"C\"";
-/// `INTEGER` columns are `int4`, which sqlx binds from `i32` only.
-type Int = i32;
+// The dialect (see `store/sql.rs`): dates and JSON are bound as text and cast;
+// `COLLATE "C"` orders text bytewise (as on SQLite), whatever the database's
+// collation; `INTEGER` columns are `int4`, which sqlx binds from `i32` only.
 
 /// Reads an `INTEGER` (int4) or `BIGINT` (int8) column: sqlx decodes each
 /// only into the Rust integer of its own width.

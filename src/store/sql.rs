@@ -11,15 +11,15 @@
 //! Placeholders are `$N` on both (sqlx-sqlite maps `$N` to argument N, so
 //! one text serves both and a parameter can be used twice). What really
 //! differs is the adapter module's "dialect", which the expansion uses:
-//! - `Db`, `DbRow`, `Conn`: the sqlx types;
-//! - `DATE`, `JSON`: the cast a `'YYYY-MM-DD'` / JSON text parameter needs
+//! - given to the macro: the sqlx types, `int` (the Rust type bound to an
+//!   `INTEGER` column), and
+//! - `date`, `json`: the cast a `'YYYY-MM-DD'` / JSON text parameter needs
 //!   (`::date`, `::jsonb` on PostgreSQL, nothing on SQLite); stored dates and
 //!   JSON are read back with `CAST(x AS TEXT)`, which both understand;
-//! - `BYTES`: what makes `ORDER BY` compare text bytewise (`COLLATE "C"` on
+//! - `bytes`: what makes `ORDER BY` compare text bytewise (`COLLATE "C"` on
 //!   PostgreSQL; SQLite's BINARY collation already does);
-//! - `Int` (the Rust type bound to an `INTEGER` column), `get_int`,
-//!   `get_opt_int`, `get_decimal`, `get_opt_decimal`, `dec` (how a decimal
-//!   is bound);
+//! - defined in the adapter module: `get_int`, `get_opt_int`,
+//!   `get_decimal`, `get_opt_decimal`, `dec` (how a decimal is bound);
 //! - the store's `writer()`, `reader()`, `begin_write()`, `begin_read()`
 //!   (SQLite: one writer connection and `BEGIN IMMEDIATE`, a reader pool;
 //!   PostgreSQL: one pool, REPEATABLE READ snapshots for reads);
@@ -31,21 +31,31 @@
 //!   PostgreSQL's own transaction), on top of the shared `apply_commit`.
 
 macro_rules! shared_adapter {
-    ($store:ident) => {
+    ($store:ident, $backend:literal, db = $db:ty, row = $row:ty, conn = $conn:ty, int = $int:ty, date = $date:literal, json = $json:literal, bytes = $bytes:literal) => {
         /// Queries and the `Store` implementation shared with the other
         /// adapter (see `store/sql.rs`).
         pub(super) mod shared {
             use super::*;
+            const BACKEND: &str = $backend;
+            type Db = $db;
+            type DbRow = $row;
+            type Conn = $conn;
+            type Int = $int;
+            const DATE: &str = $date;
+            const JSON: &str = $json;
+            const BYTES: &str = $bytes;
             use crate::store::*;
             use async_trait::async_trait;
             use jiff::civil::Date;
-            use saluran_domain::calendar::RoomTypeCalendar;
-            use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, SyncStatus};
+            use saluran_domain::calendar::{RateDay, RoomTypeCalendar};
+            use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, Profile, SyncStatus};
             use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-            use saluran_domain::property::{Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
+            use saluran_domain::property::{Adjustment, Derivation, Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
             use saluran_domain::reservation::Reservation;
             use saluran_domain::store::{CommitOutcome, Conflict, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
-            use saluran_domain::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode, TenantCode};
+            use saluran_domain::reservation::ReservationStatus;
+            use saluran_domain::channel::InboundAction;
+            use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
             use sqlx::{Decode, Row, Type};
             use std::collections::HashMap;
 
@@ -62,46 +72,75 @@ macro_rules! shared_adapter {
                  r.checked_out_at, r.room, r.outside_horizon, CAST(r.calendar_from AS TEXT), CAST(r.calendar_to AS TEXT) \
                  FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
-            fn reservation_from(row: &DbRow) -> Result<Reservation, StoreError> {
-                ReservationRow {
-                    id: get(row, 0)?,
-                    property: get(row, 1)?,
-                    room_type: get(row, 2)?,
-                    rate_plan: get(row, 3)?,
-                    check_in: get(row, 4)?,
-                    check_out: get(row, 5)?,
-                    adults: get_int(row, 6)?,
-                    guest_name: get(row, 7)?,
-                    status: get(row, 8)?,
-                    currency: get(row, 9)?,
-                    total: get_decimal(row, 10)?,
-                    nightly: get(row, 11)?,
-                    source: get(row, 12)?,
-                    external_id: get(row, 13)?,
-                    revision: get(row, 14)?,
-                    overbooked: get(row, 15)?,
-                    created_at: get(row, 16)?,
-                    updated_at: get(row, 17)?,
-                    checked_in_at: get(row, 18)?,
-                    checked_out_at: get(row, 19)?,
-                    room: get(row, 20)?,
-                    outside_horizon: get(row, 21)?,
-                    calendar_from: get(row, 22)?,
-                    calendar_to: get(row, 23)?,
-                }
-                .into_domain()
+            fn code_at<T>(row: &DbRow, i: usize, parse: fn(String) -> Result<T, saluran_domain::DomainError>) -> Result<T, StoreError> {
+                parse_code(parse, get(row, i)?)
             }
 
+            fn date_at(row: &DbRow, i: usize) -> Result<Date, StoreError> {
+                parse_date(&get::<String>(row, i)?)
+            }
+
+            fn ts_at(row: &DbRow, i: usize) -> Result<jiff::Timestamp, StoreError> {
+                ts_from_nanos(get(row, i)?)
+            }
+
+            fn opt_ts_at(row: &DbRow, i: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
+                opt_ts_from_nanos(get(row, i)?)
+            }
+
+            /// A `RESERVATION_COLUMNS` row.
+            fn reservation_from(row: &DbRow) -> Result<Reservation, StoreError> {
+                let (status, currency): (String, String) = (get(row, 8)?, get(row, 9)?);
+                Ok(Reservation {
+                    id: get(row, 0)?,
+                    property: code_at(row, 1, PropertyCode::try_from)?,
+                    room_type: code_at(row, 2, RoomTypeCode::try_from)?,
+                    rate_plan: code_at(row, 3, RatePlanCode::try_from)?,
+                    check_in: date_at(row, 4)?,
+                    check_out: date_at(row, 5)?,
+                    adults: to_u8(get_int(row, 6)?, "adults")?,
+                    guest_name: get(row, 7)?,
+                    status: ReservationStatus::parse(&status).ok_or_else(|| corrupt(format!("reservation status {status:?}")))?,
+                    currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
+                    total: get_decimal(row, 10)?,
+                    nightly: json_parse(&get::<String>(row, 11)?, "reservation nightly rates")?,
+                    source: get(row, 12)?,
+                    external_id: get(row, 13)?,
+                    revision: u32::try_from(get::<i64>(row, 14)?).map_err(|_| corrupt("reservation revision out of range"))?,
+                    overbooked: get(row, 15)?,
+                    created_at: ts_at(row, 16)?,
+                    updated_at: ts_at(row, 17)?,
+                    checked_in_at: opt_ts_at(row, 18)?,
+                    checked_out_at: opt_ts_at(row, 19)?,
+                    room: get::<Option<String>>(row, 20)?.map(|n| parse_code(RoomNumber::try_from, n)).transpose()?,
+                    outside_horizon: get(row, 21)?,
+                    calendar_nights: date_range(get(row, 22)?, get(row, 23)?, "reservation calendar nights")?,
+                })
+            }
+
+            /// A `rate_plans` row: (any), code, name, derived_parent,
+            /// adjustment_kind, adjustment_value.
             fn rate_plan_from(row: &DbRow, room_type: String) -> Result<RatePlan, StoreError> {
-                RatePlanRow {
-                    code: get(row, 1)?,
-                    room_type,
+                let code: String = get(row, 1)?;
+                let kind: Option<String> = get(row, 4)?;
+                let derived = match (get::<Option<String>>(row, 3)?, kind.as_deref(), get_opt_decimal(row, 5)?) {
+                    (None, None, None) => None,
+                    (Some(parent), Some(kind), Some(v)) => Some(Derivation {
+                        parent: parse_code(RatePlanCode::try_from, parent)?,
+                        adjustment: match kind {
+                            "percent" => Adjustment::Percent(v),
+                            "amount" => Adjustment::Amount(v),
+                            other => return Err(corrupt(format!("adjustment kind {other:?}"))),
+                        },
+                    }),
+                    _ => return Err(corrupt(format!("rate plan {code}: incomplete derivation"))),
+                };
+                Ok(RatePlan {
+                    code: parse_code(RatePlanCode::try_from, code)?,
+                    room_type: parse_code(RoomTypeCode::try_from, room_type)?,
                     name: get(row, 2)?,
-                    derived_parent: get(row, 3)?,
-                    adjustment_kind: get(row, 4)?,
-                    adjustment_value: get_opt_decimal(row, 5)?,
-                }
-                .into_domain()
+                    derived,
+                })
             }
 
             pub(crate) async fn room_type_id_in(conn: &mut Conn, property_id: i64, code: &RoomTypeCode) -> Result<i64, StoreError> {
@@ -628,7 +667,7 @@ macro_rules! shared_adapter {
                             room_type: parse_code(RoomTypeCode::try_from, get(row, 1)?)?,
                             floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
                             status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
-                            out_of_order: out_of_order_from(get(row, 4)?, get(row, 5)?)?,
+                            out_of_order: date_range(get(row, 4)?, get(row, 5)?, "room out of order range")?,
                         })
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
@@ -720,17 +759,16 @@ macro_rules! shared_adapter {
                         let plan_id: i64 = get(row, 0)?;
                         let idx = *plan_index.get(&plan_id).ok_or_else(|| corrupt(format!("rate day of unknown plan {plan_id}")))?;
                         let day = parse_date(&get::<String>(row, 1)?)?;
-                        let rd = RateDayRow {
+                        let rd = RateDay {
                             rate: get_opt_decimal(row, 2)?,
-                            occupancy_rates: get(row, 3)?,
-                            min_stay_arrival: get_opt_int(row, 4)?,
-                            min_stay_through: get_opt_int(row, 5)?,
-                            max_stay: get_opt_int(row, 6)?,
+                            occupancy_rates: occupancy_from_json(get::<Option<String>>(row, 3)?.as_deref())?,
+                            min_stay_arrival: opt_u16(get_opt_int(row, 4)?, "min_stay_arrival")?,
+                            min_stay_through: opt_u16(get_opt_int(row, 5)?, "min_stay_through")?,
+                            max_stay: opt_u16(get_opt_int(row, 6)?, "max_stay")?,
                             closed_to_arrival: get(row, 7)?,
                             closed_to_departure: get(row, 8)?,
                             stop_sell: get(row, 9)?,
-                        }
-                        .into_domain()?;
+                        };
                         if let Some(pc) = cal.plans.get_mut(idx) {
                             pc.days.set(day, rd);
                         }
@@ -945,19 +983,21 @@ macro_rules! shared_adapter {
                     let channels = rows
                         .iter()
                         .map(|row| {
-                            Ok(ChannelRow {
-                                id: get(row, 0)?,
-                                property: get(row, 1)?,
-                                code: get(row, 2)?,
-                                profile: get(row, 3)?,
+                            let (code, profile): (String, String) = (get(row, 2)?, get(row, 3)?);
+                            let channel = ChannelConfig {
+                                property: code_at(row, 1, PropertyCode::try_from)?,
+                                profile: Profile::parse(&profile).ok_or_else(|| corrupt(format!("channel {code}: profile {profile:?}")))?,
+                                code: parse_code(ChannelCode::try_from, code)?,
                                 preset: get(row, 4)?,
                                 endpoint: get(row, 5)?,
                                 hotel_code: get(row, 6)?,
                                 sealed_credentials: get(row, 7)?,
                                 webhook_username: get(row, 8)?,
                                 sealed_webhook_secret: get(row, 9)?,
-                                created_at: get(row, 10)?,
-                            })
+                                mappings: Vec::new(),
+                                created_at: ts_at(row, 10)?,
+                            };
+                            Ok((get(row, 0)?, channel))
                         })
                         .collect::<Result<Vec<_>, StoreError>>()?;
                     assemble_channels(channels, mappings)
@@ -1007,17 +1047,16 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)?;
                     row.map(|row| {
-                        SyncStatusRow {
+                        Ok(SyncStatus {
                             pending_cells: get(&row, 0)?,
                             consecutive_failures: get(&row, 1)?,
                             total_failures: get(&row, 2)?,
                             dead_letters: get(&row, 3)?,
                             requests_sent: get(&row, 4)?,
-                            last_success_at: get(&row, 5)?,
-                            last_attempt_at: get(&row, 6)?,
+                            last_success_at: opt_ts_at(&row, 5)?,
+                            last_attempt_at: opt_ts_at(&row, 6)?,
                             last_error: get(&row, 7)?,
-                        }
-                        .into_domain()
+                        })
                     })
                     .transpose()
                 }
@@ -1089,18 +1128,18 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     rows.iter()
                         .map(|row| {
-                            InboundRow {
-                                property: get(row, 0)?,
-                                channel: get(row, 1)?,
+                            let action: String = get(row, 4)?;
+                            Ok(InboundRecord {
+                                property: code_at(row, 0, PropertyCode::try_from)?,
+                                channel: code_at(row, 1, ChannelCode::try_from)?,
                                 ota_reservation_id: get(row, 2)?,
                                 revision: get(row, 3)?,
-                                action: get(row, 4)?,
+                                action: InboundAction::parse(&action).ok_or_else(|| corrupt(format!("inbound action {action:?}")))?,
                                 reservation_id: get(row, 5)?,
                                 outcome: get(row, 6)?,
                                 ack: get(row, 7)?,
-                                received_at: get(row, 8)?,
-                            }
-                            .into_domain()
+                                received_at: ts_at(row, 8)?,
+                            })
                         })
                         .collect()
                 }
@@ -1276,17 +1315,17 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)?;
                     let Some(row) = row else { return Ok(None) };
-                    let prop = PropertyRow {
-                        tenant: get(&row, 1)?,
-                        code: get(&row, 2)?,
+                    let currency: String = get(&row, 5)?;
+                    let prop = Property {
+                        tenant: code_at(&row, 1, TenantCode::try_from)?,
+                        code: code_at(&row, 2, PropertyCode::try_from)?,
                         name: get(&row, 3)?,
                         timezone: get(&row, 4)?,
-                        currency: get(&row, 5)?,
+                        currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
                         night_audit_time: get(&row, 6)?,
                         marks_no_shows: get(&row, 7)?,
-                        no_shows_from: get(&row, 8)?,
-                    }
-                    .into_domain()?;
+                        no_shows_from: get::<Option<String>>(&row, 8)?.as_deref().map(parse_date).transpose()?,
+                    };
                     Ok(Some((get(&row, 0)?, prop)))
                 }
             }

@@ -22,36 +22,31 @@
 //! `INTEGER 0/1`, timestamps `INTEGER` unix nanoseconds, JSON `TEXT`.
 
 use super::sql::shared_adapter;
-use super::{chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, migrator, occupancy_to_json, parse_decimal, StoreOptions, SQLITE_MIGRATIONS};
+use super::{
+    chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, migrator, occupancy_to_json, parse_decimal, StoreOptions,
+    SQLITE_MIGRATIONS,
+};
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::channel::ChannelConfig;
 use saluran_domain::store::{CommitOutcome, NewEvent, ShardCommit, StoreError};
 use saluran_domain::PropertyCode;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-shared_adapter!(SqliteStore);
+shared_adapter!(SqliteStore, "sqlite", db = Sqlite, row = SqliteRow, conn = SqliteConnection, int = i64, date = "", json = "", bytes = "");
 use shared::{apply_commit, get};
 
 // ---------------------------------------------------------------------------
-// The dialect (see `store/sql.rs`).
-
-const BACKEND: &str = "sqlite";
-type Db = Sqlite;
-type DbRow = SqliteRow;
-type Conn = SqliteConnection;
-/// Dates are bound as `'YYYY-MM-DD'` text, JSON as text: no cast.
-const DATE: &str = "";
-const JSON: &str = "";
-/// The BINARY collation already compares bytes.
-const BYTES: &str = "";
-/// An `INTEGER` column holds 64 bits.
-type Int = i64;
+// The dialect (see `store/sql.rs`): dates are bound as `'YYYY-MM-DD'` text,
+// JSON as text, both without a cast; the BINARY collation already compares
+// bytes; an `INTEGER` column holds 64 bits.
 
 fn get_int(row: &SqliteRow, i: usize) -> Result<i64, StoreError> {
     get(row, i)
@@ -265,7 +260,13 @@ async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &S
     Ok(())
 }
 
-async fn insert_events(conn: &mut SqliteConnection, property_id: i64, seqs: &[i64], events: &[NewEvent], now: i64) -> Result<(), StoreError> {
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    property_id: i64,
+    seqs: &[i64],
+    events: &[NewEvent],
+    now: i64,
+) -> Result<(), StoreError> {
     let mut encoded = Vec::with_capacity(events.len());
     for (e, seq) in events.iter().zip(seqs) {
         encoded.push((*seq, e.kind.as_str(), super::json_str(&e.payload)?));
