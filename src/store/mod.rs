@@ -102,71 +102,34 @@ pub(crate) struct EmbeddedMigration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
-    EmbeddedMigration {
-        version: 1,
-        description: "init",
-        file: "0001_init.sql",
-        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-    },
-    EmbeddedMigration {
-        version: 2,
-        description: "channels",
-        file: "0002_channels.sql",
-        sql: include_str!("../../migrations/sqlite/0002_channels.sql"),
-    },
-    EmbeddedMigration {
-        version: 3,
-        description: "housekeeping",
-        file: "0003_housekeeping.sql",
-        sql: include_str!("../../migrations/sqlite/0003_housekeeping.sql"),
-    },
-    EmbeddedMigration {
-        version: 4,
-        description: "front desk",
-        file: "0004_front_desk.sql",
-        sql: include_str!("../../migrations/sqlite/0004_front_desk.sql"),
-    },
-    EmbeddedMigration {
-        version: 5,
-        description: "inventory sources",
-        file: "0005_inventory_sources.sql",
-        sql: include_str!("../../migrations/sqlite/0005_inventory_sources.sql"),
-    },
-];
+/// `embedded!("dir": "NNNN_description.sql", …)`: each file's version and
+/// description come from its name, as `sqlx migrate` reads them.
+macro_rules! embedded {
+    ($dir:literal: $($version:literal $file:literal $description:literal),* $(,)?) => {
+        &[$(EmbeddedMigration {
+            version: $version,
+            description: $description,
+            file: $file,
+            sql: include_str!(concat!("../../migrations/", $dir, "/", $file)),
+        }),*]
+    };
+}
 
-pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
-    EmbeddedMigration {
-        version: 1,
-        description: "init",
-        file: "0001_init.sql",
-        sql: include_str!("../../migrations/postgres/0001_init.sql"),
-    },
-    EmbeddedMigration {
-        version: 2,
-        description: "channels",
-        file: "0002_channels.sql",
-        sql: include_str!("../../migrations/postgres/0002_channels.sql"),
-    },
-    EmbeddedMigration {
-        version: 3,
-        description: "housekeeping",
-        file: "0003_housekeeping.sql",
-        sql: include_str!("../../migrations/postgres/0003_housekeeping.sql"),
-    },
-    EmbeddedMigration {
-        version: 4,
-        description: "front desk",
-        file: "0004_front_desk.sql",
-        sql: include_str!("../../migrations/postgres/0004_front_desk.sql"),
-    },
-    EmbeddedMigration {
-        version: 5,
-        description: "inventory sources",
-        file: "0005_inventory_sources.sql",
-        sql: include_str!("../../migrations/postgres/0005_inventory_sources.sql"),
-    },
-];
+pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = embedded!("sqlite":
+    1 "0001_init.sql" "init",
+    2 "0002_channels.sql" "channels",
+    3 "0003_housekeeping.sql" "housekeeping",
+    4 "0004_front_desk.sql" "front desk",
+    5 "0005_inventory_sources.sql" "inventory sources",
+);
+
+pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = embedded!("postgres":
+    1 "0001_init.sql" "init",
+    2 "0002_channels.sql" "channels",
+    3 "0003_housekeeping.sql" "housekeeping",
+    4 "0004_front_desk.sql" "front desk",
+    5 "0005_inventory_sources.sql" "inventory sources",
+);
 
 #[derive(Debug)]
 struct Embedded(&'static [EmbeddedMigration]);
@@ -216,6 +179,14 @@ pub(crate) fn db_err_conflict(what: impl FnOnce() -> Conflict) -> impl FnOnce(sq
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
         _ => db_err(e),
     }
+}
+
+/// `NotFound(what)` when a write touched no row.
+pub(crate) fn touched(rows: u64, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::NotFound(what()));
+    }
+    Ok(())
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {

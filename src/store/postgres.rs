@@ -100,7 +100,10 @@ fn opt_i32(v: Option<u16>) -> Option<i32> {
 }
 
 pub struct PostgresStore {
-    pool: PgPool,
+    /// One pool; `writer` and `reader` (which the shared queries use) are
+    /// the same one.
+    writer: PgPool,
+    reader: PgPool,
     /// Property code → id. Properties are never deleted nor renamed, so a
     /// positive lookup stays true for the life of the database.
     property_ids: RwLock<HashMap<String, i64>>,
@@ -327,30 +330,22 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrating the PostgreSQL database: {e}")))?;
-        Ok(PostgresStore { pool, property_ids: RwLock::new(HashMap::new()) })
+        Ok(PostgresStore { writer: pool.clone(), reader: pool, property_ids: RwLock::new(HashMap::new()) })
     }
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    fn writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn reader(&self) -> &PgPool {
-        &self.pool
+        self.writer.close().await;
     }
 
     /// READ COMMITTED (see the module doc for why that is enough).
     async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(db_err)
+        self.writer.begin().await.map_err(db_err)
     }
 
     /// One snapshot for multi-statement reads.
     async fn begin_read(&self) -> Result<Transaction<'_, Postgres>, StoreError> {
-        self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)
+        self.writer.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)
     }
 
     /// One transaction, one commit: the version row, the bookings' locks,

@@ -175,10 +175,7 @@ macro_rules! shared_adapter {
                 .execute(conn)
                 .await
                 .map_err(db_err_conflict(|| inbound_key(r)))?;
-                if inserted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("channel {}/{}", r.property, r.channel)));
-                }
-                Ok(())
+                touched(inserted.rows_affected(), || format!("channel {}/{}", r.property, r.channel))
             }
 
             /// Checks `guard` for `r` on `conn`, inside the caller's write
@@ -409,7 +406,7 @@ macro_rules! shared_adapter {
                     }
                     let id = sqlx::query_scalar::<_, i64>("SELECT id FROM properties WHERE code = $1")
                         .bind(code.as_str())
-                        .fetch_optional(self.reader())
+                        .fetch_optional(&self.reader)
                         .await
                         .map_err(db_err)?
                         .ok_or_else(|| StoreError::NotFound(format!("property {code}")))?;
@@ -440,7 +437,7 @@ macro_rules! shared_adapter {
                     for b in binds {
                         q = q.bind(*b);
                     }
-                    let rows = q.fetch_all(self.reader()).await.map_err(db_err)?;
+                    let rows = q.fetch_all(&self.reader).await.map_err(db_err)?;
                     rows.iter().map(reservation_from).collect()
                 }
             }
@@ -452,7 +449,7 @@ macro_rules! shared_adapter {
                 }
 
                 async fn ping(&self) -> Result<(), StoreError> {
-                    sqlx::query("SELECT 1").execute(self.reader()).await.map_err(db_err)?;
+                    sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
                     Ok(())
                 }
 
@@ -466,7 +463,7 @@ macro_rules! shared_adapter {
                         .bind(scope.tenant.as_str())
                         .bind(json_str(&properties)?)
                         .bind(now_nanos())
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err_conflict(|| Conflict::exists(format!("token {id}"))))?;
                     Ok(())
@@ -477,7 +474,7 @@ macro_rules! shared_adapter {
                         "SELECT role, tenant, CAST(properties AS TEXT) FROM tokens WHERE hash = $1",
                     )
                     .bind(hash)
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&self.reader)
                     .await
                     .map_err(db_err)?;
                     let Some((role, tenant, properties)) = row else { return Ok(None) };
@@ -504,14 +501,14 @@ macro_rules! shared_adapter {
                         .bind(p.marks_no_shows)
                         .bind(p.no_shows_from.map(date_str))
                         .bind(now_nanos())
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err_conflict(|| Conflict::exists(format!("property {}", p.code))))?;
                     Ok(())
                 }
 
                 async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError> {
-                    Ok(self.load_property(self.reader(), code).await?.map(|(_, p)| p))
+                    Ok(self.load_property(&self.reader, code).await?.map(|(_, p)| p))
                 }
 
                 async fn set_marks_no_shows(&self, property: &PropertyCode, from: Option<Date>, keep_date: bool) -> Result<(), StoreError> {
@@ -527,17 +524,14 @@ macro_rules! shared_adapter {
                         .bind(from.map(date_str))
                         .bind(property.as_str())
                         .bind(keep_date)
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("property {property}")));
-                    }
-                    Ok(())
+                    touched(done.rows_affected(), || format!("property {property}"))
                 }
 
                 async fn count_properties(&self) -> Result<i64, StoreError> {
-                    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties").fetch_one(self.reader()).await.map_err(db_err)
+                    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM properties").fetch_one(&self.reader).await.map_err(db_err)
                 }
 
                 async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError> {
@@ -548,7 +542,7 @@ macro_rules! shared_adapter {
                         .bind(&rt.name)
                         .bind(Int::from(rt.max_occupancy))
                         .bind(Int::from(rt.physical_rooms))
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err_conflict(|| Conflict::exists(format!("room type {}", rt.code))))?;
                     Ok(())
@@ -581,13 +575,10 @@ macro_rules! shared_adapter {
                         .bind(status.as_str())
                         .bind(property_id)
                         .bind(number.as_str())
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("room {number}")));
-                    }
-                    Ok(())
+                    touched(done.rows_affected(), || format!("room {number}"))
                 }
 
                 async fn create_rate_plan(&self, property: &PropertyCode, plan: &RatePlan) -> Result<(), StoreError> {
@@ -804,7 +795,7 @@ macro_rules! shared_adapter {
                     .bind(property.as_str())
                     .bind(after)
                     .bind(limit.max(0))
-                    .fetch_all(self.reader())
+                    .fetch_all(&self.reader)
                     .await
                     .map_err(db_err)?;
                     rows.into_iter()
@@ -852,7 +843,7 @@ macro_rules! shared_adapter {
                          WHERE p.code = $1 AND irt.done = FALSE ORDER BY i.created_at, i.id, rt.id",
                     )
                     .bind(property.as_str())
-                    .fetch_all(self.reader())
+                    .fetch_all(&self.reader)
                     .await
                     .map_err(db_err)?;
                     group_intents(rows)
@@ -873,7 +864,7 @@ macro_rules! shared_adapter {
                         .bind(key)
                         .bind(request_hash)
                         .bind(now_nanos())
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                         if inserted.rows_affected() == 1 {
@@ -882,7 +873,7 @@ macro_rules! shared_adapter {
                         let row = sqlx::query("SELECT request_hash, state, status, body, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2")
                             .bind(scope)
                             .bind(key)
-                            .fetch_optional(self.reader())
+                            .fetch_optional(&self.reader)
                             .await
                             .map_err(db_err)?;
                         let Some(row) = row else { continue };
@@ -907,20 +898,17 @@ macro_rules! shared_adapter {
                         .bind(body)
                         .bind(scope)
                         .bind(key)
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("idempotency key {key}")));
-                    }
-                    Ok(())
+                    touched(done.rows_affected(), || format!("idempotency key {key}"))
                 }
 
                 async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError> {
                     sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress'")
                         .bind(scope)
                         .bind(key)
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -929,7 +917,7 @@ macro_rules! shared_adapter {
                 async fn idempotency_expire(&self, older_than: std::time::Duration) -> Result<u64, StoreError> {
                     let older_than = i64::try_from(older_than.as_nanos()).unwrap_or(i64::MAX);
                     let cutoff = now_nanos().saturating_sub(older_than);
-                    let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff).execute(self.writer()).await.map_err(db_err)?;
+                    let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff).execute(&self.writer).await.map_err(db_err)?;
                     Ok(gone.rows_affected())
                 }
 
@@ -1025,13 +1013,10 @@ macro_rules! shared_adapter {
                     .bind(status.last_error.as_deref())
                     .bind(property.as_str())
                     .bind(channel.as_str())
-                    .execute(self.writer())
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
-                    if saved.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("channel {property}/{channel}")));
-                    }
-                    Ok(())
+                    touched(saved.rows_affected(), || format!("channel {property}/{channel}"))
                 }
 
                 async fn load_sync_status(&self, property: &PropertyCode, channel: &ChannelCode) -> Result<Option<SyncStatus>, StoreError> {
@@ -1043,7 +1028,7 @@ macro_rules! shared_adapter {
                     )
                     .bind(property.as_str())
                     .bind(channel.as_str())
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&self.reader)
                     .await
                     .map_err(db_err)?;
                     row.map(|row| {
@@ -1073,13 +1058,10 @@ macro_rules! shared_adapter {
                         .bind(json_str(&letter.summary)?)
                         .bind(letter.property.as_str())
                         .bind(letter.channel.as_str())
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
-                    if inserted.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("channel {}/{}", letter.property, letter.channel)));
-                    }
-                    Ok(())
+                    touched(inserted.rows_affected(), || format!("channel {}/{}", letter.property, letter.channel))
                 }
 
                 async fn list_channel_properties(&self) -> Result<Vec<PropertyCode>, StoreError> {
@@ -1088,7 +1070,7 @@ macro_rules! shared_adapter {
                          ORDER BY p.code{BYTES}"
                     );
                     sqlx::query_scalar::<_, String>(&sql)
-                        .fetch_all(self.reader())
+                        .fetch_all(&self.reader)
                         .await
                         .map_err(db_err)?
                         .into_iter()
@@ -1103,7 +1085,7 @@ macro_rules! shared_adapter {
                         "SELECT (SELECT CAST(COALESCE(SUM(pending_cells), 0) AS BIGINT) FROM channel_sync_status), \
                          (SELECT COUNT(*) FROM channel_dead_letters)",
                     )
-                    .fetch_one(self.reader())
+                    .fetch_one(&self.reader)
                     .await
                     .map_err(db_err)
                 }
@@ -1123,7 +1105,7 @@ macro_rules! shared_adapter {
                     .bind(property.as_str())
                     .bind(channel.as_str())
                     .bind(ota_reservation_id)
-                    .fetch_all(self.reader())
+                    .fetch_all(&self.reader)
                     .await
                     .map_err(db_err)?;
                     rows.iter()
@@ -1147,7 +1129,7 @@ macro_rules! shared_adapter {
                 async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
                     let property_id = self.property_id(&record.property).await?;
                     if !is_tombstone(record) {
-                        let mut conn = self.writer().acquire().await.map_err(db_err)?;
+                        let mut conn = self.writer.acquire().await.map_err(db_err)?;
                         return insert_inbound_in(&mut conn, property_id, record).await;
                     }
                     // A tombstone: under the booking's lock (as a shard commit
@@ -1193,7 +1175,7 @@ macro_rules! shared_adapter {
                     let room = sqlx::query("SELECT 1 FROM rooms WHERE property_id = $1 AND number = $2")
                         .bind(property_id)
                         .bind(task.room.as_str())
-                        .fetch_optional(self.reader())
+                        .fetch_optional(&self.reader)
                         .await
                         .map_err(db_err)?;
                     if room.is_none() {
@@ -1212,7 +1194,7 @@ macro_rules! shared_adapter {
                     .bind(&task.note)
                     .bind(ts_to_nanos(task.created_at)?)
                     .bind(ts_to_nanos(task.updated_at)?)
-                    .execute(self.writer())
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err_conflict(|| Conflict::exists(format!("task {}", task.id))))?;
                     Ok(())
@@ -1231,7 +1213,7 @@ macro_rules! shared_adapter {
                     .bind(&task.id)
                     .bind(property_id)
                     .bind(expected.as_str())
-                    .execute(self.writer())
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     if done.rows_affected() == 1 {
@@ -1252,7 +1234,7 @@ macro_rules! shared_adapter {
                     )
                     .bind(property_id)
                     .bind(id)
-                    .fetch_optional(self.writer())
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(db_err)?;
                     row.map(|r| task_from(property, r)).transpose()
@@ -1266,7 +1248,7 @@ macro_rules! shared_adapter {
                     )
                     .bind(property_id)
                     .bind(i32::from(open_only))
-                    .fetch_all(self.reader())
+                    .fetch_all(&self.reader)
                     .await
                     .map_err(db_err)?;
                     rows.into_iter().map(|r| task_from(property, r)).collect()
@@ -1276,7 +1258,7 @@ macro_rules! shared_adapter {
                     let property_id = self.property_id(property).await?;
                     let d = sqlx::query_scalar::<_, Option<String>>("SELECT CAST(business_date AS TEXT) FROM properties WHERE id = $1")
                         .bind(property_id)
-                        .fetch_one(self.writer())
+                        .fetch_one(&self.writer)
                         .await
                         .map_err(db_err)?;
                     d.as_deref().map(parse_date).transpose()
@@ -1289,7 +1271,7 @@ macro_rules! shared_adapter {
                         .bind(date_str(date))
                         .bind(property_id)
                         .bind(expected_previous.map(date_str))
-                        .execute(self.writer())
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     if done.rows_affected() == 0 {

@@ -372,14 +372,6 @@ impl SqliteStore {
         self.reader.close().await;
     }
 
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
     async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
