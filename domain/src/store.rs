@@ -153,17 +153,53 @@ pub enum IdempotencyBegin {
     Mismatch,
 }
 
+/// The store port: everything the application keeps, as one object
+/// (`Arc<dyn Store>`), made of one trait per concern so that a change to one
+/// concern reads apart from the others. A `dyn Store` offers every concern's
+/// methods as they are (a trait object's supertrait methods need no import);
+/// code holding a concrete adapter imports `saluran_domain::store::prelude::*`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    TokenStore
+    + SetupStore
+    + CalendarStore
+    + ReservationStore
+    + EventStore
+    + IdempotencyStore
+    + ChannelStore
+    + InboundStore
+    + HousekeepingStore
+    + NightAuditStore
+    + Send
+    + Sync
+    + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
-    // Tokens. `hash` is the hex SHA-256 of the bearer token.
+/// The store's concerns, imported anonymously: `use saluran_domain::store::prelude::*`
+/// makes every `Store` method callable on a concrete adapter without naming
+/// the traits.
+pub mod prelude {
+    pub use super::{
+        CalendarStore as _, ChannelStore as _, EventStore as _, HousekeepingStore as _, IdempotencyStore as _, InboundStore as _,
+        NightAuditStore as _, ReservationStore as _, SetupStore as _, Store, StoreError, TokenStore as _,
+    };
+}
+
+/// Bearer tokens. `hash` is the hex SHA-256 of the bearer token.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError>;
     async fn find_token(&self, hash: &str) -> Result<Option<TokenScope>, StoreError>;
+}
 
-    // Setup. Codes are unique: a duplicate is `Conflict`.
+/// Properties, room types, rooms and rate plans. Codes are unique: a
+/// duplicate is `Conflict`.
+#[async_trait]
+pub trait SetupStore: Send + Sync {
     async fn create_property(&self, p: &Property) -> Result<(), StoreError>;
     async fn find_property(&self, code: &PropertyCode) -> Result<Option<Property>, StoreError>;
     /// Turns the night audit's no-show marking on or off, in one statement
@@ -179,7 +215,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_room_status(&self, property: &PropertyCode, number: &RoomNumber, status: RoomStatus) -> Result<(), StoreError>;
     async fn create_rate_plan(&self, property: &PropertyCode, plan: &RatePlan) -> Result<(), StoreError>;
     async fn load_config(&self, property: &PropertyCode) -> Result<Option<PropertyConfig>, StoreError>;
+}
 
+/// A room type's calendar: what a shard loads, and its one commit.
+#[async_trait]
+pub trait CalendarStore: Send + Sync {
     /// A room type's calendar from `from` onwards, with its rate plans.
     async fn load_calendar(&self, property: &PropertyCode, room_type: &RoomTypeCode, from: Date) -> Result<RoomTypeCalendar, StoreError> {
         self.load_calendar_until(property, room_type, from, Date::MAX).await
@@ -211,7 +251,11 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// The caller re-reads the booking's history and decides again.
     async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError>;
+}
 
+/// Reading reservations (they are written by `CalendarStore::commit_shard`).
+#[async_trait]
+pub trait ReservationStore: Send + Sync {
     async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError>;
     async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError>;
     /// The night audit's no-show candidates: the property's reservations
@@ -221,22 +265,32 @@ pub trait Store: Send + Sync + 'static {
     /// code (bytewise), check-in, id. `NotFound` is never returned: an
     /// unknown property simply has none.
     async fn no_show_candidates(&self, property: &PropertyCode, from: Date, closed: Date) -> Result<Vec<Reservation>, StoreError>;
+}
 
+/// A property's events (written by `commit_shard`) and its intents.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
 
     async fn insert_intent(&self, property: &PropertyCode, intent: &Intent) -> Result<(), StoreError>;
     async fn pending_intents(&self, property: &PropertyCode) -> Result<Vec<Intent>, StoreError>;
+}
 
-    // Idempotency keys, scoped (e.g. by token id) so two clients never share one.
+/// Idempotency keys, scoped (e.g. by token id) so two clients never share one.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
     async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError>;
     async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<(), StoreError>;
     /// Deletes the keys (done or still in progress) created more than
     /// `older_than` ago, by the store's clock; returns how many.
     async fn idempotency_expire(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
+}
 
-    // Channels (property × OTA connections).
+/// Channels (property × OTA connections), their sync state and dead letters.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
     /// A duplicate (property, code) is `Conflict`; mappings are stored with it.
     async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError>;
     async fn list_channels(&self, property: &PropertyCode) -> Result<Vec<ChannelConfig>, StoreError>;
@@ -249,6 +303,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_channel_properties(&self) -> Result<Vec<PropertyCode>, StoreError>;
     /// Σ pending cells and Σ dead letters over every channel (for /health).
     async fn channel_queue_totals(&self) -> Result<(i64, i64), StoreError>;
+}
+
+/// OTA deliveries and the reservations made from OTA bookings.
+#[async_trait]
+pub trait InboundStore: Send + Sync {
     /// Every recorded delivery of one OTA booking, oldest first.
     async fn inbound_history(
         &self,
@@ -283,8 +342,11 @@ pub trait Store: Send + Sync + 'static {
     /// merely starts with `base` (`base1`, `base#x`, `base#1#2`) is not a
     /// line of it; `%` and `_` in `base` are plain characters.
     async fn find_booking_lines(&self, property: &PropertyCode, channel: &ChannelCode, base: &str) -> Result<Vec<Reservation>, StoreError>;
+}
 
-    // Housekeeping tasks.
+/// Housekeeping tasks.
+#[async_trait]
+pub trait HousekeepingStore: Send + Sync {
     /// A duplicate id is `Conflict`; an unknown property or room `NotFound`.
     async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError>;
     /// Writes `task` (status, assignee, note, updated_at) if the stored task
@@ -293,8 +355,11 @@ pub trait Store: Send + Sync + 'static {
     async fn find_task(&self, property: &PropertyCode, id: &str) -> Result<Option<HousekeepingTask>, StoreError>;
     /// Oldest first; `open_only` keeps open, assigned and in-progress tasks.
     async fn list_tasks(&self, property: &PropertyCode, open_only: bool) -> Result<Vec<HousekeepingTask>, StoreError>;
+}
 
-    // Night audit.
+/// The night audit's business date.
+#[async_trait]
+pub trait NightAuditStore: Send + Sync {
     /// `None` before the first audit.
     async fn get_business_date(&self, property: &PropertyCode) -> Result<Option<Date>, StoreError>;
     /// Compare-and-set: writes `date` only if the stored business date is

@@ -52,7 +52,7 @@ macro_rules! shared_adapter {
             use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
             use saluran_domain::property::{Adjustment, Derivation, Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
             use saluran_domain::reservation::Reservation;
-            use saluran_domain::store::{CommitOutcome, Conflict, IdempotencyBegin, Intent, ShardCommit, Store, StoreError, StoredEvent};
+            use saluran_domain::store::*;
             use saluran_domain::reservation::ReservationStatus;
             use saluran_domain::channel::InboundAction;
             use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
@@ -453,6 +453,10 @@ macro_rules! shared_adapter {
                     Ok(())
                 }
 
+            }
+
+            #[async_trait]
+            impl TokenStore for $store {
                 async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
                     let properties: Vec<&str> = scope.properties.iter().map(|p| p.as_str()).collect();
                     let sql = format!("INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES ($1, $2, $3, $4, $5{JSON}, $6)");
@@ -486,6 +490,10 @@ macro_rules! shared_adapter {
                     }))
                 }
 
+            }
+
+            #[async_trait]
+            impl SetupStore for $store {
                 async fn create_property(&self, p: &Property) -> Result<(), StoreError> {
                     let sql = format!(
                         "INSERT INTO properties (code, tenant, name, timezone, currency, night_audit_time, marks_no_shows, \
@@ -678,6 +686,10 @@ macro_rules! shared_adapter {
                     Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
                 }
 
+            }
+
+            #[async_trait]
+            impl CalendarStore for $store {
                 async fn load_calendar_until(
                     &self,
                     property: &PropertyCode,
@@ -771,6 +783,10 @@ macro_rules! shared_adapter {
                     self.commit_shard_here(commit).await
                 }
 
+            }
+
+            #[async_trait]
+            impl ReservationStore for $store {
                 async fn find_reservation(&self, property: &PropertyCode, id: &str) -> Result<Option<Reservation>, StoreError> {
                     Ok(self.reservations("p.code = $1 AND r.id = $2", &[property.as_str(), id]).await?.into_iter().next())
                 }
@@ -787,6 +803,10 @@ macro_rules! shared_adapter {
                     self.reservations(&filter, &[property.as_str(), &date_str(from), &date_str(closed)]).await
                 }
 
+            }
+
+            #[async_trait]
+            impl EventStore for $store {
                 async fn events_after(&self, property: &PropertyCode, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
                     let rows = sqlx::query_as::<_, (i64, String, String, i64)>(
                         "SELECT seq, kind, CAST(payload AS TEXT), created_at FROM events \
@@ -849,6 +869,10 @@ macro_rules! shared_adapter {
                     group_intents(rows)
                 }
 
+            }
+
+            #[async_trait]
+            impl IdempotencyStore for $store {
                 async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<IdempotencyBegin, StoreError> {
                     // A concurrent INSERT of the same key waits for the first
                     // one's commit (PostgreSQL) or for the single writer
@@ -921,6 +945,10 @@ macro_rules! shared_adapter {
                     Ok(gone.rows_affected())
                 }
 
+            }
+
+            #[async_trait]
+            impl ChannelStore for $store {
                 async fn create_channel(&self, channel: &ChannelConfig) -> Result<(), StoreError> {
                     let property_id = self.property_id(&channel.property).await?;
                     let mut tx = self.begin_write().await?;
@@ -1090,6 +1118,10 @@ macro_rules! shared_adapter {
                     .map_err(db_err)
                 }
 
+            }
+
+            #[async_trait]
+            impl InboundStore for $store {
                 async fn inbound_history(
                     &self,
                     property: &PropertyCode,
@@ -1170,6 +1202,10 @@ macro_rules! shared_adapter {
                     Ok(saluran_domain::store::booking_lines(base, newest_first))
                 }
 
+            }
+
+            #[async_trait]
+            impl HousekeepingStore for $store {
                 async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError> {
                     let property_id = self.property_id(&task.property).await?;
                     let room = sqlx::query("SELECT 1 FROM rooms WHERE property_id = $1 AND number = $2")
@@ -1254,6 +1290,10 @@ macro_rules! shared_adapter {
                     rows.into_iter().map(|r| task_from(property, r)).collect()
                 }
 
+            }
+
+            #[async_trait]
+            impl NightAuditStore for $store {
                 async fn get_business_date(&self, property: &PropertyCode) -> Result<Option<Date>, StoreError> {
                     let property_id = self.property_id(property).await?;
                     let d = sqlx::query_scalar::<_, Option<String>>("SELECT CAST(business_date AS TEXT) FROM properties WHERE id = $1")

@@ -399,7 +399,7 @@ mod tests {
     use saluran_domain::calendar::InventoryDay;
     use saluran_domain::channel::{InboundAction, InboundRecord, Profile};
     use saluran_domain::property::{Property, RoomType};
-    use saluran_domain::store::Store;
+    use saluran_domain::store::prelude::*;
     use saluran_domain::{ChannelCode, Currency, RoomTypeCode, TenantCode};
 
     fn job(commit: ShardCommit, property_id: i64) -> CommitJob {
