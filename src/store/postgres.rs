@@ -34,11 +34,11 @@ use super::{
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
-use saluran_domain::channel::ChannelConfig;
+use saluran_domain::channel::{ChannelConfig, Mapping};
 use saluran_domain::store::{CommitOutcome, NewEvent, ShardCommit, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Column, Postgres, Row, Transaction, TypeInfo};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -140,29 +140,15 @@ async fn lock_bookings_in(conn: &mut PgConnection, mut texts: Vec<String>) -> Re
     Ok(())
 }
 
+/// One array per column, for `UNNEST`: `f` of every cell, in key order.
+fn column<K, V, T>(cells: &BTreeMap<K, V>, f: impl Fn(&K, &V) -> T) -> Vec<T> {
+    cells.iter().map(|(k, v)| f(k, v)).collect()
+}
+
 async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
     let inv = &commit.changes.inventory;
     if inv.is_empty() {
         return Ok(());
-    }
-    let n = inv.len();
-    let mut source = Vec::with_capacity(n);
-    let (mut days, mut ooo, mut sold, mut held, mut allot, mut stop) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (day, d) in inv {
-        days.push(date_str(*day));
-        ooo.push(i32::from(d.out_of_order));
-        sold.push(i32::from(d.sold));
-        held.push(i32::from(d.held));
-        allot.push(opt_i32(d.allotment));
-        stop.push(d.stop_sell);
-        source.push(d.closed_by().as_str());
     }
     sqlx::query(
         "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) \
@@ -174,13 +160,13 @@ async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &S
          stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source",
     )
     .bind(room_type_id)
-    .bind(days)
-    .bind(ooo)
-    .bind(sold)
-    .bind(held)
-    .bind(allot)
-    .bind(stop)
-    .bind(source)
+    .bind(column(inv, |day, _| date_str(*day)))
+    .bind(column(inv, |_, d| i32::from(d.out_of_order)))
+    .bind(column(inv, |_, d| i32::from(d.sold)))
+    .bind(column(inv, |_, d| i32::from(d.held)))
+    .bind(column(inv, |_, d| opt_i32(d.allotment)))
+    .bind(column(inv, |_, d| d.stop_sell))
+    .bind(column(inv, |_, d| d.closed_by().as_str()))
     .execute(conn)
     .await
     .map_err(db_err)?;
@@ -200,35 +186,15 @@ async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &Shard
         .into_iter()
         .map(|(id, code)| (code, id))
         .collect();
-    let n = rates.len();
-    let mut plan = Vec::with_capacity(n);
-    let mut days = Vec::with_capacity(n);
-    let mut rate: Vec<Option<Decimal>> = Vec::with_capacity(n);
-    let mut occ: Vec<Option<String>> = Vec::with_capacity(n);
-    let mut msa = Vec::with_capacity(n);
-    let mut mst = Vec::with_capacity(n);
-    let mut mx = Vec::with_capacity(n);
-    let mut cta = Vec::with_capacity(n);
-    let mut ctd = Vec::with_capacity(n);
-    let mut ss = Vec::with_capacity(n);
-    for ((code, day), rd) in rates {
-        let id = *plan_ids.get(code.as_str()).ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "rate plan {code} of room type {}",
-                commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default()
-            ))
-        })?;
-        plan.push(id);
-        days.push(date_str(*day));
-        rate.push(rd.rate);
-        occ.push(occupancy_to_json(&rd.occupancy_rates));
-        msa.push(opt_i32(rd.min_stay_arrival));
-        mst.push(opt_i32(rd.min_stay_through));
-        mx.push(opt_i32(rd.max_stay));
-        cta.push(rd.closed_to_arrival);
-        ctd.push(rd.closed_to_departure);
-        ss.push(rd.stop_sell);
-    }
+    let plan = rates
+        .keys()
+        .map(|(code, _)| {
+            plan_ids.get(code.as_str()).copied().ok_or_else(|| {
+                let room_type = commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default();
+                StoreError::NotFound(format!("rate plan {code} of room type {room_type}"))
+            })
+        })
+        .collect::<Result<Vec<i64>, _>>()?;
     sqlx::query(
         "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, min_stay_through, \
          max_stay, closed_to_arrival, closed_to_departure, stop_sell) \
@@ -242,15 +208,15 @@ async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &Shard
          stop_sell = EXCLUDED.stop_sell",
     )
     .bind(plan)
-    .bind(days)
-    .bind(rate)
-    .bind(occ)
-    .bind(msa)
-    .bind(mst)
-    .bind(mx)
-    .bind(cta)
-    .bind(ctd)
-    .bind(ss)
+    .bind(column(rates, |(_, day), _| date_str(*day)))
+    .bind(column(rates, |_, rd| rd.rate))
+    .bind(column(rates, |_, rd| occupancy_to_json(&rd.occupancy_rates)))
+    .bind(column(rates, |_, rd| opt_i32(rd.min_stay_arrival)))
+    .bind(column(rates, |_, rd| opt_i32(rd.min_stay_through)))
+    .bind(column(rates, |_, rd| opt_i32(rd.max_stay)))
+    .bind(column(rates, |_, rd| rd.closed_to_arrival))
+    .bind(column(rates, |_, rd| rd.closed_to_departure))
+    .bind(column(rates, |_, rd| rd.stop_sell))
     .execute(conn)
     .await
     .map_err(db_err)?;
@@ -286,16 +252,9 @@ async fn mark_intents_done(conn: &mut PgConnection, room_type_id: i64, intents: 
 }
 
 async fn insert_mappings(conn: &mut PgConnection, channel_id: i64, channel: &ChannelConfig) -> Result<(), StoreError> {
-    let n = channel.mappings.len();
-    let (mut ordinals, mut room_types, mut rate_plans, mut ota_rooms, mut ota_rates) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for (i, m) in channel.mappings.iter().enumerate() {
-        ordinals.push(i32::try_from(i).map_err(|_| corrupt("too many mappings"))?);
-        room_types.push(m.room_type.as_str());
-        rate_plans.push(m.rate_plan.as_str());
-        ota_rooms.push(m.ota_room.as_str());
-        ota_rates.push(m.ota_rate.as_str());
-    }
+    let ms = &channel.mappings;
+    let ordinals = (0..ms.len()).map(|i| i32::try_from(i).map_err(|_| corrupt("too many mappings"))).collect::<Result<Vec<_>, _>>()?;
+    let text = |f: fn(&Mapping) -> &str| ms.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO channel_mappings (channel_id, ordinal, room_type, rate_plan, ota_room, ota_rate) \
          SELECT $1, t.o, t.rt, t.rp, t.orm, t.ort \
@@ -303,10 +262,10 @@ async fn insert_mappings(conn: &mut PgConnection, channel_id: i64, channel: &Cha
     )
     .bind(channel_id)
     .bind(ordinals)
-    .bind(room_types)
-    .bind(rate_plans)
-    .bind(ota_rooms)
-    .bind(ota_rates)
+    .bind(text(|m| m.room_type.as_str()))
+    .bind(text(|m| m.rate_plan.as_str()))
+    .bind(text(|m| &m.ota_room))
+    .bind(text(|m| &m.ota_rate))
     .execute(conn)
     .await
     .map_err(db_err_conflict(|| mapped_twice(channel)))?;
