@@ -460,6 +460,22 @@ pub(crate) fn booking_lock_text(property_id: i64, r: &InboundRecord) -> String {
     format!("saluran.inbound:{property_id}:{}:{}", r.channel, r.ota_reservation_id)
 }
 
+/// The bulk cell upserts' target and conflict clause, the same on both
+/// backends (which build the rows each its own way: multi-row VALUES on
+/// SQLite, one UNNEST on PostgreSQL).
+pub(crate) const INVENTORY_INTO: &str =
+    "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source)";
+pub(crate) const INVENTORY_ON_CONFLICT: &str = "ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
+     sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
+     stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source";
+pub(crate) const RATES_INTO: &str = "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, \
+     min_stay_through, max_stay, closed_to_arrival, closed_to_departure, stop_sell)";
+pub(crate) const RATES_ON_CONFLICT: &str = "ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = EXCLUDED.rate, \
+     occupancy_rates = EXCLUDED.occupancy_rates, min_stay_arrival = EXCLUDED.min_stay_arrival, \
+     min_stay_through = EXCLUDED.min_stay_through, max_stay = EXCLUDED.max_stay, \
+     closed_to_arrival = EXCLUDED.closed_to_arrival, closed_to_departure = EXCLUDED.closed_to_departure, \
+     stop_sell = EXCLUDED.stop_sell";
+
 /// Splits `n` rows into statement sizes: full chunks of `MAX_ROWS`, then the
 /// rest in powers of two, so only a handful of distinct SQL texts (each one
 /// prepared once per connection) ever exist.

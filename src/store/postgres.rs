@@ -30,7 +30,7 @@
 use super::sql::shared_adapter;
 use super::{
     booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, migrator, occupancy_to_json, StoreOptions,
-    POSTGRES_MIGRATIONS,
+    INVENTORY_INTO, INVENTORY_ON_CONFLICT, POSTGRES_MIGRATIONS, RATES_INTO, RATES_ON_CONFLICT,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -53,7 +53,7 @@ shared_adapter!(
     json = "::jsonb",
     bytes = " COLLATE \"C\""
 );
-use shared::{apply_commit, get};
+use shared::{apply_commit, get, rate_plan_ids};
 
 // ---------------------------------------------------------------------------
 // The dialect (see `store/sql.rs`): dates and JSON are bound as text and cast;
@@ -150,26 +150,23 @@ async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &S
     if inv.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) \
-         SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
+    let sql = format!(
+        "{INVENTORY_INTO} SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
          FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], $8::text[]) \
-         AS t(d, o, s, h, a, ss, src) \
-         ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
-         sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
-         stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source",
-    )
-    .bind(room_type_id)
-    .bind(column(inv, |day, _| date_str(*day)))
-    .bind(column(inv, |_, d| i32::from(d.out_of_order)))
-    .bind(column(inv, |_, d| i32::from(d.sold)))
-    .bind(column(inv, |_, d| i32::from(d.held)))
-    .bind(column(inv, |_, d| opt_i32(d.allotment)))
-    .bind(column(inv, |_, d| d.stop_sell))
-    .bind(column(inv, |_, d| d.closed_by().as_str()))
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+         AS t(d, o, s, h, a, ss, src) {INVENTORY_ON_CONFLICT}"
+    );
+    sqlx::query(&sql)
+        .bind(room_type_id)
+        .bind(column(inv, |day, _| date_str(*day)))
+        .bind(column(inv, |_, d| i32::from(d.out_of_order)))
+        .bind(column(inv, |_, d| i32::from(d.sold)))
+        .bind(column(inv, |_, d| i32::from(d.held)))
+        .bind(column(inv, |_, d| opt_i32(d.allotment)))
+        .bind(column(inv, |_, d| d.stop_sell))
+        .bind(column(inv, |_, d| d.closed_by().as_str()))
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -178,48 +175,26 @@ async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &Shard
     if rates.is_empty() {
         return Ok(());
     }
-    let plan_ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = $1")
-        .bind(room_type_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .into_iter()
-        .map(|(id, code)| (code, id))
-        .collect();
-    let plan = rates
-        .keys()
-        .map(|(code, _)| {
-            plan_ids.get(code.as_str()).copied().ok_or_else(|| {
-                let room_type = commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default();
-                StoreError::NotFound(format!("rate plan {code} of room type {room_type}"))
-            })
-        })
-        .collect::<Result<Vec<i64>, _>>()?;
-    sqlx::query(
-        "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, min_stay_through, \
-         max_stay, closed_to_arrival, closed_to_departure, stop_sell) \
-         SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
+    let plan = rate_plan_ids(&mut *conn, room_type_id, commit).await?;
+    let sql = format!(
+        "{RATES_INTO} SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
          FROM UNNEST($1::int8[], $2::text[], $3::numeric[], $4::text[], $5::int4[], $6::int4[], $7::int4[], \
-         $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) \
-         ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = EXCLUDED.rate, \
-         occupancy_rates = EXCLUDED.occupancy_rates, min_stay_arrival = EXCLUDED.min_stay_arrival, \
-         min_stay_through = EXCLUDED.min_stay_through, max_stay = EXCLUDED.max_stay, \
-         closed_to_arrival = EXCLUDED.closed_to_arrival, closed_to_departure = EXCLUDED.closed_to_departure, \
-         stop_sell = EXCLUDED.stop_sell",
-    )
-    .bind(plan)
-    .bind(column(rates, |(_, day), _| date_str(*day)))
-    .bind(column(rates, |_, rd| rd.rate))
-    .bind(column(rates, |_, rd| occupancy_to_json(&rd.occupancy_rates)))
-    .bind(column(rates, |_, rd| opt_i32(rd.min_stay_arrival)))
-    .bind(column(rates, |_, rd| opt_i32(rd.min_stay_through)))
-    .bind(column(rates, |_, rd| opt_i32(rd.max_stay)))
-    .bind(column(rates, |_, rd| rd.closed_to_arrival))
-    .bind(column(rates, |_, rd| rd.closed_to_departure))
-    .bind(column(rates, |_, rd| rd.stop_sell))
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+         $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) {RATES_ON_CONFLICT}"
+    );
+    sqlx::query(&sql)
+        .bind(plan)
+        .bind(column(rates, |(_, day), _| date_str(*day)))
+        .bind(column(rates, |_, rd| rd.rate))
+        .bind(column(rates, |_, rd| occupancy_to_json(&rd.occupancy_rates)))
+        .bind(column(rates, |_, rd| opt_i32(rd.min_stay_arrival)))
+        .bind(column(rates, |_, rd| opt_i32(rd.min_stay_through)))
+        .bind(column(rates, |_, rd| opt_i32(rd.max_stay)))
+        .bind(column(rates, |_, rd| rd.closed_to_arrival))
+        .bind(column(rates, |_, rd| rd.closed_to_departure))
+        .bind(column(rates, |_, rd| rd.stop_sell))
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 

@@ -153,6 +153,26 @@ macro_rules! shared_adapter {
                     .ok_or_else(|| StoreError::NotFound(format!("room type {code}")))
             }
 
+            /// The rate plan id of every rate cell of `commit`, in key order
+            /// (`NotFound` for a plan the room type does not have).
+            pub(crate) async fn rate_plan_ids(conn: &mut Conn, room_type_id: i64, commit: &ShardCommit) -> Result<Vec<i64>, StoreError> {
+                let ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = $1")
+                    .bind(room_type_id)
+                    .fetch_all(conn)
+                    .await
+                    .map_err(db_err)?
+                    .into_iter()
+                    .map(|(id, code)| (code, id))
+                    .collect();
+                let room_type = commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default();
+                commit
+                    .changes
+                    .rates
+                    .keys()
+                    .map(|(code, _)| ids.get(code.as_str()).copied().ok_or_else(|| StoreError::NotFound(format!("rate plan {code} of room type {room_type}"))))
+                    .collect()
+            }
+
             /// Records one OTA delivery on `conn` (in the caller's transaction, if any):
             /// `NotFound` for an unknown channel, `Conflict` for a duplicate
             /// (channel, OTA id, revision, action). On PostgreSQL a concurrent

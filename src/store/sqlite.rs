@@ -24,7 +24,7 @@
 use super::sql::shared_adapter;
 use super::{
     chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, migrator, occupancy_to_json, parse_decimal, StoreOptions,
-    SQLITE_MIGRATIONS,
+    INVENTORY_INTO, INVENTORY_ON_CONFLICT, RATES_INTO, RATES_ON_CONFLICT, SQLITE_MIGRATIONS,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -41,7 +41,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 shared_adapter!(SqliteStore, "sqlite", db = Sqlite, row = SqliteRow, conn = SqliteConnection, int = i64, date = "", json = "", bytes = "");
-use shared::{apply_commit, get};
+use shared::{apply_commit, get, rate_plan_ids};
 
 // ---------------------------------------------------------------------------
 // The dialect (see `store/sql.rs`): dates are bound as `'YYYY-MM-DD'` text,
@@ -185,9 +185,8 @@ pub struct SqliteStore {
 async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
     let mut rows = commit.changes.inventory.iter();
     for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source) ",
-        );
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(INVENTORY_INTO);
+        qb.push(" ");
         qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
             b.push_bind(room_type_id)
                 .push_bind(date_str(*day))
@@ -198,11 +197,7 @@ async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit
                 .push_bind(inv.stop_sell)
                 .push_bind(inv.closed_by().as_str());
         });
-        qb.push(
-            " ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = excluded.out_of_order, \
-             sold = excluded.sold, held = excluded.held, allotment = excluded.allotment, \
-             stop_sell = excluded.stop_sell, stop_sell_source = excluded.stop_sell_source",
-        );
+        qb.push(" ").push(INVENTORY_ON_CONFLICT);
         qb.build().execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
@@ -212,33 +207,13 @@ async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &S
     if commit.changes.rates.is_empty() {
         return Ok(());
     }
-    let plan_ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = ?")
-        .bind(room_type_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .into_iter()
-        .map(|(id, code)| (code, id))
-        .collect();
-    let mut encoded = Vec::with_capacity(commit.changes.rates.len());
-    for ((plan, day), rd) in &commit.changes.rates {
-        let plan_id = *plan_ids.get(plan.as_str()).ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "rate plan {plan} of room type {}",
-                commit.room_type.as_ref().map(|c| c.as_str()).unwrap_or_default()
-            ))
-        })?;
-        encoded.push((plan_id, date_str(*day), rd));
-    }
-    let mut rows = encoded.into_iter();
+    let mut rows = rate_plan_ids(&mut *conn, room_type_id, commit).await?.into_iter().zip(&commit.changes.rates);
     for size in chunk_sizes(commit.changes.rates.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, \
-             min_stay_through, max_stay, closed_to_arrival, closed_to_departure, stop_sell) ",
-        );
-        qb.push_values(rows.by_ref().take(size), |mut b, (plan_id, day, rd)| {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(RATES_INTO);
+        qb.push(" ");
+        qb.push_values(rows.by_ref().take(size), |mut b, (plan_id, ((_, day), rd))| {
             b.push_bind(plan_id)
-                .push_bind(day)
+                .push_bind(date_str(*day))
                 .push_bind(rd.rate.map(|r| r.to_string()))
                 .push_bind(occupancy_to_json(&rd.occupancy_rates))
                 .push_bind(rd.min_stay_arrival.map(i64::from))
@@ -248,13 +223,7 @@ async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &S
                 .push_bind(rd.closed_to_departure)
                 .push_bind(rd.stop_sell);
         });
-        qb.push(
-            " ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = excluded.rate, \
-             occupancy_rates = excluded.occupancy_rates, min_stay_arrival = excluded.min_stay_arrival, \
-             min_stay_through = excluded.min_stay_through, max_stay = excluded.max_stay, \
-             closed_to_arrival = excluded.closed_to_arrival, closed_to_departure = excluded.closed_to_departure, \
-             stop_sell = excluded.stop_sell",
-        );
+        qb.push(" ").push(RATES_ON_CONFLICT);
         qb.build().execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
