@@ -367,6 +367,51 @@ pub trait NightAuditStore: Send + Sync {
     async fn set_business_date(&self, property: &PropertyCode, date: Date, expected_previous: Option<Date>) -> Result<(), StoreError>;
 }
 
+// ---------------------------------------------------------------------------
+// A booking and its cancellation never both land.
+//
+// A cancellation that arrives before its booking is stored on its own (a
+// "tombstone") by `insert_inbound`, outside any shard, while a shard may be
+// committing the booking from a history read before the tombstone existed.
+// The adapters therefore check, inside the writing transaction, what
+// `commit_guard` asks for.
+
+/// What must hold, inside the transaction, before an inbound record is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingGuard {
+    /// No applied cancellation of the same (channel, OTA id) is stored
+    /// (else `Conflict::CancelledMeanwhile`).
+    NotCancelled,
+    /// No reservation from the same (channel, OTA id) is stored (else
+    /// `Conflict::BookingExists`).
+    NoBooking,
+}
+
+/// A cancellation of a booking we hold no reservation of.
+pub fn is_tombstone(r: &InboundRecord) -> bool {
+    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == "applied"
+}
+
+/// The check an inbound record of a shard commit needs, given the
+/// reservations the same commit writes: a `new`/`modify` that applied a
+/// reservation must not land after the booking's cancellation — unless the
+/// commit leaves that reservation cancelled (a booking arriving after its
+/// cancellation is stored cancelled, taking no inventory: that is the
+/// intended outcome, not the race); a tombstone must not land after the
+/// booking's reservation.
+pub fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> Option<BookingGuard> {
+    let applied = r.outcome == "applied" || r.outcome == "overbooked";
+    match (r.action, r.reservation_id.as_deref()) {
+        (InboundAction::New | InboundAction::Modify, Some(id)) if applied => {
+            // Upserts apply in order: the last write of the reservation stays.
+            let stays_cancelled = reservations.iter().rev().find(|x| x.id == id).is_some_and(|x| !x.is_active());
+            (!stays_cancelled).then_some(BookingGuard::NotCancelled)
+        }
+        _ if is_tombstone(r) => Some(BookingGuard::NoBooking),
+        _ => None,
+    }
+}
+
 /// The line suffix of `ota_id` within booking `base`: `Some("")` for the
 /// base itself, `Some("N")` for `base#N` (N one or more ASCII digits), else
 /// `None`.
@@ -458,5 +503,43 @@ mod conflict_tests {
         for (conflict, text) in cases {
             assert_eq!(StoreError::Conflict(conflict).to_string(), text);
         }
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    fn record(action: InboundAction, reservation_id: Option<&str>, outcome: &str) -> InboundRecord {
+        InboundRecord {
+            property: PropertyCode::parse("HTL1").unwrap(),
+            channel: ChannelCode::parse("BDC").unwrap(),
+            ota_reservation_id: "X1".into(),
+            revision: "1".into(),
+            action,
+            reservation_id: reservation_id.map(str::to_owned),
+            outcome: outcome.into(),
+            ack: "ok".into(),
+            received_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn each_delivery_gets_the_check_its_race_needs() {
+        use BookingGuard::*;
+        let cases = [
+            (record(InboundAction::New, Some("R1"), "applied"), Some(NotCancelled)),
+            (record(InboundAction::Modify, Some("R1"), "overbooked"), Some(NotCancelled)),
+            (record(InboundAction::New, Some("R1"), "stale"), None),
+            (record(InboundAction::Cancel, None, "applied"), Some(NoBooking)),
+            (record(InboundAction::Cancel, Some("R1"), "applied"), None),
+            (record(InboundAction::Cancel, None, "replayed"), None),
+            (record(InboundAction::New, None, "applied"), None),
+        ];
+        for (r, expected) in cases {
+            assert_eq!(commit_guard(&r, &[]), expected, "{:?} {:?} {}", r.action, r.reservation_id, r.outcome);
+        }
+        assert!(is_tombstone(&record(InboundAction::Cancel, None, "applied")));
+        assert!(!is_tombstone(&record(InboundAction::Cancel, Some("R1"), "applied")));
     }
 }

@@ -14,10 +14,9 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::{InventoryDay, StopSellSource};
-use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping};
+use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, RoomType};
-use saluran_domain::reservation::Reservation;
 use saluran_domain::store::{Conflict, Store, StoreError};
 use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use sqlx::error::BoxDynError;
@@ -397,7 +396,8 @@ pub(crate) fn inbound_key(r: &InboundRecord) -> Conflict {
 // `insert_inbound`, outside any shard, while a shard may be committing the
 // booking from a history read before the tombstone existed. Both adapters
 // therefore check, inside the writing transaction, that the two never both
-// land: see `Store::commit_shard` and `Store::insert_inbound`.
+// land: see `CalendarStore::commit_shard`, `InboundStore::insert_inbound`
+// and `saluran_domain::store::commit_guard`.
 
 /// A commit refused because its booking was cancelled meanwhile.
 pub fn is_cancelled_meanwhile(e: &StoreError) -> bool {
@@ -418,39 +418,8 @@ pub(crate) fn booking_exists(r: &InboundRecord) -> StoreError {
     StoreError::Conflict(Conflict::BookingExists { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
 }
 
-/// What must hold, inside the transaction, before an inbound record is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Guard {
-    /// No applied cancellation of the same (channel, OTA id) is stored.
-    NotCancelled,
-    /// No reservation from the same (channel, OTA id) is stored.
-    NoBooking,
-}
-
-/// A cancellation of a booking we hold no reservation of.
-pub(crate) fn is_tombstone(r: &InboundRecord) -> bool {
-    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == "applied"
-}
-
-/// The check an inbound record of a shard commit needs, given the
-/// reservations the same commit writes: a `new`/`modify` that applied a
-/// reservation must not land after the booking's cancellation — unless the
-/// commit leaves that reservation cancelled (a booking arriving after its
-/// cancellation is stored cancelled, taking no inventory: that is the
-/// intended outcome, not the race); a tombstone must not land after the
-/// booking's reservation.
-pub(crate) fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> Option<Guard> {
-    let applied = r.outcome == "applied" || r.outcome == "overbooked";
-    match (r.action, r.reservation_id.as_deref()) {
-        (InboundAction::New | InboundAction::Modify, Some(id)) if applied => {
-            // Upserts apply in order: the last write of the reservation stays.
-            let stays_cancelled = reservations.iter().rev().find(|x| x.id == id).is_some_and(|x| !x.is_active());
-            (!stays_cancelled).then_some(Guard::NotCancelled)
-        }
-        _ if is_tombstone(r) => Some(Guard::NoBooking),
-        _ => None,
-    }
-}
+/// The rule itself (which record needs which check) is the domain's.
+pub(crate) use saluran_domain::store::{commit_guard, is_tombstone, BookingGuard as Guard};
 
 /// The text of the lock key serializing every writer of one OTA booking
 /// (PostgreSQL hashes it to a 64-bit advisory lock key). Property ids are
