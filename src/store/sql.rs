@@ -31,7 +31,10 @@
 //!   PostgreSQL's own transaction), on top of the shared `apply_commit`.
 
 macro_rules! shared_adapter {
-    ($store:ident, $backend:literal, db = $db:ty, row = $row:ty, conn = $conn:ty, int = $int:ty, date = $date:literal, json = $json:literal, bytes = $bytes:literal) => {
+    (
+        $store:ident, $backend:literal, db = $db:ty, row = $row:ty, conn = $conn:ty, int = $int:ty,
+        date = $date:literal, json = $json:literal, bytes = $bytes:literal
+    ) => {
         /// Queries and the `Store` implementation shared with the other
         /// adapter (see `store/sql.rs`).
         pub(super) mod shared {
@@ -50,7 +53,9 @@ macro_rules! shared_adapter {
             use saluran_domain::calendar::{RateDay, RoomTypeCalendar};
             use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, Profile, SyncStatus};
             use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-            use saluran_domain::property::{Adjustment, Derivation, Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope};
+            use saluran_domain::property::{
+                Adjustment, Derivation, Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope,
+            };
             use saluran_domain::reservation::Reservation;
             use saluran_domain::store::*;
             use saluran_domain::reservation::ReservationStatus;
@@ -156,7 +161,8 @@ macro_rules! shared_adapter {
             /// The rate plan id of every rate cell of `commit`, in key order
             /// (`NotFound` for a plan the room type does not have).
             pub(crate) async fn rate_plan_ids(conn: &mut Conn, room_type_id: i64, commit: &ShardCommit) -> Result<Vec<i64>, StoreError> {
-                let ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>("SELECT id, code FROM rate_plans WHERE room_type_id = $1")
+                let sql = "SELECT id, code FROM rate_plans WHERE room_type_id = $1";
+                let ids: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>(sql)
                     .bind(room_type_id)
                     .fetch_all(conn)
                     .await
@@ -169,7 +175,11 @@ macro_rules! shared_adapter {
                     .changes
                     .rates
                     .keys()
-                    .map(|(code, _)| ids.get(code.as_str()).copied().ok_or_else(|| StoreError::NotFound(format!("rate plan {code} of room type {room_type}"))))
+                    .map(|(code, _)| {
+                        ids.get(code.as_str())
+                            .copied()
+                            .ok_or_else(|| StoreError::NotFound(format!("rate plan {code} of room type {room_type}")))
+                    })
                     .collect()
             }
 
@@ -203,7 +213,12 @@ macro_rules! shared_adapter {
             /// booking's lock; see there and the SQLite adapter for why nothing
             /// can slip between this check and the caller's writes): `Conflict`
             /// (`cancelled_meanwhile` / `booking_exists`) when it does not hold.
-            pub(crate) async fn check_guard_in(conn: &mut Conn, property_id: i64, r: &InboundRecord, guard: Guard) -> Result<(), StoreError> {
+            pub(crate) async fn check_guard_in(
+                conn: &mut Conn,
+                property_id: i64,
+                r: &InboundRecord,
+                guard: Guard,
+            ) -> Result<(), StoreError> {
                 let sql = match guard {
                     Guard::NotCancelled => {
                         "SELECT 1 FROM inbound_bookings i JOIN channels c ON c.id = i.channel_id \
@@ -226,7 +241,13 @@ macro_rules! shared_adapter {
                 }
             }
 
-            async fn upsert_reservation(conn: &mut Conn, property_id: i64, room_type_id: i64, r: &Reservation, now: i64) -> Result<(), StoreError> {
+            async fn upsert_reservation(
+                conn: &mut Conn,
+                property_id: i64,
+                room_type_id: i64,
+                r: &Reservation,
+                now: i64,
+            ) -> Result<(), StoreError> {
                 let sql = format!(
                     "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
                      guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
@@ -436,7 +457,10 @@ macro_rules! shared_adapter {
 
                 /// The ids of the commit's property and of every other
                 /// property its reservations and deliveries name.
-                pub(crate) async fn commit_property_ids(&self, commit: &ShardCommit) -> Result<(i64, HashMap<PropertyCode, i64>), StoreError> {
+                pub(crate) async fn commit_property_ids(
+                    &self,
+                    commit: &ShardCommit,
+                ) -> Result<(i64, HashMap<PropertyCode, i64>), StoreError> {
                     let property = commit.property.as_ref().ok_or_else(|| StoreError::NotFound("commit without a property".into()))?;
                     if commit.room_type.is_none() {
                         return Err(StoreError::NotFound("commit without a room type".into()));
@@ -479,7 +503,9 @@ macro_rules! shared_adapter {
             impl TokenStore for $store {
                 async fn insert_token(&self, id: &str, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
                     let properties: Vec<&str> = scope.properties.iter().map(|p| p.as_str()).collect();
-                    let sql = format!("INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES ($1, $2, $3, $4, $5{JSON}, $6)");
+                    let sql = format!(
+                        "INSERT INTO tokens (id, hash, role, tenant, properties, created_at) VALUES ($1, $2, $3, $4, $5{JSON}, $6)"
+                    );
                     sqlx::query(&sql)
                         .bind(id)
                         .bind(hash)
@@ -564,7 +590,8 @@ macro_rules! shared_adapter {
 
                 async fn create_room_type(&self, property: &PropertyCode, rt: &RoomType) -> Result<(), StoreError> {
                     let property_id = self.property_id(property).await?;
-                    sqlx::query("INSERT INTO room_types (property_id, code, name, max_occupancy, physical_rooms) VALUES ($1, $2, $3, $4, $5)")
+                    let sql = "INSERT INTO room_types (property_id, code, name, max_occupancy, physical_rooms) VALUES ($1, $2, $3, $4, $5)";
+                    sqlx::query(sql)
                         .bind(property_id)
                         .bind(rt.code.as_str())
                         .bind(&rt.name)
@@ -597,7 +624,12 @@ macro_rules! shared_adapter {
                     tx.commit().await.map_err(db_err)
                 }
 
-                async fn set_room_status(&self, property: &PropertyCode, number: &RoomNumber, status: RoomStatus) -> Result<(), StoreError> {
+                async fn set_room_status(
+                    &self,
+                    property: &PropertyCode,
+                    number: &RoomNumber,
+                    status: RoomStatus,
+                ) -> Result<(), StoreError> {
                     let property_id = self.property_id(property).await?;
                     let done = sqlx::query("UPDATE rooms SET status = $1 WHERE property_id = $2 AND number = $3")
                         .bind(status.as_str())
@@ -660,7 +692,8 @@ macro_rules! shared_adapter {
                     let mut tx = self.begin_read().await?;
                     let Some((property_id, prop)) = self.load_property(&mut *tx, property).await? else { return Ok(None) };
 
-                    let room_types = sqlx::query("SELECT code, name, max_occupancy, physical_rooms FROM room_types WHERE property_id = $1 ORDER BY id")
+                    let sql = "SELECT code, name, max_occupancy, physical_rooms FROM room_types WHERE property_id = $1 ORDER BY id";
+                    let room_types = sqlx::query(sql)
                         .bind(property_id)
                         .fetch_all(&mut *tx)
                         .await
@@ -811,11 +844,21 @@ macro_rules! shared_adapter {
                     Ok(self.reservations("p.code = $1 AND r.id = $2", &[property.as_str(), id]).await?.into_iter().next())
                 }
 
-                async fn list_reservations(&self, property: &PropertyCode, room_type: &RoomTypeCode) -> Result<Vec<Reservation>, StoreError> {
-                    self.reservations("p.code = $1 AND rt.code = $2 ORDER BY r.check_in, r.id", &[property.as_str(), room_type.as_str()]).await
+                async fn list_reservations(
+                    &self,
+                    property: &PropertyCode,
+                    room_type: &RoomTypeCode,
+                ) -> Result<Vec<Reservation>, StoreError> {
+                    let filter = "p.code = $1 AND rt.code = $2 ORDER BY r.check_in, r.id";
+                    self.reservations(filter, &[property.as_str(), room_type.as_str()]).await
                 }
 
-                async fn no_show_candidates(&self, property: &PropertyCode, from: Date, closed: Date) -> Result<Vec<Reservation>, StoreError> {
+                async fn no_show_candidates(
+                    &self,
+                    property: &PropertyCode,
+                    from: Date,
+                    closed: Date,
+                ) -> Result<Vec<Reservation>, StoreError> {
                     let filter = format!(
                         "p.code = $1 AND r.status = 'confirmed' AND r.checked_in_at IS NULL \
                          AND r.check_in >= $2{DATE} AND r.check_in <= $3{DATE} ORDER BY rt.code{BYTES}, r.check_in, r.id"
@@ -840,7 +883,8 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     rows.into_iter()
                         .map(|(seq, kind, payload, created_at)| {
-                            Ok(StoredEvent { seq, kind, payload: json_parse(&payload, "event payload")?, created_at: ts_from_nanos(created_at)? })
+                            let payload = json_parse(&payload, "event payload")?;
+                            Ok(StoredEvent { seq, kind, payload, created_at: ts_from_nanos(created_at)? })
                         })
                         .collect()
                 }
@@ -914,7 +958,9 @@ macro_rules! shared_adapter {
                         if inserted.rows_affected() == 1 {
                             return Ok(IdempotencyBegin::Fresh);
                         }
-                        let row = sqlx::query("SELECT request_hash, state, status, body, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2")
+                        let sql =
+                            "SELECT request_hash, state, status, body, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2";
+                        let row = sqlx::query(sql)
                             .bind(scope)
                             .bind(key)
                             .fetch_optional(&self.reader)
@@ -937,7 +983,8 @@ macro_rules! shared_adapter {
                 }
 
                 async fn idempotency_complete(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError> {
-                    let done = sqlx::query("UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 WHERE scope = $3 AND key = $4")
+                    let sql = "UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 WHERE scope = $3 AND key = $4";
+                    let done = sqlx::query(sql)
                         .bind(Int::from(status))
                         .bind(body)
                         .bind(scope)
@@ -961,7 +1008,11 @@ macro_rules! shared_adapter {
                 async fn idempotency_expire(&self, older_than: std::time::Duration) -> Result<u64, StoreError> {
                     let older_than = i64::try_from(older_than.as_nanos()).unwrap_or(i64::MAX);
                     let cutoff = now_nanos().saturating_sub(older_than);
-                    let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff).execute(&self.writer).await.map_err(db_err)?;
+                    let gone = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                        .bind(cutoff)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_err)?;
                     Ok(gone.rows_affected())
                 }
 
@@ -1039,7 +1090,12 @@ macro_rules! shared_adapter {
                     assemble_channels(channels, mappings)
                 }
 
-                async fn save_sync_status(&self, property: &PropertyCode, channel: &ChannelCode, status: &SyncStatus) -> Result<(), StoreError> {
+                async fn save_sync_status(
+                    &self,
+                    property: &PropertyCode,
+                    channel: &ChannelCode,
+                    status: &SyncStatus,
+                ) -> Result<(), StoreError> {
                     let saved = sqlx::query(
                         "INSERT INTO channel_sync_status (channel_id, pending_cells, consecutive_failures, total_failures, \
                          dead_letters, requests_sent, last_success_at, last_attempt_at, last_error) \
@@ -1205,7 +1261,12 @@ macro_rules! shared_adapter {
                     Ok(self.reservations(filter, &[property.as_str(), channel.as_str(), ota_reservation_id]).await?.into_iter().next())
                 }
 
-                async fn find_booking_lines(&self, property: &PropertyCode, channel: &ChannelCode, base: &str) -> Result<Vec<Reservation>, StoreError> {
+                async fn find_booking_lines(
+                    &self,
+                    property: &PropertyCode,
+                    channel: &ChannelCode,
+                    base: &str,
+                ) -> Result<Vec<Reservation>, StoreError> {
                     // One range over the (property_id, source, external_id)
                     // index, compared in byte order (SQLite's BINARY
                     // collation; COLLATE "C" on PostgreSQL, whatever the
@@ -1214,11 +1275,12 @@ macro_rules! shared_adapter {
                     // so `%` and `_` in ids are plain. The exact line shape is
                     // checked after.
                     let filter = format!(
-                        "p.code = $1 AND r.source = $2 AND (r.external_id = $3 OR (r.external_id{BYTES} >= $4 AND r.external_id{BYTES} < $5)) \
+                        "p.code = $1 AND r.source = $2 \
+                         AND (r.external_id = $3 OR (r.external_id{BYTES} >= $4 AND r.external_id{BYTES} < $5)) \
                          ORDER BY r.created_at DESC, r.id DESC"
                     );
-                    let newest_first =
-                        self.reservations(&filter, &[property.as_str(), channel.as_str(), base, &format!("{base}#"), &format!("{base}$")]).await?;
+                    let (from, to) = (format!("{base}#"), format!("{base}$"));
+                    let newest_first = self.reservations(&filter, &[property.as_str(), channel.as_str(), base, &from, &to]).await?;
                     Ok(saluran_domain::store::booking_lines(base, newest_first))
                 }
 
@@ -1324,9 +1386,16 @@ macro_rules! shared_adapter {
                     d.as_deref().map(parse_date).transpose()
                 }
 
-                async fn set_business_date(&self, property: &PropertyCode, date: Date, expected_previous: Option<Date>) -> Result<(), StoreError> {
+                async fn set_business_date(
+                    &self,
+                    property: &PropertyCode,
+                    date: Date,
+                    expected_previous: Option<Date>,
+                ) -> Result<(), StoreError> {
                     let property_id = self.property_id(property).await?;
-                    let sql = format!("UPDATE properties SET business_date = $1{DATE} WHERE id = $2 AND business_date IS NOT DISTINCT FROM $3{DATE}");
+                    let sql = format!(
+                        "UPDATE properties SET business_date = $1{DATE} WHERE id = $2 AND business_date IS NOT DISTINCT FROM $3{DATE}"
+                    );
                     let done = sqlx::query(&sql)
                         .bind(date_str(date))
                         .bind(property_id)
@@ -1335,7 +1404,8 @@ macro_rules! shared_adapter {
                         .await
                         .map_err(db_err)?;
                     if done.rows_affected() == 0 {
-                        return Err(StoreError::Conflict(Conflict::BusinessDateChanged { property: property.clone(), expected: expected_previous }));
+                        let property = property.clone();
+                        return Err(StoreError::Conflict(Conflict::BusinessDateChanged { property, expected: expected_previous }));
                     }
                     Ok(())
                 }
