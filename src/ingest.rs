@@ -12,7 +12,7 @@ use saluran_channels::model::{BookingAction, InboundBooking};
 use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord};
 use saluran_domain::dates::StayRange;
 use saluran_domain::reservation::BookingRequest;
-use saluran_domain::store::StoreError;
+use saluran_domain::store::{Conflict, StoreError};
 use std::sync::Arc;
 
 /// What one delivery did, for the caller's acknowledgement.
@@ -90,7 +90,7 @@ pub async fn ingest(
                     out.outcomes.push("applied".into());
                     return Ok(out);
                 }
-                Err(StoreError::Conflict(why)) => {
+                Err(StoreError::Conflict(why @ (Conflict::DuplicateDelivery { .. } | Conflict::BookingExists { .. }))) => {
                     // Either this exact cancellation was recorded before
                     // (answer with its ack) or the booking now exists.
                     let history = app.store().inbound_history(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
@@ -136,7 +136,7 @@ pub async fn ingest(
                 received_at: now,
             };
             match app.store().insert_inbound(&record).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Ok(()) | Err(StoreError::Conflict(Conflict::DuplicateDelivery { .. })) => {}
                 Err(e) => return Err(e.into()),
             }
             out.ack = ack_text;

@@ -1266,7 +1266,7 @@ fn tombstone(channel: &str, ota_id: &str, at: Timestamp) -> InboundRecord {
 
 fn assert_conflict_is<T: std::fmt::Debug>(r: Result<T, StoreError>, expected: &str, what: &str) {
     match r {
-        Err(StoreError::Conflict(m)) => assert_eq!(m, expected, "{what}"),
+        Err(StoreError::Conflict(m)) => assert_eq!(m.to_string(), expected, "{what}"),
         other => panic!("{what}: expected Conflict({expected:?}), got {other:?}"),
     }
 }

@@ -51,7 +51,7 @@ pub enum ActorError {
 impl From<StoreError> for ActorError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => ActorError::Conflict(m),
+            StoreError::Conflict(m) => ActorError::Conflict(m.to_string()),
             StoreError::NotFound(m) => ActorError::PropertyNotFound(m),
             other => ActorError::Unavailable(other.to_string()),
         }

@@ -479,7 +479,7 @@ async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Res
             Ok(()) => won = true,
             // Another node rolled it first; the sweep below is still ours to
             // (re)do, harmlessly.
-            Err(saluran_domain::store::StoreError::Conflict(_)) => {}
+            Err(saluran_domain::store::StoreError::Conflict(saluran_domain::store::Conflict::BusinessDateChanged { .. })) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -20,7 +20,7 @@ use saluran_domain::property::Property;
 use saluran_domain::property::{Room, RoomStatus};
 use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
 use saluran_domain::stay::StayRefusal;
-use saluran_domain::store::{NewEvent, RoomChange, ShardCommit, StoreError};
+use saluran_domain::store::{Conflict, NewEvent, RoomChange, ShardCommit, StoreError};
 use saluran_domain::{ChannelCode, RoomNumber, RoomTypeCode};
 use serde_json::json;
 use std::collections::HashMap;
@@ -374,7 +374,7 @@ async fn flush(state: &mut ShardState) {
                     Err(e) => break Err(e),
                 }
             }
-            Err(StoreError::Conflict(why)) if attempt < MAX_CONFLICT_RETRIES && why.starts_with(ROOM_CHANGED) => {
+            Err(StoreError::Conflict(why @ Conflict::RoomChanged { .. })) if attempt < MAX_CONFLICT_RETRIES => {
                 // A room changed underneath (another node): re-read, decide again.
                 tracing::info!(property = %state.property.code, room_type = %state.room_type, %why, "re-deciding room status changes");
                 match prefetch_rooms(state, &ops).await {
@@ -382,7 +382,9 @@ async fn flush(state: &mut ShardState) {
                     Err(e) => break Err(e),
                 }
             }
-            Err(StoreError::Conflict(why)) if attempt < MAX_CONFLICT_RETRIES && ops.iter().any(|o| matches!(o, Op::Deliver(..))) => {
+            Err(StoreError::Conflict(
+                why @ (Conflict::CancelledMeanwhile { .. } | Conflict::BookingExists { .. } | Conflict::DuplicateDelivery { .. }),
+            )) if attempt < MAX_CONFLICT_RETRIES && ops.iter().any(|o| matches!(o, Op::Deliver(..))) => {
                 // A delivery changed underneath (e.g. the booking was
                 // cancelled meanwhile): re-read the histories, decide again.
                 tracing::info!(property = %state.property.code, room_type = %state.room_type, %why, "re-deciding OTA deliveries");
@@ -672,9 +674,6 @@ fn evaluate(
     replenish(state, cal, &mut ev);
     ev
 }
-
-/// The prefix of the store's `Conflict` when a room changed underneath.
-const ROOM_CHANGED: &str = "room changed meanwhile";
 
 /// The dates a room holds out of order in the calendar: its stored range,
 /// or for a room out of order since before ranges were stored, today to the

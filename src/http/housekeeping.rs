@@ -17,7 +17,7 @@ use saluran_actors::{PropertyHandle, PropertyMsg};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskAction, TaskStatus};
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::{Permission, RoomStatus};
-use saluran_domain::store::StoreError;
+use saluran_domain::store::{Conflict, StoreError};
 use saluran_domain::PropertyCode;
 use saluran_domain::{DomainError, RoomNumber};
 use serde::Deserialize;
@@ -175,7 +175,7 @@ pub async fn act(
     match app.store().update_task(&updated, task.status).await {
         Ok(()) => {}
         // Someone else moved the task meanwhile.
-        Err(StoreError::Conflict(_)) => return Err(refused(task.status, &action)),
+        Err(StoreError::Conflict(Conflict::TaskStatus { .. })) => return Err(refused(task.status, &action)),
         Err(e) => return Err(e.into()),
     }
     publish(&app, &h, &updated);

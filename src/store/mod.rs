@@ -7,18 +7,18 @@
 //! how each backend spells a type.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
-use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
+use saluran_domain::calendar::{InventoryDay, StopSellSource};
+use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
-use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
-use saluran_domain::store::{Store, StoreError};
-use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use saluran_domain::property::{Adjustment, RoomType};
+use saluran_domain::store::{Conflict, Store, StoreError};
+use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
@@ -101,71 +101,34 @@ pub(crate) struct EmbeddedMigration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
-    EmbeddedMigration {
-        version: 1,
-        description: "init",
-        file: "0001_init.sql",
-        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-    },
-    EmbeddedMigration {
-        version: 2,
-        description: "channels",
-        file: "0002_channels.sql",
-        sql: include_str!("../../migrations/sqlite/0002_channels.sql"),
-    },
-    EmbeddedMigration {
-        version: 3,
-        description: "housekeeping",
-        file: "0003_housekeeping.sql",
-        sql: include_str!("../../migrations/sqlite/0003_housekeeping.sql"),
-    },
-    EmbeddedMigration {
-        version: 4,
-        description: "front desk",
-        file: "0004_front_desk.sql",
-        sql: include_str!("../../migrations/sqlite/0004_front_desk.sql"),
-    },
-    EmbeddedMigration {
-        version: 5,
-        description: "inventory sources",
-        file: "0005_inventory_sources.sql",
-        sql: include_str!("../../migrations/sqlite/0005_inventory_sources.sql"),
-    },
-];
+/// `embedded!("dir": "NNNN_description.sql", …)`: each file's version and
+/// description come from its name, as `sqlx migrate` reads them.
+macro_rules! embedded {
+    ($dir:literal: $($version:literal $file:literal $description:literal),* $(,)?) => {
+        &[$(EmbeddedMigration {
+            version: $version,
+            description: $description,
+            file: $file,
+            sql: include_str!(concat!("../../migrations/", $dir, "/", $file)),
+        }),*]
+    };
+}
 
-pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
-    EmbeddedMigration {
-        version: 1,
-        description: "init",
-        file: "0001_init.sql",
-        sql: include_str!("../../migrations/postgres/0001_init.sql"),
-    },
-    EmbeddedMigration {
-        version: 2,
-        description: "channels",
-        file: "0002_channels.sql",
-        sql: include_str!("../../migrations/postgres/0002_channels.sql"),
-    },
-    EmbeddedMigration {
-        version: 3,
-        description: "housekeeping",
-        file: "0003_housekeeping.sql",
-        sql: include_str!("../../migrations/postgres/0003_housekeeping.sql"),
-    },
-    EmbeddedMigration {
-        version: 4,
-        description: "front desk",
-        file: "0004_front_desk.sql",
-        sql: include_str!("../../migrations/postgres/0004_front_desk.sql"),
-    },
-    EmbeddedMigration {
-        version: 5,
-        description: "inventory sources",
-        file: "0005_inventory_sources.sql",
-        sql: include_str!("../../migrations/postgres/0005_inventory_sources.sql"),
-    },
-];
+pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = embedded!("sqlite":
+    1 "0001_init.sql" "init",
+    2 "0002_channels.sql" "channels",
+    3 "0003_housekeeping.sql" "housekeeping",
+    4 "0004_front_desk.sql" "front desk",
+    5 "0005_inventory_sources.sql" "inventory sources",
+);
+
+pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = embedded!("postgres":
+    1 "0001_init.sql" "init",
+    2 "0002_channels.sql" "channels",
+    3 "0003_housekeeping.sql" "housekeeping",
+    4 "0004_front_desk.sql" "front desk",
+    5 "0005_inventory_sources.sql" "inventory sources",
+);
 
 #[derive(Debug)]
 struct Embedded(&'static [EmbeddedMigration]);
@@ -194,7 +157,7 @@ pub(crate) async fn migrator(list: &'static [EmbeddedMigration]) -> Result<Migra
 /// timeouts, server errors) → `Unavailable`.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(Conflict::exists(d.message())),
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound(d.message().to_owned()),
         sqlx::Error::RowNotFound => StoreError::NotFound("row".to_owned()),
         sqlx::Error::ColumnDecode { .. }
@@ -209,12 +172,20 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// As `db_err`, naming what already exists on a unique violation.
-pub(crate) fn db_err_conflict(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+/// As `db_err`, with the conflict a unique violation means here.
+pub(crate) fn db_err_conflict(what: impl FnOnce() -> Conflict) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
         _ => db_err(e),
     }
+}
+
+/// `NotFound(what)` when a write touched no row.
+pub(crate) fn touched(rows: u64, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::NotFound(what()));
+    }
+    Ok(())
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -243,22 +214,25 @@ pub(crate) fn date_str(d: Date) -> String {
     d.to_string()
 }
 
-/// A stored out-of-order range (both ends, or neither).
-pub(crate) fn out_of_order_from(from: Option<String>, to: Option<String>) -> Result<Option<saluran_domain::dates::DateRange>, StoreError> {
+/// A stored date range (both ends, or neither), `what` naming it.
+pub(crate) fn date_range(
+    from: Option<String>,
+    to: Option<String>,
+    what: &str,
+) -> Result<Option<saluran_domain::dates::DateRange>, StoreError> {
     match (from, to) {
-        (Some(a), Some(b)) => Ok(Some(
-            saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
-                .map_err(|e| corrupt(format!("room out of order range: {e}")))?,
-        )),
+        (Some(a), Some(b)) => {
+            Ok(Some(saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?).map_err(|e| corrupt(format!("{what}: {e}")))?))
+        }
         (None, None) => Ok(None),
-        _ => Err(corrupt("room out of order range: one end only")),
+        _ => Err(corrupt(format!("{what}: one end only"))),
     }
 }
 
 /// The `Conflict` a room's compare-and-set fails with (the shard re-reads
 /// the room on it).
 pub(crate) fn room_changed(number: &RoomNumber) -> StoreError {
-    StoreError::Conflict(format!("room changed meanwhile: {number}"))
+    StoreError::Conflict(Conflict::RoomChanged { number: number.clone() })
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, StoreError> {
@@ -316,33 +290,6 @@ pub(crate) fn adjustment_parts(a: &Adjustment) -> (&'static str, Decimal) {
     }
 }
 
-/// A `properties` row.
-pub(crate) struct PropertyRow {
-    pub tenant: String,
-    pub code: String,
-    pub name: String,
-    pub timezone: String,
-    pub currency: String,
-    pub night_audit_time: String,
-    pub marks_no_shows: bool,
-    pub no_shows_from: Option<String>,
-}
-
-impl PropertyRow {
-    pub fn into_domain(self) -> Result<Property, StoreError> {
-        Ok(Property {
-            tenant: parse_code(TenantCode::try_from, self.tenant)?,
-            code: parse_code(PropertyCode::try_from, self.code)?,
-            name: self.name,
-            timezone: self.timezone,
-            currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
-            night_audit_time: self.night_audit_time,
-            marks_no_shows: self.marks_no_shows,
-            no_shows_from: self.no_shows_from.as_deref().map(parse_date).transpose()?,
-        })
-    }
-}
-
 pub(crate) fn room_type_from(code: String, name: String, max_occupancy: i64, physical: i64) -> Result<RoomType, StoreError> {
     Ok(RoomType {
         code: parse_code(RoomTypeCode::try_from, code)?,
@@ -350,39 +297,6 @@ pub(crate) fn room_type_from(code: String, name: String, max_occupancy: i64, phy
         max_occupancy: to_u8(max_occupancy, "max_occupancy")?,
         physical_rooms: to_u16(physical, "physical_rooms")?,
     })
-}
-
-/// A `rate_plans` row, joined with its room type's code.
-pub(crate) struct RatePlanRow {
-    pub code: String,
-    pub room_type: String,
-    pub name: String,
-    pub derived_parent: Option<String>,
-    pub adjustment_kind: Option<String>,
-    pub adjustment_value: Option<Decimal>,
-}
-
-impl RatePlanRow {
-    pub fn into_domain(self) -> Result<RatePlan, StoreError> {
-        let derived = match (self.derived_parent, self.adjustment_kind.as_deref(), self.adjustment_value) {
-            (None, None, None) => None,
-            (Some(parent), Some(kind), Some(v)) => Some(Derivation {
-                parent: parse_code(RatePlanCode::try_from, parent)?,
-                adjustment: match kind {
-                    "percent" => Adjustment::Percent(v),
-                    "amount" => Adjustment::Amount(v),
-                    other => return Err(corrupt(format!("adjustment kind {other:?}"))),
-                },
-            }),
-            _ => return Err(corrupt(format!("rate plan {}: incomplete derivation", self.code))),
-        };
-        Ok(RatePlan {
-            code: parse_code(RatePlanCode::try_from, self.code)?,
-            room_type: parse_code(RoomTypeCode::try_from, self.room_type)?,
-            name: self.name,
-            derived,
-        })
-    }
 }
 
 pub(crate) fn inventory_day_from(
@@ -402,99 +316,6 @@ pub(crate) fn inventory_day_from(
         stop_sell_source: StopSellSource::parse(stop_sell_source)
             .ok_or_else(|| corrupt(format!("stop_sell_source {stop_sell_source:?}")))?,
     })
-}
-
-/// A `rate_days` row with its decimal already decoded.
-pub(crate) struct RateDayRow {
-    pub rate: Option<Decimal>,
-    pub occupancy_rates: Option<String>,
-    pub min_stay_arrival: Option<i64>,
-    pub min_stay_through: Option<i64>,
-    pub max_stay: Option<i64>,
-    pub closed_to_arrival: Option<bool>,
-    pub closed_to_departure: Option<bool>,
-    pub stop_sell: Option<bool>,
-}
-
-impl RateDayRow {
-    pub fn into_domain(self) -> Result<RateDay, StoreError> {
-        Ok(RateDay {
-            rate: self.rate,
-            occupancy_rates: occupancy_from_json(self.occupancy_rates.as_deref())?,
-            min_stay_arrival: opt_u16(self.min_stay_arrival, "min_stay_arrival")?,
-            min_stay_through: opt_u16(self.min_stay_through, "min_stay_through")?,
-            max_stay: opt_u16(self.max_stay, "max_stay")?,
-            closed_to_arrival: self.closed_to_arrival,
-            closed_to_departure: self.closed_to_departure,
-            stop_sell: self.stop_sell,
-        })
-    }
-}
-
-/// A `reservations` row joined with its property's and room type's codes.
-pub(crate) struct ReservationRow {
-    pub id: String,
-    pub property: String,
-    pub room_type: String,
-    pub rate_plan: String,
-    pub check_in: String,
-    pub check_out: String,
-    pub adults: i64,
-    pub guest_name: String,
-    pub status: String,
-    pub currency: String,
-    pub total: Decimal,
-    pub nightly: String,
-    pub source: String,
-    pub external_id: Option<String>,
-    pub revision: i64,
-    pub overbooked: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub checked_in_at: Option<i64>,
-    pub checked_out_at: Option<i64>,
-    pub room: Option<String>,
-    pub outside_horizon: bool,
-    pub calendar_from: Option<String>,
-    pub calendar_to: Option<String>,
-}
-
-impl ReservationRow {
-    pub fn into_domain(self) -> Result<Reservation, StoreError> {
-        let nightly: Vec<NightlyRate> = json_parse(&self.nightly, "reservation nightly rates")?;
-        Ok(Reservation {
-            property: parse_code(PropertyCode::try_from, self.property)?,
-            room_type: parse_code(RoomTypeCode::try_from, self.room_type)?,
-            rate_plan: parse_code(RatePlanCode::try_from, self.rate_plan)?,
-            check_in: parse_date(&self.check_in)?,
-            check_out: parse_date(&self.check_out)?,
-            adults: to_u8(self.adults, "adults")?,
-            guest_name: self.guest_name,
-            status: ReservationStatus::parse(&self.status).ok_or_else(|| corrupt(format!("reservation status {:?}", self.status)))?,
-            currency: Currency::parse(&self.currency).map_err(|e| corrupt(format!("currency: {e}")))?,
-            total: self.total,
-            nightly,
-            source: self.source,
-            external_id: self.external_id,
-            revision: u32::try_from(self.revision).map_err(|_| corrupt("reservation revision out of range"))?,
-            overbooked: self.overbooked,
-            created_at: ts_from_nanos(self.created_at)?,
-            updated_at: ts_from_nanos(self.updated_at)?,
-            checked_in_at: opt_ts_from_nanos(self.checked_in_at)?,
-            checked_out_at: opt_ts_from_nanos(self.checked_out_at)?,
-            room: self.room.map(|n| parse_code(RoomNumber::try_from, n)).transpose()?,
-            outside_horizon: self.outside_horizon,
-            calendar_nights: match (self.calendar_from, self.calendar_to) {
-                (Some(a), Some(b)) => Some(
-                    saluran_domain::dates::DateRange::new(parse_date(&a)?, parse_date(&b)?)
-                        .map_err(|e| corrupt(format!("reservation calendar nights: {e}")))?,
-                ),
-                (None, None) => None,
-                _ => return Err(corrupt("reservation calendar nights: one end only")),
-            },
-            id: self.id,
-        })
-    }
 }
 
 /// Groups `(intent id, kind, payload, pending room type)` rows, already
@@ -525,45 +346,13 @@ pub(crate) fn opt_ts_from_nanos(n: Option<i64>) -> Result<Option<Timestamp>, Sto
     n.map(ts_from_nanos).transpose()
 }
 
-/// A `channels` row joined with its property's code.
-pub(crate) struct ChannelRow {
-    pub id: i64,
-    pub property: String,
-    pub code: String,
-    pub profile: String,
-    pub preset: String,
-    pub endpoint: String,
-    pub hotel_code: String,
-    pub sealed_credentials: Vec<u8>,
-    pub webhook_username: String,
-    pub sealed_webhook_secret: Vec<u8>,
-    pub created_at: i64,
-}
-
-impl ChannelRow {
-    fn into_domain(self, mappings: Vec<Mapping>) -> Result<ChannelConfig, StoreError> {
-        Ok(ChannelConfig {
-            property: parse_code(PropertyCode::try_from, self.property)?,
-            profile: Profile::parse(&self.profile).ok_or_else(|| corrupt(format!("channel {}: profile {:?}", self.code, self.profile)))?,
-            code: parse_code(ChannelCode::try_from, self.code)?,
-            preset: self.preset,
-            endpoint: self.endpoint,
-            hotel_code: self.hotel_code,
-            sealed_credentials: self.sealed_credentials,
-            webhook_username: self.webhook_username,
-            sealed_webhook_secret: self.sealed_webhook_secret,
-            mappings,
-            created_at: ts_from_nanos(self.created_at)?,
-        })
-    }
-}
-
 /// A `channel_mappings` row: channel id, room type, rate plan, OTA room, OTA rate.
 pub(crate) type MappingRow = (i64, String, String, String, String);
 
 /// Puts each channel's mappings (`mappings` ordered by channel, then
-/// ordinal) into it, keeping the channels' order.
-pub(crate) fn assemble_channels(channels: Vec<ChannelRow>, mappings: Vec<MappingRow>) -> Result<Vec<ChannelConfig>, StoreError> {
+/// ordinal) into it (channels come with their ids), keeping the channels'
+/// order.
+pub(crate) fn assemble_channels(channels: Vec<(i64, ChannelConfig)>, mappings: Vec<MappingRow>) -> Result<Vec<ChannelConfig>, StoreError> {
     let mut by_channel: HashMap<i64, Vec<Mapping>> = HashMap::new();
     for (channel_id, room_type, rate_plan, ota_room, ota_rate) in mappings {
         by_channel.entry(channel_id).or_default().push(Mapping {
@@ -575,79 +364,28 @@ pub(crate) fn assemble_channels(channels: Vec<ChannelRow>, mappings: Vec<Mapping
     }
     channels
         .into_iter()
-        .map(|c| {
-            let mappings = by_channel.remove(&c.id).unwrap_or_default();
-            c.into_domain(mappings)
+        .map(|(id, mut c)| {
+            c.mappings = by_channel.remove(&id).unwrap_or_default();
+            Ok(c)
         })
         .collect()
 }
 
-/// A `channel_sync_status` row.
-pub(crate) struct SyncStatusRow {
-    pub pending_cells: i64,
-    pub consecutive_failures: i64,
-    pub total_failures: i64,
-    pub dead_letters: i64,
-    pub requests_sent: i64,
-    pub last_success_at: Option<i64>,
-    pub last_attempt_at: Option<i64>,
-    pub last_error: Option<String>,
+/// What a channel's mappings conflict on: the same room type and rate plan
+/// mapped twice.
+pub(crate) fn mapped_twice(channel: &ChannelConfig) -> Conflict {
+    Conflict::exists(format!("channel {}/{}: a room type and rate plan mapped twice", channel.property, channel.code))
 }
 
-impl SyncStatusRow {
-    pub fn into_domain(self) -> Result<SyncStatus, StoreError> {
-        Ok(SyncStatus {
-            last_success_at: opt_ts_from_nanos(self.last_success_at)?,
-            last_attempt_at: opt_ts_from_nanos(self.last_attempt_at)?,
-            pending_cells: self.pending_cells,
-            consecutive_failures: self.consecutive_failures,
-            total_failures: self.total_failures,
-            dead_letters: self.dead_letters,
-            last_error: self.last_error,
-            requests_sent: self.requests_sent,
-        })
+/// What a duplicate inbound delivery conflicts on.
+pub(crate) fn inbound_key(r: &InboundRecord) -> Conflict {
+    Conflict::DuplicateDelivery {
+        property: r.property.clone(),
+        channel: r.channel.clone(),
+        ota_id: r.ota_reservation_id.clone(),
+        revision: r.revision.clone(),
+        action: r.action,
     }
-}
-
-/// An `inbound_bookings` row joined with its property's and channel's codes.
-pub(crate) struct InboundRow {
-    pub property: String,
-    pub channel: String,
-    pub ota_reservation_id: String,
-    pub revision: String,
-    pub action: String,
-    pub reservation_id: Option<String>,
-    pub outcome: String,
-    pub ack: String,
-    pub received_at: i64,
-}
-
-impl InboundRow {
-    pub fn into_domain(self) -> Result<InboundRecord, StoreError> {
-        Ok(InboundRecord {
-            property: parse_code(PropertyCode::try_from, self.property)?,
-            channel: parse_code(ChannelCode::try_from, self.channel)?,
-            action: InboundAction::parse(&self.action).ok_or_else(|| corrupt(format!("inbound action {:?}", self.action)))?,
-            ota_reservation_id: self.ota_reservation_id,
-            revision: self.revision,
-            reservation_id: self.reservation_id,
-            outcome: self.outcome,
-            ack: self.ack,
-            received_at: ts_from_nanos(self.received_at)?,
-        })
-    }
-}
-
-/// What a duplicate inbound delivery conflicts on, for `Conflict`.
-pub(crate) fn inbound_key(r: &InboundRecord) -> String {
-    format!(
-        "inbound delivery {}/{}: OTA reservation {} revision {} ({})",
-        r.property,
-        r.channel,
-        r.ota_reservation_id,
-        r.revision,
-        r.action.as_str()
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -658,69 +396,30 @@ pub(crate) fn inbound_key(r: &InboundRecord) -> String {
 // `insert_inbound`, outside any shard, while a shard may be committing the
 // booking from a history read before the tombstone existed. Both adapters
 // therefore check, inside the writing transaction, that the two never both
-// land: see `Store::commit_shard` and `Store::insert_inbound`.
-
-/// Start of the `Conflict` message of a commit that would make (or keep) a
-/// booking active although its cancellation was applied meanwhile; followed
-/// by `{channel}/{ota id}`. The shard re-reads the history and decides again.
-pub const CANCELLED_MEANWHILE: &str = "cancelled meanwhile: ";
-/// Start of the `Conflict` message of a tombstone refused because a
-/// reservation from that booking exists; followed by `{channel}/{ota id}`.
-/// The caller routes the cancellation through the shard holding it.
-pub const BOOKING_EXISTS: &str = "booking exists: ";
+// land: see `CalendarStore::commit_shard`, `InboundStore::insert_inbound`
+// and `saluran_domain::store::commit_guard`.
 
 /// A commit refused because its booking was cancelled meanwhile.
 pub fn is_cancelled_meanwhile(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(m) if m.starts_with(CANCELLED_MEANWHILE))
+    matches!(e, StoreError::Conflict(Conflict::CancelledMeanwhile { .. }))
 }
 
 /// A tombstone refused because the booking exists (as opposed to a
 /// duplicate delivery, which is `Conflict` too).
 pub fn is_booking_exists(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(m) if m.starts_with(BOOKING_EXISTS))
+    matches!(e, StoreError::Conflict(Conflict::BookingExists { .. }))
 }
 
 pub(crate) fn cancelled_meanwhile(r: &InboundRecord) -> StoreError {
-    StoreError::Conflict(format!("{CANCELLED_MEANWHILE}{}/{}", r.channel, r.ota_reservation_id))
+    StoreError::Conflict(Conflict::CancelledMeanwhile { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
 }
 
 pub(crate) fn booking_exists(r: &InboundRecord) -> StoreError {
-    StoreError::Conflict(format!("{BOOKING_EXISTS}{}/{}", r.channel, r.ota_reservation_id))
+    StoreError::Conflict(Conflict::BookingExists { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
 }
 
-/// What must hold, inside the transaction, before an inbound record is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Guard {
-    /// No applied cancellation of the same (channel, OTA id) is stored.
-    NotCancelled,
-    /// No reservation from the same (channel, OTA id) is stored.
-    NoBooking,
-}
-
-/// A cancellation of a booking we hold no reservation of.
-pub(crate) fn is_tombstone(r: &InboundRecord) -> bool {
-    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == "applied"
-}
-
-/// The check an inbound record of a shard commit needs, given the
-/// reservations the same commit writes: a `new`/`modify` that applied a
-/// reservation must not land after the booking's cancellation — unless the
-/// commit leaves that reservation cancelled (a booking arriving after its
-/// cancellation is stored cancelled, taking no inventory: that is the
-/// intended outcome, not the race); a tombstone must not land after the
-/// booking's reservation.
-pub(crate) fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> Option<Guard> {
-    let applied = r.outcome == "applied" || r.outcome == "overbooked";
-    match (r.action, r.reservation_id.as_deref()) {
-        (InboundAction::New | InboundAction::Modify, Some(id)) if applied => {
-            // Upserts apply in order: the last write of the reservation stays.
-            let stays_cancelled = reservations.iter().rev().find(|x| x.id == id).is_some_and(|x| !x.is_active());
-            (!stays_cancelled).then_some(Guard::NotCancelled)
-        }
-        _ if is_tombstone(r) => Some(Guard::NoBooking),
-        _ => None,
-    }
-}
+/// The rule itself (which record needs which check) is the domain's.
+pub(crate) use saluran_domain::store::{commit_guard, is_tombstone, BookingGuard as Guard};
 
 /// The text of the lock key serializing every writer of one OTA booking
 /// (PostgreSQL hashes it to a 64-bit advisory lock key). Property ids are
@@ -729,6 +428,22 @@ pub(crate) fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> O
 pub(crate) fn booking_lock_text(property_id: i64, r: &InboundRecord) -> String {
     format!("saluran.inbound:{property_id}:{}:{}", r.channel, r.ota_reservation_id)
 }
+
+/// The bulk cell upserts' target and conflict clause, the same on both
+/// backends (which build the rows each its own way: multi-row VALUES on
+/// SQLite, one UNNEST on PostgreSQL).
+pub(crate) const INVENTORY_INTO: &str =
+    "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source)";
+pub(crate) const INVENTORY_ON_CONFLICT: &str = "ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
+     sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
+     stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source";
+pub(crate) const RATES_INTO: &str = "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, \
+     min_stay_through, max_stay, closed_to_arrival, closed_to_departure, stop_sell)";
+pub(crate) const RATES_ON_CONFLICT: &str = "ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = EXCLUDED.rate, \
+     occupancy_rates = EXCLUDED.occupancy_rates, min_stay_arrival = EXCLUDED.min_stay_arrival, \
+     min_stay_through = EXCLUDED.min_stay_through, max_stay = EXCLUDED.max_stay, \
+     closed_to_arrival = EXCLUDED.closed_to_arrival, closed_to_departure = EXCLUDED.closed_to_departure, \
+     stop_sell = EXCLUDED.stop_sell";
 
 /// Splits `n` rows into statement sizes: full chunks of `MAX_ROWS`, then the
 /// rest in powers of two, so only a handful of distinct SQL texts (each one
