@@ -28,12 +28,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// A domain event to persist with a change, in the same transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewEvent {
-    pub kind: String,
-    pub payload: Value,
-}
+/// A domain event to persist with a change, in the same transaction:
+/// encoded once (kind + payload), stored and then published as it is.
+pub use crate::events::EncodedEvent as NewEvent;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
