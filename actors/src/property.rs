@@ -13,6 +13,8 @@ use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::ChannelConfig;
 use saluran_domain::dates::DateRange;
+use saluran_domain::events::{DomainEvent, FromTo, NightAuditCompleted, RoomStatusChanged};
+use saluran_domain::ports::Notice;
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::Intent;
@@ -393,15 +395,14 @@ pub(crate) async fn set_room_status_in(
         .await?
         .map_err(ActorError::from)?;
     refresh_config(state).await?;
-    state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
-        property: state.handle.code().clone(),
-        seq: 0,
-        kind: "room.status".into(),
-        payload: json!({
-            "room": number, "room_type": room.room_type, "from": room.status.as_str(), "status": status.as_str(),
-            "out_of_order": updated.out_of_order.map(|r| json!({"from": r.start(), "to": r.end()})),
-        }),
+    let event = DomainEvent::RoomStatus(RoomStatusChanged {
+        room: number,
+        room_type: room.room_type.clone(),
+        from: room.status,
+        status,
+        out_of_order: updated.out_of_order.map(FromTo::from),
     });
+    state.deps.publisher.publish(Notice::new(state.handle.code().clone(), &event).into());
     Ok(updated)
 }
 
@@ -503,15 +504,14 @@ async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Res
             property = %code, business_date = %today, rooms = dirtied.len(), no_shows = no_shows.len(), marks_no_shows,
             "night audit completed"
         );
-        state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
-            property: code,
-            seq: 0,
-            kind: "night_audit.completed".into(),
-            payload: json!({
-                "business_date": today.to_string(), "previous": previous.map(|d| d.to_string()),
-                "rooms_dirtied": dirtied, "no_shows": no_shows, "marks_no_shows": marks_no_shows,
-            }),
+        let event = DomainEvent::NightAuditCompleted(NightAuditCompleted {
+            business_date: today,
+            previous,
+            rooms_dirtied: dirtied,
+            no_shows: no_shows.to_vec(),
+            marks_no_shows,
         });
+        state.deps.publisher.publish(Notice::new(code, &event).into());
     }
     swept?;
     state.audited_for = Some(today);

@@ -179,7 +179,14 @@ fn outside_horizon(res: &Reservation) -> Option<DomainEvent> {
 }
 
 /// The reservation a request becomes, before any inventory rule.
-fn reservation(origin: &Origin<'_>, req: &BookingRequest, id: String, quote: Quote, status: ReservationStatus, now: jiff::Timestamp) -> Reservation {
+fn reservation(
+    origin: &Origin<'_>,
+    req: &BookingRequest,
+    id: String,
+    quote: Quote,
+    status: ReservationStatus,
+    now: jiff::Timestamp,
+) -> Reservation {
     Reservation {
         id,
         property: origin.property.code.clone(),
@@ -210,7 +217,13 @@ fn reservation(origin: &Origin<'_>, req: &BookingRequest, id: String, quote: Quo
 /// A new booking `id`: priced and checked against availability and the
 /// restrictions (direct bookings are refused past them, OTA ones priced
 /// leniently and flagged), taking its nights.
-pub fn new(inv: &mut Inventory<'_>, origin: &Origin<'_>, req: &BookingRequest, id: String, now: jiff::Timestamp) -> Result<Change, Unavailable> {
+pub fn new(
+    inv: &mut Inventory<'_>,
+    origin: &Origin<'_>,
+    req: &BookingRequest,
+    id: String,
+    now: jiff::Timestamp,
+) -> Result<Change, Unavailable> {
     let quote = match inv.overlay().quote(&req.rate_plan, req.stay, req.adults, 1) {
         Ok(q) => q,
         Err(Unavailable::UnknownRatePlan) => return Err(Unavailable::UnknownRatePlan),
@@ -324,7 +337,13 @@ pub fn cancel(inv: &mut Inventory<'_>, res: Reservation, now: jiff::Timestamp) -
 /// repeated audit or an earlier check-in wins cleanly) and gives back its
 /// nights from `release_from` (the new business date) on. `None`: not a
 /// no-show (checked in, cancelled, marked already, or moved later).
-pub fn mark_no_show(inv: &mut Inventory<'_>, mut res: Reservation, closed: Date, release_from: Date, now: jiff::Timestamp) -> Option<Change> {
+pub fn mark_no_show(
+    inv: &mut Inventory<'_>,
+    mut res: Reservation,
+    closed: Date,
+    release_from: Date,
+    now: jiff::Timestamp,
+) -> Option<Change> {
     if !res.is_no_show_after(closed) {
         return None;
     }

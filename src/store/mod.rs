@@ -13,7 +13,7 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::calendar::{InventoryDay, RateDay, StopSellSource};
-use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord, Mapping, Profile, SyncStatus};
+use saluran_domain::channel::{ChannelConfig, InboundAction, InboundOutcome, InboundRecord, Mapping, Profile, SyncStatus};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::property::{Adjustment, Derivation, Property, RatePlan, RoomType};
 use saluran_domain::reservation::{NightlyRate, Reservation, ReservationStatus};
@@ -631,7 +631,7 @@ impl InboundRow {
             ota_reservation_id: self.ota_reservation_id,
             revision: self.revision,
             reservation_id: self.reservation_id,
-            outcome: self.outcome,
+            outcome: InboundOutcome::parse(&self.outcome).ok_or_else(|| corrupt(format!("inbound outcome {:?}", self.outcome)))?,
             ack: self.ack,
             received_at: ts_from_nanos(self.received_at)?,
         })
@@ -699,7 +699,7 @@ pub(crate) enum Guard {
 
 /// A cancellation of a booking we hold no reservation of.
 pub(crate) fn is_tombstone(r: &InboundRecord) -> bool {
-    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == "applied"
+    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == InboundOutcome::Applied
 }
 
 /// The check an inbound record of a shard commit needs, given the
@@ -710,7 +710,7 @@ pub(crate) fn is_tombstone(r: &InboundRecord) -> bool {
 /// intended outcome, not the race); a tombstone must not land after the
 /// booking's reservation.
 pub(crate) fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> Option<Guard> {
-    let applied = r.outcome == "applied" || r.outcome == "overbooked";
+    let applied = r.outcome.counts_as_booked();
     match (r.action, r.reservation_id.as_deref()) {
         (InboundAction::New | InboundAction::Modify, Some(id)) if applied => {
             // Upserts apply in order: the last write of the reservation stays.

@@ -133,7 +133,7 @@ async fn insert_inbound_in(conn: &mut PgConnection, property_id: i64, r: &Inboun
     .bind(&r.revision)
     .bind(r.action.as_str())
     .bind(r.reservation_id.as_deref())
-    .bind(&r.outcome)
+    .bind(r.outcome.as_str())
     .bind(&r.ack)
     .bind(ts_to_nanos(r.received_at)?)
     .bind(property_id)

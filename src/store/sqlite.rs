@@ -213,7 +213,7 @@ async fn insert_inbound_in(conn: &mut SqliteConnection, property_id: i64, r: &In
     .bind(&r.revision)
     .bind(r.action.as_str())
     .bind(r.reservation_id.as_deref())
-    .bind(&r.outcome)
+    .bind(r.outcome.as_str())
     .bind(&r.ack)
     .bind(ts_to_nanos(r.received_at)?)
     .bind(property_id)
@@ -1583,7 +1583,7 @@ mod tests {
             revision: "1".into(),
             action: InboundAction::New,
             reservation_id: None,
-            outcome: "applied".into(),
+            outcome: saluran_domain::channel::InboundOutcome::Applied,
             ack: "ok".into(),
             received_at: jiff::Timestamp::now(),
         }
