@@ -126,6 +126,7 @@ impl App {
         let mut deps = Deps::new(store.clone(), clock, Arc::new(publisher));
         deps.idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
         deps.auto_stop_sell_at = settings.auto_stop_sell_at;
+        deps.shard_ingress_limit = settings.shard_ingress_limit.max(1);
         let presets = crate::presets::Presets::load(Some(std::path::Path::new(&settings.presets_dir))).map_err(|e| anyhow::anyhow!(e))?;
         let sealer = crate::secrets::Sealer::from_env_or_file(std::path::Path::new(&settings.secret_key_file))?;
         if settings.channels_enabled {

@@ -143,7 +143,7 @@ impl Actor for PropertyActor {
     async fn pre_start(&self, myself: ActorRef<PropertyMsg>, args: PropertyArgs) -> Result<PropertyState, ActorProcessingErr> {
         let code = args.config.property.code.clone();
         let room_types: Vec<RoomTypeCode> = args.config.room_types.iter().map(|r| r.code.clone()).collect();
-        let handle = PropertyHandle::new(code.clone(), myself.clone(), Arc::new(args.config));
+        let handle = PropertyHandle::new(code.clone(), myself.clone(), Arc::new(args.config), args.deps.shard_ingress_limit);
         let mut state = PropertyState {
             handle,
             deps: args.deps,
