@@ -112,8 +112,8 @@ pub struct PropertyArgs {
 }
 
 pub struct PropertyState {
-    pub(crate) handle: PropertyHandle,
-    pub(crate) deps: Deps,
+    handle: PropertyHandle,
+    deps: Deps,
     registry: Registry,
     name_prefix: String,
     shard_ids: HashMap<ActorId, RoomTypeCode>,
@@ -125,6 +125,31 @@ pub struct PropertyState {
     stopping: bool,
     /// The local date whose night audit this node has seen done.
     audited_for: Option<jiff::civil::Date>,
+}
+
+/// The narrow view of a Property the front desk (`arrivals.rs`) works
+/// through: the handle and deps (to read the config and the store and to
+/// call shards) and the room-status path. The rest of the actor's state
+/// (children, restart budgets, channels, the audit mark) stays private to
+/// the actor.
+pub(crate) struct Desk<'a> {
+    state: &'a mut PropertyState,
+}
+
+impl<'a> Desk<'a> {
+    pub(crate) fn new(state: &'a mut PropertyState) -> Self {
+        Desk { state }
+    }
+    pub(crate) fn handle(&self) -> &PropertyHandle {
+        &self.state.handle
+    }
+    pub(crate) fn deps(&self) -> &Deps {
+        &self.state.deps
+    }
+    /// A room's status, through its room type's shard.
+    pub(crate) async fn set_room_status(&mut self, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+        set_room_status(self.state, number, status).await
+    }
 }
 
 pub struct PropertyActor;
@@ -226,11 +251,11 @@ impl Actor for PropertyActor {
                 let _ = reply.send(r);
             }
             PropertyMsg::CheckIn { id, room, reply } => {
-                let r = crate::arrivals::check_in(state, id, room).await;
+                let r = crate::arrivals::check_in(&mut Desk::new(state), id, room).await;
                 let _ = reply.send(r);
             }
             PropertyMsg::CheckOut { id, reply } => {
-                let r = crate::arrivals::check_out(state, id).await;
+                let r = crate::arrivals::check_out(&mut Desk::new(state), id).await;
                 let _ = reply.send(r);
             }
             PropertyMsg::SetMarksNoShows { on, from, reply } => {
@@ -358,7 +383,7 @@ fn schedule_restart(
     }
 }
 
-pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
     set_room_status_in(state, number, status, None).await
 }
 
@@ -497,7 +522,7 @@ async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Res
     }
     // A hotel whose check-ins do not reach saluran would see every in-house
     // guest as a no-show: without the setting, nothing is marked.
-    let swept = if marks_no_shows { crate::arrivals::mark_no_shows(state, today).await } else { Ok(Vec::new()) };
+    let swept = if marks_no_shows { crate::arrivals::mark_no_shows(&Desk::new(state), today).await } else { Ok(Vec::new()) };
     if won {
         let no_shows = swept.as_ref().map(|v| v.as_slice()).unwrap_or_default();
         tracing::info!(

@@ -197,6 +197,15 @@ struct RoomCommand {
     out_of_order: Option<DateRange>,
 }
 
+/// A message that is not a request: handled at once, never queued.
+enum Control {
+    Flush,
+    Reload(RpcReplyPort<Result<(), ShardError>>),
+    #[cfg(feature = "fault-injection")]
+    Panic,
+    Ignored,
+}
+
 enum Op {
     Book(Pending<BookingCommand, Reservation>),
     /// By reservation id.
@@ -229,7 +238,7 @@ macro_rules! each_pending {
 impl Op {
     /// The request as queued, or `Err` with a message that is not one
     /// (flush, reload, fault injection).
-    fn of(msg: ShardMsg, permit: Option<OwnedSemaphorePermit>) -> Result<Op, ShardMsg> {
+    fn of(msg: ShardMsg, permit: Option<OwnedSemaphorePermit>) -> Result<Op, Control> {
         Ok(match msg {
             ShardMsg::Book { booking, reply } => Op::Book(Pending::new(booking, reply, permit)),
             ShardMsg::Cancel { id, reply } => Op::Cancel(Pending::new(id, reply, permit)),
@@ -243,7 +252,12 @@ impl Op {
                 Op::Room(Pending::new(RoomCommand { number, status, out_of_order }, reply, permit))
             }
             ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(Pending::new(AriCommand { updates, intent }, reply, permit)),
-            other => return Err(other),
+            ShardMsg::Flush => return Err(Control::Flush),
+            ShardMsg::Reload { reply } => return Err(Control::Reload(reply)),
+            #[cfg(feature = "fault-injection")]
+            ShardMsg::Panic => return Err(Control::Panic),
+            // Unwrapped by the caller; nested, it has nothing to do.
+            ShardMsg::Admitted { .. } => return Err(Control::Ignored),
         })
     }
     fn send(self) {
@@ -325,12 +339,12 @@ impl Actor for InventoryShard {
         }
         let op = match Op::of(msg, permit) {
             Ok(op) => op,
-            Err(ShardMsg::Flush) => {
+            Err(Control::Flush) => {
                 state.flush_scheduled = false;
                 flush(state).await;
                 return Ok(());
             }
-            Err(ShardMsg::Reload { reply }) => {
+            Err(Control::Reload(reply)) => {
                 flush(state).await;
                 let r = load(&state.deps, &state.property, &state.room_type).await;
                 let out = match r {
@@ -344,9 +358,8 @@ impl Actor for InventoryShard {
                 return Ok(());
             }
             #[cfg(feature = "fault-injection")]
-            Err(ShardMsg::Panic) => panic!("injected fault in shard {}", state.room_type),
-            // Requests were turned into ops above; `Admitted` was unwrapped.
-            Err(_) => return Ok(()),
+            Err(Control::Panic) => panic!("injected fault in shard {}", state.room_type),
+            Err(Control::Ignored) => return Ok(()),
         };
         state.queue.push(op);
         if state.queue.len() >= state.deps.max_group_commit {
@@ -903,7 +916,7 @@ fn deliver(
         Delivered::Replay { ack, reservation_id } => Ok(DeliveryOutcome { ack, reservation_id, outcome: InboundOutcome::Replayed }),
         Delivered::Record { outcome, reservation_id, change } => {
             if let Some(change) = change {
-                take(state, ev, change);
+                take(state, ev, *change);
             }
             // The ack names our reservation, and is stored with the
             // delivery: built only now that the id is known.

@@ -413,7 +413,7 @@ pub enum Delivered {
     /// Seen before: send back the ack stored with it, record nothing.
     Replay { ack: String, reservation_id: Option<String> },
     /// Record the delivery with `outcome` (and apply `change`, if any).
-    Record { outcome: InboundOutcome, reservation_id: Option<String>, change: Option<Change> },
+    Record { outcome: InboundOutcome, reservation_id: Option<String>, change: Option<Box<Change>> },
 }
 
 /// Why a delivery cannot be applied here.
@@ -452,7 +452,7 @@ pub fn deliver(
     let origin = Origin { property, source: d.channel.as_str(), external_id: Some(d.ota_reservation_id), allow_overbooking: true };
     let record = |outcome, change: Option<Change>| {
         let reservation_id = change.as_ref().map(|c| c.reservation.id.clone());
-        Delivered::Record { outcome, reservation_id, change }
+        Delivered::Record { outcome, reservation_id, change: change.map(Box::new) }
     };
     Ok(match decide(history, d.action, d.revision, &property.tz()) {
         InboundDecision::Replay(ack) => Delivered::Replay { ack, reservation_id: existing.map(|r| r.id) },
@@ -776,7 +776,7 @@ mod tests {
         history: &[InboundRecord],
         existing: Option<Reservation>,
     ) -> Delivered {
-        deliver(inv, p, d, history, existing, || uuid_like(), now()).expect("decided")
+        deliver(inv, p, d, history, existing, uuid_like, now()).expect("decided")
     }
 
     fn uuid_like() -> String {
