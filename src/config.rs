@@ -116,7 +116,7 @@ impl Default for Settings {
             presets_dir: "config/ota-presets".into(),
             channels_enabled: true,
             auto_stop_sell_at: None,
-            shard_ingress_limit: 1024,
+            shard_ingress_limit: 4096,
             pusher_app_id: "saluran".into(),
             pusher_key: "saluran-key".into(),
             pusher_secret: "change-me-saluran-secret".into(),

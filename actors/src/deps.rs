@@ -39,7 +39,7 @@ impl Deps {
             restart: RestartPolicy::default(),
             idle_timeout: Duration::from_secs(15 * 60),
             max_group_commit: 256,
-            shard_ingress_limit: 1024,
+            shard_ingress_limit: 4096,
             call_timeout: Duration::from_secs(10),
             channels: None,
             auto_stop_sell_at: None,

@@ -344,6 +344,27 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_read_back_as_stored_and_unknown_text_is_refused() {
+        for o in [
+            InboundOutcome::Applied,
+            InboundOutcome::Overbooked,
+            InboundOutcome::Stale,
+            InboundOutcome::Moved,
+            InboundOutcome::Replayed,
+            InboundOutcome::Unmapped("unmapped".into()),
+            InboundOutcome::unmapped("DBL", None),
+        ] {
+            assert_eq!(InboundOutcome::parse(o.as_str()), Some(o.clone()), "{o}");
+        }
+        assert_eq!(InboundOutcome::unmapped("DBL", Some("NRF")).as_str(), "unmapped: room DBL rate NRF");
+        assert_eq!(InboundOutcome::unmapped("DBL", None).answer(), "unmapped");
+        assert_eq!(InboundOutcome::Moved.answer(), "applied");
+        assert_eq!(InboundOutcome::parse("unmappedX"), None);
+        assert_eq!(InboundOutcome::parse("Applied"), None);
+        assert!(InboundOutcome::Overbooked.counts_as_booked() && !InboundOutcome::Moved.counts_as_booked());
+    }
+
+    #[test]
     fn every_order_of_new_modify_cancel_ends_the_same() {
         let n = (InboundAction::New, "2026-01-01T10:00:00");
         let m = (InboundAction::Modify, "2026-01-01T11:00:00");
