@@ -14,7 +14,7 @@ use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::{InboundAction, InboundOutcome, InboundRecord};
 use saluran_domain::dates::calendar_window;
 use saluran_domain::dates::DateRange;
-use saluran_domain::events::{AriCause, AriChanged, DomainEvent, EventKind, LiftedDate, OutOfOrderReason, StopSellLifted};
+use saluran_domain::events::{AriCause, AriChanged, DomainEvent, EventKind};
 use saluran_domain::lifecycle::{self, Change, Delivered, DeliveryRefusal, Inventory, Origin};
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
@@ -742,7 +742,7 @@ fn evaluate(
             }
         }
     }
-    replenish(state, cal, &mut ev);
+    replenish(state, cal, &mut ev, today);
     ev
 }
 
@@ -752,19 +752,6 @@ fn found(current: Option<Reservation>, id: &str) -> Result<Reservation, ShardErr
 
 /// The prefix of the store's `Conflict` when a room changed underneath.
 const ROOM_CHANGED: &str = "room changed meanwhile";
-
-/// The dates a room holds out of order in the calendar: its stored range,
-/// or for a room out of order since before ranges were stored, today to the
-/// end of the horizon (what it was counted on then).
-fn held_out_of_order(room: &Room, today: jiff::civil::Date) -> Option<DateRange> {
-    if room.status != RoomStatus::OutOfOrder {
-        return None;
-    }
-    room.out_of_order.or_else(|| {
-        let w = calendar_window(today);
-        DateRange::new(today, w.end()).ok()
-    })
-}
 
 /// A room status change: the room row (compare-and-set on the stored room)
 /// and its out-of-order dates, decided together. Releasing the dates the
@@ -788,62 +775,19 @@ fn room_status(
         .or_else(|| rooms.get(number).cloned().flatten())
         .filter(|r| r.room_type == state.room_type)
         .ok_or_else(|| ShardError::Invalid(saluran_domain::DomainError::invalid("room", "unknown room")))?;
-    if !current.status.can_become(status) {
-        return Err(ShardError::Invalid(saluran_domain::DomainError::InvalidTransition(
-            current.status.as_str().into(),
-            status.as_str().into(),
-        )));
-    }
     let today = state.property.local_date(state.deps.clock.now());
-    let window = calendar_window(today);
-    let new_range = match (status, range) {
-        (RoomStatus::OutOfOrder, Some(r)) => Some(r),
-        (RoomStatus::OutOfOrder, None) => {
-            return Err(saluran_domain::DomainError::invalid("from", "out of order needs its dates").into());
-        }
-        (_, Some(_)) => return Err(saluran_domain::DomainError::invalid("from", "dates go with out_of_order only").into()),
-        (_, None) => None,
-    };
-    let next = Room { status, out_of_order: new_range, ..current.clone() };
-    if next == current {
+    let mut inv = inventory(state, cal, &mut ev.changes, today);
+    let Some(change) = lifecycle::set_room_status(&mut inv, current.clone(), status, range)? else {
         // Repeated request: already so, nothing to count again.
         return Ok(current);
-    }
-    let old_held = held_out_of_order(&current, today);
-    let physical = i32::from(cal.room_type.physical_rooms);
-    let mut touched: Option<(jiff::civil::Date, jiff::civil::Date)> = None;
-    let mut bump = |ev: &mut Evaluation, r: DateRange, delta: i32| {
-        // Only the materialized window: past dates are history.
-        let Ok(r) = DateRange::new(r.start().max(window.start()), r.end().min(window.end())) else { return };
-        for d in r.days() {
-            let mut inv = ev.changes.inventory_day(cal, d);
-            inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
-            ev.changes.inventory.insert(d, inv);
-        }
-        touched = Some(match touched {
-            None => (r.start(), r.end()),
-            Some((a, b)) => (a.min(r.start()), b.max(r.end())),
-        });
     };
-    if let Some(r) = old_held {
-        bump(ev, r, -1);
-    }
-    if let Some(r) = held_out_of_order(&next, today) {
-        bump(ev, r, 1);
-    }
-    if let Some((from, to)) = touched {
-        ev.events.push(DomainEvent::AriChanged(AriChanged {
-            room_type: state.room_type.clone(),
-            from,
-            to,
-            cause: AriCause::OutOfOrder { reason: OutOfOrderReason::OutOfOrder, room: number.clone() },
-        }));
-    }
     tracing::info!(
         property = %state.property.code, room = %number, from = current.status.as_str(), to = status.as_str(),
-        out_of_order = ?new_range, "room status"
+        out_of_order = ?change.room.out_of_order, "room status"
     );
-    ev.rooms.push(RoomChange { expected: current, room: next.clone() });
+    ev.events.extend(change.event);
+    let next = change.room.clone();
+    ev.rooms.push(RoomChange { expected: change.expected, room: change.room });
     Ok(next)
 }
 
@@ -851,24 +795,13 @@ fn room_status(
 /// closed (overbooking, auto threshold) and that has rooms again is opened,
 /// in the same commit; the channels are told of it with the other changed
 /// dates. A person's stop-sell is never lifted.
-fn replenish(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation) {
-    let physical = cal.room_type.physical_rooms;
-    let mut lifted = Vec::new();
-    for (d, inv) in ev.changes.inventory.iter_mut() {
-        let source = inv.closed_by();
-        if inv.replenish(physical, state.deps.auto_stop_sell_at) {
-            lifted.push((*d, source));
-        }
-    }
-    if lifted.is_empty() {
+fn replenish(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, today: jiff::civil::Date) {
+    let Some(lifted) = lifecycle::lift_automatic_stop_sells(&mut inventory(state, cal, &mut ev.changes, today)) else {
         return;
-    }
-    metrics::counter!("saluran_stop_sells_lifted_total").increment(lifted.len() as u64);
-    tracing::info!(property = %state.property.code, room_type = %state.room_type, dates = lifted.len(), "lifting automatic stop-sells");
-    ev.events.push(DomainEvent::StopSellLifted(StopSellLifted {
-        room_type: state.room_type.clone(),
-        dates: lifted.into_iter().map(|(date, source)| LiftedDate { date, source }).collect(),
-    }));
+    };
+    metrics::counter!("saluran_stop_sells_lifted_total").increment(lifted.dates.len() as u64);
+    tracing::info!(property = %state.property.code, room_type = %state.room_type, dates = lifted.dates.len(), "lifting automatic stop-sells");
+    ev.events.push(DomainEvent::StopSellLifted(lifted));
 }
 
 /// Applies one OTA delivery as `lifecycle::deliver` decides it, against

@@ -11,10 +11,12 @@ use crate::calendar::{RoomTypeCalendar, StopSellSource};
 use crate::channel::{decide, InboundAction, InboundDecision, InboundOutcome, InboundRecord};
 use crate::codes::RoomNumber;
 use crate::dates::{calendar_window, DateRange};
+use crate::error::DomainError;
 use crate::events::{
-    BookingCreated, BookingModified, BookingNoShow, BookingOutsideHorizon, BookingRef, BookingStay, DomainEvent, Overbooking,
+    AriCause, AriChanged, BookingCreated, BookingModified, BookingNoShow, BookingOutsideHorizon, BookingRef, BookingStay, DomainEvent,
+    LiftedDate, OutOfOrderReason, Overbooking, StopSellLifted,
 };
-use crate::property::Property;
+use crate::property::{Property, Room, RoomStatus};
 use crate::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
 use crate::stay::StayRefusal;
 use jiff::civil::Date;
@@ -492,6 +494,102 @@ pub fn deliver(
     })
 }
 
+/// The dates a room holds out of order in the calendar: its stored range,
+/// or for a room out of order since before ranges were stored, today to the
+/// end of the horizon (what it was counted on then).
+pub fn held_out_of_order(room: &Room, today: Date) -> Option<DateRange> {
+    if room.status != RoomStatus::OutOfOrder {
+        return None;
+    }
+    room.out_of_order.or_else(|| {
+        let w = calendar_window(today);
+        DateRange::new(today, w.end()).ok()
+    })
+}
+
+/// What a room status change does: the room as it becomes (written only if
+/// the stored room is still `expected`), and the calendar event of its
+/// out-of-order dates, if any moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomStatusChange {
+    pub expected: Room,
+    pub room: Room,
+    pub event: Option<DomainEvent>,
+}
+
+/// Room `current` (as stored, or as changed earlier in the same commit)
+/// becomes `status`, out of order on `range` (required with that status,
+/// refused with any other). Releasing the dates the room held and taking
+/// the new ones makes a repeated request a no-op (`Ok(None)`) and a changed
+/// range move exactly the difference; only the calendar window changes
+/// (past dates are history).
+pub fn set_room_status(
+    inv: &mut Inventory<'_>,
+    current: Room,
+    status: RoomStatus,
+    range: Option<DateRange>,
+) -> Result<Option<RoomStatusChange>, DomainError> {
+    if !current.status.can_become(status) {
+        return Err(DomainError::InvalidTransition(current.status.as_str().into(), status.as_str().into()));
+    }
+    let new_range = match (status, range) {
+        (RoomStatus::OutOfOrder, Some(r)) => Some(r),
+        (RoomStatus::OutOfOrder, None) => return Err(DomainError::invalid("from", "out of order needs its dates")),
+        (_, Some(_)) => return Err(DomainError::invalid("from", "dates go with out_of_order only")),
+        (_, None) => None,
+    };
+    let next = Room { status, out_of_order: new_range, ..current.clone() };
+    if next == current {
+        return Ok(None);
+    }
+    let window = calendar_window(inv.today);
+    let physical = i32::from(inv.cal.room_type.physical_rooms);
+    let mut touched: Option<(Date, Date)> = None;
+    let mut bump = |inv: &mut Inventory<'_>, r: DateRange, delta: i32| {
+        let Ok(r) = DateRange::new(r.start().max(window.start()), r.end().min(window.end())) else { return };
+        for d in r.days() {
+            let mut day = inv.pending.inventory_day(inv.cal, d);
+            day.out_of_order = (i32::from(day.out_of_order) + delta).clamp(0, physical) as u16;
+            inv.pending.inventory.insert(d, day);
+        }
+        touched = Some(match touched {
+            None => (r.start(), r.end()),
+            Some((a, b)) => (a.min(r.start()), b.max(r.end())),
+        });
+    };
+    if let Some(r) = held_out_of_order(&current, inv.today) {
+        bump(inv, r, -1);
+    }
+    if let Some(r) = held_out_of_order(&next, inv.today) {
+        bump(inv, r, 1);
+    }
+    let event = touched.map(|(from, to)| {
+        DomainEvent::AriChanged(AriChanged {
+            room_type: inv.cal.room_type.code.clone(),
+            from,
+            to,
+            cause: AriCause::OutOfOrder { reason: OutOfOrderReason::OutOfOrder, room: next.number.clone() },
+        })
+    });
+    Ok(Some(RoomStatusChange { expected: current, room: next, event }))
+}
+
+/// Auto-replenish: every date in `pending` that saluran itself closed
+/// (overbooking, auto threshold) and that has rooms again is opened, in the
+/// same commit. A person's stop-sell is never lifted. The event names the
+/// dates and who had closed each.
+pub fn lift_automatic_stop_sells(inv: &mut Inventory<'_>) -> Option<StopSellLifted> {
+    let physical = inv.cal.room_type.physical_rooms;
+    let mut dates = Vec::new();
+    for (d, day) in inv.pending.inventory.iter_mut() {
+        let source = day.closed_by();
+        if day.replenish(physical, inv.auto_stop_sell_at) {
+            dates.push(LiftedDate { date: *d, source });
+        }
+    }
+    (!dates.is_empty()).then(|| StopSellLifted { room_type: inv.cal.room_type.code.clone(), dates })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,6 +797,62 @@ mod tests {
         assert!(e.reinstated);
         assert_eq!(back.reservation.status, ReservationStatus::Confirmed);
         assert_eq!(sold(&c, inv.pending, date(2027, 3, 20)), 1);
+    }
+
+    fn room(status: RoomStatus, out_of_order: Option<DateRange>) -> Room {
+        Room {
+            number: RoomNumber::parse("101").unwrap(),
+            room_type: RoomTypeCode::parse("STD").unwrap(),
+            status,
+            out_of_order,
+            floor: Default::default(),
+        }
+    }
+
+    #[test]
+    fn out_of_order_counts_each_date_once_and_moves_by_the_difference() {
+        let c = cal();
+        let mut pending = CellChanges::default();
+        let mut inv = Inventory { cal: &c, pending: &mut pending, today: TODAY, auto_stop_sell_at: None };
+        let r = |a: i8, b: i8| DateRange::new(date(2027, 3, a), date(2027, 3, b)).unwrap();
+        let clean = room(RoomStatus::VacantClean, None);
+        assert_eq!(
+            set_room_status(&mut inv, clean.clone(), RoomStatus::OutOfOrder, None),
+            Err(DomainError::invalid("from", "out of order needs its dates"))
+        );
+        let ooo = set_room_status(&mut inv, clean.clone(), RoomStatus::OutOfOrder, Some(r(10, 12))).unwrap().unwrap();
+        assert_eq!((ooo.expected.clone(), ooo.room.out_of_order), (clean, Some(r(10, 12))));
+        let Some(DomainEvent::AriChanged(e)) = &ooo.event else { panic!("{ooo:?}") };
+        assert_eq!((e.from, e.to), (date(2027, 3, 10), date(2027, 3, 12)));
+        assert_eq!(set_room_status(&mut inv, ooo.room.clone(), RoomStatus::OutOfOrder, Some(r(10, 12))), Ok(None), "repeated");
+        let moved = set_room_status(&mut inv, ooo.room.clone(), RoomStatus::OutOfOrder, Some(r(11, 13))).unwrap().unwrap();
+        let count = |inv: &Inventory<'_>, d: i8| inv.pending.inventory_day(inv.cal, date(2027, 3, d)).out_of_order;
+        assert_eq!([10, 11, 12, 13].map(|d| count(&inv, d)), [0, 1, 1, 1]);
+        let back = set_room_status(&mut inv, moved.room, RoomStatus::VacantDirty, None).unwrap().unwrap();
+        assert_eq!([10, 11, 12, 13].map(|d| count(&inv, d)), [0, 0, 0, 0]);
+        assert!(matches!(set_room_status(&mut inv, back.room, RoomStatus::Inspected, None), Err(DomainError::InvalidTransition(..))));
+    }
+
+    #[test]
+    fn only_saluran_s_own_stop_sells_are_lifted_once_rooms_are_back() {
+        let (c, p) = (cal(), property());
+        let mut pending = CellChanges::default();
+        let mut inv = Inventory { cal: &c, pending: &mut pending, today: TODAY, auto_stop_sell_at: None };
+        let mut taken = Vec::new();
+        for i in 0..=ROOMS {
+            taken.push(new(&mut inv, &ota(&p), &req(10, 12), format!("O{i}"), now()).unwrap().reservation);
+        }
+        // A person closes the 11th as well (after the overbooking did).
+        let mut day = inv.pending.inventory_day(&c, date(2027, 3, 11));
+        day.close(StopSellSource::Manual);
+        inv.pending.inventory.insert(date(2027, 3, 11), day);
+        assert_eq!(lift_automatic_stop_sells(&mut inv), None, "still oversold");
+        cancel(&mut inv, taken.pop().unwrap(), now()).unwrap();
+        cancel(&mut inv, taken.pop().unwrap(), now()).unwrap();
+        let lifted = lift_automatic_stop_sells(&mut inv).unwrap();
+        assert_eq!(lifted.dates, [LiftedDate { date: date(2027, 3, 10), source: StopSellSource::Overbooking }]);
+        assert!(!inv.pending.inventory_day(&c, date(2027, 3, 10)).stop_sell);
+        assert!(inv.pending.inventory_day(&c, date(2027, 3, 11)).stop_sell, "a person's stop-sell stays");
     }
 
     fn record(action: InboundAction, revision: &str, reservation_id: Option<String>, outcome: InboundOutcome) -> InboundRecord {
