@@ -923,6 +923,75 @@ mod tests {
         assert_eq!(stale, Delivered::Record { outcome: InboundOutcome::Stale, reservation_id: Some(id), change: None });
     }
 
+    /// Applies `order` (indexes into new r1 / modify r2 / cancel r3, with
+    /// repeats) as the shard would: history and our reservation carried
+    /// from delivery to delivery. Answers the final reservation and the
+    /// calendar's sold count per night of March.
+    fn run_deliveries(order: &[usize]) -> (Option<(ReservationStatus, Date, Date)>, Vec<u16>) {
+        let (c, p) = (cal(), property());
+        let channel = ChannelCode::parse("BDC").unwrap();
+        let (first, second) = (req(10, 12), req(11, 14));
+        let steps: [(InboundAction, &str, Option<&BookingRequest>); 3] =
+            [(InboundAction::New, "1", Some(&first)), (InboundAction::Modify, "2", Some(&second)), (InboundAction::Cancel, "3", None)];
+        let mut pending = CellChanges::default();
+        let mut history: Vec<InboundRecord> = Vec::new();
+        let mut ours: Option<Reservation> = None;
+        for (n, &i) in order.iter().enumerate() {
+            let (action, revision, request) = steps[i];
+            let d = Delivery { channel: &channel, ota_reservation_id: "X1", revision, action, request, moving: false };
+            let mut inv = Inventory { cal: &c, pending: &mut pending, today: TODAY, auto_stop_sell_at: None };
+            match deliver(&mut inv, &p, d, &history, ours.clone(), || format!("R{n}"), now()).expect("decided") {
+                Delivered::Replay { .. } => {}
+                Delivered::Record { outcome, reservation_id, change } => {
+                    if let Some(change) = change {
+                        ours = Some(change.reservation);
+                    }
+                    history.push(record(action, revision, reservation_id, outcome));
+                }
+            }
+        }
+        let sold = StayRange::new(date(2027, 3, 1), date(2027, 3, 31))
+            .unwrap()
+            .night_dates()
+            .days()
+            .map(|d| pending.inventory_day(&c, d).sold)
+            .collect();
+        (ours.map(|r| (r.status, r.check_in, r.check_out)), sold)
+    }
+
+    proptest! {
+        /// Deliveries of one OTA booking in any order, any of them repeated,
+        /// end the same: the booking as the newest revision says, and the
+        /// calendar holding exactly its nights (none once cancelled).
+        #[test]
+        fn deliveries_end_the_same_in_any_order(
+            order in Just(vec![0usize, 1, 2]).prop_shuffle(),
+            repeats in proptest::collection::vec((0usize..3, 0usize..6), 0..4),
+        ) {
+            let mut order = order;
+            for (which, at) in repeats {
+                order.insert(at.min(order.len()), which);
+            }
+            let (end, sold) = run_deliveries(&order);
+            let (all_in_order, sold_in_order) = run_deliveries(&[0, 1, 2]);
+            prop_assert_eq!(end.map(|e| e.0), Some(ReservationStatus::Cancelled), "{:?}", order);
+            prop_assert_eq!(all_in_order.map(|e| e.0), Some(ReservationStatus::Cancelled));
+            prop_assert!(sold.iter().all(|s| *s == 0), "{:?}: {:?}", order, sold);
+            prop_assert_eq!(sold, sold_in_order);
+        }
+
+        /// Without the cancellation: the newest stay wins whatever the order.
+        #[test]
+        fn the_newest_revision_wins_in_any_order(first_new in any::<bool>(), repeat in 0usize..2) {
+            let mut order = if first_new { vec![0, 1] } else { vec![1, 0] };
+            order.push(repeat);
+            let (end, sold) = run_deliveries(&order);
+            prop_assert_eq!(end, Some((ReservationStatus::Confirmed, date(2027, 3, 11), date(2027, 3, 14))), "{:?}", order);
+            let held: Vec<u16> = (1..=30).map(|d| u16::from((11..14).contains(&d))).collect();
+            prop_assert_eq!(sold, held);
+        }
+    }
+
     fn lifecycle_deliver(
         inv: &mut Inventory<'_>,
         p: &Property,
