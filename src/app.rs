@@ -8,7 +8,8 @@ use crate::telemetry;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::ActorRef;
 use saluran_actors::{Deps, Hub, HubMsg, PropertyHandle, Registry};
-use saluran_domain::ports::{Clock, CommittedEvent, Publisher, SystemClock};
+use saluran_domain::events::{EventKind, Topic};
+use saluran_domain::ports::{Clock, Published, Publisher, SystemClock};
 use saluran_domain::store::Store;
 use saluran_domain::PropertyCode;
 use std::sync::Arc;
@@ -21,45 +22,44 @@ use tokio::sync::broadcast;
 /// the backplane when Redis is configured (queued, never blocks, may drop)
 /// and to in-process listeners.
 pub struct BroadcastPublisher {
-    pub local: broadcast::Sender<CommittedEvent>,
+    pub local: broadcast::Sender<Published>,
     pub realtime: saluran_ws::RealtimeHub,
     pub backplane: Option<Backplane>,
 }
 
-/// The hub channels an event goes to (DESIGN §6).
-pub fn realtime_channels(event: &CommittedEvent) -> Vec<String> {
-    let code = &event.property;
-    let ch = |name: &str| format!("private-property.{code}.{name}");
-    match event.kind.as_str() {
-        "ari.changed" | "stop_sell.lifted" => vec![ch("inventory")],
-        // A no-show gives nights back, so inventory watchers hear of it too.
-        "booking.created" | "booking.modified" | "booking.cancelled" | "booking.no_show" => vec![ch("bookings"), ch("inventory")],
-        // Check-in and check-out change no inventory.
-        "booking.checked_in" | "booking.checked_out" => vec![ch("bookings")],
-        "overbooking" | "alert.unmapped_booking" | "booking.outside_horizon" => vec![ch("bookings")],
-        "room.status" | "task.updated" => vec![ch("rooms"), format!("presence-property.{code}.housekeeping")],
-        "night_audit.completed" => vec![ch("rooms")],
-        k if k.starts_with("channel.") => vec![ch("channels")],
-        _ => vec![],
-    }
+/// The hub channels an event goes to (DESIGN §6): each of its kind's
+/// topics (`EventKind::topics`, exhaustive over the kinds) by name.
+pub fn realtime_channels(property: &PropertyCode, kind: EventKind) -> Vec<String> {
+    kind.topics()
+        .iter()
+        .map(|topic| match topic {
+            Topic::Inventory => format!("private-property.{property}.inventory"),
+            Topic::Bookings => format!("private-property.{property}.bookings"),
+            Topic::Rooms => format!("private-property.{property}.rooms"),
+            Topic::Housekeeping => format!("presence-property.{property}.housekeeping"),
+        })
+        .collect()
 }
 
 impl Publisher for BroadcastPublisher {
-    fn publish(&self, event: CommittedEvent) {
-        metrics::counter!("saluran_events_published_total", "kind" => event.kind.clone()).increment(1);
-        let mut data = event.payload.clone();
+    fn publish(&self, event: Published) {
+        let kind = event.kind();
+        metrics::counter!("saluran_events_published_total", "kind" => kind.as_str()).increment(1);
+        let mut data = event.payload().clone();
         if let Some(obj) = data.as_object_mut() {
-            obj.insert("property".into(), serde_json::json!(event.property));
-            if event.seq > 0 {
-                obj.insert("seq".into(), serde_json::json!(event.seq));
+            obj.insert("property".into(), serde_json::json!(event.property()));
+            // Only committed events have a stream position; a notice has
+            // none (clients reload what it describes if they miss it).
+            if let Some(seq) = event.seq() {
+                obj.insert("seq".into(), serde_json::json!(seq));
             }
         }
         // Encoded once for every channel and for the backplane.
         let encoded = saluran_ws::encode_data(&data);
-        for channel in realtime_channels(&event) {
-            self.realtime.publish_data(&channel, &event.kind, &encoded);
+        for channel in realtime_channels(event.property(), kind) {
+            self.realtime.publish_data(&channel, kind.as_str(), &encoded);
             if let Some(backplane) = &self.backplane {
-                backplane.offer(&channel, &event.kind, &encoded, None);
+                backplane.offer(&channel, kind.as_str(), &encoded, None);
             }
         }
         // No local subscriber is fine: events are durable in the store anyway.
@@ -78,7 +78,7 @@ pub struct AppInner {
     redis: Option<redis::Client>,
     /// Cross-node real-time fan-out; running when `redis_url` is set.
     backplane: Option<Backplane>,
-    events: broadcast::Sender<CommittedEvent>,
+    events: broadcast::Sender<Published>,
     realtime: saluran_ws::RealtimeHub,
     tokens: crate::auth::TokenCache,
     presets: crate::presets::Presets,
@@ -119,7 +119,7 @@ impl AppInner {
     pub fn backplane(&self) -> &Option<Backplane> {
         &self.backplane
     }
-    pub fn events(&self) -> &broadcast::Sender<CommittedEvent> {
+    pub fn events(&self) -> &broadcast::Sender<Published> {
         &self.events
     }
     pub fn realtime(&self) -> &saluran_ws::RealtimeHub {
@@ -179,6 +179,7 @@ impl App {
         let mut deps = Deps::new(store.clone(), clock, Arc::new(publisher));
         deps.idle_timeout = Duration::from_secs(settings.idle_timeout_secs.max(1));
         deps.auto_stop_sell_at = settings.auto_stop_sell_at;
+        deps.shard_ingress_limit = settings.shard_ingress_limit.max(1);
         let presets = crate::presets::Presets::load(Some(std::path::Path::new(&settings.presets_dir))).map_err(|e| anyhow::anyhow!(e))?;
         let sealer = crate::secrets::Sealer::from_env_or_file(std::path::Path::new(&settings.secret_key_file))?;
         if settings.channels_enabled {
@@ -306,16 +307,12 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::realtime_channels;
-    use saluran_domain::ports::CommittedEvent;
+    use saluran_domain::events::EventKind;
     use saluran_domain::PropertyCode;
 
     fn channels(kind: &str) -> Vec<String> {
-        realtime_channels(&CommittedEvent {
-            property: PropertyCode::parse("HTL").unwrap(),
-            seq: 0,
-            kind: kind.into(),
-            payload: serde_json::json!({}),
-        })
+        let kind = EventKind::parse(kind).expect("a known kind");
+        realtime_channels(&PropertyCode::parse("HTL").unwrap(), kind)
     }
 
     #[test]

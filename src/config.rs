@@ -48,6 +48,10 @@ pub struct Settings {
     /// Auto stop-sell: close a date on every channel once a booking leaves
     /// this many rooms or fewer (unset: only overbookings close dates).
     pub auto_stop_sell_at: Option<i32>,
+    /// Requests one room type's inventory shard holds at most (sent and not
+    /// yet answered); past it writes answer 503 `overloaded` with
+    /// Retry-After at once, so memory stays bounded under a flood.
+    pub shard_ingress_limit: usize,
     /// The Pusher-compatible real-time hub (env SALURAN_PUSHER_APP_ID,
     /// SALURAN_PUSHER_KEY, SALURAN_PUSHER_SECRET).
     pub pusher_app_id: String,
@@ -112,6 +116,7 @@ impl Default for Settings {
             presets_dir: "config/ota-presets".into(),
             channels_enabled: true,
             auto_stop_sell_at: None,
+            shard_ingress_limit: 4096,
             pusher_app_id: "saluran".into(),
             pusher_key: "saluran-key".into(),
             pusher_secret: "change-me-saluran-secret".into(),

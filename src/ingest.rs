@@ -9,8 +9,10 @@ use crate::http::error::ApiError;
 use saluran_actors::shard::{AckBuilder, ChannelDelivery, DeliveryOutcome};
 use saluran_actors::{PropertyHandle, ShardMsg};
 use saluran_channels::model::{BookingAction, InboundBooking};
-use saluran_domain::channel::{ChannelConfig, InboundAction, InboundRecord};
+use saluran_domain::channel::{ChannelConfig, InboundAction, InboundOutcome, InboundRecord};
 use saluran_domain::dates::StayRange;
+use saluran_domain::events::{DomainEvent, UnmappedBooking};
+use saluran_domain::ports::Notice;
 use saluran_domain::reservation::BookingRequest;
 use saluran_domain::store::{Conflict, StoreError};
 use std::sync::Arc;
@@ -22,7 +24,7 @@ pub struct Ingested {
     /// Our reservation ids (one per room line), where there is one.
     pub reservations: Vec<String>,
     /// `applied`, `overbooked`, `stale`, `replayed`, `unmapped`.
-    pub outcomes: Vec<String>,
+    pub outcomes: Vec<InboundOutcome>,
 }
 
 fn action_of(a: &BookingAction) -> InboundAction {
@@ -80,14 +82,14 @@ pub async fn ingest(
                 revision: booking.revision.clone(),
                 action,
                 reservation_id: None,
-                outcome: "applied".into(),
+                outcome: InboundOutcome::Applied,
                 ack: ack_text.clone(),
                 received_at: now,
             };
             match app.store().insert_inbound(&record).await {
                 Ok(()) => {
                     out.ack = ack_text;
-                    out.outcomes.push("applied".into());
+                    out.outcomes.push(InboundOutcome::Applied);
                     return Ok(out);
                 }
                 Err(StoreError::Conflict(why @ (Conflict::DuplicateDelivery { .. } | Conflict::BookingExists { .. }))) => {
@@ -96,7 +98,7 @@ pub async fn ingest(
                     let history = app.store().inbound_history(handle.code(), &channel.code, &booking.ota_reservation_id).await?;
                     if let Some(same) = history.iter().find(|r| r.revision == booking.revision && r.action == action) {
                         out.ack = same.ack.clone();
-                        out.outcomes.push("replayed".into());
+                        out.outcomes.push(InboundOutcome::Replayed);
                         return Ok(out);
                     }
                     tracing::info!(ota_id = %booking.ota_reservation_id, %why, "booking appeared while cancelling; retrying through its shard");
@@ -117,12 +119,13 @@ pub async fn ingest(
             // Stored and alerted, never dropped; a person maps it.
             tracing::error!(property = %handle.code(), channel = %channel.code, ota_room = %room.ota_room, ota_rate = ?room.ota_rate, ota_id = %line, "booking for an unmapped room or rate");
             metrics::counter!("saluran_unmapped_bookings_total", "property" => channel.property.to_string(), "channel" => channel.code.to_string()).increment(1);
-            app.deps().publisher.publish(saluran_domain::ports::CommittedEvent {
-                property: handle.code().clone(),
-                seq: 0,
-                kind: "alert.unmapped_booking".into(),
-                payload: serde_json::json!({"channel": channel.code, "ota_reservation_id": line, "ota_room": room.ota_room, "ota_rate": room.ota_rate}),
+            let alert = DomainEvent::UnmappedBooking(UnmappedBooking {
+                channel: channel.code.clone(),
+                ota_reservation_id: line.clone(),
+                ota_room: room.ota_room.clone(),
+                ota_rate: room.ota_rate.clone(),
             });
+            app.deps().publisher.publish(Notice::new(handle.code().clone(), &alert).into());
             let ack_text = ack(None);
             let record = InboundRecord {
                 property: handle.code().clone(),
@@ -131,7 +134,7 @@ pub async fn ingest(
                 revision: booking.revision.clone(),
                 action,
                 reservation_id: None,
-                outcome: format!("unmapped: room {} rate {}", room.ota_room, room.ota_rate.as_deref().unwrap_or("-")),
+                outcome: InboundOutcome::unmapped(&room.ota_room, room.ota_rate.as_deref()),
                 ack: ack_text.clone(),
                 received_at: now,
             };
@@ -140,7 +143,7 @@ pub async fn ingest(
                 Err(e) => return Err(e.into()),
             }
             out.ack = ack_text;
-            out.outcomes.push("unmapped".into());
+            out.outcomes.push(InboundOutcome::Unmapped("unmapped".into()));
             continue;
         };
         let stay = StayRange::new(room.check_in, room.check_out).map_err(ApiError::from)?;
@@ -214,7 +217,7 @@ impl Ingested {
         if let Some(id) = o.reservation_id {
             self.reservations.push(id);
         }
-        self.outcomes.push(o.outcome.to_owned());
+        self.outcomes.push(o.outcome);
     }
 }
 

@@ -259,3 +259,73 @@ async fn graceful_shutdown_keeps_every_acknowledged_booking() {
         .unwrap();
     assert_eq!(cal.inventory.get_or_default(day(6).parse().unwrap()).sold, ok);
 }
+
+/// A flood of writes at one shard meets its bounded ingress: requests past
+/// the limit are refused at once with 503 `overloaded` and Retry-After (the
+/// mailbox never holds more than the limit), and every booking that was
+/// acknowledged is stored and counted, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_shard_holds_its_ingress_bound_and_loses_no_acknowledged_booking() {
+    const LIMIT: usize = 4;
+    let store = saluran::testing::fresh_sqlite().await;
+    let settings = saluran::config::Settings { shard_ingress_limit: LIMIT, ..common::test_settings() };
+    let app = spawn_app_with(store.clone(), settings).await;
+    app.seed_property("FLOOD", 400).await;
+    let handle = app.app.property(&PropertyCode::parse("FLOOD").unwrap()).await.unwrap();
+
+    // Samples the shard's in-flight count all through the flood.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (handle, stop) = (handle.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut max_seen = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                max_seen = max_seen.max(handle.shard_in_flight("STD").unwrap_or(0));
+                tokio::task::yield_now().await;
+            }
+            max_seen
+        })
+    };
+    let url = format!("{}/api/v1/properties/FLOOD/reservations", app.base);
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let req = app.client.post(&url).bearer_auth(&app.admin).json(&json!({
+            "room_type": "STD", "rate_plan": "STD-BAR", "check_in": day(30), "check_out": day(31), "adults": 1, "guest": {"name": format!("F{i}")}
+        }));
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            let (status, retry_after) = (r.status(), r.headers().get("retry-after").cloned());
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, retry_after, body)
+        }));
+    }
+    let (mut created, mut overloaded) = (0, 0);
+    for t in tasks {
+        let (status, retry_after, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["error"]["code"], "overloaded", "{body}");
+                assert!(retry_after.is_some(), "a 503 says when to retry");
+                overloaded += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let max_seen = sampler.await.unwrap();
+    eprintln!("flood of 300 at a limit of {LIMIT}: {created} created, {overloaded} overloaded, at most {max_seen} in flight");
+    assert!(max_seen <= LIMIT, "the shard held {max_seen} requests, over its limit of {LIMIT}");
+    assert!(overloaded > 0, "300 at once past a limit of {LIMIT}: some must be refused");
+    assert!(created > 0);
+    assert_eq!(created + overloaded, 300);
+    assert_eq!(handle.shard_in_flight("STD"), Some(0), "every permit is given back");
+    let stored = store.list_reservations(&PropertyCode::parse("FLOOD").unwrap(), &RoomTypeCode::parse("STD").unwrap()).await.unwrap();
+    assert_eq!(stored.len(), created, "one row per acknowledged booking, none for a refused one");
+    let inv = app.inventory("FLOOD", "STD", 30).await;
+    assert_eq!(inv["sold"], created);
+    // Once the flood is over the shard takes writes again.
+    let r = app.book("FLOOD", "STD", "STD-BAR", 30, 1).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.stop().await;
+}

@@ -915,15 +915,17 @@ async fn night_audit_runs_once_a_day_at_the_local_audit_time() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     while audits.len() < 2 {
         match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(e)) if e.kind == "night_audit.completed" => audits.push(e.payload["business_date"].as_str().unwrap().to_owned()),
+            Ok(Ok(e)) if e.kind().as_str() == "night_audit.completed" => {
+                audits.push(e.payload()["business_date"].as_str().unwrap().to_owned())
+            }
             Ok(Ok(_)) => {}
             _ => break,
         }
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     while let Ok(e) = events.try_recv() {
-        if e.kind == "night_audit.completed" {
-            audits.push(e.payload["business_date"].as_str().unwrap().to_owned());
+        if e.kind().as_str() == "night_audit.completed" {
+            audits.push(e.payload()["business_date"].as_str().unwrap().to_owned());
         }
     }
     assert_eq!(audits, ["2027-03-10", "2027-03-11"], "exactly one audit per day");

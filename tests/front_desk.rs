@@ -8,7 +8,7 @@ use common::{spawn_app_clocked, test_settings, TestApp};
 use jiff::civil::Date;
 use reqwest::StatusCode;
 use saluran_actors::ShardMsg;
-use saluran_domain::ports::{CommittedEvent, ManualClock};
+use saluran_domain::ports::{ManualClock, Published};
 use saluran_domain::property::Role;
 use saluran_domain::store::Store;
 use saluran_domain::{PropertyCode, RoomTypeCode};
@@ -122,7 +122,7 @@ where
     panic!("timed out waiting for {what}");
 }
 
-fn drain(events: &mut tokio::sync::broadcast::Receiver<CommittedEvent>) -> Vec<CommittedEvent> {
+fn drain(events: &mut tokio::sync::broadcast::Receiver<Published>) -> Vec<Published> {
     let mut out = Vec::new();
     while let Ok(e) = events.try_recv() {
         out.push(e);
@@ -233,10 +233,10 @@ async fn check_in_and_check_out_move_the_room_and_refuse_everything_else() {
     // Committed events, with stream positions, for each change.
     let kinds: Vec<(String, String)> = drain(&mut events)
         .into_iter()
-        .filter(|e| e.kind.starts_with("booking.checked"))
+        .filter(|e| e.kind().as_str().starts_with("booking.checked"))
         .map(|e| {
-            assert!(e.seq > 0, "{e:?}");
-            (e.kind, e.payload["reservation"].as_str().unwrap().to_owned())
+            assert!(e.seq().is_some_and(|s| s > 0), "{e:?}");
+            (e.kind().as_str().to_owned(), e.payload()["reservation"].as_str().unwrap().to_owned())
         })
         .collect();
     let want: Vec<(String, String)> = [("booking.checked_in", &a), ("booking.checked_out", &a), ("booking.checked_in", &b)]
@@ -294,19 +294,23 @@ async fn night_audit_marks_unchecked_arrivals_no_show_and_releases_their_remaini
 
     // Events: one per no-show (bookings + inventory), and one audit naming them.
     let evs = drain(&mut events);
-    let mut no_shows: Vec<String> =
-        evs.iter().filter(|e| e.kind == "booking.no_show").map(|e| e.payload["reservation"].as_str().unwrap().to_owned()).collect();
+    let mut no_shows: Vec<String> = evs
+        .iter()
+        .filter(|e| e.kind().as_str() == "booking.no_show")
+        .map(|e| e.payload()["reservation"].as_str().unwrap().to_owned())
+        .collect();
     no_shows.sort();
     let mut want = vec![absent.clone(), one_night.clone()];
     want.sort();
     assert_eq!(no_shows, want);
-    let audit: Vec<&CommittedEvent> = evs.iter().filter(|e| e.kind == "night_audit.completed").collect();
+    let audit: Vec<&Published> = evs.iter().filter(|e| e.kind().as_str() == "night_audit.completed").collect();
     assert_eq!(audit.len(), 1);
-    let mut named: Vec<String> = serde_json::from_value(audit[0].payload["no_shows"].clone()).unwrap();
+    let mut named: Vec<String> = serde_json::from_value(audit[0].payload()["no_shows"].clone()).unwrap();
     named.sort();
     assert_eq!(named, want);
-    let absent_event = evs.iter().find(|e| e.kind == "booking.no_show" && e.payload["reservation"] == absent.as_str()).unwrap();
-    assert_eq!((absent_event.payload["released_from"].clone(), absent_event.payload["nights_released"].clone()), (json!(d2), json!(2)));
+    let absent_event =
+        evs.iter().find(|e| e.kind().as_str() == "booking.no_show" && e.payload()["reservation"] == absent.as_str()).unwrap();
+    assert_eq!((absent_event.payload()["released_from"].clone(), absent_event.payload()["nights_released"].clone()), (json!(d2), json!(2)));
 
     // Again, as after a crash: the shard is handed the same ids (and the
     // checked-in one) and marks and releases nothing twice.
@@ -329,7 +333,7 @@ async fn night_audit_marks_unchecked_arrivals_no_show_and_releases_their_remaini
     assert_eq!(reservation(&app, "NS", &arrived).await["status"], "confirmed");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(sold_on(&store, "NS", "STD", &[D1, d2, d3]).await, [2, 2, 1]);
-    assert!(drain(&mut events).iter().all(|e| e.kind != "night_audit.completed" && e.kind != "booking.no_show"));
+    assert!(drain(&mut events).iter().all(|e| e.kind().as_str() != "night_audit.completed" && e.kind().as_str() != "booking.no_show"));
 
     // The next night, the one arriving on D2 who never came is a no-show;
     // the checked-in guest (departing D3) is not.
@@ -347,15 +351,15 @@ async fn night_audit_marks_unchecked_arrivals_no_show_and_releases_their_remaini
 async fn audit_event(
     app: &TestApp,
     code: &str,
-    events: &mut tokio::sync::broadcast::Receiver<CommittedEvent>,
+    events: &mut tokio::sync::broadcast::Receiver<Published>,
     business_date: Date,
-) -> (Value, Vec<CommittedEvent>) {
+) -> (Value, Vec<Published>) {
     let mut seen = Vec::new();
     for _ in 0..150 {
         loop {
             match events.try_recv() {
-                Ok(e) if e.kind == "night_audit.completed" && e.payload["business_date"] == json!(business_date) => {
-                    return (e.payload, seen);
+                Ok(e) if e.kind().as_str() == "night_audit.completed" && e.payload()["business_date"] == json!(business_date) => {
+                    return (e.payload().clone(), seen);
                 }
                 Ok(e) => seen.push(e),
                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
@@ -401,8 +405,8 @@ async fn night_audit_leaves_unchecked_arrivals_alone_when_the_property_does_not_
     }
     assert_eq!(sold_on(&store, "OFF", "STD", &[D1, d2, d3]).await, [2, 2, 1], "nothing released");
     assert_eq!(sold(&store, "OFF", "DLX", D1).await, 1);
-    let evs: Vec<CommittedEvent> = seen.into_iter().chain(drain(&mut events)).collect();
-    assert!(evs.iter().all(|e| e.kind != "booking.no_show" && e.kind != "night_audit.completed"), "{evs:?}");
+    let evs: Vec<Published> = seen.into_iter().chain(drain(&mut events)).collect();
+    assert!(evs.iter().all(|e| e.kind().as_str() != "booking.no_show" && e.kind().as_str() != "night_audit.completed"), "{evs:?}");
     // The guest in house can still be checked in after the audit.
     assert_eq!(act(&app, &app.admin, "OFF", &unchecked, "check-in", None).await.0, StatusCode::OK);
     app.stop().await;

@@ -4,10 +4,11 @@
 //!
 //! These run inside the Property actor, one message at a time, so on one
 //! node a check-in and the night audit never interleave; across nodes the
-//! shards' commits are ordered by the room type's version.
+//! shards' commits are ordered by the room type's version. They see the
+//! property only through `Desk` (handle, deps, room status).
 
 use crate::error::{ActorError, ShardError};
-use crate::property::{set_room_status, PropertyState};
+use crate::property::Desk;
 use crate::shard::ShardMsg;
 use saluran_domain::property::RoomStatus;
 use saluran_domain::reservation::Reservation;
@@ -15,19 +16,18 @@ use saluran_domain::stay::StayRefusal;
 use saluran_domain::{DomainError, RoomNumber, RoomTypeCode};
 use std::collections::BTreeMap;
 
-async fn find(state: &PropertyState, id: &str) -> Result<Reservation, ActorError> {
-    state
-        .deps
+async fn find(desk: &Desk<'_>, id: &str) -> Result<Reservation, ActorError> {
+    desk.deps()
         .store
-        .find_reservation(state.handle.code(), id)
+        .find_reservation(desk.handle().code(), id)
         .await?
         .ok_or_else(|| ActorError::Shard(ShardError::ReservationNotFound(id.to_owned())))
 }
 
-pub(crate) async fn check_in(state: &mut PropertyState, id: String, room: Option<RoomNumber>) -> Result<Reservation, ActorError> {
-    let cfg = state.handle.config();
-    let today = cfg.property.local_date(state.deps.clock.now());
-    let stored = find(state, &id).await?;
+pub(crate) async fn check_in(desk: &mut Desk<'_>, id: String, room: Option<RoomNumber>) -> Result<Reservation, ActorError> {
+    let cfg = desk.handle().config();
+    let today = cfg.property.local_date(desk.deps().clock.now());
+    let stored = find(desk, &id).await?;
     // The reservation's own refusal (already in, cancelled, too early) says
     // more than one about the room; the shard decides again, authoritatively.
     stored.may_check_in(today).map_err(ShardError::from)?;
@@ -52,33 +52,33 @@ pub(crate) async fn check_in(state: &mut PropertyState, id: String, room: Option
     }
     let rt = stored.room_type.clone();
     let given = room.clone();
-    let res = state
-        .handle
-        .call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::CheckIn { id, room: given, today, reply })
+    let res = desk
+        .handle()
+        .call_shard(rt.as_str(), desk.deps().call_timeout, |reply| ShardMsg::CheckIn { id, room: given, today, reply })
         .await?
         .map_err(ActorError::from)?;
     if let Some(number) = room {
         // The check-in is committed; a failure here leaves the board behind
         // (fixable by a room-status PATCH), not the reservation.
-        if let Err(e) = set_room_status(state, number.clone(), RoomStatus::OccupiedClean).await {
-            tracing::warn!(property = %state.handle.code(), room = %number, error = %e, "checked in, but the room status did not change");
+        if let Err(e) = desk.set_room_status(number.clone(), RoomStatus::OccupiedClean).await {
+            tracing::warn!(property = %desk.handle().code(), room = %number, error = %e, "checked in, but the room status did not change");
         }
     }
     Ok(res)
 }
 
-pub(crate) async fn check_out(state: &mut PropertyState, id: String) -> Result<Reservation, ActorError> {
-    let stored = find(state, &id).await?;
+pub(crate) async fn check_out(desk: &mut Desk<'_>, id: String) -> Result<Reservation, ActorError> {
+    let stored = find(desk, &id).await?;
     stored.may_check_out().map_err(ShardError::from)?;
     let rt = stored.room_type.clone();
-    let res = state
-        .handle
-        .call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::CheckOut { id, reply })
+    let res = desk
+        .handle()
+        .call_shard(rt.as_str(), desk.deps().call_timeout, |reply| ShardMsg::CheckOut { id, reply })
         .await?
         .map_err(ActorError::from)?;
     if let Some(number) = res.room.clone() {
-        if let Err(e) = set_room_status(state, number.clone(), RoomStatus::VacantDirty).await {
-            tracing::warn!(property = %state.handle.code(), room = %number, error = %e, "checked out, but the room status did not change");
+        if let Err(e) = desk.set_room_status(number.clone(), RoomStatus::VacantDirty).await {
+            tracing::warn!(property = %desk.handle().code(), room = %number, error = %e, "checked out, but the room status did not change");
         }
     }
     Ok(res)
@@ -92,18 +92,18 @@ pub(crate) async fn check_out(state: &mut PropertyState, id: String) -> Result<R
 /// which re-checks them and releases their nights from `today` on.
 /// Answers the ids marked; fails if any room type failed (the others stay
 /// done, and a retry skips them).
-pub(crate) async fn mark_no_shows(state: &PropertyState, today: jiff::civil::Date) -> Result<Vec<String>, ActorError> {
+pub(crate) async fn mark_no_shows(desk: &Desk<'_>, today: jiff::civil::Date) -> Result<Vec<String>, ActorError> {
     let Ok(closed) = today.yesterday() else {
         return Ok(Vec::new());
     };
-    let Some(from) = state.handle.config().property.no_shows_from else {
-        tracing::warn!(property = %state.handle.code(), "marks no-shows but has no start date: nothing marked");
+    let Some(from) = desk.handle().config().property.no_shows_from else {
+        tracing::warn!(property = %desk.handle().code(), "marks no-shows but has no start date: nothing marked");
         return Ok(Vec::new());
     };
     if from > closed {
         return Ok(Vec::new());
     }
-    let candidates = state.deps.store.no_show_candidates(state.handle.code(), from, closed).await?;
+    let candidates = desk.deps().store.no_show_candidates(desk.handle().code(), from, closed).await?;
     let mut by_room_type: BTreeMap<RoomTypeCode, Vec<String>> = BTreeMap::new();
     for r in candidates {
         by_room_type.entry(r.room_type).or_default().push(r.id);
@@ -111,15 +111,15 @@ pub(crate) async fn mark_no_shows(state: &PropertyState, today: jiff::civil::Dat
     let mut marked = Vec::new();
     let mut failed = None;
     for (rt, ids) in by_room_type {
-        let r = state
-            .handle
-            .call_shard(rt.as_str(), state.deps.call_timeout, |reply| ShardMsg::NoShows { ids, closed, release_from: today, reply })
+        let r = desk
+            .handle()
+            .call_shard(rt.as_str(), desk.deps().call_timeout, |reply| ShardMsg::NoShows { ids, closed, release_from: today, reply })
             .await
             .and_then(|r| r.map_err(ActorError::from));
         match r {
             Ok(done) => marked.extend(done.into_iter().map(|r| r.id)),
             Err(e) => {
-                tracing::warn!(property = %state.handle.code(), room_type = %rt, error = %e, "no-shows not marked");
+                tracing::warn!(property = %desk.handle().code(), room_type = %rt, error = %e, "no-shows not marked");
                 failed = Some(e);
             }
         }

@@ -16,6 +16,9 @@ pub struct Deps {
     pub idle_timeout: Duration,
     /// How many queued writes a shard commits in one transaction at most.
     pub max_group_commit: usize,
+    /// Requests one shard holds at most (sent and not yet answered); past
+    /// it callers get `ActorError::Overloaded` at once.
+    pub shard_ingress_limit: usize,
     /// How long a caller waits for an actor's reply.
     pub call_timeout: Duration,
     /// Builds channel connections; `None`: channels are not run (tools).
@@ -36,6 +39,7 @@ impl Deps {
             restart: RestartPolicy::default(),
             idle_timeout: Duration::from_secs(15 * 60),
             max_group_commit: 256,
+            shard_ingress_limit: 4096,
             call_timeout: Duration::from_secs(10),
             channels: None,
             auto_stop_sell_at: None,

@@ -46,6 +46,10 @@ pub enum ActorError {
     /// Retryable: an actor was restarting, stopped or did not answer in time.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// Retryable: a shard holds as many requests as its bounded ingress
+    /// allows; nothing was sent to it.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl From<StoreError> for ActorError {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// A room type's committed calendar. Written only by its shard, after a
 /// commit; read by anyone.
@@ -23,6 +24,11 @@ pub struct ShardSlot {
     /// `None` while the shard is being restarted.
     pub actor: Option<ActorRef<ShardMsg>>,
     pub view: CalendarView,
+    /// The shard's bounded ingress: one permit per request sent to it and
+    /// not yet answered (ractor's mailbox is unbounded; this is the bound).
+    /// A new one with each shard actor, so permits of requests dropped
+    /// with a failed shard are never missed.
+    ingress: Arc<Semaphore>,
 }
 
 pub struct PropertyShared {
@@ -31,6 +37,8 @@ pub struct PropertyShared {
     config: RwLock<Arc<PropertyConfig>>,
     shards: RwLock<HashMap<RoomTypeCode, ShardSlot>>,
     last_used_ms: AtomicI64,
+    /// Requests one shard holds at most (queued and being committed).
+    ingress_limit: usize,
 }
 
 /// A cheap, cloneable reference to an active property.
@@ -42,13 +50,16 @@ fn now_ms() -> i64 {
 }
 
 impl PropertyHandle {
-    pub fn new(code: PropertyCode, actor: ActorRef<PropertyMsg>, config: Arc<PropertyConfig>) -> Self {
+    /// `ingress_limit`: requests one shard holds at most (`Deps::
+    /// shard_ingress_limit`).
+    pub fn new(code: PropertyCode, actor: ActorRef<PropertyMsg>, config: Arc<PropertyConfig>, ingress_limit: usize) -> Self {
         PropertyHandle(Arc::new(PropertyShared {
             code,
             actor,
             config: RwLock::new(config),
             shards: RwLock::new(HashMap::new()),
             last_used_ms: AtomicI64::new(now_ms()),
+            ingress_limit: ingress_limit.max(1),
         }))
     }
     pub fn code(&self) -> &PropertyCode {
@@ -83,7 +94,13 @@ impl PropertyHandle {
         self.0.shards.read().get(room_type).and_then(|s| s.actor.clone())
     }
     pub(crate) fn set_shard(&self, room_type: RoomTypeCode, actor: Option<ActorRef<ShardMsg>>, view: CalendarView) {
-        self.0.shards.write().insert(room_type, ShardSlot { actor, view });
+        let ingress = Arc::new(Semaphore::new(self.0.ingress_limit));
+        self.0.shards.write().insert(room_type, ShardSlot { actor, view, ingress });
+    }
+    /// Requests sent to the room type's shard and not yet answered.
+    pub fn shard_in_flight(&self, room_type: &str) -> Option<usize> {
+        let shards = self.0.shards.read();
+        shards.get(room_type).map(|s| self.0.ingress_limit.saturating_sub(s.ingress.available_permits()))
     }
     pub(crate) fn clear_shard_actor(&self, room_type: &str) {
         if let Some(s) = self.0.shards.write().get_mut(room_type) {
@@ -105,8 +122,22 @@ impl PropertyHandle {
         build: impl FnOnce(RpcReplyPort<T>) -> ShardMsg,
     ) -> Result<T, ActorError> {
         self.touch();
-        let shard = self.shard(room_type).ok_or_else(|| ActorError::Unavailable(format!("inventory of {room_type} is restarting")))?;
-        answer(shard.call(build, Some(timeout)).await)
+        let (shard, ingress) = {
+            let shards = self.0.shards.read();
+            let slot = shards.get(room_type);
+            let actor = slot.and_then(|s| s.actor.clone());
+            match (actor, slot) {
+                (Some(actor), Some(slot)) => (actor, slot.ingress.clone()),
+                _ => return Err(ActorError::Unavailable(format!("inventory of {room_type} is restarting"))),
+            }
+        };
+        // Refused at once when the shard holds its limit: the caller backs
+        // off (503, Retry-After) instead of the mailbox growing without end.
+        let permit = ingress.try_acquire_owned().map_err(|_| {
+            metrics::counter!("saluran_shard_overloaded_total").increment(1);
+            ActorError::Overloaded(format!("the inventory of {room_type} is busy ({} requests waiting)", self.0.ingress_limit))
+        })?;
+        answer(shard.call(|reply| ShardMsg::Admitted { msg: Box::new(build(reply)), permit }, Some(timeout)).await)
     }
 
     /// Sends a request to the property actor and waits for its answer.

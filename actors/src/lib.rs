@@ -15,7 +15,6 @@ mod arrivals;
 pub mod channel;
 pub mod deps;
 pub mod error;
-mod front_desk;
 pub mod handle;
 pub mod hub;
 pub mod property;

@@ -13,6 +13,8 @@ use saluran_domain::ari::AriUpdate;
 use saluran_domain::calendar::RoomTypeCalendar;
 use saluran_domain::channel::ChannelConfig;
 use saluran_domain::dates::DateRange;
+use saluran_domain::events::{DomainEvent, FromTo, NightAuditCompleted, RoomStatusChanged};
+use saluran_domain::ports::Notice;
 use saluran_domain::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType};
 use saluran_domain::reservation::Reservation;
 use saluran_domain::store::Intent;
@@ -110,8 +112,8 @@ pub struct PropertyArgs {
 }
 
 pub struct PropertyState {
-    pub(crate) handle: PropertyHandle,
-    pub(crate) deps: Deps,
+    handle: PropertyHandle,
+    deps: Deps,
     registry: Registry,
     name_prefix: String,
     shard_ids: HashMap<ActorId, RoomTypeCode>,
@@ -123,6 +125,31 @@ pub struct PropertyState {
     stopping: bool,
     /// The local date whose night audit this node has seen done.
     audited_for: Option<jiff::civil::Date>,
+}
+
+/// The narrow view of a Property the front desk (`arrivals.rs`) works
+/// through: the handle and deps (to read the config and the store and to
+/// call shards) and the room-status path. The rest of the actor's state
+/// (children, restart budgets, channels, the audit mark) stays private to
+/// the actor.
+pub(crate) struct Desk<'a> {
+    state: &'a mut PropertyState,
+}
+
+impl<'a> Desk<'a> {
+    pub(crate) fn new(state: &'a mut PropertyState) -> Self {
+        Desk { state }
+    }
+    pub(crate) fn handle(&self) -> &PropertyHandle {
+        &self.state.handle
+    }
+    pub(crate) fn deps(&self) -> &Deps {
+        &self.state.deps
+    }
+    /// A room's status, through its room type's shard.
+    pub(crate) async fn set_room_status(&mut self, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+        set_room_status(self.state, number, status).await
+    }
 }
 
 pub struct PropertyActor;
@@ -141,7 +168,7 @@ impl Actor for PropertyActor {
     async fn pre_start(&self, myself: ActorRef<PropertyMsg>, args: PropertyArgs) -> Result<PropertyState, ActorProcessingErr> {
         let code = args.config.property.code.clone();
         let room_types: Vec<RoomTypeCode> = args.config.room_types.iter().map(|r| r.code.clone()).collect();
-        let handle = PropertyHandle::new(code.clone(), myself.clone(), Arc::new(args.config));
+        let handle = PropertyHandle::new(code.clone(), myself.clone(), Arc::new(args.config), args.deps.shard_ingress_limit);
         let mut state = PropertyState {
             handle,
             deps: args.deps,
@@ -224,11 +251,11 @@ impl Actor for PropertyActor {
                 let _ = reply.send(r);
             }
             PropertyMsg::CheckIn { id, room, reply } => {
-                let r = crate::arrivals::check_in(state, id, room).await;
+                let r = crate::arrivals::check_in(&mut Desk::new(state), id, room).await;
                 let _ = reply.send(r);
             }
             PropertyMsg::CheckOut { id, reply } => {
-                let r = crate::arrivals::check_out(state, id).await;
+                let r = crate::arrivals::check_out(&mut Desk::new(state), id).await;
                 let _ = reply.send(r);
             }
             PropertyMsg::SetMarksNoShows { on, from, reply } => {
@@ -356,7 +383,7 @@ fn schedule_restart(
     }
 }
 
-pub(crate) async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
+async fn set_room_status(state: &mut PropertyState, number: RoomNumber, status: RoomStatus) -> Result<Room, ActorError> {
     set_room_status_in(state, number, status, None).await
 }
 
@@ -393,15 +420,14 @@ pub(crate) async fn set_room_status_in(
         .await?
         .map_err(ActorError::from)?;
     refresh_config(state).await?;
-    state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
-        property: state.handle.code().clone(),
-        seq: 0,
-        kind: "room.status".into(),
-        payload: json!({
-            "room": number, "room_type": room.room_type, "from": room.status.as_str(), "status": status.as_str(),
-            "out_of_order": updated.out_of_order.map(|r| json!({"from": r.start(), "to": r.end()})),
-        }),
+    let event = DomainEvent::RoomStatus(RoomStatusChanged {
+        room: number,
+        room_type: room.room_type.clone(),
+        from: room.status,
+        status,
+        out_of_order: updated.out_of_order.map(FromTo::from),
     });
+    state.deps.publisher.publish(Notice::new(state.handle.code().clone(), &event).into());
     Ok(updated)
 }
 
@@ -496,22 +522,21 @@ async fn night_audit(state: &mut PropertyState, today: jiff::civil::Date) -> Res
     }
     // A hotel whose check-ins do not reach saluran would see every in-house
     // guest as a no-show: without the setting, nothing is marked.
-    let swept = if marks_no_shows { crate::arrivals::mark_no_shows(state, today).await } else { Ok(Vec::new()) };
+    let swept = if marks_no_shows { crate::arrivals::mark_no_shows(&Desk::new(state), today).await } else { Ok(Vec::new()) };
     if won {
         let no_shows = swept.as_ref().map(|v| v.as_slice()).unwrap_or_default();
         tracing::info!(
             property = %code, business_date = %today, rooms = dirtied.len(), no_shows = no_shows.len(), marks_no_shows,
             "night audit completed"
         );
-        state.deps.publisher.publish(saluran_domain::ports::CommittedEvent {
-            property: code,
-            seq: 0,
-            kind: "night_audit.completed".into(),
-            payload: json!({
-                "business_date": today.to_string(), "previous": previous.map(|d| d.to_string()),
-                "rooms_dirtied": dirtied, "no_shows": no_shows, "marks_no_shows": marks_no_shows,
-            }),
+        let event = DomainEvent::NightAuditCompleted(NightAuditCompleted {
+            business_date: today,
+            previous,
+            rooms_dirtied: dirtied,
+            no_shows: no_shows.to_vec(),
+            marks_no_shows,
         });
+        state.deps.publisher.publish(Notice::new(code, &event).into());
     }
     swept?;
     state.audited_for = Some(today);

@@ -10,22 +10,22 @@ use crate::error::ShardError;
 use crate::handle::CalendarView;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use saluran_domain::ari::{plan_changes, AriUpdate, CellChanges};
-use saluran_domain::availability::{Overlay, Quote, Unavailable};
-use saluran_domain::calendar::{RoomTypeCalendar, StopSellSource};
-use saluran_domain::channel::{decide, InboundAction, InboundDecision, InboundRecord};
+use saluran_domain::calendar::RoomTypeCalendar;
+use saluran_domain::channel::{InboundAction, InboundOutcome, InboundRecord};
 use saluran_domain::dates::calendar_window;
 use saluran_domain::dates::DateRange;
+use saluran_domain::events::{AriCause, AriChanged, DomainEvent, EventKind};
+use saluran_domain::lifecycle::{self, Change, Delivered, DeliveryRefusal, Inventory, Origin};
 use saluran_domain::ports::CommittedEvent;
 use saluran_domain::property::Property;
 use saluran_domain::property::{Room, RoomStatus};
-use saluran_domain::reservation::{BookingRequest, NightlyRate, Reservation, ReservationStatus};
-use saluran_domain::stay::StayRefusal;
+use saluran_domain::reservation::{BookingRequest, Reservation};
 use saluran_domain::store::{Conflict, NewEvent, RoomChange, ShardCommit, StoreError};
 use saluran_domain::{ChannelCode, RoomNumber, RoomTypeCode};
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// How often a commit is re-evaluated when another node keeps winning.
 const MAX_CONFLICT_RETRIES: usize = 5;
@@ -73,8 +73,8 @@ pub struct ChannelDelivery {
 pub struct DeliveryOutcome {
     pub ack: String,
     pub reservation_id: Option<String>,
-    /// `applied`, `overbooked`, `stale`, `replayed`.
-    pub outcome: &'static str,
+    /// `Applied`, `Overbooked`, `Stale` or `Replayed`.
+    pub outcome: InboundOutcome,
 }
 
 pub enum ShardMsg {
@@ -136,20 +136,136 @@ pub enum ShardMsg {
         reply: RpcReplyPort<Result<(), ShardError>>,
     },
     Flush,
+    /// A request let in by the shard's bounded ingress (`PropertyHandle::
+    /// call_shard`): its permit is held until the request is answered (or
+    /// dropped with the actor), so at most the ingress limit of requests
+    /// wait in the mailbox and the queue.
+    Admitted {
+        msg: Box<ShardMsg>,
+        permit: OwnedSemaphorePermit,
+    },
     /// Fault injection for tests: the shard panics while handling it.
     #[cfg(feature = "fault-injection")]
     Panic,
 }
 
+/// A queued request: what was asked, who waits for the answer, and the
+/// answer once the queue is evaluated (set again by each re-evaluation).
+/// Each request carries its own reply port and answer, so answers can never
+/// be matched to the wrong request.
+struct Pending<C, T> {
+    command: C,
+    reply: RpcReplyPort<Result<T, ShardError>>,
+    answer: Option<Result<T, ShardError>>,
+    /// The bounded ingress's permit, released when the request is answered.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<C, T> Pending<C, T> {
+    fn new(command: C, reply: RpcReplyPort<Result<T, ShardError>>, permit: Option<OwnedSemaphorePermit>) -> Self {
+        Pending { command, reply, answer: None, _permit: permit }
+    }
+    fn send(self) {
+        let answer = self.answer.unwrap_or_else(|| Err(ShardError::Store("internal: request not evaluated".into())));
+        let _ = self.reply.send(answer);
+    }
+    fn fail(self, e: ShardError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
+
+struct CheckInCommand {
+    id: String,
+    room: Option<RoomNumber>,
+    today: jiff::civil::Date,
+}
+
+struct NoShowsCommand {
+    ids: Vec<String>,
+    closed: jiff::civil::Date,
+    release_from: jiff::civil::Date,
+}
+
+struct AriCommand {
+    updates: Vec<AriUpdate>,
+    intent: Option<String>,
+}
+
+struct RoomCommand {
+    number: RoomNumber,
+    status: RoomStatus,
+    out_of_order: Option<DateRange>,
+}
+
+/// A message that is not a request: handled at once, never queued.
+enum Control {
+    Flush,
+    Reload(RpcReplyPort<Result<(), ShardError>>),
+    #[cfg(feature = "fault-injection")]
+    Panic,
+    Ignored,
+}
+
 enum Op {
-    Book(BookingCommand, RpcReplyPort<Result<Reservation, ShardError>>),
-    Cancel(String, RpcReplyPort<Result<Reservation, ShardError>>),
-    CheckIn(String, Option<RoomNumber>, jiff::civil::Date, RpcReplyPort<Result<Reservation, ShardError>>),
-    CheckOut(String, RpcReplyPort<Result<Reservation, ShardError>>),
-    NoShows(Vec<String>, jiff::civil::Date, jiff::civil::Date, RpcReplyPort<Result<Vec<Reservation>, ShardError>>),
-    Deliver(Box<ChannelDelivery>, RpcReplyPort<Result<DeliveryOutcome, ShardError>>),
-    Ari(Vec<AriUpdate>, Option<String>, RpcReplyPort<Result<AriApplied, ShardError>>),
-    Room(RoomNumber, RoomStatus, Option<DateRange>, RpcReplyPort<Result<Room, ShardError>>),
+    Book(Pending<BookingCommand, Reservation>),
+    /// By reservation id.
+    Cancel(Pending<String, Reservation>),
+    CheckIn(Pending<CheckInCommand, Reservation>),
+    /// By reservation id.
+    CheckOut(Pending<String, Reservation>),
+    NoShows(Pending<NoShowsCommand, Vec<Reservation>>),
+    Deliver(Pending<Box<ChannelDelivery>, DeliveryOutcome>),
+    Ari(Pending<AriCommand, AriApplied>),
+    Room(Pending<RoomCommand, Room>),
+}
+
+/// Runs `$body` with `$p` bound to the `Pending` of whatever kind `$op` is.
+macro_rules! each_pending {
+    ($op:expr, $p:ident => $body:expr) => {
+        match $op {
+            Op::Book($p) => $body,
+            Op::Cancel($p) => $body,
+            Op::CheckIn($p) => $body,
+            Op::CheckOut($p) => $body,
+            Op::NoShows($p) => $body,
+            Op::Deliver($p) => $body,
+            Op::Ari($p) => $body,
+            Op::Room($p) => $body,
+        }
+    };
+}
+
+impl Op {
+    /// The request as queued, or `Err` with a message that is not one
+    /// (flush, reload, fault injection).
+    fn of(msg: ShardMsg, permit: Option<OwnedSemaphorePermit>) -> Result<Op, Control> {
+        Ok(match msg {
+            ShardMsg::Book { booking, reply } => Op::Book(Pending::new(booking, reply, permit)),
+            ShardMsg::Cancel { id, reply } => Op::Cancel(Pending::new(id, reply, permit)),
+            ShardMsg::CheckIn { id, room, today, reply } => Op::CheckIn(Pending::new(CheckInCommand { id, room, today }, reply, permit)),
+            ShardMsg::CheckOut { id, reply } => Op::CheckOut(Pending::new(id, reply, permit)),
+            ShardMsg::NoShows { ids, closed, release_from, reply } => {
+                Op::NoShows(Pending::new(NoShowsCommand { ids, closed, release_from }, reply, permit))
+            }
+            ShardMsg::Deliver { delivery, reply } => Op::Deliver(Pending::new(Box::new(delivery), reply, permit)),
+            ShardMsg::RoomStatus { number, status, out_of_order, reply } => {
+                Op::Room(Pending::new(RoomCommand { number, status, out_of_order }, reply, permit))
+            }
+            ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(Pending::new(AriCommand { updates, intent }, reply, permit)),
+            ShardMsg::Flush => return Err(Control::Flush),
+            ShardMsg::Reload { reply } => return Err(Control::Reload(reply)),
+            #[cfg(feature = "fault-injection")]
+            ShardMsg::Panic => return Err(Control::Panic),
+            // Unwrapped by the caller; nested, it has nothing to do.
+            ShardMsg::Admitted { .. } => return Err(Control::Ignored),
+        })
+    }
+    fn send(self) {
+        each_pending!(self, p => p.send())
+    }
+    fn fail(self, e: ShardError) {
+        each_pending!(self, p => p.fail(e))
+    }
 }
 
 pub struct ShardArgs {
@@ -214,21 +330,21 @@ impl Actor for InventoryShard {
     }
 
     async fn handle(&self, myself: ActorRef<ShardMsg>, msg: ShardMsg, state: &mut ShardState) -> Result<(), ActorProcessingErr> {
-        let op = match msg {
-            ShardMsg::Book { booking, reply } => Op::Book(booking, reply),
-            ShardMsg::Cancel { id, reply } => Op::Cancel(id, reply),
-            ShardMsg::CheckIn { id, room, today, reply } => Op::CheckIn(id, room, today, reply),
-            ShardMsg::CheckOut { id, reply } => Op::CheckOut(id, reply),
-            ShardMsg::NoShows { ids, closed, release_from, reply } => Op::NoShows(ids, closed, release_from, reply),
-            ShardMsg::Deliver { delivery, reply } => Op::Deliver(Box::new(delivery), reply),
-            ShardMsg::RoomStatus { number, status, out_of_order, reply } => Op::Room(number, status, out_of_order, reply),
-            ShardMsg::ApplyAri { updates, intent, reply } => Op::Ari(updates, intent, reply),
-            ShardMsg::Flush => {
+        // A request admitted by the bounded ingress keeps its permit until
+        // it is answered.
+        let (mut msg, mut permit) = (msg, None);
+        while let ShardMsg::Admitted { msg: inner, permit: p } = msg {
+            permit = Some(p);
+            msg = *inner;
+        }
+        let op = match Op::of(msg, permit) {
+            Ok(op) => op,
+            Err(Control::Flush) => {
                 state.flush_scheduled = false;
                 flush(state).await;
                 return Ok(());
             }
-            ShardMsg::Reload { reply } => {
+            Err(Control::Reload(reply)) => {
                 flush(state).await;
                 let r = load(&state.deps, &state.property, &state.room_type).await;
                 let out = match r {
@@ -242,7 +358,8 @@ impl Actor for InventoryShard {
                 return Ok(());
             }
             #[cfg(feature = "fault-injection")]
-            ShardMsg::Panic => panic!("injected fault in shard {}", state.room_type),
+            Err(Control::Panic) => panic!("injected fault in shard {}", state.room_type),
+            Err(Control::Ignored) => return Ok(()),
         };
         state.queue.push(op);
         if state.queue.len() >= state.deps.max_group_commit {
@@ -260,20 +377,10 @@ impl Actor for InventoryShard {
 struct Evaluation {
     changes: CellChanges,
     reservations: Vec<Reservation>,
-    events: Vec<NewEvent>,
+    events: Vec<DomainEvent>,
     intents: Vec<String>,
     inbound: Vec<InboundRecord>,
     rooms: Vec<RoomChange>,
-    /// Room-type date spans whose availability changed (for channels).
-    results: Vec<OpResult>,
-}
-
-enum OpResult {
-    Delivery(Result<DeliveryOutcome, ShardError>),
-    Room(Result<Room, ShardError>),
-    Reservation(Box<Result<Reservation, ShardError>>),
-    Reservations(Result<Vec<Reservation>, ShardError>),
-    Ari(Result<AriApplied, ShardError>),
 }
 
 async fn flush(state: &mut ShardState) {
@@ -281,7 +388,7 @@ async fn flush(state: &mut ShardState) {
         return;
     }
     let started = Instant::now();
-    let ops = std::mem::take(&mut state.queue);
+    let mut ops = std::mem::take(&mut state.queue);
     let n_ops = ops.len();
 
     // Cancellations and front-desk changes need the reservation; read them
@@ -291,7 +398,7 @@ async fn flush(state: &mut ShardState) {
         Ok(k) => k,
         Err(err) => {
             for op in ops {
-                reply_err(op, err.clone());
+                op.fail(err.clone());
             }
             return;
         }
@@ -304,7 +411,7 @@ async fn flush(state: &mut ShardState) {
             // Deciding without the history could apply a delivery twice:
             // answer everyone "retry" instead.
             for op in ops {
-                reply_err(op, err.clone());
+                op.fail(err.clone());
             }
             return;
         }
@@ -316,22 +423,25 @@ async fn flush(state: &mut ShardState) {
         Ok(r) => r,
         Err(err) => {
             for op in ops {
-                reply_err(op, err.clone());
+                op.fail(err.clone());
             }
             return;
         }
     };
 
     let mut attempt = 0;
-    let final_result: Result<(ShardCommit, Vec<OpResult>, i64, Vec<i64>), ShardError> = loop {
+    let final_result: Result<(ShardCommit, i64, Vec<i64>), ShardError> = loop {
         attempt += 1;
         let eval = {
             let cal = state.view.read();
-            evaluate(state, &cal, &ops, &known, &deliveries, &rooms)
+            evaluate(state, &cal, &mut ops, &known, &deliveries, &rooms)
         };
         // The evaluation moves into the commit: what the store writes is
-        // what the view then installs, with no copy in between.
-        let Evaluation { changes, reservations, events, intents, inbound, rooms: room_changes, results } = eval;
+        // what the view then installs, with no copy in between. Events are
+        // encoded here, once: the store writes and the publisher sends the
+        // same payloads.
+        let Evaluation { changes, reservations, events, intents, inbound, rooms: room_changes } = eval;
+        let events: Vec<NewEvent> = events.iter().map(DomainEvent::encode).collect();
         let commit = ShardCommit {
             property: Some(state.property.code.clone()),
             room_type: Some(state.room_type.clone()),
@@ -351,10 +461,10 @@ async fn flush(state: &mut ShardState) {
             && commit.rooms.is_empty();
         if nothing_to_write {
             let v = commit.expected_version;
-            break Ok((commit, results, v, Vec::new()));
+            break Ok((commit, v, Vec::new()));
         }
         match state.deps.store.commit_shard(&commit).await {
-            Ok(outcome) => break Ok((commit, results, outcome.version, outcome.event_seqs)),
+            Ok(outcome) => break Ok((commit, outcome.version, outcome.event_seqs)),
             Err(StoreError::VersionConflict { .. }) if attempt < MAX_CONFLICT_RETRIES => {
                 // Another node wrote this room type: re-read and decide again.
                 metrics::counter!("saluran_shard_version_conflicts_total").increment(1);
@@ -402,83 +512,37 @@ async fn flush(state: &mut ShardState) {
     };
 
     match final_result {
-        Ok((commit, results, version, seqs)) => {
+        Ok((commit, version, seqs)) => {
             {
                 let mut cal = state.view.write();
                 commit.changes.apply_to(&mut cal);
                 cal.version = version;
             }
             if let (Some(parent), Some((from, to))) = (&state.parent, commit.changes.date_span()) {
-                let urgent = commit.events.iter().any(|e| e.kind == "overbooking");
+                let urgent = commit.events.iter().any(|e| e.kind == EventKind::Overbooking);
                 let _ =
                     parent.send_message(crate::property::PropertyMsg::Committed { room_type: state.room_type.clone(), from, to, urgent });
             }
             for (ev, seq) in commit.events.into_iter().zip(seqs) {
-                state.deps.publisher.publish(CommittedEvent {
-                    property: state.property.code.clone(),
-                    seq,
-                    kind: ev.kind,
-                    payload: ev.payload,
-                });
+                state
+                    .deps
+                    .publisher
+                    .publish(CommittedEvent { property: state.property.code.clone(), seq, kind: ev.kind, payload: ev.payload }.into());
             }
-            for (op, result) in ops.into_iter().zip(results) {
-                reply(op, Some(result));
+            for op in ops {
+                op.send();
             }
         }
         Err(e) => {
             tracing::warn!(property = %state.property.code, room_type = %state.room_type, error = %e, ops = n_ops, "shard commit failed; nothing applied");
             metrics::counter!("saluran_shard_commit_failures_total").increment(1);
             for op in ops {
-                reply_err(op, e.clone());
+                op.fail(e.clone());
             }
         }
     }
     metrics::histogram!("saluran_shard_commit_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("saluran_shard_group_commit_ops").record(n_ops as f64);
-}
-
-fn reply(op: Op, result: Option<OpResult>) {
-    match (op, result) {
-        (Op::Book(_, r), Some(OpResult::Reservation(v)))
-        | (Op::Cancel(_, r), Some(OpResult::Reservation(v)))
-        | (Op::CheckIn(_, _, _, r), Some(OpResult::Reservation(v)))
-        | (Op::CheckOut(_, r), Some(OpResult::Reservation(v))) => {
-            let _ = r.send(*v);
-        }
-        (Op::NoShows(_, _, _, r), Some(OpResult::Reservations(v))) => {
-            let _ = r.send(v);
-        }
-        (Op::Ari(_, _, r), Some(OpResult::Ari(v))) => {
-            let _ = r.send(v);
-        }
-        (Op::Deliver(_, r), Some(OpResult::Delivery(v))) => {
-            let _ = r.send(v);
-        }
-        (Op::Room(_, _, _, r), Some(OpResult::Room(v))) => {
-            let _ = r.send(v);
-        }
-        (op, _) => reply_err(op, ShardError::Store("internal: result mismatch".into())),
-    }
-}
-
-fn reply_err(op: Op, e: ShardError) {
-    match op {
-        Op::Book(_, r) | Op::Cancel(_, r) | Op::CheckIn(_, _, _, r) | Op::CheckOut(_, r) => {
-            let _ = r.send(Err(e));
-        }
-        Op::NoShows(_, _, _, r) => {
-            let _ = r.send(Err(e));
-        }
-        Op::Ari(_, _, r) => {
-            let _ = r.send(Err(e));
-        }
-        Op::Deliver(_, r) => {
-            let _ = r.send(Err(e));
-        }
-        Op::Room(_, _, _, r) => {
-            let _ = r.send(Err(e));
-        }
-    }
 }
 
 type DeliveryContext = HashMap<(ChannelCode, String), (Vec<InboundRecord>, Option<Reservation>)>;
@@ -491,8 +555,9 @@ async fn prefetch_known(state: &ShardState, ops: &[Op]) -> Result<KnownReservati
     let mut known = KnownReservations::new();
     for op in ops {
         let ids: &[String] = match op {
-            Op::Cancel(id, _) | Op::CheckIn(id, ..) | Op::CheckOut(id, _) => std::slice::from_ref(id),
-            Op::NoShows(ids, ..) => ids,
+            Op::Cancel(p) | Op::CheckOut(p) => std::slice::from_ref(&p.command),
+            Op::CheckIn(p) => std::slice::from_ref(&p.command.id),
+            Op::NoShows(p) => &p.command.ids,
             _ => &[],
         };
         for id in ids {
@@ -528,7 +593,8 @@ async fn prefetch_rooms(state: &ShardState, ops: &[Op]) -> Result<KnownRooms, Sh
     let cfg = state.deps.store.load_config(&state.property.code).await?;
     let stored = cfg.map(|c| c.rooms).unwrap_or_default();
     for op in ops {
-        if let Op::Room(number, ..) = op {
+        if let Op::Room(p) = op {
+            let number = &p.command.number;
             out.insert(number.clone(), stored.iter().find(|r| &r.number == number).cloned());
         }
     }
@@ -538,7 +604,8 @@ async fn prefetch_rooms(state: &ShardState, ops: &[Op]) -> Result<KnownRooms, Sh
 async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryContext, ShardError> {
     let mut out: DeliveryContext = HashMap::new();
     for op in ops {
-        if let Op::Deliver(d, _) = op {
+        if let Op::Deliver(p) = op {
+            let d = &p.command;
             let key = (d.channel.clone(), d.ota_reservation_id.clone());
             if out.contains_key(&key) {
                 continue;
@@ -558,134 +625,131 @@ async fn prefetch_deliveries(state: &ShardState, ops: &[Op]) -> Result<DeliveryC
     Ok(out)
 }
 
+/// The calendar the lifecycle rules book against: committed cells plus the
+/// changes decided earlier in this evaluation.
+fn inventory<'a>(state: &ShardState, cal: &'a RoomTypeCalendar, pending: &'a mut CellChanges, today: jiff::civil::Date) -> Inventory<'a> {
+    Inventory { cal, pending, today, auto_stop_sell_at: state.deps.auto_stop_sell_at }
+}
+
+/// Takes a lifecycle change into the commit (reservation and events) and
+/// counts and logs what operators watch. Answers the reservation.
+fn take(state: &ShardState, ev: &mut Evaluation, change: Change) -> Reservation {
+    if change.overbooked() {
+        metrics::counter!("saluran_overbookings_total").increment(1);
+    }
+    if !change.auto_closed.is_empty() {
+        metrics::counter!("saluran_auto_stop_sells_total").increment(change.auto_closed.len() as u64);
+    }
+    let res = change.reservation;
+    if change.events.iter().any(|e| e.kind() == EventKind::BookingOutsideHorizon) {
+        metrics::counter!("saluran_bookings_outside_horizon_total").increment(1);
+        tracing::warn!(
+            property = %state.property.code, room_type = %res.room_type, reservation = %res.id, source = %res.source,
+            check_in = %res.check_in, check_out = %res.check_out, nights_held = res.held_nights().len(),
+            "booking with nights outside the calendar horizon: kept on the booking, not in the calendar"
+        );
+    }
+    ev.events.extend(change.events);
+    ev.reservations.push(res.clone());
+    res
+}
+
 fn evaluate(
     state: &ShardState,
     cal: &RoomTypeCalendar,
-    ops: &[Op],
+    ops: &mut [Op],
     known: &KnownReservations,
     deliveries: &DeliveryContext,
     rooms: &KnownRooms,
 ) -> Evaluation {
     let mut ev = Evaluation::default();
     let now = state.deps.clock.now();
-    for op in ops {
+    let today = state.property.local_date(now);
+    for op in ops.iter_mut() {
         match op {
-            Op::Book(cmd, _) => {
-                let r = book(state, cal, &mut ev, cmd, now);
-                ev.results.push(OpResult::Reservation(Box::new(r)));
-            }
-            Op::Deliver(d, _) => {
-                let r = deliver(state, cal, &mut ev, d, deliveries, now);
-                ev.results.push(OpResult::Delivery(r));
-            }
-            Op::Room(number, status, range, _) => {
-                let r = room_status(state, cal, &mut ev, rooms, number, *status, *range);
-                ev.results.push(OpResult::Room(r));
-            }
-            Op::CheckIn(id, room, today, _) => {
-                let r = crate::front_desk::check_in(current(state, &ev, known, id), id, room.clone(), *today, &mut ev.events, now);
-                if let Ok(res) = &r {
-                    ev.reservations.push(res.clone());
-                }
-                ev.results.push(OpResult::Reservation(Box::new(r)));
-            }
-            Op::CheckOut(id, _) => {
-                let r = crate::front_desk::check_out(current(state, &ev, known, id), id, &mut ev.events, now);
-                if let Ok(res) = &r {
-                    ev.reservations.push(res.clone());
-                }
-                ev.results.push(OpResult::Reservation(Box::new(r)));
-            }
-            Op::NoShows(ids, closed, release_from, _) => {
-                let mut marked = Vec::new();
-                for id in ids {
-                    let Some(mut res) = current(state, &ev, known, id) else { continue };
-                    // Checked in, cancelled, already marked, or moved to a
-                    // later arrival since the audit listed it: not a no-show.
-                    if !res.is_no_show_after(*closed) {
-                        continue;
-                    }
-                    let released = res.nights_from(*release_from);
-                    for d in &released {
-                        let mut inv = ev.changes.inventory_day(cal, *d);
-                        inv.sold = inv.sold.saturating_sub(1);
-                        ev.changes.inventory.insert(*d, inv);
-                    }
-                    res.status = ReservationStatus::NoShow;
-                    res.revision += 1;
-                    res.updated_at = now;
-                    ev.events.push(NewEvent {
-                        kind: "booking.no_show".into(),
-                        payload: json!({
-                            "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in,
-                            "check_out": res.check_out, "source": res.source, "external_id": res.external_id,
-                            "business_date": closed, "released_from": release_from, "nights_released": released.len(),
-                        }),
-                    });
-                    ev.reservations.push(res.clone());
-                    marked.push(res);
-                }
-                ev.results.push(OpResult::Reservations(Ok(marked)));
-            }
-            Op::Cancel(id, _) => {
-                let r = match current(state, &ev, known, id) {
-                    None => Err(ShardError::ReservationNotFound(id.clone())),
-                    Some(res) if res.status == ReservationStatus::Cancelled => Ok(res),
-                    // A no-show's future nights are released already; an
-                    // in-house guest's booking is ended by check-out.
-                    Some(res) if res.status == ReservationStatus::NoShow => Err(StayRefusal::NoShow.into()),
-                    Some(res) if res.checked_in_at.is_some() => Err(StayRefusal::AlreadyCheckedIn.into()),
-                    Some(mut res) => {
-                        release_nights(cal, &mut ev, &res);
-                        res.status = ReservationStatus::Cancelled;
-                        res.revision += 1;
-                        res.updated_at = now;
-                        ev.events.push(NewEvent {
-                            kind: "booking.cancelled".into(),
-                            payload: json!({
-                                "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in,
-                                "check_out": res.check_out, "source": res.source,
-                            }),
-                        });
-                        ev.reservations.push(res.clone());
-                        Ok(res)
-                    }
+            Op::Book(p) => {
+                let cmd = &p.command;
+                let origin = Origin {
+                    property: &state.property,
+                    source: &cmd.source,
+                    external_id: cmd.external_id.as_deref(),
+                    allow_overbooking: cmd.allow_overbooking,
                 };
-                ev.results.push(OpResult::Reservation(Box::new(r)));
+                let id = uuid::Uuid::now_v7().to_string();
+                let decided = lifecycle::new(&mut inventory(state, cal, &mut ev.changes, today), &origin, &cmd.request, id, now);
+                p.answer = Some(decided.map(|c| take(state, &mut ev, c)).map_err(ShardError::Unavailable));
             }
-            Op::Ari(updates, intent, _) => {
-                let changes = plan_changes(cal, updates, &ev.changes);
+            Op::Deliver(p) => {
+                p.answer = Some(deliver(state, cal, &mut ev, &p.command, deliveries, now, today));
+            }
+            Op::Room(p) => {
+                let c = &p.command;
+                p.answer = Some(room_status(state, cal, &mut ev, rooms, &c.number, c.status, c.out_of_order));
+            }
+            Op::CheckIn(p) => {
+                let c = &p.command;
+                let decided = found(current(state, &ev, known, &c.id), &c.id)
+                    .and_then(|res| lifecycle::check_in(res, c.room.clone(), c.today, now).map_err(ShardError::from));
+                p.answer = Some(decided.map(|change| take(state, &mut ev, change)));
+            }
+            Op::CheckOut(p) => {
+                let id = &p.command;
+                let decided =
+                    found(current(state, &ev, known, id), id).and_then(|res| lifecycle::check_out(res, now).map_err(ShardError::from));
+                p.answer = Some(decided.map(|change| take(state, &mut ev, change)));
+            }
+            Op::NoShows(p) => {
+                let c = &p.command;
+                let mut marked = Vec::new();
+                for id in &c.ids {
+                    let Some(res) = current(state, &ev, known, id) else { continue };
+                    let mut inv = inventory(state, cal, &mut ev.changes, today);
+                    if let Some(change) = lifecycle::mark_no_show(&mut inv, res, c.closed, c.release_from, now) {
+                        marked.push(take(state, &mut ev, change));
+                    }
+                }
+                p.answer = Some(Ok(marked));
+            }
+            Op::Cancel(p) => {
+                let id = &p.command;
+                let decided = found(current(state, &ev, known, id), id).and_then(|res| {
+                    let stored = res.clone();
+                    match lifecycle::cancel(&mut inventory(state, cal, &mut ev.changes, today), res, now) {
+                        Ok(Some(change)) => Ok(take(state, &mut ev, change)),
+                        // Cancelled already: a repeated request.
+                        Ok(None) => Ok(stored),
+                        Err(why) => Err(ShardError::from(why)),
+                    }
+                });
+                p.answer = Some(decided);
+            }
+            Op::Ari(p) => {
+                let c = &p.command;
+                let changes = plan_changes(cal, &c.updates, &ev.changes);
                 let cells = changes.inventory.len() + changes.rates.len();
                 if let Some((from, to)) = changes.date_span() {
-                    ev.events.push(NewEvent {
-                        kind: "ari.changed".into(),
-                        payload: json!({"room_type": state.room_type, "from": from, "to": to, "cells": cells}),
-                    });
+                    ev.events.push(DomainEvent::AriChanged(AriChanged {
+                        room_type: state.room_type.clone(),
+                        from,
+                        to,
+                        cause: AriCause::Update { cells },
+                    }));
                 }
                 ev.changes.extend(changes);
-                if let Some(i) = intent {
+                if let Some(i) = &c.intent {
                     ev.intents.push(i.clone());
                 }
                 // The version is filled in by the caller's view after commit.
-                ev.results.push(OpResult::Ari(Ok(AriApplied { cells, version: cal.version + 1 })));
+                p.answer = Some(Ok(AriApplied { cells, version: cal.version + 1 }));
             }
         }
     }
-    replenish(state, cal, &mut ev);
+    replenish(state, cal, &mut ev, today);
     ev
 }
 
-/// The dates a room holds out of order in the calendar: its stored range,
-/// or for a room out of order since before ranges were stored, today to the
-/// end of the horizon (what it was counted on then).
-fn held_out_of_order(room: &Room, today: jiff::civil::Date) -> Option<DateRange> {
-    if room.status != RoomStatus::OutOfOrder {
-        return None;
-    }
-    room.out_of_order.or_else(|| {
-        let w = calendar_window(today);
-        DateRange::new(today, w.end()).ok()
-    })
+fn found(current: Option<Reservation>, id: &str) -> Result<Reservation, ShardError> {
+    current.ok_or_else(|| ShardError::ReservationNotFound(id.to_owned()))
 }
 
 /// A room status change: the room row (compare-and-set on the stored room)
@@ -710,60 +774,19 @@ fn room_status(
         .or_else(|| rooms.get(number).cloned().flatten())
         .filter(|r| r.room_type == state.room_type)
         .ok_or_else(|| ShardError::Invalid(saluran_domain::DomainError::invalid("room", "unknown room")))?;
-    if !current.status.can_become(status) {
-        return Err(ShardError::Invalid(saluran_domain::DomainError::InvalidTransition(
-            current.status.as_str().into(),
-            status.as_str().into(),
-        )));
-    }
     let today = state.property.local_date(state.deps.clock.now());
-    let window = calendar_window(today);
-    let new_range = match (status, range) {
-        (RoomStatus::OutOfOrder, Some(r)) => Some(r),
-        (RoomStatus::OutOfOrder, None) => {
-            return Err(saluran_domain::DomainError::invalid("from", "out of order needs its dates").into());
-        }
-        (_, Some(_)) => return Err(saluran_domain::DomainError::invalid("from", "dates go with out_of_order only").into()),
-        (_, None) => None,
-    };
-    let next = Room { status, out_of_order: new_range, ..current.clone() };
-    if next == current {
+    let mut inv = inventory(state, cal, &mut ev.changes, today);
+    let Some(change) = lifecycle::set_room_status(&mut inv, current.clone(), status, range)? else {
         // Repeated request: already so, nothing to count again.
         return Ok(current);
-    }
-    let old_held = held_out_of_order(&current, today);
-    let physical = i32::from(cal.room_type.physical_rooms);
-    let mut touched: Option<(jiff::civil::Date, jiff::civil::Date)> = None;
-    let mut bump = |ev: &mut Evaluation, r: DateRange, delta: i32| {
-        // Only the materialized window: past dates are history.
-        let Ok(r) = DateRange::new(r.start().max(window.start()), r.end().min(window.end())) else { return };
-        for d in r.days() {
-            let mut inv = ev.changes.inventory_day(cal, d);
-            inv.out_of_order = (i32::from(inv.out_of_order) + delta).clamp(0, physical) as u16;
-            ev.changes.inventory.insert(d, inv);
-        }
-        touched = Some(match touched {
-            None => (r.start(), r.end()),
-            Some((a, b)) => (a.min(r.start()), b.max(r.end())),
-        });
     };
-    if let Some(r) = old_held {
-        bump(ev, r, -1);
-    }
-    if let Some(r) = held_out_of_order(&next, today) {
-        bump(ev, r, 1);
-    }
-    if let Some((from, to)) = touched {
-        ev.events.push(NewEvent {
-            kind: "ari.changed".into(),
-            payload: json!({"room_type": state.room_type, "from": from, "to": to, "reason": "out_of_order", "room": number}),
-        });
-    }
     tracing::info!(
         property = %state.property.code, room = %number, from = current.status.as_str(), to = status.as_str(),
-        out_of_order = ?new_range, "room status"
+        out_of_order = ?change.room.out_of_order, "room status"
     );
-    ev.rooms.push(RoomChange { expected: current, room: next.clone() });
+    ev.events.extend(change.event);
+    let next = change.room.clone();
+    ev.rooms.push(RoomChange { expected: change.expected, room: change.room });
     Ok(next)
 }
 
@@ -771,203 +794,18 @@ fn room_status(
 /// closed (overbooking, auto threshold) and that has rooms again is opened,
 /// in the same commit; the channels are told of it with the other changed
 /// dates. A person's stop-sell is never lifted.
-fn replenish(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation) {
-    let physical = cal.room_type.physical_rooms;
-    let mut lifted = Vec::new();
-    for (d, inv) in ev.changes.inventory.iter_mut() {
-        let source = inv.closed_by();
-        if inv.replenish(physical, state.deps.auto_stop_sell_at) {
-            lifted.push((*d, source));
-        }
-    }
-    if lifted.is_empty() {
+fn replenish(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, today: jiff::civil::Date) {
+    let Some(lifted) = lifecycle::lift_automatic_stop_sells(&mut inventory(state, cal, &mut ev.changes, today)) else {
         return;
-    }
-    metrics::counter!("saluran_stop_sells_lifted_total").increment(lifted.len() as u64);
-    tracing::info!(property = %state.property.code, room_type = %state.room_type, dates = lifted.len(), "lifting automatic stop-sells");
-    ev.events.push(NewEvent {
-        kind: "stop_sell.lifted".into(),
-        payload: json!({
-            "room_type": state.room_type,
-            "dates": lifted.iter().map(|(d, s)| json!({"date": d, "source": s.as_str()})).collect::<Vec<_>>(),
-        }),
-    });
-}
-
-fn book(
-    state: &ShardState,
-    cal: &RoomTypeCalendar,
-    ev: &mut Evaluation,
-    cmd: &BookingCommand,
-    now: jiff::Timestamp,
-) -> Result<Reservation, ShardError> {
-    book_with_id(state, cal, ev, cmd, uuid::Uuid::now_v7().to_string(), now)
-}
-
-/// Takes one room on every night of the stay; for OTA bookings past
-/// availability, flags the overbooking and closes the oversold nights
-/// (stop-sell, pushed to every channel at once: I2).
-fn take_nights(state: &ShardState, cal: &RoomTypeCalendar, ev: &mut Evaluation, req: &BookingRequest, close_when_oversold: bool) -> Taken {
-    let threshold = state.deps.auto_stop_sell_at;
-    let today = state.property.local_date(state.deps.clock.now());
-    let inside = req.stay.nights_within(calendar_window(today));
-    let outside_horizon = inside != Some(req.stay.night_dates());
-    let mut overbooked = false;
-    for d in inside.iter().flat_map(|r| r.days()) {
-        let mut inv = ev.changes.inventory_day(cal, d);
-        inv.sold = inv.sold.saturating_add(1);
-        let available = inv.available(cal.room_type.physical_rooms);
-        if available < 0 {
-            overbooked = true;
-            if close_when_oversold {
-                inv.close(StopSellSource::Overbooking);
-            }
-        }
-        // Auto stop-sell: close the date on every channel once availability
-        // falls to the configured threshold.
-        if threshold.is_some_and(|t| available <= t) && !inv.stop_sell {
-            inv.close(StopSellSource::AutoThreshold);
-            metrics::counter!("saluran_auto_stop_sells_total").increment(1);
-        }
-        ev.changes.inventory.insert(d, inv);
-    }
-    Taken { overbooked, outside_horizon, calendar_nights: if outside_horizon { inside } else { None } }
-}
-
-/// What `take_nights` did.
-struct Taken {
-    overbooked: bool,
-    /// Some nights were outside the calendar window: not materialized.
-    outside_horizon: bool,
-    /// With `outside_horizon`, the nights taken (if any).
-    calendar_nights: Option<saluran_domain::dates::DateRange>,
-}
-
-impl Taken {
-    fn mark(&self, res: &mut Reservation) {
-        res.overbooked = self.overbooked;
-        res.outside_horizon = self.outside_horizon;
-        res.calendar_nights = self.calendar_nights;
-    }
-}
-
-/// Alerts a booking with nights outside the calendar window (event, metric,
-/// log); the flag is on the reservation.
-fn alert_outside_horizon(state: &ShardState, ev: &mut Evaluation, res: &Reservation) {
-    if !res.outside_horizon {
-        return;
-    }
-    let held = res.held_nights().len();
-    let nights = res.stay().nights();
-    metrics::counter!("saluran_bookings_outside_horizon_total").increment(1);
-    tracing::warn!(
-        property = %state.property.code, room_type = %res.room_type, reservation = %res.id, source = %res.source,
-        check_in = %res.check_in, check_out = %res.check_out, nights_held = held,
-        "booking with nights outside the calendar horizon: kept on the booking, not in the calendar"
-    );
-    ev.events.push(NewEvent {
-        kind: "booking.outside_horizon".into(),
-        payload: json!({
-            "reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out,
-            "source": res.source, "external_id": res.external_id, "nights": nights, "nights_held": held,
-            "nights_outside": nights - held as i64, "calendar_nights": res.calendar_nights,
-        }),
-    });
-}
-
-fn release_nights(cal: &RoomTypeCalendar, ev: &mut Evaluation, res: &Reservation) {
-    for d in res.held_nights() {
-        let mut inv = ev.changes.inventory_day(cal, d);
-        inv.sold = inv.sold.saturating_sub(1);
-        ev.changes.inventory.insert(d, inv);
-    }
-}
-
-fn book_with_id(
-    state: &ShardState,
-    cal: &RoomTypeCalendar,
-    ev: &mut Evaluation,
-    cmd: &BookingCommand,
-    id: String,
-    now: jiff::Timestamp,
-) -> Result<Reservation, ShardError> {
-    let req = &cmd.request;
-    let overlay = Overlay { cal, pending: Some(&ev.changes) };
-    let quote: Quote = match overlay.quote(&req.rate_plan, req.stay, req.adults, 1) {
-        Ok(q) => q,
-        Err(Unavailable::UnknownRatePlan) => return Err(ShardError::Unavailable(Unavailable::UnknownRatePlan)),
-        Err(why) if !cmd.allow_overbooking => return Err(ShardError::Unavailable(why)),
-        Err(_) => lenient_quote(&overlay, req),
     };
-    let taken = take_nights(state, cal, ev, req, cmd.allow_overbooking);
-    let overbooked = taken.overbooked;
-    let mut res = Reservation {
-        id,
-        property: state.property.code.clone(),
-        room_type: req.room_type.clone(),
-        rate_plan: req.rate_plan.clone(),
-        check_in: req.stay.check_in,
-        check_out: req.stay.check_out,
-        adults: req.adults,
-        guest_name: req.guest_name.clone(),
-        status: ReservationStatus::Confirmed,
-        currency: state.property.currency,
-        total: quote.total,
-        nightly: quote.nightly,
-        source: cmd.source.clone(),
-        external_id: cmd.external_id.clone(),
-        revision: 1,
-        overbooked,
-        created_at: now,
-        updated_at: now,
-        checked_in_at: None,
-        checked_out_at: None,
-        room: None,
-        outside_horizon: false,
-        calendar_nights: None,
-    };
-    taken.mark(&mut res);
-    ev.events.push(NewEvent {
-        kind: "booking.created".into(),
-        payload: json!({
-            "reservation": res.id, "room_type": res.room_type, "rate_plan": res.rate_plan,
-            "check_in": res.check_in, "check_out": res.check_out, "source": res.source,
-            "overbooked": overbooked, "total": res.total.to_string(),
-        }),
-    });
-    if overbooked {
-        metrics::counter!("saluran_overbookings_total").increment(1);
-        ev.events.push(NewEvent {
-            kind: "overbooking".into(),
-            payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
-        });
-    }
-    alert_outside_horizon(state, ev, &res);
-    ev.reservations.push(res.clone());
-    Ok(res)
+    metrics::counter!("saluran_stop_sells_lifted_total").increment(lifted.dates.len() as u64);
+    tracing::info!(property = %state.property.code, room_type = %state.room_type, dates = lifted.dates.len(), "lifting automatic stop-sells");
+    ev.events.push(DomainEvent::StopSellLifted(lifted));
 }
 
-/// Prices an OTA booking that breaks a rule: the OTA has sold it already,
-/// so we keep whatever rate we have (zero where none is set).
-fn lenient_quote(overlay: &Overlay<'_>, req: &BookingRequest) -> Quote {
-    let cal = overlay.cal;
-    let mut nightly = Vec::new();
-    let mut total = rust_decimal::Decimal::ZERO;
-    for d in req.stay.night_dates().days() {
-        let rate = cal.effective(&req.rate_plan, d).and_then(|e| e.price_for(req.adults)).unwrap_or_default();
-        total += rate;
-        nightly.push(NightlyRate { date: d, rate });
-    }
-    Quote { room_type: req.room_type.clone(), rate_plan: req.rate_plan.clone(), available: 0, nightly, total }
-}
-
-fn quote_leniently(cal: &RoomTypeCalendar, ev: &Evaluation, req: &BookingRequest) -> Quote {
-    let overlay = Overlay { cal, pending: Some(&ev.changes) };
-    overlay.quote(&req.rate_plan, req.stay, req.adults, i32::MIN).unwrap_or_else(|_| lenient_quote(&overlay, req))
-}
-
-/// Applies one OTA delivery in the order-independent way of
-/// `saluran_domain::channel::decide`.
+/// Applies one OTA delivery as `lifecycle::deliver` decides it, against
+/// the booking's history (stored and earlier in this commit), and records
+/// it with its ack.
 fn deliver(
     state: &ShardState,
     cal: &RoomTypeCalendar,
@@ -975,6 +813,7 @@ fn deliver(
     d: &ChannelDelivery,
     ctx: &DeliveryContext,
     now: jiff::Timestamp,
+    today: jiff::civil::Date,
 ) -> Result<DeliveryOutcome, ShardError> {
     let key = (d.channel.clone(), d.ota_reservation_id.clone());
     let (stored_history, stored_res) = ctx.get(&key).cloned().unwrap_or_default();
@@ -987,150 +826,48 @@ fn deliver(
         .find(|r| r.source == d.channel.as_str() && r.external_id.as_deref() == Some(d.ota_reservation_id.as_str()))
         .cloned()
         .or(stored_res);
-    let record = |outcome: &str, reservation_id: Option<String>, ack: &str| InboundRecord {
-        property: state.property.code.clone(),
-        channel: d.channel.clone(),
-        ota_reservation_id: d.ota_reservation_id.clone(),
-        revision: d.revision.clone(),
+    let delivery = lifecycle::Delivery {
+        channel: &d.channel,
+        ota_reservation_id: &d.ota_reservation_id,
+        revision: &d.revision,
         action: d.action,
-        reservation_id,
-        outcome: outcome.to_owned(),
-        ack: ack.to_owned(),
-        received_at: now,
+        request: d.request.as_ref(),
+        moving: d.moving,
     };
-    let request = || -> Result<&BookingRequest, ShardError> {
-        let req = d.request.as_ref().ok_or_else(|| saluran_domain::DomainError::invalid("booking", "a booking without a room"))?;
-        if req.room_type != state.room_type {
-            return Err(saluran_domain::DomainError::invalid("room_type", "delivered to the wrong inventory shard").into());
-        }
-        Ok(req)
-    };
-    let outcome = match decide(&history, d.action, &d.revision, &state.property.tz()) {
-        InboundDecision::Replay(ack) => {
-            return Ok(DeliveryOutcome { ack, reservation_id: existing.map(|r| r.id), outcome: "replayed" });
-        }
-        InboundDecision::Stale => {
-            let id = existing.as_ref().map(|r| r.id.clone());
-            let ack = (d.ack)(id.as_deref());
-            ev.inbound.push(record("stale", id.clone(), &ack));
-            DeliveryOutcome { ack, reservation_id: id, outcome: "stale" }
-        }
-        InboundDecision::Create => {
-            let req = request()?.clone();
-            let cmd = BookingCommand {
-                request: req,
-                source: d.channel.to_string(),
-                external_id: Some(d.ota_reservation_id.clone()),
-                allow_overbooking: true,
-            };
-            let res = book_with_id(state, cal, ev, &cmd, uuid::Uuid::now_v7().to_string(), now)?;
-            let ack = (d.ack)(Some(&res.id));
-            let outcome = if res.overbooked { "overbooked" } else { "applied" };
-            ev.inbound.push(record(outcome, Some(res.id.clone()), &ack));
-            DeliveryOutcome { ack, reservation_id: Some(res.id), outcome }
-        }
-        InboundDecision::CreateCancelled => {
-            let req = request()?.clone();
-            let quote = quote_leniently(cal, ev, &req);
-            let res = Reservation {
-                id: uuid::Uuid::now_v7().to_string(),
+    let mut inv = inventory(state, cal, &mut ev.changes, today);
+    let decided = lifecycle::deliver(&mut inv, &state.property, delivery, &history, existing, || uuid::Uuid::now_v7().to_string(), now)
+        .map_err(|why| match why {
+            DeliveryRefusal::NoRequest => ShardError::from(saluran_domain::DomainError::invalid("booking", "a booking without a room")),
+            DeliveryRefusal::WrongRoomType => {
+                ShardError::from(saluran_domain::DomainError::invalid("room_type", "delivered to the wrong inventory shard"))
+            }
+            DeliveryRefusal::NotFound => ShardError::ReservationNotFound(d.ota_reservation_id.clone()),
+            DeliveryRefusal::Unavailable(why) => ShardError::Unavailable(why),
+        })?;
+    match decided {
+        Delivered::Replay { ack, reservation_id } => Ok(DeliveryOutcome { ack, reservation_id, outcome: InboundOutcome::Replayed }),
+        Delivered::Record { outcome, reservation_id, change } => {
+            if let Some(change) = change {
+                take(state, ev, *change);
+            }
+            // The ack names our reservation, and is stored with the
+            // delivery: built only now that the id is known.
+            let ack = (d.ack)(reservation_id.as_deref());
+            ev.inbound.push(InboundRecord {
                 property: state.property.code.clone(),
-                room_type: req.room_type.clone(),
-                rate_plan: req.rate_plan.clone(),
-                check_in: req.stay.check_in,
-                check_out: req.stay.check_out,
-                adults: req.adults,
-                guest_name: req.guest_name.clone(),
-                status: ReservationStatus::Cancelled,
-                currency: state.property.currency,
-                total: quote.total,
-                nightly: quote.nightly,
-                source: d.channel.to_string(),
-                external_id: Some(d.ota_reservation_id.clone()),
-                revision: 1,
-                overbooked: false,
-                created_at: now,
-                updated_at: now,
-                checked_in_at: None,
-                checked_out_at: None,
-                room: None,
-                // Stored cancelled: it holds no night, in or out of the window.
-                outside_horizon: false,
-                calendar_nights: None,
-            };
-            let ack = (d.ack)(Some(&res.id));
-            ev.inbound.push(record("applied", Some(res.id.clone()), &ack));
-            ev.reservations.push(res.clone());
-            DeliveryOutcome { ack, reservation_id: Some(res.id), outcome: "applied" }
-        }
-        InboundDecision::Modify => {
-            let req = request()?.clone();
-            let Some(mut res) = existing else {
-                return Err(ShardError::ReservationNotFound(d.ota_reservation_id.clone()));
-            };
-            // A no-show's or cancelled booking's nights are released already:
-            // a modification reinstates it on its new dates, taking only those.
-            let reinstated = !res.is_active();
-            if res.is_active() {
-                release_nights(cal, ev, &res);
-            }
-            let quote = quote_leniently(cal, ev, &req);
-            let taken = take_nights(state, cal, ev, &req, true);
-            let overbooked = taken.overbooked;
-            taken.mark(&mut res);
-            res.room_type = req.room_type.clone();
-            res.rate_plan = req.rate_plan.clone();
-            res.check_in = req.stay.check_in;
-            res.check_out = req.stay.check_out;
-            res.adults = req.adults;
-            res.guest_name = req.guest_name.clone();
-            res.total = quote.total;
-            res.nightly = quote.nightly;
-            res.status = ReservationStatus::Confirmed;
-            res.revision += 1;
-            res.updated_at = now;
-            ev.events.push(NewEvent {
-                kind: "booking.modified".into(),
-                payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out, "source": res.source, "overbooked": overbooked, "reinstated": reinstated}),
+                channel: d.channel.clone(),
+                ota_reservation_id: d.ota_reservation_id.clone(),
+                revision: d.revision.clone(),
+                action: d.action,
+                reservation_id: reservation_id.clone(),
+                outcome: outcome.clone(),
+                ack: ack.clone(),
+                received_at: now,
             });
-            if overbooked {
-                metrics::counter!("saluran_overbookings_total").increment(1);
-                ev.events.push(NewEvent {
-                    kind: "overbooking".into(),
-                    payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out}),
-                });
-            }
-            alert_outside_horizon(state, ev, &res);
-            let ack = (d.ack)(Some(&res.id));
-            let outcome = if overbooked { "overbooked" } else { "applied" };
-            ev.inbound.push(record(outcome, Some(res.id.clone()), &ack));
-            ev.reservations.push(res.clone());
-            DeliveryOutcome { ack, reservation_id: Some(res.id), outcome }
+            // A move is recorded as such but is, for the caller, the
+            // cancellation applied here.
+            let answered = if outcome == InboundOutcome::Moved { InboundOutcome::Applied } else { outcome };
+            Ok(DeliveryOutcome { ack, reservation_id, outcome: answered })
         }
-        InboundDecision::Cancel => {
-            let id = match existing {
-                Some(mut res) => {
-                    if res.is_active() {
-                        release_nights(cal, ev, &res);
-                        res.status = ReservationStatus::Cancelled;
-                        res.revision += 1;
-                        res.updated_at = now;
-                        ev.events.push(NewEvent {
-                            kind: "booking.cancelled".into(),
-                            payload: json!({"reservation": res.id, "room_type": res.room_type, "check_in": res.check_in, "check_out": res.check_out, "source": res.source}),
-                        });
-                        ev.reservations.push(res.clone());
-                    }
-                    Some(res.id)
-                }
-                // Cancelled before we ever saw it: remembered, so a late
-                // delivery of the booking is stored cancelled.
-                None => None,
-            };
-            let ack = (d.ack)(id.as_deref());
-            ev.inbound.push(record(if d.moving { "moved" } else { "applied" }, id.clone(), &ack));
-            DeliveryOutcome { ack, reservation_id: id, outcome: "applied" }
-        }
-    };
-    Ok(outcome)
+    }
 }

@@ -119,6 +119,79 @@ impl InboundAction {
     }
 }
 
+/// What an OTA delivery did. Stored with the delivery (`as_str` / `parse`
+/// at the store edge); the store's guards on a booking and its
+/// cancellation key on it (`counts_as_booked`, `is_tombstone`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundOutcome {
+    /// Applied as the OTA stated it.
+    Applied,
+    /// Applied past availability (I2).
+    Overbooked,
+    /// An older revision than one already applied, or after a cancellation:
+    /// acknowledged, nothing changed.
+    Stale,
+    /// A cancellation that only moves the booking to another room type.
+    Moved,
+    /// For a room or rate no mapping names: stored and alerted, never
+    /// dropped. Holds the whole stored text (`unmapped`, or with the OTA's
+    /// codes: `unmapped: room X rate Y`).
+    Unmapped(String),
+    /// Seen before: its stored ack was sent back. Answered, never stored.
+    Replayed,
+}
+
+impl InboundOutcome {
+    /// The outcome of a delivery for an unmapped room / rate.
+    pub fn unmapped(ota_room: &str, ota_rate: Option<&str>) -> Self {
+        InboundOutcome::Unmapped(format!("unmapped: room {ota_room} rate {}", ota_rate.unwrap_or("-")))
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            InboundOutcome::Applied => "applied",
+            InboundOutcome::Overbooked => "overbooked",
+            InboundOutcome::Stale => "stale",
+            InboundOutcome::Moved => "moved",
+            InboundOutcome::Unmapped(text) => text,
+            InboundOutcome::Replayed => "replayed",
+        }
+    }
+    /// `None` for text no version of saluran stored.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "applied" => InboundOutcome::Applied,
+            "overbooked" => InboundOutcome::Overbooked,
+            "stale" => InboundOutcome::Stale,
+            "moved" => InboundOutcome::Moved,
+            "replayed" => InboundOutcome::Replayed,
+            s if s == "unmapped" || s.starts_with("unmapped:") => InboundOutcome::Unmapped(s.to_owned()),
+            _ => return None,
+        })
+    }
+    /// The delivery made (or kept) a booking: what a later cancellation
+    /// must not slip under.
+    pub fn counts_as_booked(&self) -> bool {
+        matches!(self, InboundOutcome::Applied | InboundOutcome::Overbooked)
+    }
+    /// The short form answered to the OTA-facing caller (`unmapped` without
+    /// the codes; a move is the cancellation applied here).
+    pub fn answer(&self) -> &'static str {
+        match self {
+            InboundOutcome::Applied | InboundOutcome::Moved => "applied",
+            InboundOutcome::Overbooked => "overbooked",
+            InboundOutcome::Stale => "stale",
+            InboundOutcome::Unmapped(_) => "unmapped",
+            InboundOutcome::Replayed => "replayed",
+        }
+    }
+}
+
+impl std::fmt::Display for InboundOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One delivery of one revision of an OTA booking, with the
 /// acknowledgement we gave for it (replayed on redelivery: I1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,9 +203,8 @@ pub struct InboundRecord {
     pub action: InboundAction,
     /// Our reservation, when one exists.
     pub reservation_id: Option<String>,
-    /// `applied`, `stale` (an older revision than one already applied),
-    /// `unmapped` (stored and alerted, never dropped).
-    pub outcome: String,
+    /// What the delivery did (stored as `InboundOutcome::as_str`).
+    pub outcome: InboundOutcome,
     pub ack: String,
     pub received_at: jiff::Timestamp,
 }
@@ -200,7 +272,7 @@ pub fn decide(history: &[InboundRecord], action: InboundAction, revision: &str, 
     if let Some(same) = history.iter().find(|r| r.revision == revision && r.action == action) {
         return InboundDecision::Replay(same.ack.clone());
     }
-    let applied: Vec<&InboundRecord> = history.iter().filter(|r| r.outcome == "applied" || r.outcome == "overbooked").collect();
+    let applied: Vec<&InboundRecord> = history.iter().filter(|r| r.outcome.counts_as_booked()).collect();
     let cancelled = applied.iter().any(|r| r.action == InboundAction::Cancel);
     let newest = applied.iter().map(|r| r.revision.as_str()).max_by(|a, b| revision_order(a, b, tz));
     match action {
@@ -233,7 +305,7 @@ mod tests {
             revision: revision.into(),
             action,
             reservation_id: reservation.map(String::from),
-            outcome: "applied".into(),
+            outcome: InboundOutcome::Applied,
             ack: format!("ack-{revision}"),
             received_at: jiff::Timestamp::UNIX_EPOCH,
         }
@@ -269,6 +341,27 @@ mod tests {
             }
         }
         (exists, cancelled, rev)
+    }
+
+    #[test]
+    fn outcomes_read_back_as_stored_and_unknown_text_is_refused() {
+        for o in [
+            InboundOutcome::Applied,
+            InboundOutcome::Overbooked,
+            InboundOutcome::Stale,
+            InboundOutcome::Moved,
+            InboundOutcome::Replayed,
+            InboundOutcome::Unmapped("unmapped".into()),
+            InboundOutcome::unmapped("DBL", None),
+        ] {
+            assert_eq!(InboundOutcome::parse(o.as_str()), Some(o.clone()), "{o}");
+        }
+        assert_eq!(InboundOutcome::unmapped("DBL", Some("NRF")).as_str(), "unmapped: room DBL rate NRF");
+        assert_eq!(InboundOutcome::unmapped("DBL", None).answer(), "unmapped");
+        assert_eq!(InboundOutcome::Moved.answer(), "applied");
+        assert_eq!(InboundOutcome::parse("unmappedX"), None);
+        assert_eq!(InboundOutcome::parse("Applied"), None);
+        assert!(InboundOutcome::Overbooked.counts_as_booked() && !InboundOutcome::Moved.counts_as_booked());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::ari::CellChanges;
 use crate::calendar::RoomTypeCalendar;
-use crate::channel::{ChannelConfig, DeadLetter, InboundAction, InboundRecord, SyncStatus};
+use crate::channel::{ChannelConfig, DeadLetter, InboundAction, InboundOutcome, InboundRecord, SyncStatus};
 use crate::codes::{ChannelCode, PropertyCode, RoomNumber, RoomTypeCode};
 use crate::housekeeping::{HousekeepingTask, TaskStatus};
 use crate::property::{Property, PropertyConfig, RatePlan, Room, RoomStatus, RoomType, TokenScope};
@@ -69,12 +69,9 @@ impl Conflict {
     }
 }
 
-/// A domain event to persist with a change, in the same transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewEvent {
-    pub kind: String,
-    pub payload: Value,
-}
+/// A domain event to persist with a change, in the same transaction:
+/// encoded once (kind + payload), stored and then published as it is.
+pub use crate::events::EncodedEvent as NewEvent;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -389,7 +386,7 @@ pub enum BookingGuard {
 
 /// A cancellation of a booking we hold no reservation of.
 pub fn is_tombstone(r: &InboundRecord) -> bool {
-    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == "applied"
+    r.action == InboundAction::Cancel && r.reservation_id.is_none() && r.outcome == InboundOutcome::Applied
 }
 
 /// The check an inbound record of a shard commit needs, given the
@@ -400,7 +397,7 @@ pub fn is_tombstone(r: &InboundRecord) -> bool {
 /// intended outcome, not the race); a tombstone must not land after the
 /// booking's reservation.
 pub fn commit_guard(r: &InboundRecord, reservations: &[Reservation]) -> Option<BookingGuard> {
-    let applied = r.outcome == "applied" || r.outcome == "overbooked";
+    let applied = r.outcome.counts_as_booked();
     match (r.action, r.reservation_id.as_deref()) {
         (InboundAction::New | InboundAction::Modify, Some(id)) if applied => {
             // Upserts apply in order: the last write of the reservation stays.
@@ -518,7 +515,7 @@ mod guard_tests {
             revision: "1".into(),
             action,
             reservation_id: reservation_id.map(str::to_owned),
-            outcome: outcome.into(),
+            outcome: InboundOutcome::parse(outcome).expect("a stored outcome"),
             ack: "ok".into(),
             received_at: jiff::Timestamp::UNIX_EPOCH,
         }
@@ -537,7 +534,7 @@ mod guard_tests {
             (record(InboundAction::New, None, "applied"), None),
         ];
         for (r, expected) in cases {
-            assert_eq!(commit_guard(&r, &[]), expected, "{:?} {:?} {}", r.action, r.reservation_id, r.outcome);
+            assert_eq!(commit_guard(&r, &[]), expected, "{:?} {:?} {:?}", r.action, r.reservation_id, r.outcome);
         }
         assert!(is_tombstone(&record(InboundAction::Cancel, None, "applied")));
         assert!(!is_tombstone(&record(InboundAction::Cancel, Some("R1"), "applied")));

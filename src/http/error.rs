@@ -138,6 +138,7 @@ impl From<ActorError> for ApiError {
             ActorError::Shard(s) => s.into(),
             ActorError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", format!("already exists: {m}")),
             ActorError::Unavailable(m) => ApiError::unavailable(m),
+            ActorError::Overloaded(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", m),
         }
     }
 }

@@ -14,8 +14,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use saluran_actors::{PropertyHandle, PropertyMsg};
+use saluran_domain::events::{DomainEvent, TaskUpdated};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskAction, TaskStatus};
-use saluran_domain::ports::CommittedEvent;
+use saluran_domain::ports::Notice;
 use saluran_domain::property::{Permission, RoomStatus};
 use saluran_domain::store::{Conflict, StoreError};
 use saluran_domain::PropertyCode;
@@ -62,12 +63,8 @@ fn text(field: &str, v: &str, max: usize) -> ApiResult<String> {
 }
 
 fn publish(app: &App, h: &PropertyHandle, task: &HousekeepingTask) {
-    app.deps().publisher.publish(CommittedEvent {
-        property: h.code().clone(),
-        seq: 0,
-        kind: "task.updated".into(),
-        payload: task_json(task),
-    });
+    let event = DomainEvent::TaskUpdated(TaskUpdated::from(task));
+    app.deps().publisher.publish(Notice::new(h.code().clone(), &event).into());
 }
 
 /// `POST …/tasks` `{"room","kind","note"?}` → 201 with the open task.

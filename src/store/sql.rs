@@ -197,7 +197,7 @@ macro_rules! shared_adapter {
                 .bind(&r.revision)
                 .bind(r.action.as_str())
                 .bind(r.reservation_id.as_deref())
-                .bind(&r.outcome)
+                .bind(r.outcome.as_str())
                 .bind(&r.ack)
                 .bind(ts_to_nanos(r.received_at)?)
                 .bind(property_id)
@@ -1219,6 +1219,7 @@ macro_rules! shared_adapter {
                     rows.iter()
                         .map(|row| {
                             let action: String = get(row, 4)?;
+                            let outcome: String = get(row, 6)?;
                             Ok(InboundRecord {
                                 property: code_at(row, 0, PropertyCode::try_from)?,
                                 channel: code_at(row, 1, ChannelCode::try_from)?,
@@ -1226,7 +1227,7 @@ macro_rules! shared_adapter {
                                 revision: get(row, 3)?,
                                 action: InboundAction::parse(&action).ok_or_else(|| corrupt(format!("inbound action {action:?}")))?,
                                 reservation_id: get(row, 5)?,
-                                outcome: get(row, 6)?,
+                                outcome: saluran_domain::channel::InboundOutcome::parse(&outcome).ok_or_else(|| corrupt(format!("inbound outcome {outcome:?}")))?,
                                 ack: get(row, 7)?,
                                 received_at: ts_at(row, 8)?,
                             })

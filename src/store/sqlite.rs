@@ -385,7 +385,7 @@ mod tests {
             revision: "1".into(),
             action: InboundAction::New,
             reservation_id: None,
-            outcome: "applied".into(),
+            outcome: saluran_domain::channel::InboundOutcome::Applied,
             ack: "ok".into(),
             received_at: jiff::Timestamp::now(),
         }
