@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/saluran-target}"
-cargo build --release -q -p saluran -p saluran-load
+# SKIP_BUILD=1 uses the binaries already in $CARGO_TARGET_DIR/release (e.g. to compare two builds).
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p saluran -p saluran-load
 BIN="$CARGO_TARGET_DIR/release"
 BACKEND="${1:-sqlite}"
 PORT="${PORT:-18080}"
