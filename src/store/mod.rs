@@ -13,10 +13,9 @@ pub mod sqlite;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use saluran_domain::calendar::{InventoryDay, StopSellSource};
 use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-use saluran_domain::property::{Adjustment, RoomType};
+use saluran_domain::property::Adjustment;
 use saluran_domain::store::{Conflict, Store, StoreError};
 use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use sqlx::error::BoxDynError;
@@ -243,17 +242,8 @@ pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, StoreError> {
     Decimal::from_str(s).map_err(|e| corrupt(format!("decimal {s:?}: {e}")))
 }
 
-pub(crate) fn to_u16(v: i64, what: &str) -> Result<u16, StoreError> {
-    u16::try_from(v).map_err(|_| corrupt(format!("{what} {v} out of range")))
-}
 
-pub(crate) fn to_u8(v: i64, what: &str) -> Result<u8, StoreError> {
-    u8::try_from(v).map_err(|_| corrupt(format!("{what} {v} out of range")))
-}
 
-pub(crate) fn opt_u16(v: Option<i64>, what: &str) -> Result<Option<u16>, StoreError> {
-    v.map(|v| to_u16(v, what)).transpose()
-}
 
 pub(crate) fn parse_code<T>(parse: fn(String) -> Result<T, saluran_domain::DomainError>, s: String) -> Result<T, StoreError> {
     parse(s).map_err(|e| corrupt(format!("stored code: {e}")))
@@ -290,33 +280,7 @@ pub(crate) fn adjustment_parts(a: &Adjustment) -> (&'static str, Decimal) {
     }
 }
 
-pub(crate) fn room_type_from(code: String, name: String, max_occupancy: i64, physical: i64) -> Result<RoomType, StoreError> {
-    Ok(RoomType {
-        code: parse_code(RoomTypeCode::try_from, code)?,
-        name,
-        max_occupancy: to_u8(max_occupancy, "max_occupancy")?,
-        physical_rooms: to_u16(physical, "physical_rooms")?,
-    })
-}
 
-pub(crate) fn inventory_day_from(
-    out_of_order: i64,
-    sold: i64,
-    held: i64,
-    allotment: Option<i64>,
-    stop_sell: bool,
-    stop_sell_source: &str,
-) -> Result<InventoryDay, StoreError> {
-    Ok(InventoryDay {
-        out_of_order: to_u16(out_of_order, "out_of_order")?,
-        sold: to_u16(sold, "sold")?,
-        held: to_u16(held, "held")?,
-        allotment: opt_u16(allotment, "allotment")?,
-        stop_sell,
-        stop_sell_source: StopSellSource::parse(stop_sell_source)
-            .ok_or_else(|| corrupt(format!("stop_sell_source {stop_sell_source:?}")))?,
-    })
-}
 
 /// Groups `(intent id, kind, payload, pending room type)` rows, already
 /// ordered by intent, into intents.

@@ -37,7 +37,7 @@ use rust_decimal::Decimal;
 use saluran_domain::channel::{ChannelConfig, Mapping};
 use saluran_domain::store::{CommitOutcome, NewEvent, ShardCommit, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Column, Postgres, Row, Transaction, TypeInfo};
+use sqlx::{Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
@@ -59,28 +59,6 @@ use shared::{apply_commit, get, rate_plan_ids};
 // The dialect (see `store/sql.rs`): dates and JSON are bound as text and cast;
 // `COLLATE "C"` orders text bytewise (as on SQLite), whatever the database's
 // collation; `INTEGER` columns are `int4`, which sqlx binds from `i32` only.
-
-/// Reads an `INTEGER` (int4) or `BIGINT` (int8) column: sqlx decodes each
-/// only into the Rust integer of its own width.
-fn get_int(row: &PgRow, i: usize) -> Result<i64, StoreError> {
-    if is_int4(row, i) {
-        get::<i32>(row, i).map(i64::from)
-    } else {
-        get(row, i)
-    }
-}
-
-fn get_opt_int(row: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
-    if is_int4(row, i) {
-        get::<Option<i32>>(row, i).map(|v| v.map(i64::from))
-    } else {
-        get(row, i)
-    }
-}
-
-fn is_int4(row: &PgRow, i: usize) -> bool {
-    row.columns().get(i).is_some_and(|c| c.type_info().name() == "INT4")
-}
 
 /// Decimals are `NUMERIC`, bound and read as `Decimal`.
 fn dec(d: Decimal) -> Decimal {

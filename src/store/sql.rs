@@ -18,8 +18,8 @@
 //!   JSON are read back with `CAST(x AS TEXT)`, which both understand;
 //! - `bytes`: what makes `ORDER BY` compare text bytewise (`COLLATE "C"` on
 //!   PostgreSQL; SQLite's BINARY collation already does);
-//! - defined in the adapter module: `get_int`, `get_opt_int`,
-//!   `get_decimal`, `get_opt_decimal`, `dec` (how a decimal is bound);
+//! - defined in the adapter module: `get_decimal`, `get_opt_decimal`,
+//!   `dec` (how a decimal is bound);
 //! - the store's `writer()`, `reader()`, `begin_write()`, `begin_read()`
 //!   (SQLite: one writer connection and `BEGIN IMMEDIATE`, a reader pool;
 //!   PostgreSQL: one pool, REPEATABLE READ snapshots for reads);
@@ -50,7 +50,7 @@ macro_rules! shared_adapter {
             use crate::store::*;
             use async_trait::async_trait;
             use jiff::civil::Date;
-            use saluran_domain::calendar::{RateDay, RoomTypeCalendar};
+            use saluran_domain::calendar::{InventoryDay, RateDay, RoomTypeCalendar, StopSellSource};
             use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, Profile, SyncStatus};
             use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
             use saluran_domain::property::{
@@ -93,6 +93,30 @@ macro_rules! shared_adapter {
                 opt_ts_from_nanos(get(row, i)?)
             }
 
+            /// An `INTEGER` column narrowed to the domain's width: read as `Int`
+            /// because sqlx decodes PostgreSQL's int4 only into `i32`.
+            fn int_at<T: TryFrom<Int>>(row: &DbRow, i: usize, what: &str) -> Result<T, StoreError> {
+                let v: Int = get(row, i)?;
+                T::try_from(v).map_err(|_| corrupt(format!("{what} {v} out of range")))
+            }
+
+            fn opt_int_at<T: TryFrom<Int>>(row: &DbRow, i: usize, what: &str) -> Result<Option<T>, StoreError> {
+                if get::<Option<Int>>(row, i)?.is_none() {
+                    return Ok(None);
+                }
+                int_at(row, i, what).map(Some)
+            }
+
+            /// Four columns from `i`: code, name, max_occupancy, physical_rooms.
+            fn room_type_at(row: &DbRow, i: usize) -> Result<RoomType, StoreError> {
+                Ok(RoomType {
+                    code: code_at(row, i, RoomTypeCode::try_from)?,
+                    name: get(row, i + 1)?,
+                    max_occupancy: int_at(row, i + 2, "max_occupancy")?,
+                    physical_rooms: int_at(row, i + 3, "physical_rooms")?,
+                })
+            }
+
             /// A `RESERVATION_COLUMNS` row.
             fn reservation_from(row: &DbRow) -> Result<Reservation, StoreError> {
                 let (status, currency): (String, String) = (get(row, 8)?, get(row, 9)?);
@@ -103,7 +127,7 @@ macro_rules! shared_adapter {
                     rate_plan: code_at(row, 3, RatePlanCode::try_from)?,
                     check_in: date_at(row, 4)?,
                     check_out: date_at(row, 5)?,
-                    adults: to_u8(get_int(row, 6)?, "adults")?,
+                    adults: int_at(row, 6, "adults")?,
                     guest_name: get(row, 7)?,
                     status: ReservationStatus::parse(&status).ok_or_else(|| corrupt(format!("reservation status {status:?}")))?,
                     currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
@@ -125,7 +149,7 @@ macro_rules! shared_adapter {
 
             /// A `rate_plans` row: (any), code, name, derived_parent,
             /// adjustment_kind, adjustment_value.
-            fn rate_plan_from(row: &DbRow, room_type: String) -> Result<RatePlan, StoreError> {
+            fn rate_plan_from(row: &DbRow, room_type: RoomTypeCode) -> Result<RatePlan, StoreError> {
                 let code: String = get(row, 1)?;
                 let kind: Option<String> = get(row, 4)?;
                 let derived = match (get::<Option<String>>(row, 3)?, kind.as_deref(), get_opt_decimal(row, 5)?) {
@@ -142,7 +166,7 @@ macro_rules! shared_adapter {
                 };
                 Ok(RatePlan {
                     code: parse_code(RatePlanCode::try_from, code)?,
-                    room_type: parse_code(RoomTypeCode::try_from, room_type)?,
+                    room_type,
                     name: get(row, 2)?,
                     derived,
                 })
@@ -699,7 +723,7 @@ macro_rules! shared_adapter {
                         .await
                         .map_err(db_err)?
                         .iter()
-                        .map(|row| room_type_from(get(row, 0)?, get(row, 1)?, get_int(row, 2)?, get_int(row, 3)?))
+                        .map(|row| room_type_at(row, 0))
                         .collect::<Result<Vec<_>, _>>()?;
 
                     let rooms = sqlx::query(
@@ -713,11 +737,11 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?
                     .iter()
                     .map(|row| {
-                        let (floor, status) = (get_int(row, 2)?, get::<String>(row, 3)?);
+                        let status: String = get(row, 3)?;
                         Ok(Room {
                             number: parse_code(RoomNumber::try_from, get(row, 0)?)?,
                             room_type: parse_code(RoomTypeCode::try_from, get(row, 1)?)?,
-                            floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
+                            floor: int_at(row, 2, "floor")?,
                             status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
                             out_of_order: date_range(get(row, 4)?, get(row, 5)?, "room out of order range")?,
                         })
@@ -733,7 +757,7 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)?
                     .iter()
-                    .map(|row| rate_plan_from(row, get(row, 0)?))
+                    .map(|row| rate_plan_from(row, code_at(row, 0, RoomTypeCode::try_from)?))
                     .collect::<Result<Vec<_>, _>>()?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
@@ -765,8 +789,8 @@ macro_rules! shared_adapter {
                     let Some(row) = row else {
                         return Err(StoreError::NotFound(format!("room type {property}/{room_type}")));
                     };
-                    let (room_type_id, code, version): (i64, String, i64) = (get(&row, 0)?, get(&row, 1)?, get(&row, 5)?);
-                    let rt = room_type_from(code.clone(), get(&row, 2)?, get_int(&row, 3)?, get_int(&row, 4)?)?;
+                    let (room_type_id, version): (i64, i64) = (get(&row, 0)?, get(&row, 5)?);
+                    let rt = room_type_at(&row, 1)?;
 
                     let plan_rows = sqlx::query(
                         "SELECT id, code, name, derived_parent, adjustment_kind, adjustment_value FROM rate_plans \
@@ -780,7 +804,7 @@ macro_rules! shared_adapter {
                     let mut plans = Vec::with_capacity(plan_rows.len());
                     for (i, row) in plan_rows.iter().enumerate() {
                         plan_index.insert(get(row, 0)?, i);
-                        plans.push(rate_plan_from(row, code.clone())?);
+                        plans.push(rate_plan_from(row, rt.code.clone())?);
                     }
                     let mut cal = RoomTypeCalendar::new(rt, plans);
                     cal.version = version;
@@ -792,14 +816,15 @@ macro_rules! shared_adapter {
                     let inv_rows = sqlx::query(&sql).bind(room_type_id).bind(&from).bind(&to).fetch_all(&mut *tx).await.map_err(db_err)?;
                     for row in &inv_rows {
                         let day = parse_date(&get::<String>(row, 0)?)?;
-                        let inv = inventory_day_from(
-                            get_int(row, 1)?,
-                            get_int(row, 2)?,
-                            get_int(row, 3)?,
-                            get_opt_int(row, 4)?,
-                            get(row, 5)?,
-                            &get::<String>(row, 6)?,
-                        )?;
+                        let source: String = get(row, 6)?;
+                        let inv = InventoryDay {
+                            out_of_order: int_at(row, 1, "out_of_order")?,
+                            sold: int_at(row, 2, "sold")?,
+                            held: int_at(row, 3, "held")?,
+                            allotment: opt_int_at(row, 4, "allotment")?,
+                            stop_sell: get(row, 5)?,
+                            stop_sell_source: StopSellSource::parse(&source).ok_or_else(|| corrupt(format!("stop_sell_source {source:?}")))?,
+                        };
                         cal.inventory.set(day, inv);
                     }
 
@@ -818,9 +843,9 @@ macro_rules! shared_adapter {
                         let rd = RateDay {
                             rate: get_opt_decimal(row, 2)?,
                             occupancy_rates: occupancy_from_json(get::<Option<String>>(row, 3)?.as_deref())?,
-                            min_stay_arrival: opt_u16(get_opt_int(row, 4)?, "min_stay_arrival")?,
-                            min_stay_through: opt_u16(get_opt_int(row, 5)?, "min_stay_through")?,
-                            max_stay: opt_u16(get_opt_int(row, 6)?, "max_stay")?,
+                            min_stay_arrival: opt_int_at(row, 4, "min_stay_arrival")?,
+                            min_stay_through: opt_int_at(row, 5, "min_stay_through")?,
+                            max_stay: opt_int_at(row, 6, "max_stay")?,
                             closed_to_arrival: get(row, 7)?,
                             closed_to_departure: get(row, 8)?,
                             stop_sell: get(row, 9)?,
@@ -971,9 +996,9 @@ macro_rules! shared_adapter {
                             return Ok(IdempotencyBegin::Mismatch);
                         }
                         if get::<String>(&row, 1)? == "done" {
-                            let status = get_opt_int(&row, 2)?.ok_or_else(|| corrupt("idempotency key done without a status"))?;
+                            let status = opt_int_at(&row, 2, "status")?.ok_or_else(|| corrupt("idempotency key done without a status"))?;
                             let body: Option<Vec<u8>> = get(&row, 3)?;
-                            return Ok(IdempotencyBegin::Replay { status: to_u16(status, "status")?, body: body.unwrap_or_default() });
+                            return Ok(IdempotencyBegin::Replay { status, body: body.unwrap_or_default() });
                         }
                         let created_at: i64 = get(&row, 4)?;
                         let age = std::time::Duration::from_nanos(u64::try_from(now_nanos().saturating_sub(created_at)).unwrap_or(0));

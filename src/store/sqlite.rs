@@ -48,14 +48,6 @@ use shared::{apply_commit, get, rate_plan_ids};
 // JSON as text, both without a cast; the BINARY collation already compares
 // bytes; an `INTEGER` column holds 64 bits.
 
-fn get_int(row: &SqliteRow, i: usize) -> Result<i64, StoreError> {
-    get(row, i)
-}
-
-fn get_opt_int(row: &SqliteRow, i: usize) -> Result<Option<i64>, StoreError> {
-    get(row, i)
-}
-
 /// Decimals are exact `TEXT`.
 fn dec(d: Decimal) -> String {
     d.to_string()
