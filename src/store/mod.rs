@@ -242,9 +242,6 @@ pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, StoreError> {
     Decimal::from_str(s).map_err(|e| corrupt(format!("decimal {s:?}: {e}")))
 }
 
-
-
-
 pub(crate) fn parse_code<T>(parse: fn(String) -> Result<T, saluran_domain::DomainError>, s: String) -> Result<T, StoreError> {
     parse(s).map_err(|e| corrupt(format!("stored code: {e}")))
 }
@@ -279,8 +276,6 @@ pub(crate) fn adjustment_parts(a: &Adjustment) -> (&'static str, Decimal) {
         Adjustment::Amount(v) => ("amount", *v),
     }
 }
-
-
 
 /// Groups `(intent id, kind, payload, pending room type)` rows, already
 /// ordered by intent, into intents.

@@ -93,6 +93,13 @@ macro_rules! shared_adapter {
                 opt_ts_from_nanos(get(row, i)?)
             }
 
+            /// A text column naming a value of a domain enum, `what` naming the
+            /// column when the text is none of them.
+            fn enum_at<T>(row: &DbRow, i: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+                let s: String = get(row, i)?;
+                parse(&s).ok_or_else(|| corrupt(format!("{what} {s:?}")))
+            }
+
             /// An `INTEGER` column narrowed to the domain's width: read as `Int`
             /// because sqlx decodes PostgreSQL's int4 only into `i32`.
             fn int_at<T: TryFrom<Int>>(row: &DbRow, i: usize, what: &str) -> Result<T, StoreError> {
@@ -119,7 +126,6 @@ macro_rules! shared_adapter {
 
             /// A `RESERVATION_COLUMNS` row.
             fn reservation_from(row: &DbRow) -> Result<Reservation, StoreError> {
-                let (status, currency): (String, String) = (get(row, 8)?, get(row, 9)?);
                 Ok(Reservation {
                     id: get(row, 0)?,
                     property: code_at(row, 1, PropertyCode::try_from)?,
@@ -129,8 +135,8 @@ macro_rules! shared_adapter {
                     check_out: date_at(row, 5)?,
                     adults: int_at(row, 6, "adults")?,
                     guest_name: get(row, 7)?,
-                    status: ReservationStatus::parse(&status).ok_or_else(|| corrupt(format!("reservation status {status:?}")))?,
-                    currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
+                    status: enum_at(row, 8, "reservation status", ReservationStatus::parse)?,
+                    currency: enum_at(row, 9, "currency", |s| Currency::parse(s).ok())?,
                     total: get_decimal(row, 10)?,
                     nightly: json_parse(&get::<String>(row, 11)?, "reservation nightly rates")?,
                     source: get(row, 12)?,
@@ -737,12 +743,11 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?
                     .iter()
                     .map(|row| {
-                        let status: String = get(row, 3)?;
                         Ok(Room {
                             number: parse_code(RoomNumber::try_from, get(row, 0)?)?,
                             room_type: parse_code(RoomTypeCode::try_from, get(row, 1)?)?,
                             floor: int_at(row, 2, "floor")?,
-                            status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+                            status: enum_at(row, 3, "room status", |s| RoomStatus::parse(s).ok())?,
                             out_of_order: date_range(get(row, 4)?, get(row, 5)?, "room out of order range")?,
                         })
                     })
@@ -816,14 +821,13 @@ macro_rules! shared_adapter {
                     let inv_rows = sqlx::query(&sql).bind(room_type_id).bind(&from).bind(&to).fetch_all(&mut *tx).await.map_err(db_err)?;
                     for row in &inv_rows {
                         let day = parse_date(&get::<String>(row, 0)?)?;
-                        let source: String = get(row, 6)?;
                         let inv = InventoryDay {
                             out_of_order: int_at(row, 1, "out_of_order")?,
                             sold: int_at(row, 2, "sold")?,
                             held: int_at(row, 3, "held")?,
                             allotment: opt_int_at(row, 4, "allotment")?,
                             stop_sell: get(row, 5)?,
-                            stop_sell_source: StopSellSource::parse(&source).ok_or_else(|| corrupt(format!("stop_sell_source {source:?}")))?,
+                            stop_sell_source: enum_at(row, 6, "stop_sell_source", StopSellSource::parse)?,
                         };
                         cal.inventory.set(day, inv);
                     }
@@ -1095,11 +1099,10 @@ macro_rules! shared_adapter {
                     let channels = rows
                         .iter()
                         .map(|row| {
-                            let (code, profile): (String, String) = (get(row, 2)?, get(row, 3)?);
                             let channel = ChannelConfig {
                                 property: code_at(row, 1, PropertyCode::try_from)?,
-                                profile: Profile::parse(&profile).ok_or_else(|| corrupt(format!("channel {code}: profile {profile:?}")))?,
-                                code: parse_code(ChannelCode::try_from, code)?,
+                                profile: enum_at(row, 3, "channel profile", Profile::parse)?,
+                                code: code_at(row, 2, ChannelCode::try_from)?,
                                 preset: get(row, 4)?,
                                 endpoint: get(row, 5)?,
                                 hotel_code: get(row, 6)?,
@@ -1243,16 +1246,14 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     rows.iter()
                         .map(|row| {
-                            let action: String = get(row, 4)?;
-                            let outcome: String = get(row, 6)?;
                             Ok(InboundRecord {
                                 property: code_at(row, 0, PropertyCode::try_from)?,
                                 channel: code_at(row, 1, ChannelCode::try_from)?,
                                 ota_reservation_id: get(row, 2)?,
                                 revision: get(row, 3)?,
-                                action: InboundAction::parse(&action).ok_or_else(|| corrupt(format!("inbound action {action:?}")))?,
+                                action: enum_at(row, 4, "inbound action", InboundAction::parse)?,
                                 reservation_id: get(row, 5)?,
-                                outcome: saluran_domain::channel::InboundOutcome::parse(&outcome).ok_or_else(|| corrupt(format!("inbound outcome {outcome:?}")))?,
+                                outcome: enum_at(row, 6, "inbound outcome", saluran_domain::channel::InboundOutcome::parse)?,
                                 ack: get(row, 7)?,
                                 received_at: ts_at(row, 8)?,
                             })
@@ -1453,13 +1454,12 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)?;
                     let Some(row) = row else { return Ok(None) };
-                    let currency: String = get(&row, 5)?;
                     let prop = Property {
                         tenant: code_at(&row, 1, TenantCode::try_from)?,
                         code: code_at(&row, 2, PropertyCode::try_from)?,
                         name: get(&row, 3)?,
                         timezone: get(&row, 4)?,
-                        currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
+                        currency: enum_at(&row, 5, "currency", |s| Currency::parse(s).ok())?,
                         night_audit_time: get(&row, 6)?,
                         marks_no_shows: get(&row, 7)?,
                         no_shows_from: get::<Option<String>>(&row, 8)?.as_deref().map(parse_date).transpose()?,
