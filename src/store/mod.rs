@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Tuning that does not belong in the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,21 +388,26 @@ pub(crate) fn booking_lock_text(property_id: i64, r: &InboundRecord) -> String {
     format!("saluran.inbound:{property_id}:{}:{}", r.channel, r.ota_reservation_id)
 }
 
-/// The bulk cell upserts' target and conflict clause, the same on both
-/// backends (which build the rows each its own way: multi-row VALUES on
-/// SQLite, one UNNEST on PostgreSQL).
-pub(crate) const INVENTORY_INTO: &str =
-    "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source)";
-pub(crate) const INVENTORY_ON_CONFLICT: &str = "ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
-     sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
-     stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source";
-pub(crate) const RATES_INTO: &str = "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, \
-     min_stay_through, max_stay, closed_to_arrival, closed_to_departure, stop_sell)";
-pub(crate) const RATES_ON_CONFLICT: &str = "ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = EXCLUDED.rate, \
-     occupancy_rates = EXCLUDED.occupancy_rates, min_stay_arrival = EXCLUDED.min_stay_arrival, \
-     min_stay_through = EXCLUDED.min_stay_through, max_stay = EXCLUDED.max_stay, \
-     closed_to_arrival = EXCLUDED.closed_to_arrival, closed_to_departure = EXCLUDED.closed_to_departure, \
-     stop_sell = EXCLUDED.stop_sell";
+/// An upsert's two ends, written from ONE column list so that a column
+/// cannot be inserted and then forgotten by the update: `INSERT INTO table
+/// (cols…)` and `ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, …` for
+/// every column after the first `fixed` (the key, and what must not move).
+pub(crate) fn upsert(table: &str, cols: &[&str], key: &str, fixed: usize) -> (String, String) {
+    let set: Vec<String> = cols.iter().skip(fixed).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    (format!("INSERT INTO {table} ({})", cols.join(", ")), format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", ")))
+}
+
+/// The bulk cell upserts, the same on both backends (which build the rows
+/// each its own way: multi-row VALUES on SQLite, one UNNEST on PostgreSQL).
+pub(crate) static INVENTORY_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
+    let cols = ["room_type_id", "day", "out_of_order", "sold", "held", "allotment", "stop_sell", "stop_sell_source"];
+    upsert("inventory_days", &cols, "room_type_id, day", 2)
+});
+pub(crate) static RATES_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
+    let cols = ["rate_plan_id", "day", "rate", "occupancy_rates", "min_stay_arrival", "min_stay_through", "max_stay"];
+    let flags = ["closed_to_arrival", "closed_to_departure", "stop_sell"];
+    upsert("rate_days", &[&cols[..], &flags[..]].concat(), "rate_plan_id, day", 2)
+});
 
 /// Splits `n` rows into statement sizes: full chunks of `MAX_ROWS`, then the
 /// rest in powers of two, so only a handful of distinct SQL texts (each one
@@ -470,6 +475,15 @@ mod tests {
                 assert_eq!(rest.trim_end_matches(".sql").replace('_', " "), m.description, "{}", m.file);
             }
         }
+    }
+
+    #[test]
+    fn an_upsert_updates_every_column_but_the_fixed_ones() {
+        let (into, on_conflict) = upsert("t", &["id", "owner", "a", "b"], "id", 2);
+        assert_eq!(into, "INSERT INTO t (id, owner, a, b)");
+        assert_eq!(on_conflict, "ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b");
+        assert!(INVENTORY_UPSERT.1.ends_with("stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source"));
+        assert!(RATES_UPSERT.0.ends_with("closed_to_arrival, closed_to_departure, stop_sell)"));
     }
 
     #[test]

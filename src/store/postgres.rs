@@ -30,7 +30,7 @@
 use super::sql::shared_adapter;
 use super::{
     booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, migrator, occupancy_to_json, StoreOptions,
-    INVENTORY_INTO, INVENTORY_ON_CONFLICT, POSTGRES_MIGRATIONS, RATES_INTO, RATES_ON_CONFLICT,
+    INVENTORY_UPSERT, POSTGRES_MIGRATIONS, RATES_UPSERT,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -128,10 +128,11 @@ async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &S
     if inv.is_empty() {
         return Ok(());
     }
+    let (into, on_conflict) = &*INVENTORY_UPSERT;
     let sql = format!(
-        "{INVENTORY_INTO} SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
+        "{into} SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
          FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], $8::text[]) \
-         AS t(d, o, s, h, a, ss, src) {INVENTORY_ON_CONFLICT}"
+         AS t(d, o, s, h, a, ss, src) {on_conflict}"
     );
     sqlx::query(&sql)
         .bind(room_type_id)
@@ -154,10 +155,11 @@ async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &Shard
         return Ok(());
     }
     let plan = rate_plan_ids(&mut *conn, room_type_id, commit).await?;
+    let (into, on_conflict) = &*RATES_UPSERT;
     let sql = format!(
-        "{RATES_INTO} SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
+        "{into} SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
          FROM UNNEST($1::int8[], $2::text[], $3::numeric[], $4::text[], $5::int4[], $6::int4[], $7::int4[], \
-         $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) {RATES_ON_CONFLICT}"
+         $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) {on_conflict}"
     );
     sqlx::query(&sql)
         .bind(plan)

@@ -278,22 +278,18 @@ macro_rules! shared_adapter {
                 r: &Reservation,
                 now: i64,
             ) -> Result<(), StoreError> {
+                // Bound below in this order; a reservation never moves to another property.
+                static UPSERT: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+                    let cols = ["id", "property_id", "room_type_id", "rate_plan", "check_in", "check_out", "adults", "guest_name",
+                        "status", "currency", "total", "nightly", "source", "external_id", "revision", "overbooked", "created_at",
+                        "updated_at", "checked_in_at", "checked_out_at", "room", "outside_horizon", "calendar_from", "calendar_to"];
+                    upsert("reservations", &cols, "id", 2)
+                });
+                let (into, on_conflict) = &*UPSERT;
                 let sql = format!(
-                    "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
-                     guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-                     updated_at, checked_in_at, checked_out_at, room, outside_horizon, calendar_from, calendar_to) \
-                     VALUES ($1, $2, $3, $4, $5{DATE}, $6{DATE}, $7, $8, $9, $10, $11, $12{JSON}, $13, $14, \
+                    "{into} VALUES ($1, $2, $3, $4, $5{DATE}, $6{DATE}, $7, $8, $9, $10, $11, $12{JSON}, $13, $14, \
                      $15, $16, $17, $18, $19, $20, $21, $22, $23{DATE}, $24{DATE}) \
-                     ON CONFLICT (id) DO UPDATE SET room_type_id = EXCLUDED.room_type_id, rate_plan = EXCLUDED.rate_plan, \
-                     check_in = EXCLUDED.check_in, check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, \
-                     guest_name = EXCLUDED.guest_name, status = EXCLUDED.status, currency = EXCLUDED.currency, \
-                     total = EXCLUDED.total, nightly = EXCLUDED.nightly, source = EXCLUDED.source, \
-                     external_id = EXCLUDED.external_id, revision = EXCLUDED.revision, overbooked = EXCLUDED.overbooked, \
-                     created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
-                     checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room, \
-                     outside_horizon = EXCLUDED.outside_horizon, calendar_from = EXCLUDED.calendar_from, \
-                     calendar_to = EXCLUDED.calendar_to \
-                     WHERE reservations.property_id = EXCLUDED.property_id"
+                     {on_conflict} WHERE reservations.property_id = EXCLUDED.property_id"
                 );
                 let result = sqlx::query(&sql)
                     .bind(&r.id)
@@ -1124,17 +1120,17 @@ macro_rules! shared_adapter {
                     channel: &ChannelCode,
                     status: &SyncStatus,
                 ) -> Result<(), StoreError> {
-                    let saved = sqlx::query(
-                        "INSERT INTO channel_sync_status (channel_id, pending_cells, consecutive_failures, total_failures, \
-                         dead_letters, requests_sent, last_success_at, last_attempt_at, last_error) \
-                         SELECT c.id, $1, $2, $3, $4, $5, $6, $7, $8 \
-                         FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = $9 AND c.code = $10 \
-                         ON CONFLICT (channel_id) DO UPDATE SET pending_cells = EXCLUDED.pending_cells, \
-                         consecutive_failures = EXCLUDED.consecutive_failures, total_failures = EXCLUDED.total_failures, \
-                         dead_letters = EXCLUDED.dead_letters, requests_sent = EXCLUDED.requests_sent, \
-                         last_success_at = EXCLUDED.last_success_at, last_attempt_at = EXCLUDED.last_attempt_at, \
-                         last_error = EXCLUDED.last_error",
-                    )
+                    static UPSERT: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+                        let cols = ["channel_id", "pending_cells", "consecutive_failures", "total_failures", "dead_letters",
+                            "requests_sent", "last_success_at", "last_attempt_at", "last_error"];
+                        upsert("channel_sync_status", &cols, "channel_id", 1)
+                    });
+                    let (into, on_conflict) = &*UPSERT;
+                    let sql = format!(
+                        "{into} SELECT c.id, $1, $2, $3, $4, $5, $6, $7, $8 \
+                         FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = $9 AND c.code = $10 {on_conflict}"
+                    );
+                    let saved = sqlx::query(&sql)
                     .bind(status.pending_cells)
                     .bind(status.consecutive_failures)
                     .bind(status.total_failures)

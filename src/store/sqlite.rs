@@ -24,7 +24,7 @@
 use super::sql::shared_adapter;
 use super::{
     chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, migrator, occupancy_to_json, parse_decimal, StoreOptions,
-    INVENTORY_INTO, INVENTORY_ON_CONFLICT, RATES_INTO, RATES_ON_CONFLICT, SQLITE_MIGRATIONS,
+    INVENTORY_UPSERT, RATES_UPSERT, SQLITE_MIGRATIONS,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -177,7 +177,7 @@ pub struct SqliteStore {
 async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
     let mut rows = commit.changes.inventory.iter();
     for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(INVENTORY_INTO);
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(&INVENTORY_UPSERT.0);
         qb.push(" ");
         qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
             b.push_bind(room_type_id)
@@ -189,7 +189,7 @@ async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit
                 .push_bind(inv.stop_sell)
                 .push_bind(inv.closed_by().as_str());
         });
-        qb.push(" ").push(INVENTORY_ON_CONFLICT);
+        qb.push(" ").push(&INVENTORY_UPSERT.1);
         qb.build().execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
@@ -201,7 +201,7 @@ async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &S
     }
     let mut rows = rate_plan_ids(&mut *conn, room_type_id, commit).await?.into_iter().zip(&commit.changes.rates);
     for size in chunk_sizes(commit.changes.rates.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(RATES_INTO);
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(&RATES_UPSERT.0);
         qb.push(" ");
         qb.push_values(rows.by_ref().take(size), |mut b, (plan_id, ((_, day), rd))| {
             b.push_bind(plan_id)
@@ -215,7 +215,7 @@ async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &S
                 .push_bind(rd.closed_to_departure)
                 .push_bind(rd.stop_sell);
         });
-        qb.push(" ").push(RATES_ON_CONFLICT);
+        qb.push(" ").push(&RATES_UPSERT.1);
         qb.build().execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
