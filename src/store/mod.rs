@@ -15,7 +15,6 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
 use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-use saluran_domain::property::Adjustment;
 use saluran_domain::store::{Conflict, Store, StoreError};
 use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use sqlx::error::BoxDynError;
@@ -268,13 +267,6 @@ pub(crate) fn json_str(v: &impl serde::Serialize) -> Result<String, StoreError> 
 
 pub(crate) fn json_parse<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| corrupt(format!("{what}: {e}")))
-}
-
-pub(crate) fn adjustment_parts(a: &Adjustment) -> (&'static str, Decimal) {
-    match a {
-        Adjustment::Percent(p) => ("percent", *p),
-        Adjustment::Amount(v) => ("amount", *v),
-    }
 }
 
 /// Groups `(intent id, kind, payload, pending room type)` rows, already

@@ -162,11 +162,7 @@ macro_rules! shared_adapter {
                     (None, None, None) => None,
                     (Some(parent), Some(kind), Some(v)) => Some(Derivation {
                         parent: parse_code(RatePlanCode::try_from, parent)?,
-                        adjustment: match kind {
-                            "percent" => Adjustment::Percent(v),
-                            "amount" => Adjustment::Amount(v),
-                            other => return Err(corrupt(format!("adjustment kind {other:?}"))),
-                        },
+                        adjustment: Adjustment::from_kind(kind, v).ok_or_else(|| corrupt(format!("adjustment kind {kind:?}")))?,
                     }),
                     _ => return Err(corrupt(format!("rate plan {code}: incomplete derivation"))),
                 };
@@ -683,13 +679,7 @@ macro_rules! shared_adapter {
                             return Err(StoreError::NotFound(format!("parent rate plan {} of room type {}", der.parent, plan.room_type)));
                         }
                     }
-                    let (kind, value) = match &plan.derived {
-                        Some(d) => {
-                            let (k, v) = adjustment_parts(&d.adjustment);
-                            (Some(k), Some(dec(v)))
-                        }
-                        None => (None, None),
-                    };
+                    let adjustment = plan.derived.as_ref().map(|d| d.adjustment);
                     sqlx::query(
                         "INSERT INTO rate_plans (property_id, room_type_id, code, name, derived_parent, adjustment_kind, \
                          adjustment_value) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -699,8 +689,8 @@ macro_rules! shared_adapter {
                     .bind(plan.code.as_str())
                     .bind(&plan.name)
                     .bind(plan.derived.as_ref().map(|d| d.parent.as_str()))
-                    .bind(kind)
-                    .bind(value)
+                    .bind(adjustment.map(|a| a.kind()))
+                    .bind(adjustment.map(|a| dec(a.value())))
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err_conflict(|| Conflict::exists(format!("rate plan {}", plan.code))))?;
