@@ -518,7 +518,6 @@ macro_rules! shared_adapter {
                     sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
                     Ok(())
                 }
-
             }
 
             #[async_trait]
@@ -557,7 +556,6 @@ macro_rules! shared_adapter {
                         properties: codes.into_iter().map(|c| parse_code(PropertyCode::try_from, c)).collect::<Result<_, _>>()?,
                     }))
                 }
-
             }
 
             #[async_trait]
@@ -753,7 +751,6 @@ macro_rules! shared_adapter {
                     tx.commit().await.map_err(db_err)?;
                     Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
                 }
-
             }
 
             #[async_trait]
@@ -850,7 +847,6 @@ macro_rules! shared_adapter {
                 async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError> {
                     self.commit_shard_here(commit).await
                 }
-
             }
 
             #[async_trait]
@@ -880,7 +876,6 @@ macro_rules! shared_adapter {
                     );
                     self.reservations(&filter, &[property.as_str(), &date_str(from), &date_str(closed)]).await
                 }
-
             }
 
             #[async_trait]
@@ -947,7 +942,6 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     group_intents(rows)
                 }
-
             }
 
             #[async_trait]
@@ -1030,7 +1024,6 @@ macro_rules! shared_adapter {
                         .map_err(db_err)?;
                     Ok(gone.rows_affected())
                 }
-
             }
 
             #[async_trait]
@@ -1207,7 +1200,6 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)
                 }
-
             }
 
             #[async_trait]
@@ -1296,25 +1288,17 @@ macro_rules! shared_adapter {
                     let newest_first = self.reservations(&filter, &[property.as_str(), channel.as_str(), base, &from, &to]).await?;
                     Ok(saluran_domain::store::booking_lines(base, newest_first))
                 }
-
             }
 
             #[async_trait]
             impl HousekeepingStore for $store {
                 async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError> {
                     let property_id = self.property_id(&task.property).await?;
-                    let room = sqlx::query("SELECT 1 FROM rooms WHERE property_id = $1 AND number = $2")
-                        .bind(property_id)
-                        .bind(task.room.as_str())
-                        .fetch_optional(&self.reader)
-                        .await
-                        .map_err(db_err)?;
-                    if room.is_none() {
-                        return Err(StoreError::NotFound(format!("room {}", task.room)));
-                    }
-                    sqlx::query(
+                    // Written only if the room exists: one statement, as for an inbound delivery's channel.
+                    let inserted = sqlx::query(
                         "INSERT INTO housekeeping_tasks (id, property_id, room, kind, status, assignee, note, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         SELECT $1, r.property_id, r.number, $4, $5, $6, $7, $8, $9 FROM rooms r \
+                         WHERE r.property_id = $2 AND r.number = $3",
                     )
                     .bind(&task.id)
                     .bind(property_id)
@@ -1328,7 +1312,7 @@ macro_rules! shared_adapter {
                     .execute(&self.writer)
                     .await
                     .map_err(db_err_conflict(|| Conflict::exists(format!("task {}", task.id))))?;
-                    Ok(())
+                    touched(inserted.rows_affected(), || format!("room {}", task.room))
                 }
 
                 async fn update_task(&self, task: &HousekeepingTask, expected: TaskStatus) -> Result<(), StoreError> {
@@ -1384,7 +1368,6 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     rows.into_iter().map(|r| task_from(property, r)).collect()
                 }
-
             }
 
             #[async_trait]
