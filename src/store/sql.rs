@@ -51,15 +51,13 @@ macro_rules! shared_adapter {
             use async_trait::async_trait;
             use jiff::civil::Date;
             use saluran_domain::calendar::{InventoryDay, RateDay, RoomTypeCalendar, StopSellSource};
-            use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, Profile, SyncStatus};
+            use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundAction, InboundOutcome, InboundRecord, Profile, SyncStatus};
             use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
             use saluran_domain::property::{
                 Adjustment, Derivation, Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope,
             };
-            use saluran_domain::reservation::Reservation;
+            use saluran_domain::reservation::{Reservation, ReservationStatus};
             use saluran_domain::store::*;
-            use saluran_domain::reservation::ReservationStatus;
-            use saluran_domain::channel::InboundAction;
             use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
             use sqlx::{Decode, Row, Type};
             use std::collections::HashMap;
@@ -463,6 +461,34 @@ macro_rules! shared_adapter {
             }
 
             impl $store {
+                /// A property's id and row, on `ex` (the reader, or a read
+                /// transaction).
+                async fn load_property<'e, E>(&self, ex: E, code: &PropertyCode) -> Result<Option<(i64, Property)>, StoreError>
+                where
+                    E: sqlx::Executor<'e, Database = Db>,
+                {
+                    let row = sqlx::query(
+                        "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, \
+                         CAST(no_shows_from AS TEXT) FROM properties WHERE code = $1",
+                    )
+                    .bind(code.as_str())
+                    .fetch_optional(ex)
+                    .await
+                    .map_err(db_err)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let prop = Property {
+                        tenant: code_at(&row, 1, TenantCode::try_from)?,
+                        code: code_at(&row, 2, PropertyCode::try_from)?,
+                        name: get(&row, 3)?,
+                        timezone: get(&row, 4)?,
+                        currency: enum_at(&row, 5, "currency", |s| Currency::parse(s).ok())?,
+                        night_audit_time: get(&row, 6)?,
+                        marks_no_shows: get(&row, 7)?,
+                        no_shows_from: get::<Option<String>>(&row, 8)?.as_deref().map(parse_date).transpose()?,
+                    };
+                    Ok(Some((get(&row, 0)?, prop)))
+                }
+
                 pub(crate) async fn property_id(&self, code: &PropertyCode) -> Result<i64, StoreError> {
                     if let Some(id) = self.property_ids.read().get(code.as_str()) {
                         return Ok(*id);
@@ -1231,7 +1257,7 @@ macro_rules! shared_adapter {
                                 revision: get(row, 3)?,
                                 action: enum_at(row, 4, "inbound action", InboundAction::parse)?,
                                 reservation_id: get(row, 5)?,
-                                outcome: enum_at(row, 6, "inbound outcome", saluran_domain::channel::InboundOutcome::parse)?,
+                                outcome: enum_at(row, 6, "inbound outcome", InboundOutcome::parse)?,
                                 ack: get(row, 7)?,
                                 received_at: ts_at(row, 8)?,
                             })
@@ -1404,36 +1430,6 @@ macro_rules! shared_adapter {
                         return Err(StoreError::Conflict(Conflict::BusinessDateChanged { property, expected: expected_previous }));
                     }
                     Ok(())
-                }
-            }
-
-            impl $store {
-                /// A property's id and row, on `ex` (the reader, or a read
-                /// transaction).
-                async fn load_property<'e, E>(&self, ex: E, code: &PropertyCode) -> Result<Option<(i64, Property)>, StoreError>
-                where
-                    E: sqlx::Executor<'e, Database = Db>,
-                {
-                    let row = sqlx::query(
-                        "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, \
-                         CAST(no_shows_from AS TEXT) FROM properties WHERE code = $1",
-                    )
-                    .bind(code.as_str())
-                    .fetch_optional(ex)
-                    .await
-                    .map_err(db_err)?;
-                    let Some(row) = row else { return Ok(None) };
-                    let prop = Property {
-                        tenant: code_at(&row, 1, TenantCode::try_from)?,
-                        code: code_at(&row, 2, PropertyCode::try_from)?,
-                        name: get(&row, 3)?,
-                        timezone: get(&row, 4)?,
-                        currency: enum_at(&row, 5, "currency", |s| Currency::parse(s).ok())?,
-                        night_audit_time: get(&row, 6)?,
-                        marks_no_shows: get(&row, 7)?,
-                        no_shows_from: get::<Option<String>>(&row, 8)?.as_deref().map(parse_date).transpose()?,
-                    };
-                    Ok(Some((get(&row, 0)?, prop)))
                 }
             }
         }
