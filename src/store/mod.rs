@@ -14,9 +14,8 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
-use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
 use saluran_domain::store::{Conflict, Store, StoreError};
-use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
+use saluran_domain::{RatePlanCode, RoomNumber, RoomTypeCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
@@ -420,25 +419,6 @@ pub(crate) fn chunk_sizes(n: usize, max_rows: usize) -> Vec<usize> {
         size /= 2;
     }
     out
-}
-
-/// A `housekeeping_tasks` row: id, room, kind, status, assignee, note,
-/// created_at, updated_at.
-pub(crate) type TaskRow = (String, String, String, String, Option<String>, Option<String>, i64, i64);
-
-pub(crate) fn task_from(property: &PropertyCode, row: TaskRow) -> Result<HousekeepingTask, StoreError> {
-    let (id, room, kind, status, assignee, note, created_at, updated_at) = row;
-    Ok(HousekeepingTask {
-        id,
-        property: property.clone(),
-        room: parse_code(RoomNumber::try_from, room)?,
-        kind,
-        status: TaskStatus::parse(&status).ok_or_else(|| corrupt(format!("task status {status}")))?,
-        assignee,
-        note,
-        created_at: ts_from_nanos(created_at)?,
-        updated_at: ts_from_nanos(updated_at)?,
-    })
 }
 
 #[cfg(test)]

@@ -73,10 +73,6 @@ fn get_opt_decimal(row: &PgRow, i: usize) -> Result<Option<Decimal>, StoreError>
     get(row, i)
 }
 
-fn opt_i32(v: Option<u16>) -> Option<i32> {
-    v.map(i32::from)
-}
-
 pub struct PostgresStore {
     /// One pool; `writer` and `reader` (which the shared queries use) are
     /// the same one.
@@ -140,7 +136,7 @@ async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &S
         .bind(column(inv, |_, d| i32::from(d.out_of_order)))
         .bind(column(inv, |_, d| i32::from(d.sold)))
         .bind(column(inv, |_, d| i32::from(d.held)))
-        .bind(column(inv, |_, d| opt_i32(d.allotment)))
+        .bind(column(inv, |_, d| d.allotment.map(i32::from)))
         .bind(column(inv, |_, d| d.stop_sell))
         .bind(column(inv, |_, d| d.closed_by().as_str()))
         .execute(conn)
@@ -166,9 +162,9 @@ async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &Shard
         .bind(column(rates, |(_, day), _| date_str(*day)))
         .bind(column(rates, |_, rd| rd.rate))
         .bind(column(rates, |_, rd| occupancy_to_json(&rd.occupancy_rates)))
-        .bind(column(rates, |_, rd| opt_i32(rd.min_stay_arrival)))
-        .bind(column(rates, |_, rd| opt_i32(rd.min_stay_through)))
-        .bind(column(rates, |_, rd| opt_i32(rd.max_stay)))
+        .bind(column(rates, |_, rd| rd.min_stay_arrival.map(i32::from)))
+        .bind(column(rates, |_, rd| rd.min_stay_through.map(i32::from)))
+        .bind(column(rates, |_, rd| rd.max_stay.map(i32::from)))
         .bind(column(rates, |_, rd| rd.closed_to_arrival))
         .bind(column(rates, |_, rd| rd.closed_to_departure))
         .bind(column(rates, |_, rd| rd.stop_sell))

@@ -75,6 +75,23 @@ macro_rules! shared_adapter {
                  r.checked_out_at, r.room, r.outside_horizon, CAST(r.calendar_from AS TEXT), CAST(r.calendar_to AS TEXT) \
                  FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
+            const TASK_COLUMNS: &str = "id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks";
+
+            /// A `TASK_COLUMNS` row.
+            fn task_from(row: &DbRow, property: &PropertyCode) -> Result<HousekeepingTask, StoreError> {
+                Ok(HousekeepingTask {
+                    id: get(row, 0)?,
+                    property: property.clone(),
+                    room: code_at(row, 1, RoomNumber::try_from)?,
+                    kind: get(row, 2)?,
+                    status: enum_at(row, 3, "task status", TaskStatus::parse)?,
+                    assignee: get(row, 4)?,
+                    note: get(row, 5)?,
+                    created_at: ts_at(row, 6)?,
+                    updated_at: ts_at(row, 7)?,
+                })
+            }
+
             fn code_at<T>(row: &DbRow, i: usize, parse: fn(String) -> Result<T, saluran_domain::DomainError>) -> Result<T, StoreError> {
                 parse_code(parse, get(row, i)?)
             }
@@ -1369,30 +1386,28 @@ macro_rules! shared_adapter {
                 async fn find_task(&self, property: &PropertyCode, id: &str) -> Result<Option<HousekeepingTask>, StoreError> {
                     // On the writer: a task just updated is read back as it is now.
                     let property_id = self.property_id(property).await?;
-                    let row = sqlx::query_as::<_, TaskRow>(
-                        "SELECT id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks \
-                         WHERE property_id = $1 AND id = $2",
-                    )
+                    let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} WHERE property_id = $1 AND id = $2"))
                     .bind(property_id)
                     .bind(id)
                     .fetch_optional(&self.writer)
                     .await
                     .map_err(db_err)?;
-                    row.map(|r| task_from(property, r)).transpose()
+                    row.map(|r| task_from(&r, property)).transpose()
                 }
 
                 async fn list_tasks(&self, property: &PropertyCode, open_only: bool) -> Result<Vec<HousekeepingTask>, StoreError> {
                     let property_id = self.property_id(property).await?;
-                    let rows = sqlx::query_as::<_, TaskRow>(
-                        "SELECT id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks \
-                         WHERE property_id = $1 AND ($2 = 0 OR status IN ('open', 'assigned', 'in_progress')) ORDER BY created_at, id",
-                    )
+                    let sql = format!(
+                        "SELECT {TASK_COLUMNS} WHERE property_id = $1 AND ($2 = 0 OR status IN ('open', 'assigned', 'in_progress')) \
+                         ORDER BY created_at, id"
+                    );
+                    let rows = sqlx::query(&sql)
                     .bind(property_id)
                     .bind(i32::from(open_only))
                     .fetch_all(&self.reader)
                     .await
                     .map_err(db_err)?;
-                    rows.into_iter().map(|r| task_from(property, r)).collect()
+                    rows.iter().map(|r| task_from(r, property)).collect()
                 }
             }
 
