@@ -142,8 +142,15 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
-pub(crate) async fn migrator(list: &'static [EmbeddedMigration]) -> Result<Migrator, StoreError> {
-    Migrator::new(Embedded(list)).await.map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))
+/// Applies `list`'s pending migrations to `pool`'s database (`backend`
+/// names it in the error).
+pub(crate) async fn run_migrations<DB>(list: &'static [EmbeddedMigration], pool: &sqlx::Pool<DB>, backend: &str) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let migrator = Migrator::new(Embedded(list)).await.map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))?;
+    migrator.run(pool).await.map_err(|e| StoreError::Unavailable(format!("migrating the {backend} database: {e}")))
 }
 
 // ---------------------------------------------------------------------------

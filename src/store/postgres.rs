@@ -29,7 +29,7 @@
 
 use super::sql::shared_adapter;
 use super::{
-    booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, migrator, occupancy_to_json, StoreOptions,
+    booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, occupancy_to_json, run_migrations, StoreOptions,
     INVENTORY_UPSERT, POSTGRES_MIGRATIONS, RATES_UPSERT,
 };
 use parking_lot::RwLock;
@@ -235,11 +235,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        migrator(POSTGRES_MIGRATIONS)
-            .await?
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migrating the PostgreSQL database: {e}")))?;
+        run_migrations(POSTGRES_MIGRATIONS, &pool, "PostgreSQL").await?;
         Ok(PostgresStore { writer: pool.clone(), reader: pool, property_ids: RwLock::new(HashMap::new()) })
     }
 

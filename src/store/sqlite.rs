@@ -23,7 +23,7 @@
 
 use super::sql::shared_adapter;
 use super::{
-    chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, migrator, occupancy_to_json, parse_decimal, StoreOptions,
+    chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, occupancy_to_json, parse_decimal, run_migrations, StoreOptions,
     INVENTORY_UPSERT, RATES_UPSERT, SQLITE_MIGRATIONS,
 };
 use parking_lot::RwLock;
@@ -306,11 +306,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
-        migrator(SQLITE_MIGRATIONS)
-            .await?
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migrating the SQLite database: {e}")))?;
+        run_migrations(SQLITE_MIGRATIONS, &writer, "SQLite").await?;
         let reader = if in_memory {
             // A private in-memory database exists only in its one connection.
             writer.clone()
