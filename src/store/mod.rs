@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
 use saluran_domain::store::{Conflict, Store, StoreError};
-use saluran_domain::{RatePlanCode, RoomNumber, RoomTypeCode};
+use saluran_domain::{RatePlanCode, RoomTypeCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
@@ -233,12 +233,6 @@ pub(crate) fn date_range(
     }
 }
 
-/// The `Conflict` a room's compare-and-set fails with (the shard re-reads
-/// the room on it).
-pub(crate) fn room_changed(number: &RoomNumber) -> StoreError {
-    StoreError::Conflict(Conflict::RoomChanged { number: number.clone() })
-}
-
 pub(crate) fn parse_date(s: &str) -> Result<Date, StoreError> {
     s.parse::<Date>().map_err(|e| corrupt(format!("date {s:?}: {e}")))
 }
@@ -294,13 +288,9 @@ pub(crate) fn group_intents(rows: Vec<(String, String, String, String)>) -> Resu
     Ok(out)
 }
 
-/// `Option<Timestamp>` ↔ nullable unix nanoseconds.
+/// `Option<Timestamp>` → nullable unix nanoseconds.
 pub(crate) fn opt_ts_to_nanos(t: Option<Timestamp>) -> Result<Option<i64>, StoreError> {
     t.map(ts_to_nanos).transpose()
-}
-
-pub(crate) fn opt_ts_from_nanos(n: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
-    n.map(ts_from_nanos).transpose()
 }
 
 /// A `channel_mappings` row: channel id, room type, rate plan, OTA room, OTA rate.

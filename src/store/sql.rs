@@ -105,7 +105,7 @@ macro_rules! shared_adapter {
             }
 
             fn opt_ts_at(row: &DbRow, i: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
-                opt_ts_from_nanos(get(row, i)?)
+                get::<Option<i64>>(row, i)?.map(ts_from_nanos).transpose()
             }
 
             /// A text column naming a value of a domain enum, `what` naming the
@@ -448,7 +448,8 @@ macro_rules! shared_adapter {
                         .await
                         .map_err(db_err)?;
                     if done.rows_affected() == 0 {
-                        return Err(room_changed(&room.number));
+                        // The shard re-reads the room on this conflict.
+                        return Err(StoreError::Conflict(Conflict::RoomChanged { number: room.number.clone() }));
                     }
                 }
 
