@@ -152,6 +152,30 @@ pub enum Adjustment {
 }
 
 impl Adjustment {
+    /// The variant's name, as serde spells it (`percent`, `amount`); the
+    /// store keeps a derivation as this name and `value`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Adjustment::Percent(_) => "percent",
+            Adjustment::Amount(_) => "amount",
+        }
+    }
+
+    pub fn value(&self) -> Decimal {
+        match self {
+            Adjustment::Percent(v) | Adjustment::Amount(v) => *v,
+        }
+    }
+
+    /// The adjustment `kind` names, of `value`; `None` for an unknown kind.
+    pub fn from_kind(kind: &str, value: Decimal) -> Option<Self> {
+        match kind {
+            "percent" => Some(Adjustment::Percent(value)),
+            "amount" => Some(Adjustment::Amount(value)),
+            _ => None,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), DomainError> {
         match self {
             Adjustment::Percent(p) if *p <= Decimal::from(-100) || *p > Decimal::from(1000) => {
@@ -302,5 +326,17 @@ mod tests {
             assert!(s.can_become(s));
             assert_eq!(RoomStatus::parse(s.as_str()).unwrap(), s);
         }
+    }
+
+    #[test]
+    fn an_adjustment_round_trips_through_its_kind_and_value_as_serde_names_it() {
+        use super::Adjustment;
+        use rust_decimal::Decimal;
+        for a in [Adjustment::Percent(Decimal::new(-105, 1)), Adjustment::Amount(Decimal::new(50_000, 0))] {
+            assert_eq!(Adjustment::from_kind(a.kind(), a.value()), Some(a));
+            let json = serde_json::to_value(a).unwrap();
+            assert_eq!(json.as_object().unwrap().keys().collect::<Vec<_>>(), [a.kind()]);
+        }
+        assert_eq!(Adjustment::from_kind("factor", Decimal::ONE), None);
     }
 }

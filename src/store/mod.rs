@@ -13,12 +13,9 @@ pub mod sqlite;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use saluran_domain::calendar::{InventoryDay, StopSellSource};
 use saluran_domain::channel::{ChannelConfig, InboundRecord, Mapping};
-use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
-use saluran_domain::property::{Adjustment, RoomType};
 use saluran_domain::store::{Conflict, Store, StoreError};
-use saluran_domain::{PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
+use saluran_domain::{RatePlanCode, RoomTypeCode};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
@@ -26,7 +23,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Tuning that does not belong in the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,8 +142,15 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
-pub(crate) async fn migrator(list: &'static [EmbeddedMigration]) -> Result<Migrator, StoreError> {
-    Migrator::new(Embedded(list)).await.map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))
+/// Applies `list`'s pending migrations to `pool`'s database (`backend`
+/// names it in the error).
+pub(crate) async fn run_migrations<DB>(list: &'static [EmbeddedMigration], pool: &sqlx::Pool<DB>, backend: &str) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let migrator = Migrator::new(Embedded(list)).await.map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))?;
+    migrator.run(pool).await.map_err(|e| StoreError::Unavailable(format!("migrating the {backend} database: {e}")))
 }
 
 // ---------------------------------------------------------------------------
@@ -229,30 +233,12 @@ pub(crate) fn date_range(
     }
 }
 
-/// The `Conflict` a room's compare-and-set fails with (the shard re-reads
-/// the room on it).
-pub(crate) fn room_changed(number: &RoomNumber) -> StoreError {
-    StoreError::Conflict(Conflict::RoomChanged { number: number.clone() })
-}
-
 pub(crate) fn parse_date(s: &str) -> Result<Date, StoreError> {
     s.parse::<Date>().map_err(|e| corrupt(format!("date {s:?}: {e}")))
 }
 
 pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, StoreError> {
     Decimal::from_str(s).map_err(|e| corrupt(format!("decimal {s:?}: {e}")))
-}
-
-pub(crate) fn to_u16(v: i64, what: &str) -> Result<u16, StoreError> {
-    u16::try_from(v).map_err(|_| corrupt(format!("{what} {v} out of range")))
-}
-
-pub(crate) fn to_u8(v: i64, what: &str) -> Result<u8, StoreError> {
-    u8::try_from(v).map_err(|_| corrupt(format!("{what} {v} out of range")))
-}
-
-pub(crate) fn opt_u16(v: Option<i64>, what: &str) -> Result<Option<u16>, StoreError> {
-    v.map(|v| to_u16(v, what)).transpose()
 }
 
 pub(crate) fn parse_code<T>(parse: fn(String) -> Result<T, saluran_domain::DomainError>, s: String) -> Result<T, StoreError> {
@@ -283,41 +269,6 @@ pub(crate) fn json_parse<T: serde::de::DeserializeOwned>(s: &str, what: &str) ->
     serde_json::from_str(s).map_err(|e| corrupt(format!("{what}: {e}")))
 }
 
-pub(crate) fn adjustment_parts(a: &Adjustment) -> (&'static str, Decimal) {
-    match a {
-        Adjustment::Percent(p) => ("percent", *p),
-        Adjustment::Amount(v) => ("amount", *v),
-    }
-}
-
-pub(crate) fn room_type_from(code: String, name: String, max_occupancy: i64, physical: i64) -> Result<RoomType, StoreError> {
-    Ok(RoomType {
-        code: parse_code(RoomTypeCode::try_from, code)?,
-        name,
-        max_occupancy: to_u8(max_occupancy, "max_occupancy")?,
-        physical_rooms: to_u16(physical, "physical_rooms")?,
-    })
-}
-
-pub(crate) fn inventory_day_from(
-    out_of_order: i64,
-    sold: i64,
-    held: i64,
-    allotment: Option<i64>,
-    stop_sell: bool,
-    stop_sell_source: &str,
-) -> Result<InventoryDay, StoreError> {
-    Ok(InventoryDay {
-        out_of_order: to_u16(out_of_order, "out_of_order")?,
-        sold: to_u16(sold, "sold")?,
-        held: to_u16(held, "held")?,
-        allotment: opt_u16(allotment, "allotment")?,
-        stop_sell,
-        stop_sell_source: StopSellSource::parse(stop_sell_source)
-            .ok_or_else(|| corrupt(format!("stop_sell_source {stop_sell_source:?}")))?,
-    })
-}
-
 /// Groups `(intent id, kind, payload, pending room type)` rows, already
 /// ordered by intent, into intents.
 pub(crate) fn group_intents(rows: Vec<(String, String, String, String)>) -> Result<Vec<saluran_domain::store::Intent>, StoreError> {
@@ -337,13 +288,9 @@ pub(crate) fn group_intents(rows: Vec<(String, String, String, String)>) -> Resu
     Ok(out)
 }
 
-/// `Option<Timestamp>` ↔ nullable unix nanoseconds.
+/// `Option<Timestamp>` → nullable unix nanoseconds.
 pub(crate) fn opt_ts_to_nanos(t: Option<Timestamp>) -> Result<Option<i64>, StoreError> {
     t.map(ts_to_nanos).transpose()
-}
-
-pub(crate) fn opt_ts_from_nanos(n: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
-    n.map(ts_from_nanos).transpose()
 }
 
 /// A `channel_mappings` row: channel id, room type, rate plan, OTA room, OTA rate.
@@ -429,21 +376,26 @@ pub(crate) fn booking_lock_text(property_id: i64, r: &InboundRecord) -> String {
     format!("saluran.inbound:{property_id}:{}:{}", r.channel, r.ota_reservation_id)
 }
 
-/// The bulk cell upserts' target and conflict clause, the same on both
-/// backends (which build the rows each its own way: multi-row VALUES on
-/// SQLite, one UNNEST on PostgreSQL).
-pub(crate) const INVENTORY_INTO: &str =
-    "INSERT INTO inventory_days (room_type_id, day, out_of_order, sold, held, allotment, stop_sell, stop_sell_source)";
-pub(crate) const INVENTORY_ON_CONFLICT: &str = "ON CONFLICT (room_type_id, day) DO UPDATE SET out_of_order = EXCLUDED.out_of_order, \
-     sold = EXCLUDED.sold, held = EXCLUDED.held, allotment = EXCLUDED.allotment, \
-     stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source";
-pub(crate) const RATES_INTO: &str = "INSERT INTO rate_days (rate_plan_id, day, rate, occupancy_rates, min_stay_arrival, \
-     min_stay_through, max_stay, closed_to_arrival, closed_to_departure, stop_sell)";
-pub(crate) const RATES_ON_CONFLICT: &str = "ON CONFLICT (rate_plan_id, day) DO UPDATE SET rate = EXCLUDED.rate, \
-     occupancy_rates = EXCLUDED.occupancy_rates, min_stay_arrival = EXCLUDED.min_stay_arrival, \
-     min_stay_through = EXCLUDED.min_stay_through, max_stay = EXCLUDED.max_stay, \
-     closed_to_arrival = EXCLUDED.closed_to_arrival, closed_to_departure = EXCLUDED.closed_to_departure, \
-     stop_sell = EXCLUDED.stop_sell";
+/// An upsert's two ends, written from ONE column list so that a column
+/// cannot be inserted and then forgotten by the update: `INSERT INTO table
+/// (cols…)` and `ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, …` for
+/// every column after the first `fixed` (the key, and what must not move).
+pub(crate) fn upsert(table: &str, cols: &[&str], key: &str, fixed: usize) -> (String, String) {
+    let set: Vec<String> = cols.iter().skip(fixed).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    (format!("INSERT INTO {table} ({})", cols.join(", ")), format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", ")))
+}
+
+/// The bulk cell upserts, the same on both backends (which build the rows
+/// each its own way: multi-row VALUES on SQLite, one UNNEST on PostgreSQL).
+pub(crate) static INVENTORY_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
+    let cols = ["room_type_id", "day", "out_of_order", "sold", "held", "allotment", "stop_sell", "stop_sell_source"];
+    upsert("inventory_days", &cols, "room_type_id, day", 2)
+});
+pub(crate) static RATES_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
+    let cols = ["rate_plan_id", "day", "rate", "occupancy_rates", "min_stay_arrival", "min_stay_through", "max_stay"];
+    let flags = ["closed_to_arrival", "closed_to_departure", "stop_sell"];
+    upsert("rate_days", &[&cols[..], &flags[..]].concat(), "rate_plan_id, day", 2)
+});
 
 /// Splits `n` rows into statement sizes: full chunks of `MAX_ROWS`, then the
 /// rest in powers of two, so only a handful of distinct SQL texts (each one
@@ -464,25 +416,6 @@ pub(crate) fn chunk_sizes(n: usize, max_rows: usize) -> Vec<usize> {
         size /= 2;
     }
     out
-}
-
-/// A `housekeeping_tasks` row: id, room, kind, status, assignee, note,
-/// created_at, updated_at.
-pub(crate) type TaskRow = (String, String, String, String, Option<String>, Option<String>, i64, i64);
-
-pub(crate) fn task_from(property: &PropertyCode, row: TaskRow) -> Result<HousekeepingTask, StoreError> {
-    let (id, room, kind, status, assignee, note, created_at, updated_at) = row;
-    Ok(HousekeepingTask {
-        id,
-        property: property.clone(),
-        room: parse_code(RoomNumber::try_from, room)?,
-        kind,
-        status: TaskStatus::parse(&status).ok_or_else(|| corrupt(format!("task status {status}")))?,
-        assignee,
-        note,
-        created_at: ts_from_nanos(created_at)?,
-        updated_at: ts_from_nanos(updated_at)?,
-    })
 }
 
 #[cfg(test)]
@@ -511,6 +444,15 @@ mod tests {
                 assert_eq!(rest.trim_end_matches(".sql").replace('_', " "), m.description, "{}", m.file);
             }
         }
+    }
+
+    #[test]
+    fn an_upsert_updates_every_column_but_the_fixed_ones() {
+        let (into, on_conflict) = upsert("t", &["id", "owner", "a", "b"], "id", 2);
+        assert_eq!(into, "INSERT INTO t (id, owner, a, b)");
+        assert_eq!(on_conflict, "ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b");
+        assert!(INVENTORY_UPSERT.1.ends_with("stop_sell = EXCLUDED.stop_sell, stop_sell_source = EXCLUDED.stop_sell_source"));
+        assert!(RATES_UPSERT.0.ends_with("closed_to_arrival, closed_to_departure, stop_sell)"));
     }
 
     #[test]

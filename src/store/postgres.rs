@@ -29,15 +29,15 @@
 
 use super::sql::shared_adapter;
 use super::{
-    booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, migrator, occupancy_to_json, StoreOptions,
-    INVENTORY_INTO, INVENTORY_ON_CONFLICT, POSTGRES_MIGRATIONS, RATES_INTO, RATES_ON_CONFLICT,
+    booking_lock_text, corrupt, date_str, db_err, db_err_conflict, json_str, mapped_twice, occupancy_to_json, run_migrations, StoreOptions,
+    INVENTORY_UPSERT, POSTGRES_MIGRATIONS, RATES_UPSERT,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::channel::{ChannelConfig, Mapping};
 use saluran_domain::store::{CommitOutcome, NewEvent, ShardCommit, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Column, Postgres, Row, Transaction, TypeInfo};
+use sqlx::{Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,28 +60,6 @@ use shared::{apply_commit, get, rate_plan_ids};
 // `COLLATE "C"` orders text bytewise (as on SQLite), whatever the database's
 // collation; `INTEGER` columns are `int4`, which sqlx binds from `i32` only.
 
-/// Reads an `INTEGER` (int4) or `BIGINT` (int8) column: sqlx decodes each
-/// only into the Rust integer of its own width.
-fn get_int(row: &PgRow, i: usize) -> Result<i64, StoreError> {
-    if is_int4(row, i) {
-        get::<i32>(row, i).map(i64::from)
-    } else {
-        get(row, i)
-    }
-}
-
-fn get_opt_int(row: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
-    if is_int4(row, i) {
-        get::<Option<i32>>(row, i).map(|v| v.map(i64::from))
-    } else {
-        get(row, i)
-    }
-}
-
-fn is_int4(row: &PgRow, i: usize) -> bool {
-    row.columns().get(i).is_some_and(|c| c.type_info().name() == "INT4")
-}
-
 /// Decimals are `NUMERIC`, bound and read as `Decimal`.
 fn dec(d: Decimal) -> Decimal {
     d
@@ -93,10 +71,6 @@ fn get_decimal(row: &PgRow, i: usize) -> Result<Decimal, StoreError> {
 
 fn get_opt_decimal(row: &PgRow, i: usize) -> Result<Option<Decimal>, StoreError> {
     get(row, i)
-}
-
-fn opt_i32(v: Option<u16>) -> Option<i32> {
-    v.map(i32::from)
 }
 
 pub struct PostgresStore {
@@ -150,10 +124,11 @@ async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &S
     if inv.is_empty() {
         return Ok(());
     }
+    let (into, on_conflict) = &*INVENTORY_UPSERT;
     let sql = format!(
-        "{INVENTORY_INTO} SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
+        "{into} SELECT $1, t.d::date, t.o, t.s, t.h, t.a, t.ss, t.src \
          FROM UNNEST($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], $8::text[]) \
-         AS t(d, o, s, h, a, ss, src) {INVENTORY_ON_CONFLICT}"
+         AS t(d, o, s, h, a, ss, src) {on_conflict}"
     );
     sqlx::query(&sql)
         .bind(room_type_id)
@@ -161,7 +136,7 @@ async fn upsert_inventory(conn: &mut PgConnection, room_type_id: i64, commit: &S
         .bind(column(inv, |_, d| i32::from(d.out_of_order)))
         .bind(column(inv, |_, d| i32::from(d.sold)))
         .bind(column(inv, |_, d| i32::from(d.held)))
-        .bind(column(inv, |_, d| opt_i32(d.allotment)))
+        .bind(column(inv, |_, d| d.allotment.map(i32::from)))
         .bind(column(inv, |_, d| d.stop_sell))
         .bind(column(inv, |_, d| d.closed_by().as_str()))
         .execute(conn)
@@ -176,19 +151,20 @@ async fn upsert_rates(conn: &mut PgConnection, room_type_id: i64, commit: &Shard
         return Ok(());
     }
     let plan = rate_plan_ids(&mut *conn, room_type_id, commit).await?;
+    let (into, on_conflict) = &*RATES_UPSERT;
     let sql = format!(
-        "{RATES_INTO} SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
+        "{into} SELECT t.p, t.d::date, t.r, t.o::jsonb, t.msa, t.mst, t.mx, t.cta, t.ctd, t.ss \
          FROM UNNEST($1::int8[], $2::text[], $3::numeric[], $4::text[], $5::int4[], $6::int4[], $7::int4[], \
-         $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) {RATES_ON_CONFLICT}"
+         $8::bool[], $9::bool[], $10::bool[]) AS t(p, d, r, o, msa, mst, mx, cta, ctd, ss) {on_conflict}"
     );
     sqlx::query(&sql)
         .bind(plan)
         .bind(column(rates, |(_, day), _| date_str(*day)))
         .bind(column(rates, |_, rd| rd.rate))
         .bind(column(rates, |_, rd| occupancy_to_json(&rd.occupancy_rates)))
-        .bind(column(rates, |_, rd| opt_i32(rd.min_stay_arrival)))
-        .bind(column(rates, |_, rd| opt_i32(rd.min_stay_through)))
-        .bind(column(rates, |_, rd| opt_i32(rd.max_stay)))
+        .bind(column(rates, |_, rd| rd.min_stay_arrival.map(i32::from)))
+        .bind(column(rates, |_, rd| rd.min_stay_through.map(i32::from)))
+        .bind(column(rates, |_, rd| rd.max_stay.map(i32::from)))
         .bind(column(rates, |_, rd| rd.closed_to_arrival))
         .bind(column(rates, |_, rd| rd.closed_to_departure))
         .bind(column(rates, |_, rd| rd.stop_sell))
@@ -259,11 +235,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        migrator(POSTGRES_MIGRATIONS)
-            .await?
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migrating the PostgreSQL database: {e}")))?;
+        run_migrations(POSTGRES_MIGRATIONS, &pool, "PostgreSQL").await?;
         Ok(PostgresStore { writer: pool.clone(), reader: pool, property_ids: RwLock::new(HashMap::new()) })
     }
 

@@ -18,8 +18,8 @@
 //!   JSON are read back with `CAST(x AS TEXT)`, which both understand;
 //! - `bytes`: what makes `ORDER BY` compare text bytewise (`COLLATE "C"` on
 //!   PostgreSQL; SQLite's BINARY collation already does);
-//! - defined in the adapter module: `get_int`, `get_opt_int`,
-//!   `get_decimal`, `get_opt_decimal`, `dec` (how a decimal is bound);
+//! - defined in the adapter module: `get_decimal`, `get_opt_decimal`,
+//!   `dec` (how a decimal is bound);
 //! - the store's `writer()`, `reader()`, `begin_write()`, `begin_read()`
 //!   (SQLite: one writer connection and `BEGIN IMMEDIATE`, a reader pool;
 //!   PostgreSQL: one pool, REPEATABLE READ snapshots for reads);
@@ -50,16 +50,14 @@ macro_rules! shared_adapter {
             use crate::store::*;
             use async_trait::async_trait;
             use jiff::civil::Date;
-            use saluran_domain::calendar::{RateDay, RoomTypeCalendar};
-            use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundRecord, Profile, SyncStatus};
+            use saluran_domain::calendar::{InventoryDay, RateDay, RoomTypeCalendar, StopSellSource};
+            use saluran_domain::channel::{ChannelConfig, DeadLetter, InboundAction, InboundOutcome, InboundRecord, Profile, SyncStatus};
             use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
             use saluran_domain::property::{
                 Adjustment, Derivation, Property, PropertyConfig, RatePlan, Role, Room, RoomStatus, RoomType, TokenScope,
             };
-            use saluran_domain::reservation::Reservation;
+            use saluran_domain::reservation::{Reservation, ReservationStatus};
             use saluran_domain::store::*;
-            use saluran_domain::reservation::ReservationStatus;
-            use saluran_domain::channel::InboundAction;
             use saluran_domain::{ChannelCode, Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
             use sqlx::{Decode, Row, Type};
             use std::collections::HashMap;
@@ -77,6 +75,23 @@ macro_rules! shared_adapter {
                  r.checked_out_at, r.room, r.outside_horizon, CAST(r.calendar_from AS TEXT), CAST(r.calendar_to AS TEXT) \
                  FROM reservations r JOIN properties p ON p.id = r.property_id JOIN room_types rt ON rt.id = r.room_type_id";
 
+            const TASK_COLUMNS: &str = "id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks";
+
+            /// A `TASK_COLUMNS` row.
+            fn task_from(row: &DbRow, property: &PropertyCode) -> Result<HousekeepingTask, StoreError> {
+                Ok(HousekeepingTask {
+                    id: get(row, 0)?,
+                    property: property.clone(),
+                    room: code_at(row, 1, RoomNumber::try_from)?,
+                    kind: get(row, 2)?,
+                    status: enum_at(row, 3, "task status", TaskStatus::parse)?,
+                    assignee: get(row, 4)?,
+                    note: get(row, 5)?,
+                    created_at: ts_at(row, 6)?,
+                    updated_at: ts_at(row, 7)?,
+                })
+            }
+
             fn code_at<T>(row: &DbRow, i: usize, parse: fn(String) -> Result<T, saluran_domain::DomainError>) -> Result<T, StoreError> {
                 parse_code(parse, get(row, i)?)
             }
@@ -90,12 +105,42 @@ macro_rules! shared_adapter {
             }
 
             fn opt_ts_at(row: &DbRow, i: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
-                opt_ts_from_nanos(get(row, i)?)
+                get::<Option<i64>>(row, i)?.map(ts_from_nanos).transpose()
+            }
+
+            /// A text column naming a value of a domain enum, `what` naming the
+            /// column when the text is none of them.
+            fn enum_at<T>(row: &DbRow, i: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+                let s: String = get(row, i)?;
+                parse(&s).ok_or_else(|| corrupt(format!("{what} {s:?}")))
+            }
+
+            /// An `INTEGER` column narrowed to the domain's width: read as `Int`
+            /// because sqlx decodes PostgreSQL's int4 only into `i32`.
+            fn int_at<T: TryFrom<Int>>(row: &DbRow, i: usize, what: &str) -> Result<T, StoreError> {
+                let v: Int = get(row, i)?;
+                T::try_from(v).map_err(|_| corrupt(format!("{what} {v} out of range")))
+            }
+
+            fn opt_int_at<T: TryFrom<Int>>(row: &DbRow, i: usize, what: &str) -> Result<Option<T>, StoreError> {
+                if get::<Option<Int>>(row, i)?.is_none() {
+                    return Ok(None);
+                }
+                int_at(row, i, what).map(Some)
+            }
+
+            /// Four columns from `i`: code, name, max_occupancy, physical_rooms.
+            fn room_type_at(row: &DbRow, i: usize) -> Result<RoomType, StoreError> {
+                Ok(RoomType {
+                    code: code_at(row, i, RoomTypeCode::try_from)?,
+                    name: get(row, i + 1)?,
+                    max_occupancy: int_at(row, i + 2, "max_occupancy")?,
+                    physical_rooms: int_at(row, i + 3, "physical_rooms")?,
+                })
             }
 
             /// A `RESERVATION_COLUMNS` row.
             fn reservation_from(row: &DbRow) -> Result<Reservation, StoreError> {
-                let (status, currency): (String, String) = (get(row, 8)?, get(row, 9)?);
                 Ok(Reservation {
                     id: get(row, 0)?,
                     property: code_at(row, 1, PropertyCode::try_from)?,
@@ -103,10 +148,10 @@ macro_rules! shared_adapter {
                     rate_plan: code_at(row, 3, RatePlanCode::try_from)?,
                     check_in: date_at(row, 4)?,
                     check_out: date_at(row, 5)?,
-                    adults: to_u8(get_int(row, 6)?, "adults")?,
+                    adults: int_at(row, 6, "adults")?,
                     guest_name: get(row, 7)?,
-                    status: ReservationStatus::parse(&status).ok_or_else(|| corrupt(format!("reservation status {status:?}")))?,
-                    currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
+                    status: enum_at(row, 8, "reservation status", ReservationStatus::parse)?,
+                    currency: enum_at(row, 9, "currency", |s| Currency::parse(s).ok())?,
                     total: get_decimal(row, 10)?,
                     nightly: json_parse(&get::<String>(row, 11)?, "reservation nightly rates")?,
                     source: get(row, 12)?,
@@ -125,24 +170,20 @@ macro_rules! shared_adapter {
 
             /// A `rate_plans` row: (any), code, name, derived_parent,
             /// adjustment_kind, adjustment_value.
-            fn rate_plan_from(row: &DbRow, room_type: String) -> Result<RatePlan, StoreError> {
+            fn rate_plan_from(row: &DbRow, room_type: RoomTypeCode) -> Result<RatePlan, StoreError> {
                 let code: String = get(row, 1)?;
                 let kind: Option<String> = get(row, 4)?;
                 let derived = match (get::<Option<String>>(row, 3)?, kind.as_deref(), get_opt_decimal(row, 5)?) {
                     (None, None, None) => None,
                     (Some(parent), Some(kind), Some(v)) => Some(Derivation {
                         parent: parse_code(RatePlanCode::try_from, parent)?,
-                        adjustment: match kind {
-                            "percent" => Adjustment::Percent(v),
-                            "amount" => Adjustment::Amount(v),
-                            other => return Err(corrupt(format!("adjustment kind {other:?}"))),
-                        },
+                        adjustment: Adjustment::from_kind(kind, v).ok_or_else(|| corrupt(format!("adjustment kind {kind:?}")))?,
                     }),
                     _ => return Err(corrupt(format!("rate plan {code}: incomplete derivation"))),
                 };
                 Ok(RatePlan {
                     code: parse_code(RatePlanCode::try_from, code)?,
-                    room_type: parse_code(RoomTypeCode::try_from, room_type)?,
+                    room_type,
                     name: get(row, 2)?,
                     derived,
                 })
@@ -248,22 +289,18 @@ macro_rules! shared_adapter {
                 r: &Reservation,
                 now: i64,
             ) -> Result<(), StoreError> {
+                // Bound below in this order; a reservation never moves to another property.
+                static UPSERT: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+                    let cols = ["id", "property_id", "room_type_id", "rate_plan", "check_in", "check_out", "adults", "guest_name",
+                        "status", "currency", "total", "nightly", "source", "external_id", "revision", "overbooked", "created_at",
+                        "updated_at", "checked_in_at", "checked_out_at", "room", "outside_horizon", "calendar_from", "calendar_to"];
+                    upsert("reservations", &cols, "id", 2)
+                });
+                let (into, on_conflict) = &*UPSERT;
                 let sql = format!(
-                    "INSERT INTO reservations (id, property_id, room_type_id, rate_plan, check_in, check_out, adults, \
-                     guest_name, status, currency, total, nightly, source, external_id, revision, overbooked, created_at, \
-                     updated_at, checked_in_at, checked_out_at, room, outside_horizon, calendar_from, calendar_to) \
-                     VALUES ($1, $2, $3, $4, $5{DATE}, $6{DATE}, $7, $8, $9, $10, $11, $12{JSON}, $13, $14, \
+                    "{into} VALUES ($1, $2, $3, $4, $5{DATE}, $6{DATE}, $7, $8, $9, $10, $11, $12{JSON}, $13, $14, \
                      $15, $16, $17, $18, $19, $20, $21, $22, $23{DATE}, $24{DATE}) \
-                     ON CONFLICT (id) DO UPDATE SET room_type_id = EXCLUDED.room_type_id, rate_plan = EXCLUDED.rate_plan, \
-                     check_in = EXCLUDED.check_in, check_out = EXCLUDED.check_out, adults = EXCLUDED.adults, \
-                     guest_name = EXCLUDED.guest_name, status = EXCLUDED.status, currency = EXCLUDED.currency, \
-                     total = EXCLUDED.total, nightly = EXCLUDED.nightly, source = EXCLUDED.source, \
-                     external_id = EXCLUDED.external_id, revision = EXCLUDED.revision, overbooked = EXCLUDED.overbooked, \
-                     created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
-                     checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, room = EXCLUDED.room, \
-                     outside_horizon = EXCLUDED.outside_horizon, calendar_from = EXCLUDED.calendar_from, \
-                     calendar_to = EXCLUDED.calendar_to \
-                     WHERE reservations.property_id = EXCLUDED.property_id"
+                     {on_conflict} WHERE reservations.property_id = EXCLUDED.property_id"
                 );
                 let result = sqlx::query(&sql)
                     .bind(&r.id)
@@ -411,7 +448,8 @@ macro_rules! shared_adapter {
                         .await
                         .map_err(db_err)?;
                     if done.rows_affected() == 0 {
-                        return Err(room_changed(&room.number));
+                        // The shard re-reads the room on this conflict.
+                        return Err(StoreError::Conflict(Conflict::RoomChanged { number: room.number.clone() }));
                     }
                 }
 
@@ -441,6 +479,34 @@ macro_rules! shared_adapter {
             }
 
             impl $store {
+                /// A property's id and row, on `ex` (the reader, or a read
+                /// transaction).
+                async fn load_property<'e, E>(&self, ex: E, code: &PropertyCode) -> Result<Option<(i64, Property)>, StoreError>
+                where
+                    E: sqlx::Executor<'e, Database = Db>,
+                {
+                    let row = sqlx::query(
+                        "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, \
+                         CAST(no_shows_from AS TEXT) FROM properties WHERE code = $1",
+                    )
+                    .bind(code.as_str())
+                    .fetch_optional(ex)
+                    .await
+                    .map_err(db_err)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let prop = Property {
+                        tenant: code_at(&row, 1, TenantCode::try_from)?,
+                        code: code_at(&row, 2, PropertyCode::try_from)?,
+                        name: get(&row, 3)?,
+                        timezone: get(&row, 4)?,
+                        currency: enum_at(&row, 5, "currency", |s| Currency::parse(s).ok())?,
+                        night_audit_time: get(&row, 6)?,
+                        marks_no_shows: get(&row, 7)?,
+                        no_shows_from: get::<Option<String>>(&row, 8)?.as_deref().map(parse_date).transpose()?,
+                    };
+                    Ok(Some((get(&row, 0)?, prop)))
+                }
+
                 pub(crate) async fn property_id(&self, code: &PropertyCode) -> Result<i64, StoreError> {
                     if let Some(id) = self.property_ids.read().get(code.as_str()) {
                         return Ok(*id);
@@ -496,7 +562,6 @@ macro_rules! shared_adapter {
                     sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
                     Ok(())
                 }
-
             }
 
             #[async_trait]
@@ -535,7 +600,6 @@ macro_rules! shared_adapter {
                         properties: codes.into_iter().map(|c| parse_code(PropertyCode::try_from, c)).collect::<Result<_, _>>()?,
                     }))
                 }
-
             }
 
             #[async_trait]
@@ -657,13 +721,7 @@ macro_rules! shared_adapter {
                             return Err(StoreError::NotFound(format!("parent rate plan {} of room type {}", der.parent, plan.room_type)));
                         }
                     }
-                    let (kind, value) = match &plan.derived {
-                        Some(d) => {
-                            let (k, v) = adjustment_parts(&d.adjustment);
-                            (Some(k), Some(dec(v)))
-                        }
-                        None => (None, None),
-                    };
+                    let adjustment = plan.derived.as_ref().map(|d| d.adjustment);
                     sqlx::query(
                         "INSERT INTO rate_plans (property_id, room_type_id, code, name, derived_parent, adjustment_kind, \
                          adjustment_value) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -673,8 +731,8 @@ macro_rules! shared_adapter {
                     .bind(plan.code.as_str())
                     .bind(&plan.name)
                     .bind(plan.derived.as_ref().map(|d| d.parent.as_str()))
-                    .bind(kind)
-                    .bind(value)
+                    .bind(adjustment.map(|a| a.kind()))
+                    .bind(adjustment.map(|a| dec(a.value())))
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err_conflict(|| Conflict::exists(format!("rate plan {}", plan.code))))?;
@@ -699,7 +757,7 @@ macro_rules! shared_adapter {
                         .await
                         .map_err(db_err)?
                         .iter()
-                        .map(|row| room_type_from(get(row, 0)?, get(row, 1)?, get_int(row, 2)?, get_int(row, 3)?))
+                        .map(|row| room_type_at(row, 0))
                         .collect::<Result<Vec<_>, _>>()?;
 
                     let rooms = sqlx::query(
@@ -713,12 +771,11 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?
                     .iter()
                     .map(|row| {
-                        let (floor, status) = (get_int(row, 2)?, get::<String>(row, 3)?);
                         Ok(Room {
                             number: parse_code(RoomNumber::try_from, get(row, 0)?)?,
                             room_type: parse_code(RoomTypeCode::try_from, get(row, 1)?)?,
-                            floor: i16::try_from(floor).map_err(|_| corrupt(format!("floor {floor}")))?,
-                            status: RoomStatus::parse(&status).map_err(|e| corrupt(format!("room status: {e}")))?,
+                            floor: int_at(row, 2, "floor")?,
+                            status: enum_at(row, 3, "room status", |s| RoomStatus::parse(s).ok())?,
                             out_of_order: date_range(get(row, 4)?, get(row, 5)?, "room out of order range")?,
                         })
                     })
@@ -733,12 +790,11 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)?
                     .iter()
-                    .map(|row| rate_plan_from(row, get(row, 0)?))
+                    .map(|row| rate_plan_from(row, code_at(row, 0, RoomTypeCode::try_from)?))
                     .collect::<Result<Vec<_>, _>>()?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(Some(PropertyConfig { property: prop, room_types, rooms, rate_plans }))
                 }
-
             }
 
             #[async_trait]
@@ -765,8 +821,8 @@ macro_rules! shared_adapter {
                     let Some(row) = row else {
                         return Err(StoreError::NotFound(format!("room type {property}/{room_type}")));
                     };
-                    let (room_type_id, code, version): (i64, String, i64) = (get(&row, 0)?, get(&row, 1)?, get(&row, 5)?);
-                    let rt = room_type_from(code.clone(), get(&row, 2)?, get_int(&row, 3)?, get_int(&row, 4)?)?;
+                    let (room_type_id, version): (i64, i64) = (get(&row, 0)?, get(&row, 5)?);
+                    let rt = room_type_at(&row, 1)?;
 
                     let plan_rows = sqlx::query(
                         "SELECT id, code, name, derived_parent, adjustment_kind, adjustment_value FROM rate_plans \
@@ -780,7 +836,7 @@ macro_rules! shared_adapter {
                     let mut plans = Vec::with_capacity(plan_rows.len());
                     for (i, row) in plan_rows.iter().enumerate() {
                         plan_index.insert(get(row, 0)?, i);
-                        plans.push(rate_plan_from(row, code.clone())?);
+                        plans.push(rate_plan_from(row, rt.code.clone())?);
                     }
                     let mut cal = RoomTypeCalendar::new(rt, plans);
                     cal.version = version;
@@ -792,14 +848,14 @@ macro_rules! shared_adapter {
                     let inv_rows = sqlx::query(&sql).bind(room_type_id).bind(&from).bind(&to).fetch_all(&mut *tx).await.map_err(db_err)?;
                     for row in &inv_rows {
                         let day = parse_date(&get::<String>(row, 0)?)?;
-                        let inv = inventory_day_from(
-                            get_int(row, 1)?,
-                            get_int(row, 2)?,
-                            get_int(row, 3)?,
-                            get_opt_int(row, 4)?,
-                            get(row, 5)?,
-                            &get::<String>(row, 6)?,
-                        )?;
+                        let inv = InventoryDay {
+                            out_of_order: int_at(row, 1, "out_of_order")?,
+                            sold: int_at(row, 2, "sold")?,
+                            held: int_at(row, 3, "held")?,
+                            allotment: opt_int_at(row, 4, "allotment")?,
+                            stop_sell: get(row, 5)?,
+                            stop_sell_source: enum_at(row, 6, "stop_sell_source", StopSellSource::parse)?,
+                        };
                         cal.inventory.set(day, inv);
                     }
 
@@ -818,9 +874,9 @@ macro_rules! shared_adapter {
                         let rd = RateDay {
                             rate: get_opt_decimal(row, 2)?,
                             occupancy_rates: occupancy_from_json(get::<Option<String>>(row, 3)?.as_deref())?,
-                            min_stay_arrival: opt_u16(get_opt_int(row, 4)?, "min_stay_arrival")?,
-                            min_stay_through: opt_u16(get_opt_int(row, 5)?, "min_stay_through")?,
-                            max_stay: opt_u16(get_opt_int(row, 6)?, "max_stay")?,
+                            min_stay_arrival: opt_int_at(row, 4, "min_stay_arrival")?,
+                            min_stay_through: opt_int_at(row, 5, "min_stay_through")?,
+                            max_stay: opt_int_at(row, 6, "max_stay")?,
                             closed_to_arrival: get(row, 7)?,
                             closed_to_departure: get(row, 8)?,
                             stop_sell: get(row, 9)?,
@@ -835,7 +891,6 @@ macro_rules! shared_adapter {
                 async fn commit_shard(&self, commit: &ShardCommit) -> Result<CommitOutcome, StoreError> {
                     self.commit_shard_here(commit).await
                 }
-
             }
 
             #[async_trait]
@@ -865,7 +920,6 @@ macro_rules! shared_adapter {
                     );
                     self.reservations(&filter, &[property.as_str(), &date_str(from), &date_str(closed)]).await
                 }
-
             }
 
             #[async_trait]
@@ -932,7 +986,6 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     group_intents(rows)
                 }
-
             }
 
             #[async_trait]
@@ -971,9 +1024,9 @@ macro_rules! shared_adapter {
                             return Ok(IdempotencyBegin::Mismatch);
                         }
                         if get::<String>(&row, 1)? == "done" {
-                            let status = get_opt_int(&row, 2)?.ok_or_else(|| corrupt("idempotency key done without a status"))?;
+                            let status = opt_int_at(&row, 2, "status")?.ok_or_else(|| corrupt("idempotency key done without a status"))?;
                             let body: Option<Vec<u8>> = get(&row, 3)?;
-                            return Ok(IdempotencyBegin::Replay { status: to_u16(status, "status")?, body: body.unwrap_or_default() });
+                            return Ok(IdempotencyBegin::Replay { status, body: body.unwrap_or_default() });
                         }
                         let created_at: i64 = get(&row, 4)?;
                         let age = std::time::Duration::from_nanos(u64::try_from(now_nanos().saturating_sub(created_at)).unwrap_or(0));
@@ -1015,7 +1068,6 @@ macro_rules! shared_adapter {
                         .map_err(db_err)?;
                     Ok(gone.rows_affected())
                 }
-
             }
 
             #[async_trait]
@@ -1070,11 +1122,10 @@ macro_rules! shared_adapter {
                     let channels = rows
                         .iter()
                         .map(|row| {
-                            let (code, profile): (String, String) = (get(row, 2)?, get(row, 3)?);
                             let channel = ChannelConfig {
                                 property: code_at(row, 1, PropertyCode::try_from)?,
-                                profile: Profile::parse(&profile).ok_or_else(|| corrupt(format!("channel {code}: profile {profile:?}")))?,
-                                code: parse_code(ChannelCode::try_from, code)?,
+                                profile: enum_at(row, 3, "channel profile", Profile::parse)?,
+                                code: code_at(row, 2, ChannelCode::try_from)?,
                                 preset: get(row, 4)?,
                                 endpoint: get(row, 5)?,
                                 hotel_code: get(row, 6)?,
@@ -1096,17 +1147,17 @@ macro_rules! shared_adapter {
                     channel: &ChannelCode,
                     status: &SyncStatus,
                 ) -> Result<(), StoreError> {
-                    let saved = sqlx::query(
-                        "INSERT INTO channel_sync_status (channel_id, pending_cells, consecutive_failures, total_failures, \
-                         dead_letters, requests_sent, last_success_at, last_attempt_at, last_error) \
-                         SELECT c.id, $1, $2, $3, $4, $5, $6, $7, $8 \
-                         FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = $9 AND c.code = $10 \
-                         ON CONFLICT (channel_id) DO UPDATE SET pending_cells = EXCLUDED.pending_cells, \
-                         consecutive_failures = EXCLUDED.consecutive_failures, total_failures = EXCLUDED.total_failures, \
-                         dead_letters = EXCLUDED.dead_letters, requests_sent = EXCLUDED.requests_sent, \
-                         last_success_at = EXCLUDED.last_success_at, last_attempt_at = EXCLUDED.last_attempt_at, \
-                         last_error = EXCLUDED.last_error",
-                    )
+                    static UPSERT: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+                        let cols = ["channel_id", "pending_cells", "consecutive_failures", "total_failures", "dead_letters",
+                            "requests_sent", "last_success_at", "last_attempt_at", "last_error"];
+                        upsert("channel_sync_status", &cols, "channel_id", 1)
+                    });
+                    let (into, on_conflict) = &*UPSERT;
+                    let sql = format!(
+                        "{into} SELECT c.id, $1, $2, $3, $4, $5, $6, $7, $8 \
+                         FROM channels c JOIN properties p ON p.id = c.property_id WHERE p.code = $9 AND c.code = $10 {on_conflict}"
+                    );
+                    let saved = sqlx::query(&sql)
                     .bind(status.pending_cells)
                     .bind(status.consecutive_failures)
                     .bind(status.total_failures)
@@ -1193,7 +1244,6 @@ macro_rules! shared_adapter {
                     .await
                     .map_err(db_err)
                 }
-
             }
 
             #[async_trait]
@@ -1218,16 +1268,14 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                     rows.iter()
                         .map(|row| {
-                            let action: String = get(row, 4)?;
-                            let outcome: String = get(row, 6)?;
                             Ok(InboundRecord {
                                 property: code_at(row, 0, PropertyCode::try_from)?,
                                 channel: code_at(row, 1, ChannelCode::try_from)?,
                                 ota_reservation_id: get(row, 2)?,
                                 revision: get(row, 3)?,
-                                action: InboundAction::parse(&action).ok_or_else(|| corrupt(format!("inbound action {action:?}")))?,
+                                action: enum_at(row, 4, "inbound action", InboundAction::parse)?,
                                 reservation_id: get(row, 5)?,
-                                outcome: saluran_domain::channel::InboundOutcome::parse(&outcome).ok_or_else(|| corrupt(format!("inbound outcome {outcome:?}")))?,
+                                outcome: enum_at(row, 6, "inbound outcome", InboundOutcome::parse)?,
                                 ack: get(row, 7)?,
                                 received_at: ts_at(row, 8)?,
                             })
@@ -1284,25 +1332,17 @@ macro_rules! shared_adapter {
                     let newest_first = self.reservations(&filter, &[property.as_str(), channel.as_str(), base, &from, &to]).await?;
                     Ok(saluran_domain::store::booking_lines(base, newest_first))
                 }
-
             }
 
             #[async_trait]
             impl HousekeepingStore for $store {
                 async fn create_task(&self, task: &HousekeepingTask) -> Result<(), StoreError> {
                     let property_id = self.property_id(&task.property).await?;
-                    let room = sqlx::query("SELECT 1 FROM rooms WHERE property_id = $1 AND number = $2")
-                        .bind(property_id)
-                        .bind(task.room.as_str())
-                        .fetch_optional(&self.reader)
-                        .await
-                        .map_err(db_err)?;
-                    if room.is_none() {
-                        return Err(StoreError::NotFound(format!("room {}", task.room)));
-                    }
-                    sqlx::query(
+                    // Written only if the room exists: one statement, as for an inbound delivery's channel.
+                    let inserted = sqlx::query(
                         "INSERT INTO housekeeping_tasks (id, property_id, room, kind, status, assignee, note, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         SELECT $1, r.property_id, r.number, $4, $5, $6, $7, $8, $9 FROM rooms r \
+                         WHERE r.property_id = $2 AND r.number = $3",
                     )
                     .bind(&task.id)
                     .bind(property_id)
@@ -1316,7 +1356,7 @@ macro_rules! shared_adapter {
                     .execute(&self.writer)
                     .await
                     .map_err(db_err_conflict(|| Conflict::exists(format!("task {}", task.id))))?;
-                    Ok(())
+                    touched(inserted.rows_affected(), || format!("room {}", task.room))
                 }
 
                 async fn update_task(&self, task: &HousekeepingTask, expected: TaskStatus) -> Result<(), StoreError> {
@@ -1347,32 +1387,29 @@ macro_rules! shared_adapter {
                 async fn find_task(&self, property: &PropertyCode, id: &str) -> Result<Option<HousekeepingTask>, StoreError> {
                     // On the writer: a task just updated is read back as it is now.
                     let property_id = self.property_id(property).await?;
-                    let row = sqlx::query_as::<_, TaskRow>(
-                        "SELECT id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks \
-                         WHERE property_id = $1 AND id = $2",
-                    )
+                    let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} WHERE property_id = $1 AND id = $2"))
                     .bind(property_id)
                     .bind(id)
                     .fetch_optional(&self.writer)
                     .await
                     .map_err(db_err)?;
-                    row.map(|r| task_from(property, r)).transpose()
+                    row.map(|r| task_from(&r, property)).transpose()
                 }
 
                 async fn list_tasks(&self, property: &PropertyCode, open_only: bool) -> Result<Vec<HousekeepingTask>, StoreError> {
                     let property_id = self.property_id(property).await?;
-                    let rows = sqlx::query_as::<_, TaskRow>(
-                        "SELECT id, room, kind, status, assignee, note, created_at, updated_at FROM housekeeping_tasks \
-                         WHERE property_id = $1 AND ($2 = 0 OR status IN ('open', 'assigned', 'in_progress')) ORDER BY created_at, id",
-                    )
+                    let sql = format!(
+                        "SELECT {TASK_COLUMNS} WHERE property_id = $1 AND ($2 = 0 OR status IN ('open', 'assigned', 'in_progress')) \
+                         ORDER BY created_at, id"
+                    );
+                    let rows = sqlx::query(&sql)
                     .bind(property_id)
                     .bind(i32::from(open_only))
                     .fetch_all(&self.reader)
                     .await
                     .map_err(db_err)?;
-                    rows.into_iter().map(|r| task_from(property, r)).collect()
+                    rows.iter().map(|r| task_from(r, property)).collect()
                 }
-
             }
 
             #[async_trait]
@@ -1409,37 +1446,6 @@ macro_rules! shared_adapter {
                         return Err(StoreError::Conflict(Conflict::BusinessDateChanged { property, expected: expected_previous }));
                     }
                     Ok(())
-                }
-            }
-
-            impl $store {
-                /// A property's id and row, on `ex` (the reader, or a read
-                /// transaction).
-                async fn load_property<'e, E>(&self, ex: E, code: &PropertyCode) -> Result<Option<(i64, Property)>, StoreError>
-                where
-                    E: sqlx::Executor<'e, Database = Db>,
-                {
-                    let row = sqlx::query(
-                        "SELECT id, tenant, code, name, timezone, currency, night_audit_time, marks_no_shows, \
-                         CAST(no_shows_from AS TEXT) FROM properties WHERE code = $1",
-                    )
-                    .bind(code.as_str())
-                    .fetch_optional(ex)
-                    .await
-                    .map_err(db_err)?;
-                    let Some(row) = row else { return Ok(None) };
-                    let currency: String = get(&row, 5)?;
-                    let prop = Property {
-                        tenant: code_at(&row, 1, TenantCode::try_from)?,
-                        code: code_at(&row, 2, PropertyCode::try_from)?,
-                        name: get(&row, 3)?,
-                        timezone: get(&row, 4)?,
-                        currency: Currency::parse(&currency).map_err(|e| corrupt(format!("currency: {e}")))?,
-                        night_audit_time: get(&row, 6)?,
-                        marks_no_shows: get(&row, 7)?,
-                        no_shows_from: get::<Option<String>>(&row, 8)?.as_deref().map(parse_date).transpose()?,
-                    };
-                    Ok(Some((get(&row, 0)?, prop)))
                 }
             }
         }

@@ -23,14 +23,15 @@
 
 use super::sql::shared_adapter;
 use super::{
-    chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, migrator, occupancy_to_json, parse_decimal, StoreOptions,
-    INVENTORY_INTO, INVENTORY_ON_CONFLICT, RATES_INTO, RATES_ON_CONFLICT, SQLITE_MIGRATIONS,
+    chunk_sizes, corrupt, date_str, db_err, db_err_conflict, mapped_twice, occupancy_to_json, parse_decimal, run_migrations, StoreOptions,
+    INVENTORY_UPSERT, RATES_UPSERT, SQLITE_MIGRATIONS,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use saluran_domain::channel::ChannelConfig;
 use saluran_domain::store::{CommitOutcome, NewEvent, ShardCommit, StoreError};
 use saluran_domain::PropertyCode;
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -47,14 +48,6 @@ use shared::{apply_commit, get, rate_plan_ids};
 // The dialect (see `store/sql.rs`): dates are bound as `'YYYY-MM-DD'` text,
 // JSON as text, both without a cast; the BINARY collation already compares
 // bytes; an `INTEGER` column holds 64 bits.
-
-fn get_int(row: &SqliteRow, i: usize) -> Result<i64, StoreError> {
-    get(row, i)
-}
-
-fn get_opt_int(row: &SqliteRow, i: usize) -> Result<Option<i64>, StoreError> {
-    get(row, i)
-}
 
 /// Decimals are exact `TEXT`.
 fn dec(d: Decimal) -> String {
@@ -182,51 +175,61 @@ pub struct SqliteStore {
     property_ids: RwLock<HashMap<String, i64>>,
 }
 
-async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
-    let mut rows = commit.changes.inventory.iter();
-    for size in chunk_sizes(commit.changes.inventory.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(INVENTORY_INTO);
-        qb.push(" ");
-        qb.push_values(rows.by_ref().take(size), |mut b, (day, inv)| {
-            b.push_bind(room_type_id)
-                .push_bind(date_str(*day))
-                .push_bind(i64::from(inv.out_of_order))
-                .push_bind(i64::from(inv.sold))
-                .push_bind(i64::from(inv.held))
-                .push_bind(inv.allotment.map(i64::from))
-                .push_bind(inv.stop_sell)
-                .push_bind(inv.closed_by().as_str());
-        });
-        qb.push(" ").push(INVENTORY_ON_CONFLICT);
-        qb.build().execute(&mut *conn).await.map_err(db_err)?;
+/// `head VALUES (…), (…) tail` over the `n` `rows`, in statements of
+/// `chunk_sizes` rows each, `bind` binding one row's columns.
+async fn insert_rows<'a, T>(
+    conn: &mut SqliteConnection,
+    (head, tail): (&str, &str),
+    n: usize,
+    mut rows: impl Iterator<Item = T>,
+    mut bind: impl FnMut(Separated<'_, 'a, Sqlite, &'static str>, T),
+) -> Result<(), sqlx::Error> {
+    for size in chunk_sizes(n, MAX_ROWS) {
+        let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(head);
+        qb.push(" ").push_values(rows.by_ref().take(size), &mut bind).push(" ").push(tail);
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
+async fn upsert_inventory(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
+    let (into, on_conflict) = &*INVENTORY_UPSERT;
+    let inv = &commit.changes.inventory;
+    insert_rows(conn, (into, on_conflict), inv.len(), inv.iter(), |mut b, (day, inv)| {
+        b.push_bind(room_type_id)
+            .push_bind(date_str(*day))
+            .push_bind(i64::from(inv.out_of_order))
+            .push_bind(i64::from(inv.sold))
+            .push_bind(i64::from(inv.held))
+            .push_bind(inv.allotment.map(i64::from))
+            .push_bind(inv.stop_sell)
+            .push_bind(inv.closed_by().as_str());
+    })
+    .await
+    .map_err(db_err)
+}
+
 async fn upsert_rates(conn: &mut SqliteConnection, room_type_id: i64, commit: &ShardCommit) -> Result<(), StoreError> {
-    if commit.changes.rates.is_empty() {
+    let rates = &commit.changes.rates;
+    if rates.is_empty() {
         return Ok(());
     }
-    let mut rows = rate_plan_ids(&mut *conn, room_type_id, commit).await?.into_iter().zip(&commit.changes.rates);
-    for size in chunk_sizes(commit.changes.rates.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(RATES_INTO);
-        qb.push(" ");
-        qb.push_values(rows.by_ref().take(size), |mut b, (plan_id, ((_, day), rd))| {
-            b.push_bind(plan_id)
-                .push_bind(date_str(*day))
-                .push_bind(rd.rate.map(|r| r.to_string()))
-                .push_bind(occupancy_to_json(&rd.occupancy_rates))
-                .push_bind(rd.min_stay_arrival.map(i64::from))
-                .push_bind(rd.min_stay_through.map(i64::from))
-                .push_bind(rd.max_stay.map(i64::from))
-                .push_bind(rd.closed_to_arrival)
-                .push_bind(rd.closed_to_departure)
-                .push_bind(rd.stop_sell);
-        });
-        qb.push(" ").push(RATES_ON_CONFLICT);
-        qb.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
-    Ok(())
+    let rows = rate_plan_ids(&mut *conn, room_type_id, commit).await?.into_iter().zip(rates);
+    let (into, on_conflict) = &*RATES_UPSERT;
+    insert_rows(conn, (into, on_conflict), rates.len(), rows, |mut b, (plan_id, ((_, day), rd))| {
+        b.push_bind(plan_id)
+            .push_bind(date_str(*day))
+            .push_bind(rd.rate.map(|r| r.to_string()))
+            .push_bind(occupancy_to_json(&rd.occupancy_rates))
+            .push_bind(rd.min_stay_arrival.map(i64::from))
+            .push_bind(rd.min_stay_through.map(i64::from))
+            .push_bind(rd.max_stay.map(i64::from))
+            .push_bind(rd.closed_to_arrival)
+            .push_bind(rd.closed_to_departure)
+            .push_bind(rd.stop_sell);
+    })
+    .await
+    .map_err(db_err)
 }
 
 async fn insert_events(
@@ -236,19 +239,14 @@ async fn insert_events(
     events: &[NewEvent],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut encoded = Vec::with_capacity(events.len());
-    for (e, seq) in events.iter().zip(seqs) {
-        encoded.push((*seq, e.kind.as_str(), super::json_str(&e.payload)?));
-    }
-    let mut rows = encoded.into_iter();
-    for size in chunk_sizes(events.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO events (property_id, seq, kind, payload, created_at) ");
-        qb.push_values(rows.by_ref().take(size), |mut b, (seq, kind, payload)| {
-            b.push_bind(property_id).push_bind(seq).push_bind(kind).push_bind(payload).push_bind(now);
-        });
-        qb.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
-    Ok(())
+    let payloads = events.iter().map(|e| super::json_str(&e.payload)).collect::<Result<Vec<_>, _>>()?;
+    let rows = seqs.iter().zip(events).zip(payloads);
+    let head = "INSERT INTO events (property_id, seq, kind, payload, created_at)";
+    insert_rows(conn, (head, ""), events.len(), rows, |mut b, ((seq, e), payload)| {
+        b.push_bind(property_id).push_bind(*seq).push_bind(e.kind.as_str()).push_bind(payload).push_bind(now);
+    })
+    .await
+    .map_err(db_err)
 }
 
 async fn mark_intents_done(conn: &mut SqliteConnection, room_type_id: i64, intents: &[String]) -> Result<(), StoreError> {
@@ -264,25 +262,19 @@ async fn mark_intents_done(conn: &mut SqliteConnection, room_type_id: i64, inten
 }
 
 async fn insert_mappings(conn: &mut SqliteConnection, channel_id: i64, channel: &ChannelConfig) -> Result<(), StoreError> {
-    let mut rows = channel.mappings.iter().enumerate();
-    for size in chunk_sizes(channel.mappings.len(), MAX_ROWS) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO channel_mappings (channel_id, ordinal, room_type, rate_plan, ota_room, ota_rate) ");
-        let mut chunk = Vec::with_capacity(size);
-        for (i, m) in rows.by_ref().take(size) {
-            chunk.push((i64::try_from(i).map_err(|_| corrupt("too many mappings"))?, m));
-        }
-        qb.push_values(chunk, |mut b, (ordinal, m)| {
-            b.push_bind(channel_id)
-                .push_bind(ordinal)
-                .push_bind(m.room_type.as_str())
-                .push_bind(m.rate_plan.as_str())
-                .push_bind(&m.ota_room)
-                .push_bind(&m.ota_rate);
-        });
-        qb.build().execute(&mut *conn).await.map_err(db_err_conflict(|| mapped_twice(channel)))?;
-    }
-    Ok(())
+    let head = "INSERT INTO channel_mappings (channel_id, ordinal, room_type, rate_plan, ota_room, ota_rate)";
+    let ms = &channel.mappings;
+    let ordinals = (0..ms.len()).map(|i| i64::try_from(i).map_err(|_| corrupt("too many mappings"))).collect::<Result<Vec<_>, _>>()?;
+    insert_rows(conn, (head, ""), ms.len(), ordinals.into_iter().zip(ms), |mut b, (ordinal, m)| {
+        b.push_bind(channel_id)
+            .push_bind(ordinal)
+            .push_bind(m.room_type.as_str())
+            .push_bind(m.rate_plan.as_str())
+            .push_bind(&m.ota_room)
+            .push_bind(&m.ota_rate);
+    })
+    .await
+    .map_err(db_err_conflict(|| mapped_twice(channel)))
 }
 
 impl SqliteStore {
@@ -314,11 +306,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
-        migrator(SQLITE_MIGRATIONS)
-            .await?
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migrating the SQLite database: {e}")))?;
+        run_migrations(SQLITE_MIGRATIONS, &writer, "SQLite").await?;
         let reader = if in_memory {
             // A private in-memory database exists only in its one connection.
             writer.clone()
