@@ -7,7 +7,7 @@ use super::openapi::{Accepted, ChannelOut, ErrorBody};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::ingest::{ack_builder, ingest};
+use crate::service::bookings::{ack_builder, ingest};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -306,9 +306,10 @@ pub async fn opentravel_webhook(
         let ack = ack_builder(move |ours| {
             opentravel::booking_ack_rs(action, echo_for_ack.as_deref(), &ota_id, ours.unwrap_or(&ota_id), jiff::Timestamp::now())
         });
-        match ingest(&app, &handle, &config, booking, ack).await {
+        match ingest(app.deps(), &handle, &config, booking, ack).await {
             Ok(done) => last_ack = done.ack,
             Err(e) => {
+                let e = ApiError::from(e);
                 metrics::histogram!("saluran_webhook_seconds", "profile" => "opentravel").record(started.elapsed().as_secs_f64());
                 return xml(e.status, opentravel::error_rs(booking.action, echo.as_deref(), e.code, &e.message));
             }

@@ -1,6 +1,7 @@
 //! The HTTP boundary's error type: every failure becomes
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
+use crate::service::bookings::BookingError;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -143,6 +144,18 @@ impl From<ActorError> for ApiError {
     }
 }
 
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        match e {
+            BookingError::NoRoom => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", e.to_string()),
+            BookingError::CancelRaced => ApiError::unavailable(e.to_string()),
+            BookingError::Invalid(d) => d.into(),
+            BookingError::Store(s) => s.into(),
+            BookingError::Actor(a) => a.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -186,3 +199,23 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The webhook answers carry these codes: the service's errors must keep
+    /// the ones ingest answered with before it knew no HTTP.
+    #[test]
+    fn booking_errors_keep_their_status_and_code() {
+        let e = ApiError::from(BookingError::NoRoom);
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "missing_field", "the booking has no room"));
+        let e = ApiError::from(BookingError::CancelRaced);
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
+        assert_eq!(e.message, "the booking changed while it was being cancelled; retry");
+        let e = ApiError::from(BookingError::Actor(ActorError::Overloaded("busy".into())));
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "overloaded"));
+        let e = ApiError::from(BookingError::Store(StoreError::NotFound("x".into())));
+        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
+    }
+}
