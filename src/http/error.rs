@@ -2,6 +2,7 @@
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
 use crate::service::bookings::BookingError;
+use crate::service::housekeeping::TaskError;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -152,6 +153,17 @@ impl From<BookingError> for ApiError {
             BookingError::Invalid(d) => d.into(),
             BookingError::Store(s) => s.into(),
             BookingError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        match e {
+            TaskError::Invalid(d) => d.into(),
+            TaskError::NotFound(what) => ApiError::not_found(what),
+            TaskError::Store(s) => s.into(),
+            TaskError::Actor(a) => a.into(),
         }
     }
 }

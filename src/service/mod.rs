@@ -4,3 +4,4 @@
 //! HTTP: src/http/error.rs maps their errors to status codes and error codes.
 
 pub mod bookings;
+pub mod housekeeping;
