@@ -2,7 +2,9 @@
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
 use crate::service::bookings::BookingError;
+use crate::service::front_desk::FrontDeskError;
 use crate::service::housekeeping::TaskError;
+use crate::service::reservations::ReservationError;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -168,6 +170,25 @@ impl From<TaskError> for ApiError {
     }
 }
 
+impl From<ReservationError> for ApiError {
+    fn from(e: ReservationError) -> Self {
+        match e {
+            ReservationError::Invalid(d) => d.into(),
+            ReservationError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ReservationError::Store(s) => s.into(),
+            ReservationError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<FrontDeskError> for ApiError {
+    fn from(e: FrontDeskError) -> Self {
+        match e {
+            FrontDeskError::Actor(a) => a.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -229,5 +250,19 @@ mod tests {
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "overloaded"));
         let e = ApiError::from(BookingError::Store(StoreError::NotFound("x".into())));
         assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
+    }
+
+    #[test]
+    fn reservation_and_task_errors_keep_their_status_and_code() {
+        let e = ApiError::from(ReservationError::NotFound("R1".into()));
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "reservation R1 not found"));
+        let e = ApiError::from(ReservationError::Invalid(DomainError::UnknownRoomType("X".into())));
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_room_type"));
+        let e = ApiError::from(TaskError::NotFound("task t not found".into()));
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "task t not found"));
+        let e = ApiError::from(TaskError::Invalid(DomainError::InvalidTransition("open".into(), "finish".into())));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "invalid_transition"));
+        let e = ApiError::from(FrontDeskError::Actor(ActorError::Unavailable("restarting".into())));
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
     }
 }

@@ -90,6 +90,7 @@ pub const ERROR_CODES: &[&str] = &[
     "idempotency_outcome_unknown",
     "invalid_idempotency_key",
     "temporarily_unavailable",
+    "overloaded",
     "already_checked_in",
     "already_checked_out",
     "not_checked_in",

@@ -4,4 +4,6 @@
 //! HTTP: src/http/error.rs maps their errors to status codes and error codes.
 
 pub mod bookings;
+pub mod front_desk;
 pub mod housekeeping;
+pub mod reservations;
