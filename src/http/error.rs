@@ -2,6 +2,7 @@
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
 use crate::service::bookings::BookingError;
+use crate::service::channels::ChannelError;
 use crate::service::front_desk::FrontDeskError;
 use crate::service::housekeeping::TaskError;
 use crate::service::reservations::ReservationError;
@@ -189,6 +190,16 @@ impl From<FrontDeskError> for ApiError {
     }
 }
 
+impl From<ChannelError> for ApiError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ChannelError::Store(s) => s.into(),
+            ChannelError::Actor(a) => a.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -262,6 +273,8 @@ mod tests {
         assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "task t not found"));
         let e = ApiError::from(TaskError::Invalid(DomainError::InvalidTransition("open".into(), "finish".into())));
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "invalid_transition"));
+        let e = ApiError::from(ChannelError::NotFound(saluran_domain::ChannelCode::parse("BDC").unwrap()));
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "channel BDC not found"));
         let e = ApiError::from(FrontDeskError::Actor(ActorError::Unavailable("restarting".into())));
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
     }

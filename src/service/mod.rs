@@ -4,6 +4,7 @@
 //! HTTP: src/http/error.rs maps their errors to status codes and error codes.
 
 pub mod bookings;
+pub mod channels;
 pub mod front_desk;
 pub mod housekeeping;
 pub mod reservations;
