@@ -6,6 +6,7 @@ use crate::service::channels::ChannelError;
 use crate::service::front_desk::FrontDeskError;
 use crate::service::housekeeping::TaskError;
 use crate::service::reservations::ReservationError;
+use crate::service::setup::SetupError;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -200,6 +201,16 @@ impl From<ChannelError> for ApiError {
     }
 }
 
+impl From<SetupError> for ApiError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Invalid(d) => d.into(),
+            SetupError::Store(s) => s.into(),
+            SetupError::Actor(a) => a.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -275,6 +286,8 @@ mod tests {
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "invalid_transition"));
         let e = ApiError::from(ChannelError::NotFound(saluran_domain::ChannelCode::parse("BDC").unwrap()));
         assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "channel BDC not found"));
+        let e = ApiError::from(SetupError::Actor(ActorError::Conflict("room type STD".into())));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "already_exists"));
         let e = ApiError::from(FrontDeskError::Actor(ActorError::Unavailable("restarting".into())));
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
     }

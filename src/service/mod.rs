@@ -8,3 +8,4 @@ pub mod channels;
 pub mod front_desk;
 pub mod housekeeping;
 pub mod reservations;
+pub mod setup;
