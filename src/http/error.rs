@@ -1,6 +1,7 @@
 //! The HTTP boundary's error type: every failure becomes
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
+use crate::service::ari::AriError;
 use crate::service::bookings::BookingError;
 use crate::service::channels::ChannelError;
 use crate::service::front_desk::FrontDeskError;
@@ -207,6 +208,14 @@ impl From<SetupError> for ApiError {
             SetupError::Invalid(d) => d.into(),
             SetupError::Store(s) => s.into(),
             SetupError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<AriError> for ApiError {
+    fn from(e: AriError) -> Self {
+        match e {
+            AriError::Actor(a) => a.into(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and answers with domain values or its own error type. Services know no
 //! HTTP: src/http/error.rs maps their errors to status codes and error codes.
 
+pub mod ari;
 pub mod bookings;
 pub mod channels;
 pub mod front_desk;
