@@ -143,7 +143,7 @@ impl AppInner {
 }
 
 #[derive(Clone)]
-pub struct App(pub Arc<AppInner>);
+pub struct App(Arc<AppInner>);
 
 impl std::ops::Deref for App {
     type Target = AppInner;
