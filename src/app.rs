@@ -143,7 +143,7 @@ impl AppInner {
 }
 
 #[derive(Clone)]
-pub struct App(pub Arc<AppInner>);
+pub struct App(Arc<AppInner>);
 
 impl std::ops::Deref for App {
     type Target = AppInner;
@@ -184,10 +184,12 @@ impl App {
         let sealer = crate::secrets::Sealer::from_env_or_file(std::path::Path::new(&settings.secret_key_file))?;
         if settings.channels_enabled {
             deps.channels = Some(Arc::new(crate::channel_wiring::Factory::new(presets.clone(), sealer.clone())?));
+            // No cycle to break: the booking service needs only what every
+            // actor already has (deps) and the property's handle, which the
+            // Channel actor passes in; it never needs the `App`.
+            deps.booking_sink = Some(Arc::new(crate::service::bookings::BookingIngest));
         }
         let (hub, registry, _join) = Hub::start(deps.clone()).await?;
-        let sink = Arc::new(crate::channel_wiring::AppSink(std::sync::OnceLock::new()));
-        let _ = deps.booking_sink.set(sink.clone());
         let settings_max_concurrent = settings.max_concurrent_requests;
         let app = App(Arc::new(AppInner {
             settings,
@@ -207,7 +209,6 @@ impl App {
             xml_limits: saluran_channels::xml::Limits::default(),
             idempotent: http::idempotency::Tasks::new(settings_max_concurrent),
         }));
-        let _ = sink.0.set(app.clone());
         tokio::spawn(http::idempotency::expire_loop(
             Arc::downgrade(&app.store),
             Duration::from_secs(app.settings.idempotency_ttl_secs.max(1)),

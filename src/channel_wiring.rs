@@ -11,8 +11,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use saluran_actors::channel::reproject;
 use saluran_actors::channel::{
-    chunked, chunked_by_weight, AriTransport, BookingPuller, BookingSink, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule,
-    PushError,
+    chunked, chunked_by_weight, AriTransport, BookingPuller, ChannelFactory, ChannelWiring, OtaMessage, PullSchedule, PushError,
 };
 use saluran_channels::model::InboundBooking;
 use saluran_channels::model::{AriRange, AriValues};
@@ -456,23 +455,6 @@ impl BookingPuller for JsonRest {
             t.read(r, t.answer_cap).await?;
         }
         Ok(())
-    }
-}
-
-/// Pulled bookings go through the same ingest as pushed ones.
-pub struct AppSink(pub std::sync::OnceLock<crate::app::App>);
-
-#[async_trait]
-impl BookingSink for AppSink {
-    async fn deliver(&self, channel: &ChannelConfig, booking: &InboundBooking) -> Result<(), String> {
-        let app = self.0.get().ok_or("the app is not ready")?;
-        let handle = app.property(&channel.property).await.map_err(|e| e.to_string())?;
-        // Pull protocols acknowledge separately; the stored ack is a summary.
-        let (ota_id, revision) = (booking.ota_reservation_id.clone(), booking.revision.clone());
-        let ack = crate::ingest::ack_builder(move |ours| {
-            serde_json::json!({"ota_id": ota_id, "revision": revision, "reservation": ours}).to_string()
-        });
-        crate::ingest::ingest(app, &handle, channel, booking, ack).await.map(|_| ()).map_err(|e| e.message)
     }
 }
 

@@ -835,6 +835,38 @@ async fn housekeeping_tasks_follow_their_lifecycle_and_clean_the_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_write_is_announced_once_after_it_is_stored_and_a_refused_one_never() {
+    let app = spawn_app().await;
+    app.seed_property("HKE", 1).await;
+    let hk = app.token(Role::Housekeeping, "default", &["HKE"]).await;
+    let base = "/api/v1/properties/HKE";
+    let mut events = app.app.events().subscribe();
+    let task = app
+        .ok_json(app.post_as(&hk, &format!("{base}/tasks"), &json!({"room": "STD0", "kind": "inspect"})).await, StatusCode::CREATED)
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    let act =
+        |action: &str, body: Value| app.client.post(format!("{}{base}/tasks/{id}/{action}", app.base)).bearer_auth(&hk).json(&body).send();
+    // Refused: by the transition, by a field; neither is stored nor announced.
+    assert_eq!(act("finish", json!({})).await.unwrap().status(), StatusCode::CONFLICT);
+    assert_eq!(act("assign", json!({"assignee": " "})).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(act("assign", json!({"assignee": "ani"})).await.unwrap().status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if e.kind().as_str() == "task.updated" {
+            let stored = app.store.find_task(&saluran_domain::PropertyCode::parse("HKE").unwrap(), &id).await.unwrap().unwrap();
+            assert!(e.seq().is_none(), "a task event is a notice");
+            seen.push((e.payload()["status"].as_str().unwrap().to_owned(), stored.status.as_str().to_owned()));
+        }
+    }
+    assert_eq!(seen.len(), 2, "one event per stored write: {seen:?}");
+    assert_eq!(seen[0].0, "open");
+    assert_eq!(seen[1], ("assigned".to_owned(), "assigned".to_owned()));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn night_audit_runs_once_a_day_at_the_local_audit_time() {
     use saluran_domain::ports::ManualClock;
     let tz = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();

@@ -246,7 +246,7 @@ async fn threshold_stop_sells_are_lifted_when_rooms_come_back() {
 /// `(inventory len, Σ plan days len, inventory extent)` of a room type's
 /// published calendar: the memory the dense calendar holds.
 fn calendar_size(app: &TestApp, property: &str, rt: &str) -> (usize, usize, Option<(jiff::civil::Date, jiff::civil::Date)>) {
-    let h = app.app.0.registry().get(property).expect("active property");
+    let h = app.app.registry().get(property).expect("active property");
     let view = h.calendar(rt).expect("room type");
     let cal = view.read();
     (cal.inventory.len(), cal.plans.iter().map(|p| p.days.len()).sum(), cal.inventory.extent())

@@ -110,9 +110,12 @@ pub trait BookingPuller: Send + Sync + 'static {
 }
 
 /// Applies a pulled booking exactly as a pushed one would be (ingest).
+/// The Channel actor passes what ingest needs (its deps and its property's
+/// handle: it lives under that Property actor), so a sink holds no
+/// reference back to the application and can exist before the actor tree.
 #[async_trait]
 pub trait BookingSink: Send + Sync + 'static {
-    async fn deliver(&self, channel: &ChannelConfig, booking: &InboundBooking) -> Result<(), String>;
+    async fn deliver(&self, deps: &Deps, handle: &PropertyHandle, channel: &ChannelConfig, booking: &InboundBooking) -> Result<(), String>;
 }
 
 /// What a connection needs to run, built by the binary from its preset,
@@ -421,10 +424,11 @@ impl Actor for ChannelActor {
                 }
                 state.polling = true;
                 let config = state.config.clone();
+                let (deps, handle) = (state.deps.clone(), state.handle.clone());
                 let me = myself.clone();
                 reap(&mut state.tasks);
                 state.tasks.spawn(async move {
-                    poll_once(puller.as_ref(), sink.as_ref(), &config).await;
+                    poll_once(puller.as_ref(), sink.as_ref(), &deps, &handle, &config).await;
                     let _ = me.send_message(ChannelMsg::PollDone);
                 });
             }
@@ -446,7 +450,7 @@ impl Actor for ChannelActor {
 /// Pull, apply each booking through ingest (commit), then acknowledge the
 /// committed ones. A booking that failed stays unacknowledged: the OTA
 /// hands it out again on the next poll.
-async fn poll_once(puller: &dyn BookingPuller, sink: &dyn BookingSink, config: &ChannelConfig) {
+async fn poll_once(puller: &dyn BookingPuller, sink: &dyn BookingSink, deps: &Deps, handle: &PropertyHandle, config: &ChannelConfig) {
     let bookings = match puller.pull().await {
         Ok(b) => b,
         Err(e) => {
@@ -459,7 +463,7 @@ async fn poll_once(puller: &dyn BookingPuller, sink: &dyn BookingSink, config: &
     }
     let mut committed = Vec::new();
     for b in bookings {
-        match sink.deliver(config, &b).await {
+        match sink.deliver(deps, handle, config, &b).await {
             Ok(()) => committed.push(b),
             Err(e) => {
                 tracing::warn!(property = %config.property, channel = %config.code, ota_id = %b.ota_reservation_id, error = %e, "pulled booking not applied; the OTA will offer it again")

@@ -26,8 +26,9 @@ pub struct Deps {
     /// Close a date (stop-sell) once a booking leaves this many rooms or
     /// fewer; `None`: only overbookings close dates automatically.
     pub auto_stop_sell_at: Option<i32>,
-    /// Where pulled bookings go (set by the binary once it is built).
-    pub booking_sink: Arc<std::sync::OnceLock<Arc<dyn BookingSink>>>,
+    /// Where pulled bookings go (the binary's booking service); `None`:
+    /// pulled bookings are not fetched.
+    pub booking_sink: Option<Arc<dyn BookingSink>>,
 }
 
 impl Deps {
@@ -43,7 +44,7 @@ impl Deps {
             call_timeout: Duration::from_secs(10),
             channels: None,
             auto_stop_sell_at: None,
-            booking_sink: Arc::new(std::sync::OnceLock::new()),
+            booking_sink: None,
         }
     }
 }

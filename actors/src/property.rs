@@ -589,7 +589,7 @@ async fn spawn_channel(myself: &ActorRef<PropertyMsg>, state: &mut PropertyState
         policy: wiring.policy,
         account_limiter: wiring.account_limiter,
         puller: wiring.puller,
-        sink: state.deps.booking_sink.get().cloned(),
+        sink: state.deps.booking_sink.clone(),
         deps: state.deps.clone(),
     };
     let name = format!("{}channel:{}:{}", state.name_prefix, state.handle.code(), code);

@@ -9,7 +9,6 @@ use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use saluran_actors::PropertyMsg;
 use saluran_domain::ari::AriUpdate;
 use saluran_domain::availability::Overlay;
 use saluran_domain::dates::{parse_date, DateRange, StayRange, Weekdays, HORIZON_DAYS};
@@ -143,7 +142,7 @@ pub async fn update_ari(
     }
     let updates = body.updates.into_iter().enumerate().map(|(i, l)| parse_line(i, l)).collect::<Result<Vec<_>, _>>()?;
     let n = updates.len();
-    let outcome = h.call(app.deps().call_timeout, |reply| PropertyMsg::ApplyAri { updates, reply }).await??;
+    let outcome = crate::service::ari::apply(app.deps(), &h, updates).await?;
     Ok((StatusCode::OK, Json(json!({"applied": n, "cells": outcome.cells, "room_types": outcome.room_types}))))
 }
 

@@ -7,7 +7,8 @@ use super::openapi::{Accepted, ChannelOut, ErrorBody};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::ingest::{ack_builder, ingest};
+use crate::service::bookings::{ack_builder, ingest};
+use crate::service::channels;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -154,9 +155,8 @@ pub async fn create(
         mappings,
         created_at: app.deps().clock.now(),
     };
-    app.store().create_channel(&channel).await?;
     let out = channel_json(&channel, None);
-    h.call(app.deps().call_timeout, |reply| PropertyMsg::StartChannel { config: Box::new(channel), reply }).await??;
+    channels::connect(app.deps(), &h, channel).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -171,23 +171,8 @@ pub async fn create(
 pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, channel)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
     let channel = ChannelCode::parse(channel).map_err(|_| ApiError::not_found("channel not found"))?;
-    let config = app
-        .store()
-        .list_channels(h.code())
-        .await?
-        .into_iter()
-        .find(|c| c.code == channel)
-        .ok_or_else(|| ApiError::not_found(format!("channel {channel} not found")))?;
-    let actor = h.call(app.deps().call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel.clone(), reply }).await?;
-    let status = match actor {
-        Some(a) => saluran_actors::handle::answer(a.call(|reply| ChannelMsg::Status { reply }, Some(app.deps().call_timeout)).await).ok(),
-        None => None,
-    };
-    let status = match status {
-        Some(s) => Some(s),
-        None => app.store().load_sync_status(h.code(), &channel).await?,
-    };
-    Ok(Json(channel_json(&config, Some(&status.unwrap_or_default()))))
+    let (config, status) = channels::status(app.deps(), &h, &channel).await?;
+    Ok(Json(channel_json(&config, Some(&status))))
 }
 
 /// The channel behind a webhook, authenticated with HTTP Basic before the
@@ -306,9 +291,10 @@ pub async fn opentravel_webhook(
         let ack = ack_builder(move |ours| {
             opentravel::booking_ack_rs(action, echo_for_ack.as_deref(), &ota_id, ours.unwrap_or(&ota_id), jiff::Timestamp::now())
         });
-        match ingest(&app, &handle, &config, booking, ack).await {
+        match ingest(app.deps(), &handle, &config, booking, ack).await {
             Ok(done) => last_ack = done.ack,
             Err(e) => {
+                let e = ApiError::from(e);
                 metrics::histogram!("saluran_webhook_seconds", "profile" => "opentravel").record(started.elapsed().as_secs_f64());
                 return xml(e.status, opentravel::error_rs(booking.action, echo.as_deref(), e.code, &e.message));
             }

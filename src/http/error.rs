@@ -1,6 +1,13 @@
 //! The HTTP boundary's error type: every failure becomes
 //! `{"error":{"code","message",...}}` with a stable `code`.
 
+use crate::service::ari::AriError;
+use crate::service::bookings::BookingError;
+use crate::service::channels::ChannelError;
+use crate::service::front_desk::FrontDeskError;
+use crate::service::housekeeping::TaskError;
+use crate::service::reservations::ReservationError;
+use crate::service::setup::SetupError;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -143,6 +150,76 @@ impl From<ActorError> for ApiError {
     }
 }
 
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        match e {
+            BookingError::NoRoom => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", e.to_string()),
+            BookingError::CancelRaced => ApiError::unavailable(e.to_string()),
+            BookingError::Invalid(d) => d.into(),
+            BookingError::Store(s) => s.into(),
+            BookingError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        match e {
+            TaskError::Invalid(d) => d.into(),
+            TaskError::NotFound(what) => ApiError::not_found(what),
+            TaskError::Store(s) => s.into(),
+            TaskError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<ReservationError> for ApiError {
+    fn from(e: ReservationError) -> Self {
+        match e {
+            ReservationError::Invalid(d) => d.into(),
+            ReservationError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ReservationError::Store(s) => s.into(),
+            ReservationError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<FrontDeskError> for ApiError {
+    fn from(e: FrontDeskError) -> Self {
+        match e {
+            FrontDeskError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ChannelError::Store(s) => s.into(),
+            ChannelError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<SetupError> for ApiError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Invalid(d) => d.into(),
+            SetupError::Store(s) => s.into(),
+            SetupError::Actor(a) => a.into(),
+        }
+    }
+}
+
+impl From<AriError> for ApiError {
+    fn from(e: AriError) -> Self {
+        match e {
+            AriError::Actor(a) => a.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -186,3 +263,41 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The webhook answers carry these codes: the service's errors must keep
+    /// the ones ingest answered with before it knew no HTTP.
+    #[test]
+    fn booking_errors_keep_their_status_and_code() {
+        let e = ApiError::from(BookingError::NoRoom);
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "missing_field", "the booking has no room"));
+        let e = ApiError::from(BookingError::CancelRaced);
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
+        assert_eq!(e.message, "the booking changed while it was being cancelled; retry");
+        let e = ApiError::from(BookingError::Actor(ActorError::Overloaded("busy".into())));
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "overloaded"));
+        let e = ApiError::from(BookingError::Store(StoreError::NotFound("x".into())));
+        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
+    }
+
+    #[test]
+    fn reservation_and_task_errors_keep_their_status_and_code() {
+        let e = ApiError::from(ReservationError::NotFound("R1".into()));
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "reservation R1 not found"));
+        let e = ApiError::from(ReservationError::Invalid(DomainError::UnknownRoomType("X".into())));
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_room_type"));
+        let e = ApiError::from(TaskError::NotFound("task t not found".into()));
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "task t not found"));
+        let e = ApiError::from(TaskError::Invalid(DomainError::InvalidTransition("open".into(), "finish".into())));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "invalid_transition"));
+        let e = ApiError::from(ChannelError::NotFound(saluran_domain::ChannelCode::parse("BDC").unwrap()));
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "not_found", "channel BDC not found"));
+        let e = ApiError::from(SetupError::Actor(ActorError::Conflict("room type STD".into())));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "already_exists"));
+        let e = ApiError::from(FrontDeskError::Actor(ActorError::Unavailable("restarting".into())));
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
+    }
+}

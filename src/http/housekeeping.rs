@@ -1,7 +1,5 @@
-//! Housekeeping tasks: create, list, and move through their lifecycle
-//! (assign, start, finish, inspect). Finishing a `clean` task makes a vacant
-//! dirty room vacant clean, inspecting it makes it inspected; both go through
-//! `PropertyMsg::SetRoomStatus`, where the room status rules live.
+//! Housekeeping task routes: parse, one call to `service::housekeeping`
+//! (where the rules and the write live), render.
 
 use super::error::{ApiError, ApiResult};
 #[allow(unused_imports)] // named in the #[utoipa::path] attributes
@@ -9,18 +7,15 @@ use super::openapi::{ErrorBody, TaskList, TaskMoved, TaskOut};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
+use crate::service::housekeeping as tasks;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use saluran_actors::{PropertyHandle, PropertyMsg};
-use saluran_domain::events::{DomainEvent, TaskUpdated};
-use saluran_domain::housekeeping::{HousekeepingTask, TaskAction, TaskStatus};
-use saluran_domain::ports::Notice;
-use saluran_domain::property::{Permission, RoomStatus};
-use saluran_domain::store::{Conflict, StoreError};
+use saluran_domain::housekeeping::HousekeepingTask;
+use saluran_domain::property::Permission;
 use saluran_domain::PropertyCode;
-use saluran_domain::{DomainError, RoomNumber};
+use saluran_domain::RoomNumber;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -54,19 +49,6 @@ pub fn task_json(t: &HousekeepingTask) -> Value {
     })
 }
 
-fn text(field: &str, v: &str, max: usize) -> ApiResult<String> {
-    let v = v.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(DomainError::invalid(field, format!("must be 1 to {max} characters")).into());
-    }
-    Ok(v.to_owned())
-}
-
-fn publish(app: &App, h: &PropertyHandle, task: &HousekeepingTask) {
-    let event = DomainEvent::TaskUpdated(TaskUpdated::from(task));
-    app.deps().publisher.publish(Notice::new(h.code().clone(), &event).into());
-}
-
 /// `POST …/tasks` `{"room","kind","note"?}` → 201 with the open task.
 #[utoipa::path(post, path = "/api/v1/properties/{property}/tasks", tag = "housekeeping", operation_id = "create_task",
     summary = "Create a housekeeping task (open)",
@@ -80,26 +62,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewTask>,
 ) -> ApiResult<impl IntoResponse> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
-    let room = RoomNumber::parse(body.room).map_err(|_| ApiError::from(DomainError::invalid("room", "unknown room")))?;
-    if !h.config().rooms.iter().any(|r| r.number == room) {
-        return Err(ApiError::from(DomainError::invalid("room", "unknown room")));
-    }
-    let kind = text("kind", &body.kind, 32)?;
-    let note = body.note.as_deref().map(|n| text("note", n, 500)).transpose()?;
-    let now = app.deps().clock.now();
-    let task = HousekeepingTask {
-        id: uuid::Uuid::now_v7().to_string(),
-        property: h.code().clone(),
-        room,
-        kind,
-        status: TaskStatus::Open,
-        assignee: None,
-        note,
-        created_at: now,
-        updated_at: now,
-    };
-    app.store().create_task(&task).await?;
-    publish(&app, &h, &task);
+    let task = tasks::create(app.deps(), &h, tasks::NewTask { room: body.room, kind: body.kind, note: body.note }).await?;
     Ok((StatusCode::CREATED, Json(task_json(&task))))
 }
 
@@ -110,8 +73,8 @@ pub async fn create(
     responses((status = 200, description = "The tasks", body = TaskList)))]
 pub async fn list(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
-    let tasks = app.store().list_tasks(h.code(), false).await?;
-    Ok(Json(json!({"tasks": tasks.iter().map(task_json).collect::<Vec<_>>()})))
+    let list = tasks::list(app.deps(), &h).await?;
+    Ok(Json(json!({"tasks": list.iter().map(task_json).collect::<Vec<_>>()})))
 }
 
 #[derive(utoipa::ToSchema)]
@@ -121,10 +84,6 @@ pub enum TaskActionName {
     Start,
     Finish,
     Inspect,
-}
-
-fn refused(from: TaskStatus, action: &str) -> ApiError {
-    DomainError::InvalidTransition(from.as_str().into(), action.into()).into()
 }
 
 /// `POST …/tasks/{id}/{assign|start|finish|inspect}` (`assign` takes
@@ -147,9 +106,7 @@ pub async fn act(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
-    let Some(act) = TaskAction::parse(&action) else {
-        return Err(ApiError::not_found(format!("task action {action}")));
-    };
+    let act = tasks::parse_action(&action)?;
     let body: TaskBody = if body.iter().all(u8::is_ascii_whitespace) {
         TaskBody::default()
     } else {
@@ -158,40 +115,9 @@ pub async fn act(
             .map(Option::unwrap_or_default)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
     };
-    let task = app.store().find_task(h.code(), &id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
-    let next = act.apply(task.status).ok_or_else(|| refused(task.status, &action))?;
-    let assignee = match act {
-        TaskAction::Assign => Some(text("assignee", body.assignee.as_deref().unwrap_or(""), 64)?),
-        _ => task.assignee.clone(),
-    };
-    let note = match body.note.as_deref() {
-        Some(n) => Some(text("note", n, 500)?),
-        None => task.note.clone(),
-    };
-    let updated = HousekeepingTask { status: next, assignee, note, updated_at: app.deps().clock.now(), ..task.clone() };
-    match app.store().update_task(&updated, task.status).await {
-        Ok(()) => {}
-        // Someone else moved the task meanwhile.
-        Err(StoreError::Conflict(Conflict::TaskStatus { .. })) => return Err(refused(task.status, &action)),
-        Err(e) => return Err(e.into()),
-    }
-    publish(&app, &h, &updated);
-    let mut room_status = None;
-    if updated.kind == "clean" {
-        let current = h.config().rooms.iter().find(|r| r.number == updated.room).map(|r| r.status);
-        let target = match (act, current) {
-            (TaskAction::Finish, Some(RoomStatus::VacantDirty)) => Some(RoomStatus::VacantClean),
-            (TaskAction::Inspect, Some(RoomStatus::VacantClean)) => Some(RoomStatus::Inspected),
-            _ => None,
-        };
-        if let Some(status) = target {
-            let number = updated.room.clone();
-            let room = h.call(app.deps().call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates: None, reply }).await??;
-            room_status = Some(room.status.as_str());
-        }
-    }
-    let mut v = task_json(&updated);
-    v["room_status"] =
-        json!(room_status.or_else(|| { h.config().rooms.iter().find(|r| r.number == updated.room).map(|r| r.status.as_str()) }));
+    let change = tasks::TaskChange { assignee: body.assignee, note: body.note };
+    let moved = tasks::act(app.deps(), &h, &id, act, &action, change).await?;
+    let mut v = task_json(&moved.task);
+    v["room_status"] = json!(moved.room_status.map(|s| s.as_str()));
     Ok(Json(v))
 }

@@ -1,5 +1,6 @@
 //! Direct reservations: create (409 when not available), read, cancel;
-//! front desk: check-in, check-out.
+//! front desk: check-in, check-out. Parse, one call to
+//! `service::reservations` / `service::front_desk`, render.
 
 use super::error::{ApiError, ApiResult};
 #[allow(unused_imports)] // named in the #[utoipa::path] attributes
@@ -7,17 +8,15 @@ use super::openapi::{ErrorBody, ReservationOut};
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
+use crate::service::{front_desk, reservations};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use saluran_actors::shard::BookingCommand;
-use saluran_actors::{PropertyMsg, ShardMsg};
-use saluran_domain::dates::{parse_date, StayRange};
-use saluran_domain::property::{parse_name, Permission};
-use saluran_domain::reservation::{BookingRequest, Reservation};
+use saluran_domain::property::Permission;
+use saluran_domain::reservation::Reservation;
 use saluran_domain::PropertyCode;
-use saluran_domain::{DomainError, RatePlanCode, RoomNumber, RoomTypeCode};
+use saluran_domain::{RatePlanCode, RoomNumber, RoomTypeCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -81,41 +80,22 @@ pub async fn create(
     ApiJson(body): ApiJson<NewReservation>,
 ) -> ApiResult<impl IntoResponse> {
     let h = property_for(&app, &caller, &code, Permission::Book).await?;
-    let cfg = h.config();
-    let room_type = RoomTypeCode::parse(body.room_type)?;
-    let rate_plan = RatePlanCode::parse(body.rate_plan)?;
-    if cfg.room_type(room_type.as_str()).is_none() {
-        return Err(DomainError::UnknownRoomType(room_type.to_string()).into());
-    }
-    if cfg.rate_plan(rate_plan.as_str()).is_none_or(|p| p.room_type != room_type) {
-        return Err(DomainError::UnknownRatePlan(format!("{rate_plan} (room type {room_type})")).into());
-    }
-    let stay = StayRange::new(parse_date("check_in", &body.check_in)?, parse_date("check_out", &body.check_out)?)?;
-    stay.check_within_horizon(cfg.property.local_date(app.deps().clock.now()))?;
-    if body.adults == 0 {
-        return Err(DomainError::invalid("adults", "at least one adult").into());
-    }
-    let request = BookingRequest {
-        room_type: room_type.clone(),
-        rate_plan,
-        stay,
+    let new = reservations::NewBooking {
+        room_type: body.room_type,
+        rate_plan: body.rate_plan,
+        check_in: body.check_in,
+        check_out: body.check_out,
         adults: body.adults,
-        guest_name: parse_name("guest.name", &body.guest.name, 200)?,
+        guest_name: body.guest.name,
     };
-    let booking = BookingCommand { request, source: "direct".into(), external_id: None, allow_overbooking: false };
-    let started = std::time::Instant::now();
-    let r = h.call_shard(room_type.as_str(), app.deps().call_timeout, |reply| ShardMsg::Book { booking, reply }).await??;
-    metrics::histogram!("saluran_reservation_commit_seconds").record(started.elapsed().as_secs_f64());
+    let r = reservations::create(app.deps(), &h, new).await?;
     let location = format!("/api/v1/properties/{}/reservations/{}", r.property, r.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(reservation_json(&r))))
 }
 
 async fn load(app: &App, caller: &Caller, code: &str, id: &str) -> ApiResult<(saluran_actors::PropertyHandle, Reservation)> {
     let h = property_for(app, caller, code, Permission::Book).await?;
-    if id.len() > 64 {
-        return Err(ApiError::not_found(format!("reservation {id} not found")));
-    }
-    let r = app.store().find_reservation(h.code(), id).await?.ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
+    let r = reservations::find(app.deps(), &h, id).await?;
     Ok((h, r))
 }
 
@@ -139,8 +119,8 @@ pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, id)): P
         (status = 409, description = "reservation_no_show, already_checked_in", body = ErrorBody),
     ))]
 pub async fn cancel(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    let (h, r) = load(&app, &caller, &code, &id).await?;
-    let r = h.call_shard(r.room_type.as_str(), app.deps().call_timeout, |reply| ShardMsg::Cancel { id: r.id.clone(), reply }).await??;
+    let h = property_for(&app, &caller, &code, Permission::Book).await?;
+    let r = reservations::cancel(app.deps(), &h, &id).await?;
     Ok(Json(reservation_json(&r)))
 }
 
@@ -186,7 +166,7 @@ pub async fn check_in(
     let (h, r) = load(&app, &caller, &code, &id).await?;
     let body = parse_check_in_body(&body)?;
     let room = body.room.map(|n| RoomNumber::parse(n).map_err(|e| ApiError::from(e).with_field("room"))).transpose()?;
-    let r = h.call(app.deps().call_timeout, |reply| PropertyMsg::CheckIn { id: r.id, room, reply }).await??;
+    let r = front_desk::check_in(app.deps(), &h, r, room).await?;
     Ok(Json(reservation_json(&r)))
 }
 
@@ -202,7 +182,7 @@ pub async fn check_in(
     ))]
 pub async fn check_out(State(app): State<App>, caller: Caller, Path((code, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let (h, r) = load(&app, &caller, &code, &id).await?;
-    let r = h.call(app.deps().call_timeout, |reply| PropertyMsg::CheckOut { id: r.id, reply }).await??;
+    let r = front_desk::check_out(app.deps(), &h, r).await?;
     Ok(Json(reservation_json(&r)))
 }
 

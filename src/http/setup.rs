@@ -6,12 +6,13 @@ use super::openapi::{ErrorBody, PropertyConfigOut, PropertyOut, RatePlanOut, Roo
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
+use crate::service::setup;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use rust_decimal::Decimal;
-use saluran_actors::{out_of_order_range, OutOfOrderDates, PropertyMsg};
+use saluran_actors::OutOfOrderDates;
 use saluran_domain::dates::parse_date;
 use saluran_domain::property::{
     parse_audit_time, parse_name, parse_timezone, Adjustment, Derivation, Permission, Property, PropertyConfig, RatePlan, Room, RoomStatus,
@@ -94,7 +95,7 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
     if !caller.scope.properties.is_empty() && !caller.scope.properties.contains(&code) {
         return Err(ApiError::forbidden("this token does not reach that property"));
     }
-    let mut property = Property {
+    let property = Property {
         tenant: caller.scope.tenant.clone(),
         code,
         name: parse_name("name", &body.name, 200)?,
@@ -104,13 +105,7 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
         marks_no_shows: body.marks_no_shows.unwrap_or(false),
         no_shows_from: None,
     };
-    // As when turned on later: marking covers arrivals from the property's
-    // local date on, never earlier ones (decision 0004).
-    if property.marks_no_shows {
-        property.no_shows_from = Some(property.local_date(app.deps().clock.now()));
-    }
-    app.store().create_property(&property).await?;
-    tracing::info!(property = %property.code, tenant = %property.tenant, "property created");
+    let property = setup::create_property(app.deps(), property).await?;
     Ok((StatusCode::CREATED, Json(property_json(&property))))
 }
 
@@ -156,18 +151,7 @@ pub async fn update_property(
     ApiJson(body): ApiJson<PropertySettings>,
 ) -> ApiResult<Json<Value>> {
     let h = property_for(&app, &caller, &code, Permission::ConfigureProperty).await?;
-    let on = body.marks_no_shows;
-    let from = body.no_shows_from;
-    if let Some(d) = from {
-        if !on {
-            return Err(DomainError::invalid("no_shows_from", "only with marks_no_shows true").into());
-        }
-        if d > h.config().property.local_date(app.deps().clock.now()) {
-            return Err(DomainError::invalid("no_shows_from", "must not be after the property's local date today").into());
-        }
-    }
-    let property = h.call(app.deps().call_timeout, |reply| PropertyMsg::SetMarksNoShows { on, from, reply }).await??;
-    tracing::info!(property = %property.code, marks_no_shows = on, "property settings changed");
+    let property = setup::set_marks_no_shows(app.deps(), &h, body.marks_no_shows, body.no_shows_from).await?;
     Ok(Json(property_json(&property)))
 }
 
@@ -211,7 +195,7 @@ pub async fn create_room_type(
         physical_rooms: 0,
     };
     let out = json!({"code": rt.code, "name": rt.name, "max_occupancy": rt.max_occupancy, "physical_rooms": 0});
-    h.call(app.deps().call_timeout, |reply| PropertyMsg::CreateRoomType { room_type: rt, reply }).await??;
+    setup::create_room_type(app.deps(), &h, rt).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -248,11 +232,8 @@ pub async fn create_room(
         status: RoomStatus::VacantClean,
         out_of_order: None,
     };
-    if h.config().room_type(room.room_type.as_str()).is_none() {
-        return Err(DomainError::UnknownRoomType(room.room_type.to_string()).into());
-    }
     let out = json!({"number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str()});
-    h.call(app.deps().call_timeout, |reply| PropertyMsg::CreateRoom { room, reply }).await??;
+    setup::create_room(app.deps(), &h, room).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -334,7 +315,7 @@ pub async fn create_rate_plan(
         derived,
     };
     let out = rate_plan_json(&plan);
-    h.call(app.deps().call_timeout, |reply| PropertyMsg::CreateRatePlan { plan, reply }).await??;
+    setup::create_rate_plan(app.deps(), &h, plan).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -390,11 +371,7 @@ pub async fn set_room_status(
         (RoomStatus::OutOfOrder, from, to) => Some(OutOfOrderDates { from, to }),
         _ => return Err(DomainError::invalid(if from.is_some() { "from" } else { "to" }, "only with status out_of_order").into()),
     };
-    if let Some(d) = dates {
-        // Refused here, before anything is asked of the property.
-        out_of_order_range(d, h.config().property.local_date(app.deps().clock.now()))?;
-    }
-    let room = h.call(app.deps().call_timeout, |reply| PropertyMsg::SetRoomStatus { number, status, dates, reply }).await??;
+    let room = setup::set_room_status(app.deps(), &h, number, status, dates).await?;
     Ok(Json(room_json(&room)))
 }
 
