@@ -125,10 +125,8 @@ fn the_code_map_names_no_module_that_does_not_exist() {
     let mut stale = Vec::new();
     for (entry, text) in sections(&map) {
         let Some((_, dir)) = SECTIONS.iter().find(|(name, _)| *name == entry) else { continue };
-        let existing: BTreeSet<String> = rust_files(&Path::new(ROOT).join(dir))
-            .iter()
-            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
+        let existing: BTreeSet<String> =
+            rust_files(&Path::new(ROOT).join(dir)).iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
         for name in mentioned_files(&text) {
             if !existing.contains(&name) {
                 stale.push(format!("{entry} {name}"));
