@@ -295,7 +295,9 @@ mod tests {
                 (d.http_header_timeout_secs, d.http_idle_timeout_secs, d.http_body_timeout_secs, d.max_http_connections)
             );
             assert_eq!((s.http_write_timeout_secs, s.http_shutdown_grace_secs), (d.http_write_timeout_secs, d.http_shutdown_grace_secs));
+            assert_eq!(s.shard_ingress_limit, d.shard_ingress_limit);
             jail.set_env("SALURAN_IDEMPOTENCY_TTL_SECS", "60");
+            jail.set_env("SALURAN_SHARD_INGRESS_LIMIT", "9");
             jail.set_env("SALURAN_REQUEST_TIMEOUT_SECS", "7");
             jail.set_env("SALURAN_HTTP_HEADER_TIMEOUT_SECS", "3");
             jail.set_env("SALURAN_HTTP_IDLE_TIMEOUT_SECS", "4");
@@ -314,6 +316,7 @@ mod tests {
                 (3, 4, 5, 6)
             );
             assert_eq!((s.http_write_timeout_secs, s.http_shutdown_grace_secs), (7, 8));
+            assert_eq!(s.shard_ingress_limit, 9, "tests/actors.rs floods a shard through this setting");
             Ok(())
         });
     }
