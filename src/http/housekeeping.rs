@@ -141,21 +141,12 @@ pub async fn list(State(app): State<App>, caller: Caller, Path(code): Path<Strin
     Ok(Json(TaskList { tasks: list.into_iter().map(TaskOut::from).collect() }))
 }
 
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum TaskActionName {
-    Assign,
-    Start,
-    Finish,
-    Inspect,
-}
-
 /// `POST …/tasks/{id}/{assign|start|finish|inspect}` (`assign` takes
 /// `{"assignee"}`) → 200, or 409 `invalid_transition`.
 #[utoipa::path(post, path = "/api/v1/properties/{property}/tasks/{id}/{action}", tag = "housekeeping", operation_id = "move_task",
     summary = "Move a task: assign (open|assigned → assigned, takes assignee), start (assigned → in_progress), finish (in_progress → \
         done; a clean task makes a vacant dirty room vacant clean), inspect (done → inspected; a clean task makes a vacant clean room inspected)",
-    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Task id"), ("action" = TaskActionName, Path, description = "What to do")),
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Task id"), ("action" = saluran_domain::housekeeping::TaskAction, Path, description = "What to do")),
     request_body(content = Option<TaskBody>, description = "Optional", content_type = "application/json"),
     responses(
         (status = 200, description = "Moved", body = TaskMoved),
@@ -209,6 +200,18 @@ mod tests {
             note: filled.then(|| "towels \"extra\"".into()),
             created_at: "2026-12-01T10:00:00Z".parse().unwrap(),
             updated_at: "2026-12-01T10:00:00.5Z".parse().unwrap(),
+        }
+    }
+
+    /// The action names the document lists are the ones the route parses.
+    #[test]
+    fn the_documented_task_actions_are_the_parsed_ones() {
+        let doc = super::super::openapi::document();
+        let names = doc["components"]["schemas"]["TaskAction"]["enum"].as_array().cloned().unwrap_or_default();
+        assert_eq!(names.len(), 4, "{names:?}");
+        for name in names {
+            let name = name.as_str().unwrap();
+            assert!(saluran_domain::housekeeping::TaskAction::parse(name).is_some(), "{name}");
         }
     }
 

@@ -55,7 +55,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
         pages::manifest,
         pages::service_worker,
     ),
-    components(schemas(ErrorBody, housekeeping::TaskActionName))
+    components(schemas(ErrorBody, saluran_domain::housekeeping::TaskAction))
 )]
 pub struct ApiDoc;
 
