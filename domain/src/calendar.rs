@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who closed a date (stop-sell). saluran lifts the ones it set itself
 /// (auto-replenish) once the date has rooms again; never a person's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StopSellSource {
     /// Open.

@@ -4,7 +4,7 @@
 use crate::codes::{ChannelCode, PropertyCode, RatePlanCode, RoomTypeCode};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     Opentravel,

@@ -3,7 +3,7 @@
 use crate::codes::{PropertyCode, RoomNumber};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Open,
@@ -37,8 +37,9 @@ impl TaskStatus {
     }
 }
 
-/// What can be done to a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What can be done to a task (in a URL: its lower-case name, `parse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum TaskAction {
     Assign,
     Start,

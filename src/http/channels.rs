@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 #[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{Accepted, ChannelOut, ErrorBody};
+use super::openapi::ErrorBody;
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
@@ -20,8 +20,7 @@ use saluran_actors::PropertyMsg;
 use saluran_domain::channel::{ChannelConfig, Mapping, Profile, SyncStatus};
 use saluran_domain::property::Permission;
 use saluran_domain::{ChannelCode, DomainError, PropertyCode, RatePlanCode, RoomTypeCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -29,7 +28,7 @@ use std::collections::BTreeMap;
 pub struct NewChannel {
     #[schema(value_type = ChannelCode)]
     code: String,
-    #[schema(value_type = super::openapi::ProfileName)]
+    #[schema(value_type = Profile)]
     profile: String,
     /// A preset of that profile (config/ota-presets); default: the profile's.
     preset: Option<String>,
@@ -74,23 +73,94 @@ fn ota_code(field: &str, s: &str) -> Result<String, DomainError> {
     Ok(s.to_owned())
 }
 
-pub fn channel_json(c: &ChannelConfig, status: Option<&SyncStatus>) -> Value {
-    let mut v = json!({
-        "code": c.code, "profile": c.profile.as_str(), "preset": c.preset, "endpoint": c.endpoint,
-        "hotel_code": c.hotel_code, "webhook_username": c.webhook_username,
-        "mappings": c.mappings.iter().map(|m| json!({"room_type": m.room_type, "rate_plan": m.rate_plan, "ota_room": m.ota_room, "ota_rate": m.ota_rate})).collect::<Vec<_>>(),
-        "created_at": c.created_at,
-    });
-    if let Some(s) = status {
-        let lag = s.last_success_at.map(|t| (jiff::Timestamp::now().as_millisecond() - t.as_millisecond()).max(0));
-        v["sync"] = json!({
-            "last_success_at": s.last_success_at, "last_attempt_at": s.last_attempt_at,
-            "lag_ms": if s.pending_cells > 0 { lag } else { Some(0) },
-            "pending_cells": s.pending_cells, "failures": s.total_failures, "consecutive_failures": s.consecutive_failures,
-            "dead_letters": s.dead_letters, "last_error": s.last_error, "requests_sent": s.requests_sent,
-        });
+// Response bodies. Fields are in alphabetical order: the bodies used to be
+// `json!` maps (sorted keys), and clients see the same bytes.
+
+/// A channel connection (credentials and the webhook password are never
+/// returned).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelOut {
+    code: ChannelCode,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: jiff::Timestamp,
+    endpoint: String,
+    hotel_code: String,
+    mappings: Vec<MappingOut>,
+    preset: String,
+    #[schema(inline)]
+    profile: Profile,
+    /// With GET only (absent from the POST answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sync: Option<SyncOut>,
+    webhook_username: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MappingOut {
+    ota_rate: String,
+    ota_room: String,
+    rate_plan: RatePlanCode,
+    room_type: RoomTypeCode,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SyncOut {
+    consecutive_failures: i64,
+    dead_letters: i64,
+    failures: i64,
+    lag_ms: Option<i64>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_attempt_at: Option<jiff::Timestamp>,
+    /// An HTTP status or a short reason, never any part of the OTA's answer.
+    last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_success_at: Option<jiff::Timestamp>,
+    pending_cells: i64,
+    requests_sent: i64,
+}
+
+impl SyncOut {
+    /// `now` is when the answer is written: the lag is measured to it.
+    fn new(s: &SyncStatus, now: jiff::Timestamp) -> Self {
+        let lag = s.last_success_at.map(|t| (now.as_millisecond() - t.as_millisecond()).max(0));
+        SyncOut {
+            consecutive_failures: s.consecutive_failures,
+            dead_letters: s.dead_letters,
+            failures: s.total_failures,
+            // Nothing waiting: the OTA has everything, whenever it got it.
+            lag_ms: if s.pending_cells > 0 { lag } else { Some(0) },
+            last_attempt_at: s.last_attempt_at,
+            last_error: s.last_error.clone(),
+            last_success_at: s.last_success_at,
+            pending_cells: s.pending_cells,
+            requests_sent: s.requests_sent,
+        }
     }
-    v
+}
+
+impl ChannelOut {
+    fn new(c: &ChannelConfig, sync: Option<SyncOut>) -> Self {
+        ChannelOut {
+            code: c.code.clone(),
+            created_at: c.created_at,
+            endpoint: c.endpoint.clone(),
+            hotel_code: c.hotel_code.clone(),
+            mappings: c
+                .mappings
+                .iter()
+                .map(|m| MappingOut {
+                    ota_rate: m.ota_rate.clone(),
+                    ota_room: m.ota_room.clone(),
+                    rate_plan: m.rate_plan.clone(),
+                    room_type: m.room_type.clone(),
+                })
+                .collect(),
+            preset: c.preset.clone(),
+            profile: c.profile,
+            sync,
+            webhook_username: c.webhook_username.clone(),
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/properties/{property}/channels", tag = "channels", operation_id = "create_channel",
@@ -155,7 +225,7 @@ pub async fn create(
         mappings,
         created_at: app.deps().clock.now(),
     };
-    let out = channel_json(&channel, None);
+    let out = ChannelOut::new(&channel, None);
     channels::connect(app.deps(), &h, channel).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -168,11 +238,11 @@ pub async fn create(
         max_answer_bytes / max_feed_bytes> bytes\"), never any part of the OTA's answer",
     params(("property" = PropertyCode, Path, description = "Property code"), ("channel" = ChannelCode, Path, description = "Channel code")),
     responses((status = 200, description = "The connection", body = ChannelOut)))]
-pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, channel)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn get_one(State(app): State<App>, caller: Caller, Path((code, channel)): Path<(String, String)>) -> ApiResult<Json<ChannelOut>> {
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
     let channel = ChannelCode::parse(channel).map_err(|_| ApiError::not_found("channel not found"))?;
     let (config, status) = channels::status(app.deps(), &h, &channel).await?;
-    Ok(Json(channel_json(&config, Some(&status))))
+    Ok(Json(ChannelOut::new(&config, Some(SyncOut::new(&status, jiff::Timestamp::now())))))
 }
 
 /// The channel behind a webhook, authenticated with HTTP Basic before the
@@ -224,16 +294,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The JSON REST webhook's errors: `bad_signature` or the codec's error code.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookError {
     #[schema(inline)]
-    pub error: WebhookErrorDetail,
+    error: WebhookErrorDetail,
 }
 
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookErrorDetail {
-    pub code: String,
-    pub message: String,
+    code: &'static str,
+    message: String,
+}
+
+impl WebhookError {
+    fn new(code: &'static str, message: String) -> Self {
+        WebhookError { error: WebhookErrorDetail { code, message } }
+    }
+}
+
+/// `{"accepted": true}`: the notification was taken.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    accepted: bool,
 }
 
 fn xml(status: StatusCode, body: String) -> Response {
@@ -329,8 +411,7 @@ pub async fn jsonrest_notify(
     body: Bytes,
 ) -> Response {
     use saluran_channels::signature;
-    let unauthorized =
-        |why: &str| (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": "bad_signature", "message": why}}))).into_response();
+    let unauthorized = |why: &str| (StatusCode::UNAUTHORIZED, Json(WebhookError::new("bad_signature", why.to_owned()))).into_response();
     let (Ok(property), Ok(channel)) = (PropertyCode::parse(property), ChannelCode::parse(channel)) else {
         return unauthorized("unknown channel");
     };
@@ -355,7 +436,7 @@ pub async fn jsonrest_notify(
         return unauthorized(&e.to_string());
     }
     if let Err(e) = saluran_channels::jsonrest::parse_notify(&body, app.xml_limits()) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": e.code(), "message": e.to_string()}}))).into_response();
+        return (StatusCode::BAD_REQUEST, Json(WebhookError::new(e.code(), e.to_string()))).into_response();
     }
     let handle = match app.property(&property).await {
         Ok(h) => h,
@@ -364,5 +445,83 @@ pub async fn jsonrest_notify(
     if let Ok(Some(actor)) = handle.call(app.deps().call_timeout, |reply| PropertyMsg::ChannelStatus { code: channel, reply }).await {
         let _ = actor.send_message(ChannelMsg::Poll);
     }
-    (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
+    (StatusCode::ACCEPTED, Json(Accepted { accepted: true })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the handlers wrote before the body had a type (with the lag
+    /// measured to `now` instead of the clock, so the two can be compared).
+    fn channel_json(c: &ChannelConfig, status: Option<&SyncStatus>, now: jiff::Timestamp) -> serde_json::Value {
+        let mut v = json!({
+            "code": c.code, "profile": c.profile.as_str(), "preset": c.preset, "endpoint": c.endpoint,
+            "hotel_code": c.hotel_code, "webhook_username": c.webhook_username,
+            "mappings": c.mappings.iter().map(|m| json!({"room_type": m.room_type, "rate_plan": m.rate_plan, "ota_room": m.ota_room, "ota_rate": m.ota_rate})).collect::<Vec<_>>(),
+            "created_at": c.created_at,
+        });
+        if let Some(s) = status {
+            let lag = s.last_success_at.map(|t| (now.as_millisecond() - t.as_millisecond()).max(0));
+            v["sync"] = json!({
+                "last_success_at": s.last_success_at, "last_attempt_at": s.last_attempt_at,
+                "lag_ms": if s.pending_cells > 0 { lag } else { Some(0) },
+                "pending_cells": s.pending_cells, "failures": s.total_failures, "consecutive_failures": s.consecutive_failures,
+                "dead_letters": s.dead_letters, "last_error": s.last_error, "requests_sent": s.requests_sent,
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn channel_bodies_are_byte_for_byte_what_they_were() {
+        let now: jiff::Timestamp = "2026-12-04T06:00:00Z".parse().unwrap();
+        for profile in [Profile::Opentravel, Profile::Alpinebits, Profile::Jsonrest] {
+            let c = ChannelConfig {
+                property: PropertyCode::parse("BALI1").unwrap(),
+                code: ChannelCode::parse("booking").unwrap(),
+                profile,
+                preset: "default".into(),
+                endpoint: "http://127.0.0.1:9000".into(),
+                hotel_code: "H \"1\"".into(),
+                sealed_credentials: vec![1, 2],
+                webhook_username: "ota".into(),
+                sealed_webhook_secret: vec![3],
+                mappings: vec![Mapping {
+                    room_type: RoomTypeCode::parse("DLX").unwrap(),
+                    rate_plan: RatePlanCode::parse("BAR").unwrap(),
+                    ota_room: "R1".into(),
+                    ota_rate: "RA".into(),
+                }],
+                created_at: "2026-12-01T10:00:00.25Z".parse().unwrap(),
+            };
+            assert_eq!(serde_json::to_string(&ChannelOut::new(&c, None)).unwrap(), channel_json(&c, None, now).to_string());
+            let statuses = [
+                SyncStatus::default(),
+                SyncStatus {
+                    last_success_at: Some("2026-12-04T05:59:58Z".parse().unwrap()),
+                    last_attempt_at: Some("2026-12-04T05:59:59Z".parse().unwrap()),
+                    pending_cells: 12,
+                    consecutive_failures: 2,
+                    total_failures: 5,
+                    dead_letters: 1,
+                    last_error: Some("transient: HTTP 500".into()),
+                    requests_sent: 40,
+                },
+                SyncStatus { pending_cells: 3, ..SyncStatus::default() },
+            ];
+            for s in &statuses {
+                let typed = ChannelOut::new(&c, Some(SyncOut::new(s, now)));
+                assert_eq!(serde_json::to_string(&typed).unwrap(), channel_json(&c, Some(s), now).to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn webhook_bodies_are_byte_for_byte_what_they_were() {
+        let old = json!({"error": {"code": "bad_signature", "message": "unknown channel"}}).to_string();
+        assert_eq!(serde_json::to_string(&WebhookError::new("bad_signature", "unknown channel".into())).unwrap(), old);
+        assert_eq!(serde_json::to_string(&Accepted { accepted: true }).unwrap(), json!({"accepted": true}).to_string());
+    }
 }

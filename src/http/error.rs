@@ -15,7 +15,7 @@ use axum::Json;
 use saluran_actors::{ActorError, ShardError};
 use saluran_domain::store::StoreError;
 use saluran_domain::DomainError;
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -67,14 +67,41 @@ impl ApiError {
     }
 }
 
+/// `{"error":{"code","field"?,"message"}}`: the body of every API error
+/// (its schema, with every code, is in `openapi.rs`). Fields are in
+/// alphabetical order: the body used to be a `json!` map (sorted keys).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorDetail {
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    message: String,
+}
+
+impl ErrorBody {
+    /// The body `e` answers with, for a caller that keeps `e` (to store
+    /// the bytes it will send).
+    pub fn of(e: &ApiError) -> Self {
+        ErrorBody { error: ErrorDetail { code: e.code, field: e.field.clone(), message: e.message.clone() } }
+    }
+}
+
+impl From<ApiError> for ErrorBody {
+    fn from(e: ApiError) -> Self {
+        ErrorBody { error: ErrorDetail { code: e.code, field: e.field, message: e.message } }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"code": self.code, "message": self.message});
-        if let Some(f) = self.field {
-            body["field"] = json!(f);
-        }
-        let mut resp = (self.status, Json(json!({ "error": body }))).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let status = self.status;
+        let mut resp = (status, Json(ErrorBody::from(self))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
         resp
@@ -267,6 +294,18 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_body_is_byte_for_byte_what_it_was() {
+        use serde_json::json;
+        let plain = ApiError::new(StatusCode::CONFLICT, "not_available", "sold \"out\"");
+        let old = json!({"error": {"code": "not_available", "message": "sold \"out\""}}).to_string();
+        assert_eq!(serde_json::to_string(&ErrorBody::of(&plain)).unwrap(), old);
+        assert_eq!(serde_json::to_string(&ErrorBody::from(plain)).unwrap(), old);
+        let with_field = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "bad").with_field("updates[0].rate");
+        let old = json!({"error": {"code": "invalid_field", "message": "bad", "field": "updates[0].rate"}}).to_string();
+        assert_eq!(serde_json::to_string(&ErrorBody::from(with_field)).unwrap(), old);
+    }
 
     /// The webhook answers carry these codes: the service's errors must keep
     /// the ones ingest answered with before it knew no HTTP.

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 #[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{ErrorBody, TaskList, TaskMoved, TaskOut};
+use super::openapi::ErrorBody;
 use super::{property_for, ApiJson};
 use crate::app::App;
 use crate::auth::Caller;
@@ -12,12 +12,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use saluran_domain::housekeeping::HousekeepingTask;
-use saluran_domain::property::Permission;
+use jiff::Timestamp;
+use saluran_domain::housekeeping::{HousekeepingTask, TaskStatus};
+use saluran_domain::property::{Permission, RoomStatus};
 use saluran_domain::PropertyCode;
 use saluran_domain::RoomNumber;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,11 +42,75 @@ pub struct TaskBody {
     note: Option<String>,
 }
 
-pub fn task_json(t: &HousekeepingTask) -> Value {
-    json!({
-        "id": t.id, "room": t.room, "kind": t.kind, "status": t.status.as_str(), "assignee": t.assignee,
-        "note": t.note, "created_at": t.created_at.to_string(), "updated_at": t.updated_at.to_string(),
-    })
+/// A housekeeping task as the task routes answer it. Fields in alphabetical
+/// order: the body used to be a `json!` map (sorted keys), and clients see
+/// the same bytes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TaskOut {
+    assignee: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    id: String,
+    kind: String,
+    note: Option<String>,
+    room: RoomNumber,
+    status: TaskStatus,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl From<HousekeepingTask> for TaskOut {
+    fn from(t: HousekeepingTask) -> Self {
+        TaskOut {
+            assignee: t.assignee,
+            created_at: t.created_at,
+            id: t.id,
+            kind: t.kind,
+            note: t.note,
+            room: t.room,
+            status: t.status,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A task after a move, with its room's status (null when the move left
+/// the room alone). Its own struct, not `TaskOut` flattened: `room_status`
+/// sits between `room` and `status`, where the sorted map put it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TaskMoved {
+    assignee: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    id: String,
+    kind: String,
+    note: Option<String>,
+    room: RoomNumber,
+    room_status: Option<RoomStatus>,
+    status: TaskStatus,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl TaskMoved {
+    fn new(t: HousekeepingTask, room_status: Option<RoomStatus>) -> Self {
+        TaskMoved {
+            assignee: t.assignee,
+            created_at: t.created_at,
+            id: t.id,
+            kind: t.kind,
+            note: t.note,
+            room: t.room,
+            room_status,
+            status: t.status,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TaskList {
+    tasks: Vec<TaskOut>,
 }
 
 /// `POST …/tasks` `{"room","kind","note"?}` → 201 with the open task.
@@ -63,7 +127,7 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
     let task = tasks::create(app.deps(), &h, tasks::NewTask { room: body.room, kind: body.kind, note: body.note }).await?;
-    Ok((StatusCode::CREATED, Json(task_json(&task))))
+    Ok((StatusCode::CREATED, Json(TaskOut::from(task))))
 }
 
 /// `GET …/tasks`: every task of the property, oldest first.
@@ -71,19 +135,10 @@ pub async fn create(
     summary = "Every housekeeping task of the property, oldest first",
     params(("property" = PropertyCode, Path, description = "Property code")),
     responses((status = 200, description = "The tasks", body = TaskList)))]
-pub async fn list(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn list(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<TaskList>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
     let list = tasks::list(app.deps(), &h).await?;
-    Ok(Json(json!({"tasks": list.iter().map(task_json).collect::<Vec<_>>()})))
-}
-
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum TaskActionName {
-    Assign,
-    Start,
-    Finish,
-    Inspect,
+    Ok(Json(TaskList { tasks: list.into_iter().map(TaskOut::from).collect() }))
 }
 
 /// `POST …/tasks/{id}/{assign|start|finish|inspect}` (`assign` takes
@@ -91,7 +146,7 @@ pub enum TaskActionName {
 #[utoipa::path(post, path = "/api/v1/properties/{property}/tasks/{id}/{action}", tag = "housekeeping", operation_id = "move_task",
     summary = "Move a task: assign (open|assigned → assigned, takes assignee), start (assigned → in_progress), finish (in_progress → \
         done; a clean task makes a vacant dirty room vacant clean), inspect (done → inspected; a clean task makes a vacant clean room inspected)",
-    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Task id"), ("action" = TaskActionName, Path, description = "What to do")),
+    params(("property" = PropertyCode, Path, description = "Property code"), ("id" = String, Path, description = "Task id"), ("action" = saluran_domain::housekeeping::TaskAction, Path, description = "What to do")),
     request_body(content = Option<TaskBody>, description = "Optional", content_type = "application/json"),
     responses(
         (status = 200, description = "Moved", body = TaskMoved),
@@ -104,7 +159,7 @@ pub async fn act(
     caller: Caller,
     Path((code, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskMoved>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
     let act = tasks::parse_action(&action)?;
     let body: TaskBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -117,7 +172,64 @@ pub async fn act(
     };
     let change = tasks::TaskChange { assignee: body.assignee, note: body.note };
     let moved = tasks::act(app.deps(), &h, &id, act, &action, change).await?;
-    let mut v = task_json(&moved.task);
-    v["room_status"] = json!(moved.room_status.map(|s| s.as_str()));
-    Ok(Json(v))
+    Ok(Json(TaskMoved::new(moved.task, moved.room_status)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saluran_domain::PropertyCode;
+    use serde_json::json;
+
+    /// What the handlers wrote before the bodies had a type.
+    fn task_json(t: &HousekeepingTask) -> serde_json::Value {
+        json!({
+            "id": t.id, "room": t.room, "kind": t.kind, "status": t.status.as_str(), "assignee": t.assignee,
+            "note": t.note, "created_at": t.created_at.to_string(), "updated_at": t.updated_at.to_string(),
+        })
+    }
+
+    fn sample(status: TaskStatus, filled: bool) -> HousekeepingTask {
+        HousekeepingTask {
+            id: "t-1".into(),
+            property: PropertyCode::parse("BALI1").unwrap(),
+            room: RoomNumber::parse("101").unwrap(),
+            kind: "clean".into(),
+            status,
+            assignee: filled.then(|| "Made".into()),
+            note: filled.then(|| "towels \"extra\"".into()),
+            created_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+            updated_at: "2026-12-01T10:00:00.5Z".parse().unwrap(),
+        }
+    }
+
+    /// The action names the document lists are the ones the route parses.
+    #[test]
+    fn the_documented_task_actions_are_the_parsed_ones() {
+        let doc = super::super::openapi::document();
+        let names = doc["components"]["schemas"]["TaskAction"]["enum"].as_array().cloned().unwrap_or_default();
+        assert_eq!(names.len(), 4, "{names:?}");
+        for name in names {
+            let name = name.as_str().unwrap();
+            assert!(saluran_domain::housekeeping::TaskAction::parse(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn task_bodies_are_byte_for_byte_what_they_were() {
+        for status in TaskStatus::ALL {
+            for filled in [false, true] {
+                let t = sample(status, filled);
+                assert_eq!(serde_json::to_string(&TaskOut::from(t.clone())).unwrap(), task_json(&t).to_string());
+                let list = json!({"tasks": [task_json(&t), task_json(&t)]}).to_string();
+                let typed = TaskList { tasks: vec![TaskOut::from(t.clone()), TaskOut::from(t.clone())] };
+                assert_eq!(serde_json::to_string(&typed).unwrap(), list);
+                for room_status in [None, Some(RoomStatus::VacantClean), Some(RoomStatus::Inspected)] {
+                    let mut old = task_json(&t);
+                    old["room_status"] = json!(room_status.map(|s| s.as_str()));
+                    assert_eq!(serde_json::to_string(&TaskMoved::new(t.clone(), room_status)).unwrap(), old.to_string());
+                }
+            }
+        }
+    }
 }

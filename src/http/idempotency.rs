@@ -169,8 +169,7 @@ async fn run(app: &App, scope: &str, key: &str, request_hash: &str, request: Req
                                  not have been applied: look the resource up, and send it again with a new key only if it is not there",
                                 limit.as_secs()
                             ));
-                            let body = serde_json::to_vec(&serde_json::json!({"error": {"code": err.code, "message": err.message}}))
-                                .unwrap_or_default();
+                            let body = serde_json::to_vec(&super::error::ErrorBody::of(&err)).unwrap_or_default();
                             if let Err(e) = app.store().idempotency_complete(scope, key, StatusCode::CONFLICT.as_u16(), &body).await {
                                 tracing::error!(error = %e, key, "idempotency outcome not saved");
                             }

@@ -30,6 +30,21 @@ use std::time::Instant;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+/// An inclusive range of dates in a response body (`{"from","to"}`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DateSpan {
+    #[schema(value_type = String, format = Date)]
+    from: jiff::civil::Date,
+    #[schema(value_type = String, format = Date)]
+    to: jiff::civil::Date,
+}
+
+impl From<saluran_domain::dates::DateRange> for DateSpan {
+    fn from(r: saluran_domain::dates::DateRange) -> Self {
+        DateSpan { from: r.start(), to: r.end() }
+    }
+}
+
 /// `Json` whose rejections are our typed errors.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

@@ -1,7 +1,8 @@
 //! The API document, generated from the code: request bodies and query
 //! parameters are the handlers' own `Deserialize` types (`ToSchema` /
 //! `IntoParams`), every route carries a `#[utoipa::path]` next to its
-//! handler, and the response bodies below mirror what the handlers write.
+//! handler, and the response bodies are the `Serialize` types the handlers
+//! return (next to each handler; domain enums carry their own schema).
 //! [`document`] adds what is the same for every route (bearer security,
 //! the Idempotency-Key header, the typed errors every layer can answer) and
 //! the role matrix of `access::ROUTES`, so none of it is repeated by hand.
@@ -9,9 +10,7 @@
 //! (regenerate it with `cargo run -- openapi > docs/openapi.json`).
 
 use super::{ari, channels, housekeeping, ops, pages, realtime, reservations, setup};
-use saluran_domain::{Currency, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
@@ -56,7 +55,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
         pages::manifest,
         pages::service_worker,
     ),
-    components(schemas(ErrorBody, housekeeping::TaskActionName))
+    components(schemas(ErrorBody, saluran_domain::housekeeping::TaskAction))
 )]
 pub struct ApiDoc;
 
@@ -104,8 +103,10 @@ pub const ERROR_CODES: &[&str] = &[
     "internal",
 ];
 
-/// `{"error":{"code","message","field"?}}`: the body of every API error.
-pub struct ErrorBody;
+/// The schema of `error::ErrorBody`, the body of every API error: written
+/// here rather than derived because its `code` is a `&'static str` whose
+/// values are `ERROR_CODES` (a test keeps that list complete).
+pub use super::error::ErrorBody;
 
 impl PartialSchema for ErrorBody {
     fn schema() -> RefOr<Schema> {
@@ -131,393 +132,8 @@ impl ToSchema for ErrorBody {
     }
 }
 
-// ---- Response bodies, as the handlers write them ----
-
-/// A property (`setup::property_json`).
-#[derive(ToSchema)]
-pub struct PropertyOut {
-    pub code: PropertyCode,
-    pub name: String,
-    pub timezone: String,
-    pub currency: Currency,
-    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$")]
-    pub night_audit_time: String,
-    pub marks_no_shows: bool,
-    #[schema(value_type = Option<String>, format = Date)]
-    pub no_shows_from: Option<String>,
-    pub tenant: String,
-}
-
-/// A property with its setup (`setup::config_json`).
-#[derive(ToSchema)]
-pub struct PropertyConfigOut {
-    pub code: PropertyCode,
-    pub name: String,
-    pub timezone: String,
-    pub currency: Currency,
-    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$")]
-    pub night_audit_time: String,
-    pub marks_no_shows: bool,
-    #[schema(value_type = Option<String>, format = Date)]
-    pub no_shows_from: Option<String>,
-    pub tenant: String,
-    pub room_types: Vec<RoomTypeOut>,
-    pub rooms: Vec<RoomListed>,
-    pub rate_plans: Vec<RatePlanOut>,
-}
-
-#[derive(ToSchema)]
-pub struct RoomTypeOut {
-    pub code: RoomTypeCode,
-    pub name: String,
-    pub max_occupancy: u8,
-    pub physical_rooms: u16,
-}
-
-/// A room as listed in its property.
-#[derive(ToSchema)]
-pub struct RoomListed {
-    pub number: RoomNumber,
-    pub room_type: RoomTypeCode,
-    pub floor: i16,
-    pub status: RoomStatusName,
-}
-
-/// A room after a status change (`setup::room_json`).
-#[derive(ToSchema)]
-pub struct RoomOut {
-    pub number: RoomNumber,
-    pub room_type: RoomTypeCode,
-    pub floor: i16,
-    pub status: RoomStatusName,
-    /// The dates it is out of order, inclusive (null when it is not).
-    pub out_of_order: Option<DateSpan>,
-}
-
-/// An inclusive range of dates.
-#[derive(ToSchema)]
-pub struct DateSpan {
-    #[schema(value_type = String, format = Date)]
-    pub from: String,
-    #[schema(value_type = String, format = Date)]
-    pub to: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum RoomStatusName {
-    VacantClean,
-    VacantDirty,
-    Inspected,
-    OccupiedClean,
-    OccupiedDirty,
-    OutOfOrder,
-    OutOfService,
-}
-
-#[derive(ToSchema)]
-pub struct RatePlanOut {
-    pub code: RatePlanCode,
-    pub room_type: RoomTypeCode,
-    pub name: String,
-    pub derived_from: Option<RatePlanCode>,
-    /// Exactly one of `percent` or `amount`.
-    pub adjustment: Option<AdjustmentOut>,
-}
-
-#[derive(ToSchema)]
-pub struct AdjustmentOut {
-    #[schema(schema_with = decimal_or_null)]
-    pub percent: Option<String>,
-    #[schema(schema_with = decimal_or_null)]
-    pub amount: Option<String>,
-}
-
-/// `reservations::reservation_json`.
-#[derive(ToSchema)]
-pub struct ReservationOut {
-    pub id: String,
-    pub property: PropertyCode,
-    pub room_type: RoomTypeCode,
-    pub rate_plan: RatePlanCode,
-    #[schema(value_type = String, format = Date)]
-    pub check_in: String,
-    #[schema(value_type = String, format = Date)]
-    pub check_out: String,
-    pub nights: i64,
-    pub adults: u8,
-    pub guest: GuestOut,
-    pub status: ReservationStatusName,
-    pub currency: Currency,
-    #[schema(schema_with = saluran_domain::money::decimal_schema)]
-    pub total: String,
-    pub nightly: Vec<saluran_domain::reservation::NightlyRate>,
-    /// `direct` or the channel code the booking came through.
-    pub source: String,
-    pub external_id: Option<String>,
-    pub revision: u32,
-    pub overbooked: bool,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: String,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub checked_in_at: Option<String>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub checked_out_at: Option<String>,
-    pub room: Option<RoomNumber>,
-    pub outside_horizon: bool,
-    /// The nights it holds in the calendar (null when none is inside it).
-    pub calendar_nights: Option<DateSpan>,
-}
-
-#[derive(ToSchema)]
-pub struct GuestOut {
-    pub name: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ReservationStatusName {
-    Confirmed,
-    Cancelled,
-    NoShow,
-}
-
-/// `POST …/ari`.
-#[derive(ToSchema)]
-pub struct AriApplied {
-    pub applied: usize,
-    pub cells: usize,
-    pub room_types: usize,
-}
-
-/// `GET …/ari`.
-#[derive(ToSchema)]
-pub struct CalendarOut {
-    pub property: PropertyCode,
-    pub currency: Currency,
-    #[schema(value_type = String, format = Date)]
-    pub from: String,
-    #[schema(value_type = String, format = Date)]
-    pub to: String,
-    pub room_types: Vec<CalendarRoomType>,
-    /// Where the live stream stood when this was read: subscribe with `recover` from here.
-    pub stream: StreamPosition,
-}
-
-#[derive(ToSchema)]
-pub struct StreamPosition {
-    pub epoch: String,
-    pub offset: u64,
-}
-
-#[derive(ToSchema)]
-pub struct CalendarRoomType {
-    pub code: RoomTypeCode,
-    pub physical_rooms: u16,
-    pub days: Vec<InventoryDayOut>,
-    pub rate_plans: Vec<CalendarPlan>,
-}
-
-#[derive(ToSchema)]
-pub struct InventoryDayOut {
-    #[schema(value_type = String, format = Date)]
-    pub date: String,
-    pub available: i32,
-    pub allotment: Option<u16>,
-    pub sold: u16,
-    pub held: u16,
-    pub out_of_order: u16,
-    pub stop_sell: bool,
-    pub stop_sell_source: StopSellSourceName,
-}
-
-/// Who closed a date: `none` (open), `manual` (a person), `overbooking`, `auto_threshold`.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum StopSellSourceName {
-    None,
-    Manual,
-    Overbooking,
-    AutoThreshold,
-}
-
-#[derive(ToSchema)]
-pub struct CalendarPlan {
-    pub code: RatePlanCode,
-    pub derived_from: Option<RatePlanCode>,
-    pub days: Vec<PlanDayOut>,
-}
-
-#[derive(ToSchema)]
-pub struct PlanDayOut {
-    #[schema(value_type = String, format = Date)]
-    pub date: String,
-    #[schema(schema_with = decimal_or_null)]
-    pub rate: Option<String>,
-    /// Number of adults → rate.
-    pub occupancy_rates: BTreeMap<String, String>,
-    pub min_stay: u16,
-    pub min_stay_through: u16,
-    pub max_stay: Option<u16>,
-    pub closed_to_arrival: bool,
-    pub closed_to_departure: bool,
-    pub stop_sell: bool,
-}
-
-/// A channel connection (`channels::channel_json`).
-#[derive(ToSchema)]
-pub struct ChannelOut {
-    pub code: saluran_domain::ChannelCode,
-    #[schema(inline)]
-    pub profile: ProfileName,
-    pub preset: String,
-    pub endpoint: String,
-    pub hotel_code: String,
-    pub webhook_username: String,
-    pub mappings: Vec<MappingOut>,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: String,
-    /// With GET only.
-    pub sync: Option<SyncOut>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ProfileName {
-    Opentravel,
-    Alpinebits,
-    Jsonrest,
-}
-
-#[derive(ToSchema)]
-pub struct MappingOut {
-    pub room_type: RoomTypeCode,
-    pub rate_plan: RatePlanCode,
-    pub ota_room: String,
-    pub ota_rate: String,
-}
-
-#[derive(ToSchema)]
-pub struct SyncOut {
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_success_at: Option<String>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_attempt_at: Option<String>,
-    pub lag_ms: Option<i64>,
-    pub pending_cells: i64,
-    pub failures: i64,
-    pub consecutive_failures: i64,
-    pub dead_letters: i64,
-    /// An HTTP status or a short reason, never any part of the OTA's answer.
-    pub last_error: Option<String>,
-    pub requests_sent: i64,
-}
-
-/// A housekeeping task (`housekeeping::task_json`).
-#[derive(ToSchema)]
-pub struct TaskOut {
-    pub id: String,
-    pub room: RoomNumber,
-    pub kind: String,
-    pub status: TaskStatusName,
-    pub assignee: Option<String>,
-    pub note: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: String,
-}
-
-/// A task after a move, with its room's status.
-#[derive(ToSchema)]
-pub struct TaskMoved {
-    pub id: String,
-    pub room: RoomNumber,
-    pub kind: String,
-    pub status: TaskStatusName,
-    pub assignee: Option<String>,
-    pub note: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: String,
-    pub room_status: Option<RoomStatusName>,
-}
-
-#[derive(ToSchema)]
-pub struct TaskList {
-    pub tasks: Vec<TaskOut>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum TaskStatusName {
-    Open,
-    Assigned,
-    InProgress,
-    Done,
-    Inspected,
-}
-
-/// A Pusher channel signature (with `channel_data` for presence channels).
-#[derive(ToSchema)]
-pub struct ChannelAuthOut {
-    pub auth: String,
-    pub channel_data: Option<String>,
-}
-
-/// `GET /health`, the PMS's contract.
-#[derive(ToSchema)]
-pub struct HealthOut {
-    pub status: HealthStatus,
-    pub version: String,
-    pub uptime_seconds: u64,
-    pub checks: HealthChecks,
-    #[schema(value_type = String, format = DateTime)]
-    pub timestamp: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum HealthStatus {
-    Ok,
-    Degraded,
-    Error,
-}
-
-#[derive(ToSchema)]
-pub struct HealthChecks {
-    #[schema(inline)]
-    pub database: CheckStatus,
-    /// `disabled` without REDIS_URL.
-    #[schema(pattern = "^(ok|error|disabled)$")]
-    pub redis: String,
-    #[schema(inline)]
-    pub storage: CheckStatus,
-    /// Null when it could not be read.
-    pub queue_pending: Option<i64>,
-    pub queue_failed: Option<i64>,
-    #[schema(pattern = "^not_required$")]
-    pub license: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Ok,
-    Error,
-}
-
-/// `{"accepted": true}`.
-#[derive(ToSchema)]
-pub struct Accepted {
-    pub accepted: bool,
-}
-
-/// A decimal string, or null.
-fn decimal_or_null() -> RefOr<Schema> {
+/// A decimal string, or null (for `#[schema(schema_with = …)]`).
+pub fn decimal_or_null() -> RefOr<Schema> {
     use utoipa::openapi::schema::SchemaType;
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use saluran_domain::property::{Permission, Role};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct AuthForm {
@@ -22,6 +22,15 @@ pub struct AuthForm {
         pattern = "^(private-property\\.[A-Za-z0-9._-]{1,32}\\.(inventory|bookings|rooms|channels)|presence-property\\.[A-Za-z0-9._-]{1,32}\\.housekeeping)$"
     )]
     channel_name: String,
+}
+
+/// A Pusher channel signature; `channel_data` (the member's id and info)
+/// with presence channels only, absent otherwise.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelAuthOut {
+    auth: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_data: Option<String>,
 }
 
 /// `private-property.{code}.{inventory|bookings|rooms|channels}` or
@@ -51,14 +60,14 @@ fn valid_socket_id(s: &str) -> bool {
         stream of their properties.",
     request_body(content = AuthForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "The signature", body = super::openapi::ChannelAuthOut),
+        (status = 200, description = "The signature", body = ChannelAuthOut),
         (status = 400, description = "The form could not be read: invalid_body", body = super::openapi::ErrorBody),
         (status = 404, description = "No such property: not_found", body = super::openapi::ErrorBody),
         (status = 413, description = "payload_too_large", body = super::openapi::ErrorBody),
         (status = 415, description = "Not a form: unsupported_media_type", body = super::openapi::ErrorBody),
         (status = 422, description = "invalid_field (socket_id), invalid_body", body = super::openapi::ErrorBody),
     ))]
-pub async fn auth(State(app): State<App>, caller: Caller, ApiForm(form): ApiForm<AuthForm>) -> ApiResult<Json<Value>> {
+pub async fn auth(State(app): State<App>, caller: Caller, ApiForm(form): ApiForm<AuthForm>) -> ApiResult<Json<ChannelAuthOut>> {
     if !valid_socket_id(&form.socket_id) {
         return Err(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "socket_id must look like 123.456").with_field("socket_id")
@@ -78,9 +87,23 @@ pub async fn auth(State(app): State<App>, caller: Caller, ApiForm(form): ApiForm
         let user_id = caller.token_hash.get(..16).unwrap_or(&caller.token_hash).to_owned();
         let channel_data = json!({"user_id": user_id, "user_info": {"role": caller.scope.role.as_str(), "property": h.code()}}).to_string();
         let auth = saluran_ws::channel_auth(&s.pusher_key, &s.pusher_secret, &form.socket_id, &form.channel_name, Some(&channel_data));
-        Ok(Json(json!({"auth": auth, "channel_data": channel_data})))
+        Ok(Json(ChannelAuthOut { auth, channel_data: Some(channel_data) }))
     } else {
         let auth = saluran_ws::channel_auth(&s.pusher_key, &s.pusher_secret, &form.socket_id, &form.channel_name, None);
-        Ok(Json(json!({"auth": auth})))
+        Ok(Json(ChannelAuthOut { auth, channel_data: None }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auth_body_is_byte_for_byte_what_it_was() {
+        let data = json!({"user_id": "abc", "user_info": {"role": "housekeeping", "property": "BALI1"}}).to_string();
+        let typed = ChannelAuthOut { auth: "key:sig".into(), channel_data: Some(data.clone()) };
+        assert_eq!(serde_json::to_string(&typed).unwrap(), json!({"auth": "key:sig", "channel_data": data}).to_string());
+        let typed = ChannelAuthOut { auth: "key:sig".into(), channel_data: None };
+        assert_eq!(serde_json::to_string(&typed).unwrap(), json!({"auth": "key:sig"}).to_string());
     }
 }

@@ -2,8 +2,8 @@
 
 use super::error::{ApiError, ApiResult};
 #[allow(unused_imports)] // named in the #[utoipa::path] attributes
-use super::openapi::{ErrorBody, PropertyConfigOut, PropertyOut, RatePlanOut, RoomListed, RoomOut, RoomTypeOut};
-use super::{property_for, ApiJson};
+use super::openapi::ErrorBody;
+use super::{property_for, ApiJson, DateSpan};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::service::setup;
@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
+use jiff::civil::Date;
 use rust_decimal::Decimal;
 use saluran_actors::OutOfOrderDates;
 use saluran_domain::dates::parse_date;
@@ -18,9 +19,9 @@ use saluran_domain::property::{
     parse_audit_time, parse_name, parse_timezone, Adjustment, Derivation, Permission, Property, PropertyConfig, RatePlan, Room, RoomStatus,
     RoomType,
 };
-use saluran_domain::{Currency, DomainError, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use saluran_domain::{Currency, DomainError, PropertyCode, RatePlanCode, RoomNumber, RoomTypeCode, TenantCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::str::FromStr;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -46,40 +47,167 @@ pub struct NewProperty {
     marks_no_shows: Option<bool>,
 }
 
-pub fn property_json(p: &Property) -> Value {
-    json!({
-        "code": p.code, "name": p.name, "timezone": p.timezone, "currency": p.currency,
-        "night_audit_time": p.night_audit_time, "marks_no_shows": p.marks_no_shows,
-        "no_shows_from": p.no_shows_from.map(|d| d.to_string()), "tenant": p.tenant,
-    })
+// Response bodies. Fields are in alphabetical order: the bodies used to be
+// `json!` maps (sorted keys), and clients see the same bytes.
+
+/// A property.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PropertyOut {
+    code: PropertyCode,
+    currency: Currency,
+    marks_no_shows: bool,
+    name: String,
+    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$")]
+    night_audit_time: String,
+    #[schema(value_type = Option<String>, format = Date)]
+    no_shows_from: Option<Date>,
+    tenant: TenantCode,
+    timezone: String,
 }
 
-pub fn config_json(c: &PropertyConfig) -> Value {
-    let mut v = property_json(&c.property);
-    v["room_types"] = json!(c
-        .room_types
-        .iter()
-        .map(|r| json!({"code": r.code, "name": r.name, "max_occupancy": r.max_occupancy, "physical_rooms": r.physical_rooms}))
-        .collect::<Vec<_>>());
-    v["rooms"] = json!(c
-        .rooms
-        .iter()
-        .map(|r| json!({"number": r.number, "room_type": r.room_type, "floor": r.floor, "status": r.status.as_str()}))
-        .collect::<Vec<_>>());
-    v["rate_plans"] = json!(c.rate_plans.iter().map(rate_plan_json).collect::<Vec<_>>());
-    v
-}
-
-fn rate_plan_json(p: &RatePlan) -> Value {
-    let mut v = json!({"code": p.code, "room_type": p.room_type, "name": p.name});
-    if let Some(d) = &p.derived {
-        v["derived_from"] = json!(d.parent);
-        v["adjustment"] = match d.adjustment {
-            Adjustment::Percent(x) => json!({"percent": x.to_string()}),
-            Adjustment::Amount(x) => json!({"amount": x.to_string()}),
-        };
+impl From<&Property> for PropertyOut {
+    fn from(p: &Property) -> Self {
+        PropertyOut {
+            code: p.code.clone(),
+            currency: p.currency,
+            marks_no_shows: p.marks_no_shows,
+            name: p.name.clone(),
+            night_audit_time: p.night_audit_time.clone(),
+            no_shows_from: p.no_shows_from,
+            tenant: p.tenant.clone(),
+            timezone: p.timezone.clone(),
+        }
     }
-    v
+}
+
+/// A property with its setup: the property's fields, then its room types,
+/// rooms and rate plans (in key order, as the map wrote them).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PropertyConfigOut {
+    code: PropertyCode,
+    currency: Currency,
+    marks_no_shows: bool,
+    name: String,
+    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$")]
+    night_audit_time: String,
+    #[schema(value_type = Option<String>, format = Date)]
+    no_shows_from: Option<Date>,
+    rate_plans: Vec<RatePlanOut>,
+    room_types: Vec<RoomTypeOut>,
+    rooms: Vec<RoomListed>,
+    tenant: TenantCode,
+    timezone: String,
+}
+
+impl From<&PropertyConfig> for PropertyConfigOut {
+    fn from(c: &PropertyConfig) -> Self {
+        let p = PropertyOut::from(&c.property);
+        PropertyConfigOut {
+            code: p.code,
+            currency: p.currency,
+            marks_no_shows: p.marks_no_shows,
+            name: p.name,
+            night_audit_time: p.night_audit_time,
+            no_shows_from: p.no_shows_from,
+            rate_plans: c.rate_plans.iter().map(RatePlanOut::from).collect(),
+            room_types: c.room_types.iter().map(RoomTypeOut::from).collect(),
+            rooms: c.rooms.iter().map(RoomListed::from).collect(),
+            tenant: p.tenant,
+            timezone: p.timezone,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RoomTypeOut {
+    code: RoomTypeCode,
+    max_occupancy: u8,
+    name: String,
+    physical_rooms: u16,
+}
+
+impl From<&RoomType> for RoomTypeOut {
+    fn from(r: &RoomType) -> Self {
+        RoomTypeOut { code: r.code.clone(), max_occupancy: r.max_occupancy, name: r.name.clone(), physical_rooms: r.physical_rooms }
+    }
+}
+
+/// A room as listed in its property (and as created).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RoomListed {
+    floor: i16,
+    number: RoomNumber,
+    room_type: RoomTypeCode,
+    status: RoomStatus,
+}
+
+impl From<&Room> for RoomListed {
+    fn from(r: &Room) -> Self {
+        RoomListed { floor: r.floor, number: r.number.clone(), room_type: r.room_type.clone(), status: r.status }
+    }
+}
+
+/// A room after a status change.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RoomOut {
+    floor: i16,
+    number: RoomNumber,
+    /// The dates it is out of order, inclusive (null when it is not).
+    out_of_order: Option<DateSpan>,
+    room_type: RoomTypeCode,
+    status: RoomStatus,
+}
+
+impl From<Room> for RoomOut {
+    fn from(r: Room) -> Self {
+        RoomOut {
+            floor: r.floor,
+            number: r.number,
+            out_of_order: r.out_of_order.map(DateSpan::from),
+            room_type: r.room_type,
+            status: r.status,
+        }
+    }
+}
+
+/// A rate plan; `derived_from` and `adjustment` only on a derived one
+/// (absent, not null, on a base plan).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RatePlanOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adjustment: Option<AdjustmentOut>,
+    code: RatePlanCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    derived_from: Option<RatePlanCode>,
+    name: String,
+    room_type: RoomTypeCode,
+}
+
+/// Exactly one of `percent` or `amount`, a decimal string (the other is absent).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdjustmentOut {
+    #[serde(skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = "^-?[0-9]+(\\.[0-9]+)?$")]
+    amount: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = "^-?[0-9]+(\\.[0-9]+)?$")]
+    percent: Option<Decimal>,
+}
+
+impl From<&RatePlan> for RatePlanOut {
+    fn from(p: &RatePlan) -> Self {
+        let adjustment = p.derived.as_ref().map(|d| match d.adjustment {
+            Adjustment::Percent(x) => AdjustmentOut { amount: None, percent: Some(x) },
+            Adjustment::Amount(x) => AdjustmentOut { amount: Some(x), percent: None },
+        });
+        RatePlanOut {
+            adjustment,
+            code: p.code.clone(),
+            derived_from: p.derived.as_ref().map(|d| d.parent.clone()),
+            name: p.name.clone(),
+            room_type: p.room_type.clone(),
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/properties", tag = "setup", operation_id = "create_property",
@@ -106,16 +234,16 @@ pub async fn create_property(State(app): State<App>, caller: Caller, ApiJson(bod
         no_shows_from: None,
     };
     let property = setup::create_property(app.deps(), property).await?;
-    Ok((StatusCode::CREATED, Json(property_json(&property))))
+    Ok((StatusCode::CREATED, Json(PropertyOut::from(&property))))
 }
 
 #[utoipa::path(get, path = "/api/v1/properties/{property}", tag = "setup", operation_id = "get_property",
     summary = "A property with its room types, rooms and rate plans (and marks_no_shows, no_shows_from: YYYY-MM-DD or null)",
     params(("property" = PropertyCode, Path, description = "Property code")),
     responses((status = 200, description = "The property", body = PropertyConfigOut)))]
-pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_property(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<PropertyConfigOut>> {
     let h = property_for(&app, &caller, &code, Permission::ReadProperty).await?;
-    Ok(Json(config_json(&h.config())))
+    Ok(Json(PropertyConfigOut::from(&*h.config())))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -149,10 +277,10 @@ pub async fn update_property(
     caller: Caller,
     Path(code): Path<String>,
     ApiJson(body): ApiJson<PropertySettings>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PropertyOut>> {
     let h = property_for(&app, &caller, &code, Permission::ConfigureProperty).await?;
     let property = setup::set_marks_no_shows(app.deps(), &h, body.marks_no_shows, body.no_shows_from).await?;
-    Ok(Json(property_json(&property)))
+    Ok(Json(PropertyOut::from(&property)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -194,7 +322,7 @@ pub async fn create_room_type(
         max_occupancy: body.max_occupancy,
         physical_rooms: 0,
     };
-    let out = json!({"code": rt.code, "name": rt.name, "max_occupancy": rt.max_occupancy, "physical_rooms": 0});
+    let out = RoomTypeOut::from(&rt);
     setup::create_room_type(app.deps(), &h, rt).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -232,7 +360,7 @@ pub async fn create_room(
         status: RoomStatus::VacantClean,
         out_of_order: None,
     };
-    let out = json!({"number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str()});
+    let out = RoomListed::from(&room);
     setup::create_room(app.deps(), &h, room).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -314,7 +442,7 @@ pub async fn create_rate_plan(
         name: parse_name("name", &body.name, 200)?,
         derived,
     };
-    let out = rate_plan_json(&plan);
+    let out = RatePlanOut::from(&plan);
     setup::create_rate_plan(app.deps(), &h, plan).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -322,7 +450,7 @@ pub async fn create_rate_plan(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomStatusBody {
-    #[schema(value_type = super::openapi::RoomStatusName)]
+    #[schema(value_type = RoomStatus)]
     status: String,
     /// With `out_of_order` only: the first date out of order (default: the
     /// property's local date).
@@ -360,7 +488,7 @@ pub async fn set_room_status(
     caller: Caller,
     Path((code, number)): Path<(String, String)>,
     ApiJson(body): ApiJson<RoomStatusBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RoomOut>> {
     let h = property_for(&app, &caller, &code, Permission::UpdateRoomStatus).await?;
     let number = RoomNumber::parse(number).map_err(|_| ApiError::not_found("room not found"))?;
     let status = RoomStatus::parse(&body.status)?;
@@ -372,12 +500,128 @@ pub async fn set_room_status(
         _ => return Err(DomainError::invalid(if from.is_some() { "from" } else { "to" }, "only with status out_of_order").into()),
     };
     let room = setup::set_room_status(app.deps(), &h, number, status, dates).await?;
-    Ok(Json(room_json(&room)))
+    Ok(Json(RoomOut::from(room)))
 }
 
-pub fn room_json(room: &Room) -> Value {
-    json!({
-        "number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str(),
-        "out_of_order": room.out_of_order.map(|r| json!({"from": r.start(), "to": r.end()})),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // What the handlers wrote before the bodies had a type: the typed bodies
+    // must serialize to exactly these bytes.
+
+    fn property_json(p: &Property) -> Value {
+        json!({
+            "code": p.code, "name": p.name, "timezone": p.timezone, "currency": p.currency,
+            "night_audit_time": p.night_audit_time, "marks_no_shows": p.marks_no_shows,
+            "no_shows_from": p.no_shows_from.map(|d| d.to_string()), "tenant": p.tenant,
+        })
+    }
+
+    fn config_json(c: &PropertyConfig) -> Value {
+        let mut v = property_json(&c.property);
+        v["room_types"] = json!(c
+            .room_types
+            .iter()
+            .map(|r| json!({"code": r.code, "name": r.name, "max_occupancy": r.max_occupancy, "physical_rooms": r.physical_rooms}))
+            .collect::<Vec<_>>());
+        v["rooms"] = json!(c
+            .rooms
+            .iter()
+            .map(|r| json!({"number": r.number, "room_type": r.room_type, "floor": r.floor, "status": r.status.as_str()}))
+            .collect::<Vec<_>>());
+        v["rate_plans"] = json!(c.rate_plans.iter().map(rate_plan_json).collect::<Vec<_>>());
+        v
+    }
+
+    fn rate_plan_json(p: &RatePlan) -> Value {
+        let mut v = json!({"code": p.code, "room_type": p.room_type, "name": p.name});
+        if let Some(d) = &p.derived {
+            v["derived_from"] = json!(d.parent);
+            v["adjustment"] = match d.adjustment {
+                Adjustment::Percent(x) => json!({"percent": x.to_string()}),
+                Adjustment::Amount(x) => json!({"amount": x.to_string()}),
+            };
+        }
+        v
+    }
+
+    fn room_json(room: &Room) -> Value {
+        json!({
+            "number": room.number, "room_type": room.room_type, "floor": room.floor, "status": room.status.as_str(),
+            "out_of_order": room.out_of_order.map(|r| json!({"from": r.start(), "to": r.end()})),
+        })
+    }
+
+    fn typed<T: Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+
+    fn sample(no_shows_from: Option<Date>) -> PropertyConfig {
+        let dlx = RoomTypeCode::parse("DLX").unwrap();
+        let bar = RatePlanCode::parse("BAR").unwrap();
+        let plan = |code: &str, derived| RatePlan {
+            code: RatePlanCode::parse(code).unwrap(),
+            room_type: dlx.clone(),
+            name: format!("{code} \"plan\""),
+            derived,
+        };
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        PropertyConfig {
+            property: Property {
+                tenant: TenantCode::parse("acme").unwrap(),
+                code: PropertyCode::parse("BALI1").unwrap(),
+                name: "Hotel Ubud".into(),
+                timezone: "Asia/Makassar".into(),
+                currency: Currency::IDR,
+                night_audit_time: "02:00".into(),
+                marks_no_shows: no_shows_from.is_some(),
+                no_shows_from,
+            },
+            room_types: vec![RoomType { code: dlx.clone(), name: "Deluxe".into(), max_occupancy: 3, physical_rooms: 2 }],
+            rooms: vec![
+                Room {
+                    number: RoomNumber::parse("101").unwrap(),
+                    room_type: dlx.clone(),
+                    floor: 1,
+                    status: RoomStatus::VacantClean,
+                    out_of_order: None,
+                },
+                Room {
+                    number: RoomNumber::parse("102").unwrap(),
+                    room_type: dlx.clone(),
+                    floor: -1,
+                    status: RoomStatus::OutOfOrder,
+                    out_of_order: Some(saluran_domain::dates::DateRange::new(d("2027-01-01"), d("2027-01-03")).unwrap()),
+                },
+            ],
+            rate_plans: vec![
+                plan("BAR", None),
+                plan("NRF", Some(Derivation { parent: bar.clone(), adjustment: Adjustment::Percent("-10.5".parse().unwrap()) })),
+                plan("PKG", Some(Derivation { parent: bar, adjustment: Adjustment::Amount("150000.00".parse().unwrap()) })),
+            ],
+        }
+    }
+
+    #[test]
+    fn setup_bodies_are_byte_for_byte_what_they_were() {
+        for no_shows_from in [None, Some("2026-11-30".parse::<Date>().unwrap())] {
+            let c = sample(no_shows_from);
+            assert_eq!(typed(&PropertyOut::from(&c.property)), property_json(&c.property).to_string());
+            assert_eq!(typed(&PropertyConfigOut::from(&c)), config_json(&c).to_string());
+            for p in &c.rate_plans {
+                assert_eq!(typed(&RatePlanOut::from(p)), rate_plan_json(p).to_string());
+            }
+            for r in &c.rooms {
+                assert_eq!(typed(&RoomOut::from(r.clone())), room_json(r).to_string());
+                let listed = json!({"number": r.number, "room_type": r.room_type, "floor": r.floor, "status": r.status.as_str()});
+                assert_eq!(typed(&RoomListed::from(r)), listed.to_string());
+            }
+            let rt = &c.room_types[0];
+            let old = json!({"code": rt.code, "name": rt.name, "max_occupancy": rt.max_occupancy, "physical_rooms": 0});
+            let fresh = RoomType { physical_rooms: 0, ..rt.clone() };
+            assert_eq!(typed(&RoomTypeOut::from(&fresh)), old.to_string());
+        }
+    }
 }
