@@ -1258,8 +1258,6 @@ async fn sqlite_urls_open_and_migrate() {
 // ---------------------------------------------------------------------------
 // A booking and its cancellation: never both land.
 
-use saluran::store::{is_booking_exists, is_cancelled_meanwhile};
-
 /// The `new` of OTA booking `ota_id` on channel BDC, creating the active
 /// reservation `id` of `rt` (one sold night, one event).
 fn new_booking(rt: &str, version: i64, id: &str, ota_id: &str, at: Timestamp) -> ShardCommit {
@@ -1307,7 +1305,7 @@ async fn case_tombstone_then_booking(store: Arc<dyn Store>) {
     let before = snapshot(&store, "DLX", "OTA-1").await;
     let v = version_of(&store, "DLX").await;
     let r = store.commit_shard(&new_booking("DLX", v, "R-1", "OTA-1", secs(t0, 1))).await;
-    assert!(r.as_ref().is_err_and(is_cancelled_meanwhile), "{r:?}");
+    assert!(r.as_ref().is_err_and(StoreError::is_cancelled_meanwhile), "{r:?}");
     assert_conflict_is(r, "cancelled meanwhile: BDC/OTA-1", "new after its tombstone");
     let mut modify = new_booking("DLX", v, "R-1", "OTA-1", secs(t0, 1));
     modify.inbound[0].action = InboundAction::Modify;
@@ -1401,8 +1399,8 @@ async fn case_booking_then_tombstone(store: Arc<dyn Store>) {
 
     // The tombstone comes too late: refused, nothing written.
     let r = store.insert_inbound(&tombstone("BDC", "OTA-1", secs(t0, 1))).await;
-    assert!(r.as_ref().is_err_and(is_booking_exists), "{r:?}");
-    assert!(!r.as_ref().is_err_and(is_cancelled_meanwhile));
+    assert!(r.as_ref().is_err_and(StoreError::is_booking_exists), "{r:?}");
+    assert!(!r.as_ref().is_err_and(StoreError::is_cancelled_meanwhile));
     assert_conflict_is(r, "booking exists: BDC/OTA-1", "tombstone after its booking");
     assert_eq!(store.inbound_history(&p, &chc("BDC"), "OTA-1").await.unwrap(), vec![booked.clone()]);
 
@@ -1484,14 +1482,14 @@ async fn case_booking_tombstone_race(store: Arc<dyn Store>) {
         match (rc.unwrap(), rt.unwrap()) {
             (Ok(out), Err(e)) => {
                 booking_won += 1;
-                assert!(is_booking_exists(&e), "round {round}: {e:?}");
+                assert!(e.is_booking_exists(), "round {round}: {e:?}");
                 assert_eq!(out.version, before.0 + 1);
                 assert_eq!(after.3, vec![delivery], "round {round}");
                 assert!(after.4.is_some_and(|r| r.id == id && r.is_active()), "round {round}");
             }
             (Err(e), Ok(())) => {
                 tombstone_won += 1;
-                assert!(is_cancelled_meanwhile(&e), "round {round}: {e:?}");
+                assert!(e.is_cancelled_meanwhile(), "round {round}: {e:?}");
                 assert_eq!(after, (before.0, before.1, before.2, vec![stone], None), "round {round}: the booking wrote nothing");
             }
             other => panic!("round {round}: exactly one of booking and tombstone must land, got {other:?}"),
@@ -1517,12 +1515,12 @@ async fn case_booking_tombstone_race(store: Arc<dyn Store>) {
         let res = store.find_reservation(&p, &id).await.unwrap();
         match (ra.unwrap(), rb.unwrap()) {
             (Ok(_), Err(e)) => {
-                assert!(is_booking_exists(&e), "round {round}: {e:?}");
+                assert!(e.is_booking_exists(), "round {round}: {e:?}");
                 assert_eq!(history.iter().map(|r| r.action).collect::<Vec<_>>(), vec![InboundAction::New]);
                 assert!(res.is_some());
             }
             (Err(e), Ok(_)) => {
-                assert!(is_cancelled_meanwhile(&e), "round {round}: {e:?}");
+                assert!(e.is_cancelled_meanwhile(), "round {round}: {e:?}");
                 assert_eq!(history.iter().map(|r| r.action).collect::<Vec<_>>(), vec![InboundAction::Cancel]);
                 assert_eq!(res, None);
                 assert_eq!(version_of(&store, "DLX").await, v_dlx);

@@ -67,6 +67,26 @@ impl Conflict {
     pub fn exists(what: impl Into<String>) -> Self {
         Conflict::AlreadyExists { what: what.into() }
     }
+    /// `r`'s booking was cancelled while its commit was being decided.
+    pub fn cancelled_meanwhile(r: &InboundRecord) -> Self {
+        Conflict::CancelledMeanwhile { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() }
+    }
+    /// `r` (a tombstone) came after its booking was stored.
+    pub fn booking_exists(r: &InboundRecord) -> Self {
+        Conflict::BookingExists { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() }
+    }
+}
+
+impl StoreError {
+    /// A commit refused because its booking was cancelled meanwhile.
+    pub fn is_cancelled_meanwhile(&self) -> bool {
+        matches!(self, StoreError::Conflict(Conflict::CancelledMeanwhile { .. }))
+    }
+    /// A tombstone refused because the booking exists (as opposed to a
+    /// duplicate delivery, which is a `Conflict` too).
+    pub fn is_booking_exists(&self) -> bool {
+        matches!(self, StoreError::Conflict(Conflict::BookingExists { .. }))
+    }
 }
 
 /// A domain event to persist with a change, in the same transaction:

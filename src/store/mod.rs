@@ -346,25 +346,6 @@ pub(crate) fn inbound_key(r: &InboundRecord) -> Conflict {
 // land: see `CalendarStore::commit_shard`, `InboundStore::insert_inbound`
 // and `saluran_domain::store::commit_guard`.
 
-/// A commit refused because its booking was cancelled meanwhile.
-pub fn is_cancelled_meanwhile(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(Conflict::CancelledMeanwhile { .. }))
-}
-
-/// A tombstone refused because the booking exists (as opposed to a
-/// duplicate delivery, which is `Conflict` too).
-pub fn is_booking_exists(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(Conflict::BookingExists { .. }))
-}
-
-pub(crate) fn cancelled_meanwhile(r: &InboundRecord) -> StoreError {
-    StoreError::Conflict(Conflict::CancelledMeanwhile { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
-}
-
-pub(crate) fn booking_exists(r: &InboundRecord) -> StoreError {
-    StoreError::Conflict(Conflict::BookingExists { channel: r.channel.clone(), ota_id: r.ota_reservation_id.clone() })
-}
-
 /// The rule itself (which record needs which check) is the domain's.
 pub(crate) use saluran_domain::store::{commit_guard, is_tombstone, BookingGuard as Guard};
 

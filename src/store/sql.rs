@@ -277,8 +277,8 @@ macro_rules! shared_adapter {
                     .map_err(db_err)?;
                 match (found, guard) {
                     (None, _) => Ok(()),
-                    (Some(_), Guard::NotCancelled) => Err(cancelled_meanwhile(r)),
-                    (Some(_), Guard::NoBooking) => Err(booking_exists(r)),
+                    (Some(_), Guard::NotCancelled) => Err(StoreError::Conflict(Conflict::cancelled_meanwhile(r))),
+                    (Some(_), Guard::NoBooking) => Err(StoreError::Conflict(Conflict::booking_exists(r))),
                 }
             }
 
