@@ -166,12 +166,11 @@ pub enum DomainEvent {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingCreated {
-    pub reservation: String,
-    pub room_type: RoomTypeCode,
+    /// Its fields sit among the others on the wire: payloads are JSON
+    /// objects with sorted keys (`DomainEvent::payload`).
+    #[serde(flatten)]
+    pub booking: BookingRef,
     pub rate_plan: RatePlanCode,
-    pub check_in: Date,
-    pub check_out: Date,
-    pub source: String,
     pub overbooked: bool,
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
@@ -179,11 +178,10 @@ pub struct BookingCreated {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingModified {
-    pub reservation: String,
-    pub room_type: RoomTypeCode,
-    pub check_in: Date,
-    pub check_out: Date,
-    pub source: String,
+    /// Its fields sit among the others on the wire: payloads are JSON
+    /// objects with sorted keys (`DomainEvent::payload`).
+    #[serde(flatten)]
+    pub booking: BookingRef,
     pub overbooked: bool,
     /// The booking was cancelled or a no-show and is confirmed again.
     pub reinstated: bool,
@@ -201,11 +199,10 @@ pub struct BookingRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingNoShow {
-    pub reservation: String,
-    pub room_type: RoomTypeCode,
-    pub check_in: Date,
-    pub check_out: Date,
-    pub source: String,
+    /// Its fields sit among the others on the wire: payloads are JSON
+    /// objects with sorted keys (`DomainEvent::payload`).
+    #[serde(flatten)]
+    pub booking: BookingRef,
     pub external_id: Option<String>,
     pub business_date: Date,
     pub released_from: Date,
@@ -215,23 +212,21 @@ pub struct BookingNoShow {
 /// Front desk: check-in or check-out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingStay {
-    pub reservation: String,
-    pub room_type: RoomTypeCode,
+    /// Its fields sit among the others on the wire: payloads are JSON
+    /// objects with sorted keys (`DomainEvent::payload`).
+    #[serde(flatten)]
+    pub booking: BookingRef,
     pub room: Option<RoomNumber>,
-    pub check_in: Date,
-    pub check_out: Date,
-    pub source: String,
     pub checked_in_at: Option<jiff::Timestamp>,
     pub checked_out_at: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingOutsideHorizon {
-    pub reservation: String,
-    pub room_type: RoomTypeCode,
-    pub check_in: Date,
-    pub check_out: Date,
-    pub source: String,
+    /// Its fields sit among the others on the wire: payloads are JSON
+    /// objects with sorted keys (`DomainEvent::payload`).
+    #[serde(flatten)]
+    pub booking: BookingRef,
     pub external_id: Option<String>,
     pub nights: i64,
     pub nights_held: usize,
@@ -364,16 +359,7 @@ impl BookingRef {
 
 impl BookingStay {
     pub fn of(r: &Reservation) -> Self {
-        BookingStay {
-            reservation: r.id.clone(),
-            room_type: r.room_type.clone(),
-            room: r.room.clone(),
-            check_in: r.check_in,
-            check_out: r.check_out,
-            source: r.source.clone(),
-            checked_in_at: r.checked_in_at,
-            checked_out_at: r.checked_out_at,
-        }
+        BookingStay { booking: BookingRef::of(r), room: r.room.clone(), checked_in_at: r.checked_in_at, checked_out_at: r.checked_out_at }
     }
 }
 
@@ -477,12 +463,14 @@ mod tests {
     fn payloads_are_the_wire_format() {
         let d = jiff::civil::date(2027, 3, 10);
         let e = DomainEvent::BookingCreated(BookingCreated {
-            reservation: "R1".into(),
-            room_type: rt(),
+            booking: BookingRef {
+                reservation: "R1".into(),
+                room_type: rt(),
+                check_in: d,
+                check_out: jiff::civil::date(2027, 3, 12),
+                source: "direct".into(),
+            },
             rate_plan: RatePlanCode::parse("BAR").unwrap(),
-            check_in: d,
-            check_out: jiff::civil::date(2027, 3, 12),
-            source: "direct".into(),
             overbooked: false,
             total: Decimal::new(15050, 2),
         });
@@ -548,6 +536,52 @@ mod tests {
             json!({"room": "101", "room_type": "STD", "from": "vacant_clean", "status": "out_of_order",
                    "out_of_order": {"from": "2027-03-10", "to": "2027-03-10"}})
         );
+    }
+
+    /// The booking's own fields are flattened into each booking event's
+    /// payload: one flat object, as the wire has always had it.
+    #[test]
+    fn booking_events_carry_the_booking_fields_flat() {
+        let d = jiff::civil::date(2027, 3, 10);
+        let out = jiff::civil::date(2027, 3, 12);
+        let booking = BookingRef { reservation: "R1".into(), room_type: rt(), check_in: d, check_out: out, source: "BDC".into() };
+        let flat = json!({"reservation": "R1", "room_type": "STD", "check_in": "2027-03-10", "check_out": "2027-03-12", "source": "BDC"});
+        let with = |extra: Value| {
+            let mut v = flat.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let modified = BookingModified { booking: booking.clone(), overbooked: true, reinstated: false };
+        assert_eq!(DomainEvent::BookingModified(modified).payload(), with(json!({"overbooked": true, "reinstated": false})));
+        let no_show = BookingNoShow {
+            booking: booking.clone(),
+            external_id: Some("X1".into()),
+            business_date: d,
+            released_from: out,
+            nights_released: 1,
+        };
+        assert_eq!(
+            DomainEvent::BookingNoShow(no_show).payload(),
+            with(json!({"external_id": "X1", "business_date": "2027-03-10", "released_from": "2027-03-12", "nights_released": 1}))
+        );
+        let stay = BookingStay { booking: booking.clone(), room: None, checked_in_at: None, checked_out_at: None };
+        assert_eq!(
+            DomainEvent::BookingCheckedIn(stay).payload(),
+            with(json!({"room": null, "checked_in_at": null, "checked_out_at": null}))
+        );
+        let outside = BookingOutsideHorizon {
+            booking: booking.clone(),
+            external_id: None,
+            nights: 2,
+            nights_held: 1,
+            nights_outside: 1,
+            calendar_nights: None,
+        };
+        assert_eq!(
+            DomainEvent::BookingOutsideHorizon(outside).payload(),
+            with(json!({"external_id": null, "nights": 2, "nights_held": 1, "nights_outside": 1, "calendar_nights": null}))
+        );
+        assert_eq!(DomainEvent::BookingCancelled(booking).payload(), flat);
     }
 
     #[test]

@@ -167,11 +167,7 @@ fn outside_horizon(res: &Reservation) -> Option<DomainEvent> {
     let held = res.held_nights().len();
     let nights = res.stay().nights();
     Some(DomainEvent::BookingOutsideHorizon(BookingOutsideHorizon {
-        reservation: res.id.clone(),
-        room_type: res.room_type.clone(),
-        check_in: res.check_in,
-        check_out: res.check_out,
-        source: res.source.clone(),
+        booking: BookingRef::of(res),
         external_id: res.external_id.clone(),
         nights,
         nights_held: held,
@@ -238,12 +234,8 @@ pub fn new(
     let mut change = taken.into_change(res);
     let res = &change.reservation;
     let mut events = vec![DomainEvent::BookingCreated(BookingCreated {
-        reservation: res.id.clone(),
-        room_type: res.room_type.clone(),
+        booking: BookingRef::of(res),
         rate_plan: res.rate_plan.clone(),
-        check_in: res.check_in,
-        check_out: res.check_out,
-        source: res.source.clone(),
         overbooked: res.overbooked,
         total: res.total,
     })];
@@ -286,15 +278,8 @@ pub fn modify(inv: &mut Inventory<'_>, mut res: Reservation, req: &BookingReques
     let mut change = taken.into_change(res);
     change.released = released;
     let res = &change.reservation;
-    let mut events = vec![DomainEvent::BookingModified(BookingModified {
-        reservation: res.id.clone(),
-        room_type: res.room_type.clone(),
-        check_in: res.check_in,
-        check_out: res.check_out,
-        source: res.source.clone(),
-        overbooked: res.overbooked,
-        reinstated,
-    })];
+    let mut events =
+        vec![DomainEvent::BookingModified(BookingModified { booking: BookingRef::of(res), overbooked: res.overbooked, reinstated })];
     if res.overbooked {
         events.push(DomainEvent::Overbooking(Overbooking::of(res)));
     }
@@ -354,11 +339,7 @@ pub fn mark_no_show(
     res.status = ReservationStatus::NoShow;
     bump(&mut res, now);
     let event = DomainEvent::BookingNoShow(BookingNoShow {
-        reservation: res.id.clone(),
-        room_type: res.room_type.clone(),
-        check_in: res.check_in,
-        check_out: res.check_out,
-        source: res.source.clone(),
+        booking: BookingRef::of(&res),
         external_id: res.external_id.clone(),
         business_date: closed,
         released_from: release_from,
